@@ -3,8 +3,12 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+mod tree;
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+pub(crate) use tree::{copy_holds, files_below, is_current_copy, same_tree};
 
 /// Error of a file-system step, carrying the path it concerned so the one-line message
 /// tells the operator which file to look at.
@@ -42,6 +46,17 @@ fn parent_of(path: &Path) -> &Path {
 /// file or the new one, never a torn one: the data goes to a temporary file in the
 /// same folder, gets its final mode, and is renamed over the target.
 pub(crate) fn atomic_write(path: &Path, contents: &[u8], mode: u32) -> Result<(), FsError> {
+    atomic_write_timed(path, contents, mode, None)
+}
+
+/// `atomic_write` that also gives the file a modification time (a copy keeps its
+/// source's, which the quick check of `same_tree` relies on).
+fn atomic_write_timed(
+    path: &Path,
+    contents: &[u8],
+    mode: u32,
+    modified: Option<SystemTime>,
+) -> Result<(), FsError> {
     let dir = parent_of(path);
     let mut temp = tempfile::Builder::new()
         .prefix(".iocdock-")
@@ -52,6 +67,11 @@ pub(crate) fn atomic_write(path: &Path, contents: &[u8], mode: u32) -> Result<()
     temp.as_file()
         .set_permissions(fs::Permissions::from_mode(mode))
         .at(path, "cannot set permissions")?;
+    if let Some(modified) = modified {
+        temp.as_file()
+            .set_modified(modified)
+            .at(path, "cannot set modification time")?;
+    }
     temp.persist(path)
         .map_err(|e| e.error)
         .at(path, "cannot replace")?;
@@ -165,43 +185,37 @@ pub(crate) fn remove_dir_atomically(dir: &Path) -> Result<(), FsError> {
 /// holds exactly these bytes with this mode: re-running an action on unchanged IOCs
 /// then costs reads only, and files keep their times.
 pub(crate) fn write_if_changed(path: &Path, contents: &[u8], mode: u32) -> Result<bool, FsError> {
-    let same_mode = fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o7777 == mode);
-    if same_mode && fs::read(path).is_ok_and(|old| old == contents) {
-        return Ok(false);
-    }
-    atomic_write(path, contents, mode)?;
-    Ok(true)
+    write_if_changed_timed(path, contents, mode, None)
 }
 
-/// Files below `dir` by path relative to it; a missing folder has none.
-/// Symbolic links are neither followed nor listed. Plain `read_dir` rather than walkdir:
-/// it takes the entry types from the directory itself and stats nothing, which matters
-/// when `list -p` walks thousands of small trees.
-pub(crate) fn files_below(dir: &Path) -> std::collections::BTreeMap<PathBuf, PathBuf> {
-    fn walk(dir: &Path, relative: &Path, out: &mut std::collections::BTreeMap<PathBuf, PathBuf>) {
-        let Ok(entries) = fs::read_dir(dir) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let Ok(kind) = entry.file_type() else {
-                continue;
-            };
-            let name = relative.join(entry.file_name());
-            if kind.is_dir() {
-                walk(&entry.path(), &name, out);
-            } else if kind.is_file() {
-                out.insert(name, entry.path());
-            }
+/// `write_if_changed` for a copy that is to carry `modified`, its source's time: a
+/// file with the right bytes and mode but another time gets the time.
+pub(crate) fn write_if_changed_timed(
+    path: &Path,
+    contents: &[u8],
+    mode: u32,
+    modified: Option<SystemTime>,
+) -> Result<bool, FsError> {
+    let Ok(metadata) = fs::symlink_metadata(path) else {
+        atomic_write_timed(path, contents, mode, modified)?;
+        return Ok(true);
+    };
+    let same_mode = metadata.is_file() && metadata.permissions().mode() & 0o7777 == mode;
+    if same_mode && fs::read(path).is_ok_and(|old| old == contents) {
+        if let Some(modified) = modified
+            && metadata.modified().ok() != Some(modified)
+        {
+            filetime::set_file_mtime(path, filetime::FileTime::from_system_time(modified))
+                .at(path, "cannot set modification time")?;
         }
+        return Ok(false);
     }
-    let mut out = std::collections::BTreeMap::new();
-    walk(dir, Path::new(""), &mut out);
-    out
+    atomic_write_timed(path, contents, mode, modified)?;
+    Ok(true)
 }
 
 /// The bytes of a small file (an ioc.ini, a database, a startup file) in as few
 /// system calls as possible: open, read, the read that finds the end, close.
-/// `list -p` reads tens of thousands of them, and system calls are its whole cost.
 pub(crate) fn read_small(path: &Path) -> io::Result<Vec<u8>> {
     use std::io::Read;
     let mut file = File::open(path)?;
@@ -211,40 +225,21 @@ pub(crate) fn read_small(path: &Path) -> io::Result<Vec<u8>> {
     Ok(bytes)
 }
 
-/// Whether two files have the same bytes.
-pub(crate) fn same_file(a: &Path, b: &Path) -> bool {
-    matches!((read_small(a), read_small(b)), (Ok(x), Ok(y)) if x == y)
+/// The bytes of a file and its modification time.
+pub(crate) fn read_with_time(path: &Path) -> io::Result<(Vec<u8>, SystemTime)> {
+    use std::io::Read;
+    let mut file = File::open(path)?;
+    let modified = file.metadata()?.modified()?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)?;
+    Ok((bytes, modified))
 }
 
-/// Whether two folders hold the same files with the same bytes.
-pub(crate) fn same_tree(a: &Path, b: &Path) -> bool {
-    let left = files_below(a);
-    let right = files_below(b);
-    left.len() == right.len()
-        && left
-            .iter()
-            .zip(right.iter())
-            .all(|((ra, pa), (rb, pb))| ra == rb && same_file(pa, pb))
-}
-
-/// Whether two folders hold the same files with the same bytes and permission bits,
-/// so a copy of one over the other would change nothing.
-pub(crate) fn same_tree_and_modes(a: &Path, b: &Path) -> bool {
-    let mode = |p: &Path| {
-        fs::metadata(p)
-            .map(|m| m.permissions().mode() & 0o7777)
-            .ok()
-    };
-    same_tree(a, b)
-        && files_below(a)
-            .iter()
-            .all(|(relative, path)| mode(path).is_some() && mode(path) == mode(&b.join(relative)))
-}
-
-/// Copies a file's bytes atomically to `dest` with the given mode.
+/// Copies a file's bytes and modification time atomically to `dest` with the given
+/// mode, as `cp -p` would.
 pub(crate) fn copy_file_atomically(src: &Path, dest: &Path, mode: u32) -> Result<(), FsError> {
-    let bytes = fs::read(src).at(src, "cannot read")?;
-    atomic_write(dest, &bytes, mode)
+    let (bytes, modified) = read_with_time(src).at(src, "cannot read")?;
+    atomic_write_timed(dest, &bytes, mode, Some(modified))
 }
 
 /// Advisory lock on the repository, held by every mutating command so that a cron
@@ -388,10 +383,13 @@ fn swap_in(staged: &Path, target: &Path) -> Result<(), FsError> {
 }
 
 /// Copies the files and folders below `from` into `to` (which must exist), keeping
-/// each file's permission bits. Symbolic links are not followed or copied: a run
-/// folder must not point outside itself.
+/// each file's permission bits and the modification times of files and folders
+/// (`to` takes `from`'s), which the quick check of `same_tree` relies on. Symbolic
+/// links are not followed or copied: a run folder must not point outside itself.
 pub(crate) fn copy_tree(from: &Path, to: &Path) -> Result<(), FsError> {
-    for entry in walkdir::WalkDir::new(from).min_depth(1) {
+    // Folder times are set last: every entry made in a folder sets its time to now.
+    let mut folder_times = Vec::new();
+    for entry in walkdir::WalkDir::new(from) {
         let entry = entry.map_err(|e| FsError {
             path: e.path().unwrap_or(from).to_path_buf(),
             action: "cannot read",
@@ -404,17 +402,35 @@ pub(crate) fn copy_tree(from: &Path, to: &Path) -> Result<(), FsError> {
         };
         let dest = to.join(relative);
         let kind = entry.file_type();
+        if !kind.is_dir() && !kind.is_file() {
+            continue;
+        }
+        let metadata = entry.metadata().map_err(|e| FsError {
+            path: entry.path().to_path_buf(),
+            action: "cannot read",
+            source: e
+                .into_io_error()
+                .unwrap_or_else(|| io::Error::other("filesystem loop")),
+        })?;
         if kind.is_dir() {
             fs::create_dir_all(&dest).at(&dest, "cannot create folder")?;
-        } else if kind.is_file() {
-            let mode = entry
-                .metadata()
-                .map(|m| m.permissions().mode() & 0o7777)
-                .unwrap_or(0o644);
+            folder_times.push((
+                dest,
+                filetime::FileTime::from_last_modification_time(&metadata),
+            ));
+        } else {
             fs::copy(entry.path(), &dest).at(&dest, "cannot copy")?;
-            fs::set_permissions(&dest, fs::Permissions::from_mode(mode))
+            fs::set_permissions(&dest, fs::Permissions::from_mode(metadata.mode() & 0o7777))
                 .at(&dest, "cannot set permissions")?;
+            filetime::set_file_mtime(
+                &dest,
+                filetime::FileTime::from_last_modification_time(&metadata),
+            )
+            .at(&dest, "cannot set modification time")?;
         }
+    }
+    for (folder, time) in folder_times {
+        filetime::set_file_mtime(&folder, time).at(&folder, "cannot set modification time")?;
     }
     Ok(())
 }

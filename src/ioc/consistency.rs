@@ -37,8 +37,8 @@ fn verdict(same: bool) -> Consistency {
 /// The copy's ioc.ini compared with the repository's, None when the copy has none.
 /// The repository's bytes come from loading the IOC, so they are not read twice.
 fn same_ini(ioc: &IocProject, copy: &Path) -> Option<bool> {
-    let theirs = fsutil::read_small(&copy.join(INI_FILE)).ok()?;
-    Some(ioc.ini_bytes.as_deref() == Some(theirs.as_slice()))
+    let ours = ioc.ini_bytes.as_deref()?;
+    fsutil::copy_holds(&ioc.dir.join(INI_FILE), ours, &copy.join(INI_FILE))
 }
 
 /// Snapshot versus repository: ioc.ini and every file of src/.

@@ -78,7 +78,7 @@ pub(crate) fn export(
     fs::create_dir_all(&target).at(&target, "cannot create folder")?;
 
     let startup = project.join("startup");
-    if !fsutil::same_tree_and_modes(&startup, &target.join("startup")) {
+    if !fsutil::is_current_copy(&startup, &target.join("startup")) {
         fsutil::replace_dir::<FsError>(&target.join("startup"), |staged| {
             fsutil::copy_tree(&startup, staged)
         })?;
@@ -94,11 +94,17 @@ pub(crate) fn export(
             })?;
         }
     }
-    // ioc.ini last: its presence is what marks a complete export.
-    fsutil::write_if_changed(
+    // ioc.ini last: its presence is what marks a complete export. When the rendered
+    // file is the repository's byte for byte it is a copy, and keeps its time.
+    let rendered = ini.render();
+    let modified = fsutil::read_with_time(&repository.dir(name).join(INI_FILE))
+        .ok()
+        .and_then(|(bytes, modified)| (bytes == rendered.as_bytes()).then_some(modified));
+    fsutil::write_if_changed_timed(
         &target.join(INI_FILE),
-        ini.render().as_bytes(),
+        rendered.as_bytes(),
         EXPORTED_INI_MODE,
+        modified,
     )?;
 
     state.status = Status::Exported;

@@ -376,6 +376,77 @@ fn check_deploy_diffs_exported_copy_against_repository() {
     assert!(t.ok(&["list", "-p", "name=dep"]).contains("inconsistent"));
 }
 
+/// The SnapshotConsistency and RunningConsistency columns of one IOC.
+fn consistency(t: &TestContext, name: &str) -> (String, String) {
+    let panel = t.ok(&["list", "-p", "-l", name]);
+    // Columns are at least three spaces apart; cells hold single spaces at most.
+    let row: Vec<&str> = panel
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split("  ")
+        .map(str::trim)
+        .filter(|cell| !cell.is_empty())
+        .collect();
+    let column = |i: usize| row[row.len() - i].to_string();
+    (column(2), column(1))
+}
+
+/// Flips the case of the last letter of a file (a value, in an ioc.ini): the file
+/// changes, its size does not.
+fn same_size_edit(path: &Path) {
+    let mut bytes = fs::read(path).unwrap();
+    let last = bytes.iter().rposition(u8::is_ascii_alphabetic).unwrap();
+    bytes[last] ^= 0x20;
+    fs::set_permissions(path, fs::Permissions::from_mode(0o644)).unwrap();
+    fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn consistency_columns_see_every_change_to_copies_made_by_iocdock() {
+    let t = TestContext::new();
+    test_ioc(&t, "cc", &[]);
+    t.ok(&["exec", "cc", "--generate-and-export"]);
+    t.ok(&["exec", "cc", "--add-snapshot-file"]);
+    let both = |a: &str, b: &str| (a.to_string(), b.to_string());
+    assert_eq!(consistency(&t, "cc"), both("consistent", "consistent"));
+
+    // Edits that keep a file's size, on either side of each pair.
+    let exported = t.mount().join("swarm/cc");
+    same_size_edit(&exported.join("startup/iocBoot/st.cmd"));
+    assert_eq!(consistency(&t, "cc"), both("consistent", "inconsistent"));
+    t.ok(&["exec", "cc", "--export-for-mount"]);
+    assert_eq!(consistency(&t, "cc"), both("consistent", "consistent"));
+
+    same_size_edit(&t.snapshot().join("cc/src/ramper.db"));
+    assert_eq!(consistency(&t, "cc"), both("inconsistent", "consistent"));
+    t.ok(&["exec", "cc", "--add-snapshot-file"]);
+    same_size_edit(&t.repository().join("cc/ioc.ini"));
+    assert_eq!(consistency(&t, "cc"), both("inconsistent", "inconsistent"));
+    t.ok(&[
+        "exec",
+        "cc",
+        "--restore-snapshot-file",
+        "ioc.ini",
+        "--force-overwrite",
+    ]);
+    assert_eq!(consistency(&t, "cc"), both("consistent", "consistent"));
+
+    // A file that appears in, or vanishes from, the exported startup folder.
+    fs::write(exported.join("startup/db/stray.db"), "").unwrap();
+    assert_eq!(consistency(&t, "cc"), both("consistent", "inconsistent"));
+    fs::remove_file(exported.join("startup/db/stray.db")).unwrap();
+    fs::remove_file(exported.join("startup/db/ramper.db")).unwrap();
+    assert_eq!(consistency(&t, "cc"), both("consistent", "inconsistent"));
+    t.ok(&["exec", "cc", "--export-for-mount"]);
+    assert_eq!(consistency(&t, "cc"), both("consistent", "consistent"));
+
+    // Rewriting a file with its own bytes changes its time, not its contents.
+    let st_cmd = t.repository().join("cc/project/startup/iocBoot/st.cmd");
+    fs::write(&st_cmd, fs::read(&st_cmd).unwrap()).unwrap();
+    assert_eq!(consistency(&t, "cc"), both("consistent", "consistent"));
+}
+
 #[test]
 fn generated_databases_load_in_a_real_epics_ioc() {
     let t = TestContext::new();

@@ -1,0 +1,349 @@
+//! Walking and comparing small folder trees: the startup files of an IOC against
+//! their exported copy, its src/ against the snapshot. `list -p` does this for every
+//! IOC of the repository, so the walk is built around the system calls it costs.
+//!
+//! The comparison is rsync's quick check: two files whose size and modification
+//! time (to the nanosecond) agree are taken as equal without reading them, and two
+//! folders whose modification times agree as holding the same entries. `copy_tree`
+//! gives every copied file and folder its source's time. Any later change to either
+//! side gives what changed a new time (writing a file sets its time; adding, removing
+//! or renaming an entry sets its folder's), so the pair is compared in full: files
+//! byte for byte, folders by listing both.
+
+use std::collections::BTreeMap;
+use std::ffi::{CStr, OsStr};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags};
+
+use super::read_small;
+
+const FOLDER: OFlags = OFlags::RDONLY
+    .union(OFlags::DIRECTORY)
+    .union(OFlags::NOFOLLOW)
+    .union(OFlags::CLOEXEC);
+
+/// What the walk finds: a folder (opened, relative path) or a regular file (relative
+/// path, the open folder holding it, its name there).
+enum Found<'a> {
+    Folder(&'a Path, BorrowedFd<'a>),
+    File(PathBuf, BorrowedFd<'a>, &'a CStr),
+}
+
+/// Calls `visit` for `dir` itself and every folder and regular file below it; a
+/// missing folder yields nothing. Symbolic links are neither followed nor listed.
+/// Each folder is opened relative to its parent and read with `getdents`, and files
+/// are looked up relative to the open folder: no path is resolved twice, and there is
+/// no `fstat` per folder as `opendir` makes.
+fn walk(dir: &Path, visit: &mut impl FnMut(Found<'_>)) {
+    fn walk_folder(folder: OwnedFd, relative: &Path, visit: &mut impl FnMut(Found<'_>)) {
+        visit(Found::Folder(relative, folder.as_fd()));
+        let Ok(mut entries) = rfs::Dir::new(folder) else {
+            return;
+        };
+        while let Some(Ok(entry)) = entries.read() {
+            let name = entry.file_name();
+            if name == c"." || name == c".." {
+                continue;
+            }
+            let Ok(fd) = entries.fd() else {
+                return;
+            };
+            let kind = match entry.file_type() {
+                // Some file systems do not fill in the type: ask the inode.
+                FileType::Unknown => match rfs::statat(fd, name, AtFlags::SYMLINK_NOFOLLOW) {
+                    Ok(stat) => FileType::from_raw_mode(stat.st_mode),
+                    Err(_) => continue,
+                },
+                kind => kind,
+            };
+            let path = relative.join(OsStr::from_bytes(name.to_bytes()));
+            match kind {
+                FileType::Directory => {
+                    if let Ok(sub) = rfs::openat(fd, name, FOLDER, Mode::empty()) {
+                        walk_folder(sub, &path, visit);
+                    }
+                }
+                FileType::RegularFile => visit(Found::File(path, fd, name)),
+                _ => {}
+            }
+        }
+    }
+    if let Ok(folder) = rfs::open(dir, FOLDER, Mode::empty()) {
+        walk_folder(folder, Path::new(""), visit);
+    }
+}
+
+/// Files below `dir` by path relative to it; a missing folder has none.
+pub(crate) fn files_below(dir: &Path) -> BTreeMap<PathBuf, PathBuf> {
+    let mut out = BTreeMap::new();
+    walk(dir, &mut |found| {
+        if let Found::File(relative, _, _) = found {
+            let path = dir.join(&relative);
+            out.insert(relative, path);
+        }
+    });
+    out
+}
+
+/// What the quick check looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    is_dir: bool,
+    len: u64,
+    modified: (i64, i64),
+    mode: u32,
+}
+
+impl Stamp {
+    // The field types of `Stat` differ between targets; the conversions are lossless
+    // where they are not the identity.
+    #[allow(clippy::unnecessary_cast, clippy::useless_conversion)]
+    fn of(stat: &rfs::Stat) -> Self {
+        Stamp {
+            is_dir: FileType::from_raw_mode(stat.st_mode) == FileType::Directory,
+            len: u64::try_from(stat.st_size).unwrap_or(u64::MAX),
+            modified: (stat.st_mtime as i64, stat.st_mtime_nsec as i64),
+            mode: u32::from(stat.st_mode) & 0o7777,
+        }
+    }
+
+    fn of_path(path: &Path) -> Option<Self> {
+        rfs::statat(rfs::CWD, path, AtFlags::SYMLINK_NOFOLLOW)
+            .ok()
+            .map(|stat| Stamp::of(&stat))
+    }
+}
+
+/// Every folder and file of a tree with its stamp, by path relative to the tree.
+#[derive(Default)]
+struct TreeStamps {
+    folders: Vec<(PathBuf, Stamp)>,
+    files: BTreeMap<PathBuf, Stamp>,
+}
+
+impl TreeStamps {
+    /// A missing folder has no folders and no files; an entry that vanishes while
+    /// listed is left out.
+    fn of(dir: &Path) -> Self {
+        let mut tree = TreeStamps::default();
+        walk(dir, &mut |found| match found {
+            Found::Folder(relative, fd) => {
+                if let Ok(stat) = rfs::fstat(fd) {
+                    tree.folders
+                        .push((relative.to_path_buf(), Stamp::of(&stat)));
+                }
+            }
+            Found::File(relative, folder, name) => {
+                if let Ok(stat) = rfs::statat(folder, name, AtFlags::SYMLINK_NOFOLLOW) {
+                    tree.files.insert(relative, Stamp::of(&stat));
+                }
+            }
+        });
+        tree
+    }
+
+    /// The stamps of `copy`'s counterparts of this tree's folders and files, looked up
+    /// by path without listing `copy`; None when a folder's time differs (then entries
+    /// may have come or gone) or something is missing.
+    fn counterparts(&self, copy: &Path) -> Option<Vec<Stamp>> {
+        if self.folders.is_empty() {
+            return None;
+        }
+        for (relative, stamp) in &self.folders {
+            let theirs = Stamp::of_path(&copy.join(relative))?;
+            if !theirs.is_dir || theirs.modified != stamp.modified {
+                return None;
+            }
+        }
+        self.files
+            .keys()
+            .map(|relative| Stamp::of_path(&copy.join(relative)).filter(|s| !s.is_dir))
+            .collect()
+    }
+}
+
+/// Whether two files have the same bytes: without reading them when their sizes
+/// differ or their times agree.
+fn same_content(a: &Stamp, b: &Stamp, paths: impl FnOnce() -> (PathBuf, PathBuf)) -> bool {
+    a.len == b.len
+        && (a.modified == b.modified || {
+            let (a, b) = paths();
+            matches!((read_small(&a), read_small(&b)), (Ok(x), Ok(y)) if x == y)
+        })
+}
+
+/// Whether the file `copy` holds `bytes`, the contents of the file `source` read
+/// earlier; None when there is no file `copy`. Read only when the quick check cannot
+/// tell.
+pub(crate) fn copy_holds(source: &Path, bytes: &[u8], copy: &Path) -> Option<bool> {
+    let theirs = Stamp::of_path(copy).filter(|stamp| !stamp.is_dir)?;
+    if theirs.len != bytes.len() as u64 {
+        return Some(false);
+    }
+    if Stamp::of_path(source)
+        .is_some_and(|ours| ours.len == theirs.len && ours.modified == theirs.modified)
+    {
+        return Some(true);
+    }
+    Some(read_small(copy).is_ok_and(|read| read == bytes))
+}
+
+/// Whether `copy` holds the same files with the same bytes as `source` (a missing
+/// folder holds none). Symbolic links are left out on both sides.
+pub(crate) fn same_tree(source: &Path, copy: &Path) -> bool {
+    let ours = TreeStamps::of(source);
+    if let Some(theirs) = ours.counterparts(copy) {
+        return ours.files.iter().zip(&theirs).all(|((relative, a), b)| {
+            same_content(a, b, || (source.join(relative), copy.join(relative)))
+        });
+    }
+    let theirs = TreeStamps::of(copy);
+    ours.files.len() == theirs.files.len()
+        && ours
+            .files
+            .iter()
+            .zip(&theirs.files)
+            .all(|((ra, a), (rb, b))| {
+                ra == rb && same_content(a, b, || (source.join(ra), copy.join(rb)))
+            })
+}
+
+/// Whether `copy` is what `copy_tree` made of `source` and nothing changed since:
+/// every folder and file has its source's time, and files their size and permission
+/// bits. Bytes are not read; a copy that fails this is simply made again, which also
+/// restores the times the quick check of `same_tree` relies on.
+pub(crate) fn is_current_copy(source: &Path, copy: &Path) -> bool {
+    let ours = TreeStamps::of(source);
+    ours.counterparts(copy).is_some_and(|theirs| {
+        ours.files
+            .values()
+            .zip(&theirs)
+            .all(|(a, b)| a.len == b.len && a.modified == b.modified && a.mode == b.mode)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+    use std::time::{Duration, SystemTime};
+
+    use super::*;
+    use crate::fsutil::copy_tree;
+
+    fn source_tree() -> (tempfile::TempDir, PathBuf, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("source");
+        fs::create_dir_all(source.join("db")).unwrap();
+        fs::write(source.join("st.cmd"), "iocInit\n").unwrap();
+        fs::write(source.join("db/a.db"), "record(ai, \"a\") {}\n").unwrap();
+        // Times far from now, so a write during the test cannot hit them by chance.
+        let old =
+            filetime::FileTime::from_system_time(SystemTime::now() - Duration::from_secs(3600));
+        for path in ["st.cmd", "db/a.db", "db", ""] {
+            filetime::set_file_mtime(source.join(path), old).unwrap();
+        }
+        let copy = dir.path().join("copy");
+        fs::create_dir(&copy).unwrap();
+        copy_tree(&source, &copy).unwrap();
+        (dir, source, copy)
+    }
+
+    fn mtime(path: &Path) -> SystemTime {
+        fs::metadata(path).unwrap().modified().unwrap()
+    }
+
+    #[test]
+    fn a_copy_carries_the_times_of_its_files_and_folders() {
+        let (_dir, source, copy) = source_tree();
+        for path in ["st.cmd", "db/a.db", "db", ""] {
+            assert_eq!(mtime(&source.join(path)), mtime(&copy.join(path)), "{path}");
+        }
+        assert!(same_tree(&source, &copy));
+        assert!(is_current_copy(&source, &copy));
+    }
+
+    #[test]
+    fn a_rewritten_file_of_the_same_size_is_a_difference() {
+        let (_dir, source, copy) = source_tree();
+        fs::write(copy.join("db/a.db"), "record(ai, \"b\") {}\n").unwrap();
+        assert!(!same_tree(&source, &copy));
+        assert!(!is_current_copy(&source, &copy));
+    }
+
+    #[test]
+    fn equal_bytes_with_another_time_are_the_same_tree_but_not_a_current_copy() {
+        let (_dir, source, copy) = source_tree();
+        fs::write(source.join("st.cmd"), "iocInit\n").unwrap();
+        assert!(same_tree(&source, &copy));
+        assert!(!is_current_copy(&source, &copy));
+    }
+
+    #[test]
+    fn an_added_or_removed_file_is_a_difference() {
+        let (_dir, source, copy) = source_tree();
+        fs::write(copy.join("db/extra.db"), "").unwrap();
+        assert!(!same_tree(&source, &copy));
+        assert!(!is_current_copy(&source, &copy));
+
+        let (_dir, source, copy) = source_tree();
+        fs::remove_file(source.join("db/a.db")).unwrap();
+        assert!(!same_tree(&source, &copy));
+        assert!(!is_current_copy(&source, &copy));
+    }
+
+    #[test]
+    fn a_file_added_with_its_folder_time_put_back_is_still_found() {
+        // Someone restoring the folder's time by hand defeats the folder check, but
+        // not the file check: the stray file is only missed in the listing.
+        let (_dir, source, copy) = source_tree();
+        let folder_time = filetime::FileTime::from_last_modification_time(
+            &fs::metadata(copy.join("db")).unwrap(),
+        );
+        fs::write(copy.join("db/a.db"), "changed\n").unwrap();
+        filetime::set_file_mtime(copy.join("db"), folder_time).unwrap();
+        assert!(!same_tree(&source, &copy));
+    }
+
+    #[test]
+    fn symbolic_links_are_left_out_and_missing_folders_hold_nothing() {
+        let (dir, source, copy) = source_tree();
+        std::os::unix::fs::symlink("/etc/passwd", copy.join("link")).unwrap();
+        assert!(same_tree(&source, &copy));
+        assert!(same_tree(
+            &dir.path().join("none"),
+            &dir.path().join("neither")
+        ));
+        assert!(!same_tree(&source, &dir.path().join("none")));
+        assert_eq!(
+            files_below(&source).into_keys().collect::<Vec<_>>(),
+            [PathBuf::from("db/a.db"), PathBuf::from("st.cmd")]
+        );
+    }
+
+    #[test]
+    fn copy_holds_compares_with_bytes_read_earlier() {
+        let (_dir, source, copy) = source_tree();
+        let bytes = fs::read(source.join("st.cmd")).unwrap();
+        assert_eq!(
+            copy_holds(&source.join("st.cmd"), &bytes, &copy.join("st.cmd")),
+            Some(true)
+        );
+        assert_eq!(
+            copy_holds(&source.join("st.cmd"), &bytes, &copy.join("none")),
+            None
+        );
+        fs::write(copy.join("st.cmd"), "iocInix\n").unwrap();
+        assert_eq!(
+            copy_holds(&source.join("st.cmd"), &bytes, &copy.join("st.cmd")),
+            Some(false)
+        );
+        fs::write(copy.join("st.cmd"), "iocInit\n").unwrap();
+        assert_eq!(
+            copy_holds(&source.join("st.cmd"), &bytes, &copy.join("st.cmd")),
+            Some(true)
+        );
+    }
+}
