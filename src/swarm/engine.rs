@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use bollard::Docker;
+use bollard::{API_DEFAULT_VERSION, ClientVersion, Docker};
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum SwarmError {
@@ -42,6 +42,108 @@ pub(crate) fn endpoint() -> String {
         .unwrap_or_else(|| "unix:///var/run/docker.sock".to_string())
 }
 
+fn runtime() -> Result<tokio::runtime::Runtime, SwarmError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| SwarmError::Runtime(e.to_string()))
+}
+
+fn unreachable(e: bollard::errors::Error) -> SwarmError {
+    SwarmError::Unreachable {
+        endpoint: endpoint(),
+        detail: one_line(&e.to_string()),
+    }
+}
+
+fn no_answer(limit: Duration) -> SwarmError {
+    SwarmError::Unreachable {
+        endpoint: endpoint(),
+        detail: format!("no answer within {} s", limit.as_secs_f32()),
+    }
+}
+
+/// bollard's request timeout when none is asked for.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// A client speaking the daemon's API version (from API 1.41 up), giving up after
+/// `limit` on each request.
+async fn client(limit: Option<Duration>) -> Result<Docker, SwarmError> {
+    let host = endpoint();
+    // bollard counts whole seconds; a zero would mean "no answer ever".
+    let timeout = limit.map_or(REQUEST_TIMEOUT, |l| l.max(Duration::from_secs(1)));
+    if host.starts_with("unix://")
+        && let Some(server) = pinged_api_version(&host, timeout)
+    {
+        let version = if server < *API_DEFAULT_VERSION {
+            server
+        } else {
+            *API_DEFAULT_VERSION
+        };
+        return Docker::connect_with_unix(&host, timeout.as_secs(), &version).map_err(unreachable);
+    }
+    let mut docker = Docker::connect_with_defaults().map_err(unreachable)?;
+    docker.set_timeout(timeout);
+    docker.negotiate_version().await.map_err(unreachable)
+}
+
+/// The API version of the daemon listening on the Unix socket of `host`, from the
+/// `Api-Version` header of `GET /_ping`. bollard negotiates through `/version`,
+/// which the daemon answers in about 10 ms (it asks containerd), `/_ping` in well
+/// under one: every command that talks to the daemon starts with this. None when the
+/// answer does not tell; the caller then negotiates the slow way, which also yields
+/// the error to show when the daemon is not there.
+fn pinged_api_version(host: &str, timeout: Duration) -> Option<ClientVersion> {
+    use std::io::{Read, Write};
+    let path = host.strip_prefix("unix://")?;
+    let mut stream = std::os::unix::net::UnixStream::connect(path).ok()?;
+    stream.set_read_timeout(Some(timeout)).ok()?;
+    stream.set_write_timeout(Some(timeout)).ok()?;
+    // HTTP/1.0: the daemon closes the connection after its answer.
+    stream
+        .write_all(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
+        .ok()?;
+    let mut answer = Vec::new();
+    stream.take(64 * 1024).read_to_end(&mut answer).ok()?;
+    api_version_header(&String::from_utf8_lossy(&answer))
+}
+
+/// The `Api-Version` header of a successful HTTP answer, as a version.
+fn api_version_header(answer: &str) -> Option<ClientVersion> {
+    let head = answer.split("\r\n\r\n").next()?;
+    let mut lines = head.split("\r\n");
+    let status = lines.next()?;
+    if status.split_whitespace().nth(1) != Some("200") {
+        return None;
+    }
+    let value = lines.find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        name.trim()
+            .eq_ignore_ascii_case("api-version")
+            .then(|| value.trim())
+    })?;
+    let (major, minor) = value.split_once('.')?;
+    Some(ClientVersion {
+        major_version: major.parse().ok()?,
+        minor_version: minor.parse().ok()?,
+    })
+}
+
+/// Fails with `NotManager` unless this node manages a swarm.
+async fn require_manager(docker: &Docker) -> Result<(), SwarmError> {
+    let info = docker.info().await.map_err(unreachable)?;
+    let swarm = info.swarm.unwrap_or_default();
+    if swarm.control_available == Some(true) {
+        return Ok(());
+    }
+    let state = swarm
+        .local_node_state
+        .map(|s| s.to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "inactive".to_string());
+    Err(SwarmError::NotManager { state })
+}
+
 /// A connected client on a swarm manager, with the runtime its calls run on. The
 /// commands are synchronous; only the Docker calls are async.
 pub(crate) struct Engine {
@@ -62,44 +164,43 @@ impl Engine {
         Engine::open(Some(limit))
     }
 
+    /// Like `connect_within`, but without asking whether this node manages a swarm:
+    /// for read-only views, whose swarm requests fail anyway on a node that does not
+    /// (`explain` then tells why). Saves the daemon's slow `/info` answer.
+    pub(crate) fn connect_for_view(limit: Duration) -> Result<Engine, SwarmError> {
+        let runtime = runtime()?;
+        let docker = runtime
+            .block_on(async { tokio::time::timeout(limit, client(Some(limit))).await })
+            .map_err(|_| no_answer(limit))??;
+        Ok(Engine { docker, runtime })
+    }
+
     fn open(limit: Option<Duration>) -> Result<Engine, SwarmError> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| SwarmError::Runtime(e.to_string()))?;
-        let unreachable = |e: bollard::errors::Error| SwarmError::Unreachable {
-            endpoint: endpoint(),
-            detail: one_line(&e.to_string()),
-        };
+        let runtime = runtime()?;
         let handshake = async {
-            let mut docker = Docker::connect_with_defaults().map_err(unreachable)?;
-            if let Some(limit) = limit {
-                // bollard counts whole seconds; a zero would mean "no answer ever".
-                docker.set_timeout(limit.max(Duration::from_secs(1)));
-            }
-            let docker = docker.negotiate_version().await.map_err(unreachable)?;
-            let info = docker.info().await.map_err(unreachable)?;
-            Ok::<_, SwarmError>((docker, info))
+            let docker = client(limit).await?;
+            require_manager(&docker).await?;
+            Ok::<_, SwarmError>(docker)
         };
-        let (docker, info) = match limit {
+        let docker = match limit {
             None => runtime.block_on(handshake)?,
             Some(limit) => runtime
                 .block_on(async { tokio::time::timeout(limit, handshake).await })
-                .map_err(|_| SwarmError::Unreachable {
-                    endpoint: endpoint(),
-                    detail: format!("no answer within {} s", limit.as_secs_f32()),
-                })??,
+                .map_err(|_| no_answer(limit))??,
         };
-        let swarm = info.swarm.unwrap_or_default();
-        if swarm.control_available != Some(true) {
-            let state = swarm
-                .local_node_state
-                .map(|s| s.to_string())
-                .filter(|s| !s.is_empty())
-                .unwrap_or_else(|| "inactive".to_string());
-            return Err(SwarmError::NotManager { state });
-        }
         Ok(Engine { docker, runtime })
+    }
+
+    /// An error of a view's swarm request, or the reason behind it when this node
+    /// manages no swarm (the daemon then answers swarm requests with a bare 503).
+    pub(crate) fn explain(&self, error: SwarmError) -> SwarmError {
+        match error {
+            SwarmError::Api { .. } => match self.block_on(require_manager(&self.docker)) {
+                Err(not_manager @ SwarmError::NotManager { .. }) => not_manager,
+                _ => error,
+            },
+            other => other,
+        }
     }
 
     /// Waits up to `limit` for a daemon that was just started to answer, then
@@ -108,15 +209,9 @@ impl Engine {
     pub(crate) fn wait_until_answering(limit: Duration) -> Result<Engine, SwarmError> {
         // A starting daemon may accept a connection long before it answers it.
         const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
-        // bollard's own default, back for the calls that follow: `swarm init` waits
-        // for the new node and may take longer than a probe.
-        const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
         const POLL: Duration = Duration::from_millis(250);
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| SwarmError::Runtime(e.to_string()))?;
-        let unreachable = |detail: String| SwarmError::Unreachable {
+        let runtime = runtime()?;
+        let gone = |detail: String| SwarmError::Unreachable {
             endpoint: endpoint(),
             detail,
         };
@@ -129,6 +224,8 @@ impl Engine {
                         let docker = docker.with_timeout(PROBE_TIMEOUT);
                         match docker.ping().await {
                             Ok(_) => match docker.negotiate_version().await {
+                                // Back to the usual timeout for the calls that follow:
+                                // `swarm init` waits for the new node.
                                 Ok(docker) => return Ok(docker.with_timeout(REQUEST_TIMEOUT)),
                                 Err(e) => e,
                             },
@@ -138,7 +235,7 @@ impl Engine {
                     Err(e) => e,
                 };
                 if Instant::now() >= deadline {
-                    return Err(unreachable(format!(
+                    return Err(gone(format!(
                         "no answer within {} s: {}",
                         limit.as_secs(),
                         one_line(&error.to_string())
@@ -156,5 +253,27 @@ impl Engine {
 
     pub(crate) fn block_on<F: Future>(&self, future: F) -> F::Output {
         self.runtime.block_on(future)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_api_version_comes_from_a_successful_ping_answer() {
+        let answer = "HTTP/1.1 200 OK\r\nApi-Version: 1.41\r\nDocker-Experimental: false\r\n\
+                      Content-Length: 2\r\n\r\nOK";
+        let version = api_version_header(answer).unwrap();
+        assert_eq!((version.major_version, version.minor_version), (1, 41));
+        let lower = "HTTP/1.0 200 OK\r\napi-version:1.53\r\n\r\nOK";
+        assert_eq!(api_version_header(lower).unwrap().minor_version, 53);
+        // A body line that looks like the header does not count.
+        assert!(api_version_header("HTTP/1.1 200 OK\r\n\r\nApi-Version: 1.41").is_none());
+        assert!(
+            api_version_header("HTTP/1.1 500 Internal Server Error\r\nApi-Version: 1.41\r\n\r\n")
+                .is_none()
+        );
+        assert!(api_version_header("HTTP/1.1 200 OK\r\nApi-Version: new\r\n\r\n").is_none());
     }
 }

@@ -111,7 +111,7 @@ impl SwarmView {
 /// Connects with a short limit and reads the view, for `list -p`, which must print its
 /// table even when the daemon hangs.
 pub(crate) fn fetch_quickly(prefix: &str, limit: Duration) -> Result<SwarmView, SwarmError> {
-    let engine = Engine::connect_within(limit)?;
+    let engine = Engine::connect_for_view(limit)?;
     engine
         .block_on(async {
             tokio::time::timeout(limit, SwarmView::fetch(engine.docker(), prefix)).await
@@ -120,6 +120,7 @@ pub(crate) fn fetch_quickly(prefix: &str, limit: Duration) -> Result<SwarmView, 
             endpoint: crate::swarm::engine::endpoint(),
             detail: format!("no answer within {} s", limit.as_secs_f32()),
         })?
+        .map_err(|e| engine.explain(e))
 }
 
 /// Tasks that stand for the service now: desired running, or ready (a replacement
