@@ -35,44 +35,55 @@ enum Found<'a> {
 /// Calls `visit` for `dir` itself and every folder and regular file below it; a
 /// missing folder yields nothing. Symbolic links are neither followed nor listed.
 /// Each folder is opened relative to its parent and read with `getdents`, and files
-/// are looked up relative to the open folder: no path is resolved twice, and there is
-/// no `fstat` per folder as `opendir` makes.
-fn walk(dir: &Path, visit: &mut impl FnMut(Found<'_>)) {
-    fn walk_folder(folder: OwnedFd, relative: &Path, visit: &mut impl FnMut(Found<'_>)) {
+/// are looked up relative to the open folder: no path is resolved twice, and no
+/// folder costs an `fstat` the caller did not ask for (`opendir` makes one). Returns
+/// false when some folder could not be opened or read to its end.
+fn walk(dir: &Path, visit: &mut impl FnMut(Found<'_>)) -> bool {
+    fn walk_folder(folder: OwnedFd, relative: &Path, visit: &mut impl FnMut(Found<'_>)) -> bool {
         visit(Found::Folder(relative, folder.as_fd()));
         let Ok(mut entries) = rfs::Dir::new(folder) else {
-            return;
+            return false;
         };
-        while let Some(Ok(entry)) = entries.read() {
+        let mut complete = true;
+        while let Some(entry) = entries.read() {
+            let Ok(entry) = entry else {
+                return false;
+            };
             let name = entry.file_name();
             if name == c"." || name == c".." {
                 continue;
             }
             let Ok(fd) = entries.fd() else {
-                return;
+                return false;
             };
             let kind = match entry.file_type() {
                 // Some file systems do not fill in the type: ask the inode.
                 FileType::Unknown => match rfs::statat(fd, name, AtFlags::SYMLINK_NOFOLLOW) {
                     Ok(stat) => FileType::from_raw_mode(stat.st_mode),
-                    Err(_) => continue,
+                    Err(_) => {
+                        complete = false;
+                        continue;
+                    }
                 },
                 kind => kind,
             };
             let path = relative.join(OsStr::from_bytes(name.to_bytes()));
             match kind {
                 FileType::Directory => {
-                    if let Ok(sub) = rfs::openat(fd, name, FOLDER, Mode::empty()) {
-                        walk_folder(sub, &path, visit);
-                    }
+                    complete &= match rfs::openat(fd, name, FOLDER, Mode::empty()) {
+                        Ok(sub) => walk_folder(sub, &path, visit),
+                        Err(_) => false,
+                    };
                 }
                 FileType::RegularFile => visit(Found::File(path, fd, name)),
                 _ => {}
             }
         }
+        complete
     }
-    if let Ok(folder) = rfs::open(dir, FOLDER, Mode::empty()) {
-        walk_folder(folder, Path::new(""), visit);
+    match rfs::open(dir, FOLDER, Mode::empty()) {
+        Ok(folder) => walk_folder(folder, Path::new(""), visit),
+        Err(error) => error == rustix::io::Errno::NOENT,
     }
 }
 
@@ -122,26 +133,32 @@ impl Stamp {
 struct TreeStamps {
     folders: Vec<(PathBuf, Stamp)>,
     files: BTreeMap<PathBuf, Stamp>,
+    /// False when part of the tree could not be read: it then equals nothing.
+    complete: bool,
 }
 
 impl TreeStamps {
-    /// A missing folder has no folders and no files; an entry that vanishes while
-    /// listed is left out.
+    /// A missing folder has no folders and no files.
     fn of(dir: &Path) -> Self {
         let mut tree = TreeStamps::default();
-        walk(dir, &mut |found| match found {
-            Found::Folder(relative, fd) => {
-                if let Ok(stat) = rfs::fstat(fd) {
-                    tree.folders
-                        .push((relative.to_path_buf(), Stamp::of(&stat)));
-                }
-            }
+        let mut stamped = true;
+        let walked = walk(dir, &mut |found| match found {
+            Found::Folder(relative, fd) => match rfs::fstat(fd) {
+                Ok(stat) => tree
+                    .folders
+                    .push((relative.to_path_buf(), Stamp::of(&stat))),
+                Err(_) => stamped = false,
+            },
             Found::File(relative, folder, name) => {
-                if let Ok(stat) = rfs::statat(folder, name, AtFlags::SYMLINK_NOFOLLOW) {
-                    tree.files.insert(relative, Stamp::of(&stat));
+                match rfs::statat(folder, name, AtFlags::SYMLINK_NOFOLLOW) {
+                    Ok(stat) => {
+                        tree.files.insert(relative, Stamp::of(&stat));
+                    }
+                    Err(_) => stamped = false,
                 }
             }
         });
+        tree.complete = walked && stamped;
         tree
     }
 
@@ -153,7 +170,13 @@ impl TreeStamps {
             return None;
         }
         for (relative, stamp) in &self.folders {
-            let theirs = Stamp::of_path(&copy.join(relative))?;
+            // `join("")` would end the path in a slash, which follows a symbolic link.
+            let folder = if relative.as_os_str().is_empty() {
+                copy.to_path_buf()
+            } else {
+                copy.join(relative)
+            };
+            let theirs = Stamp::of_path(&folder)?;
             if !theirs.is_dir || theirs.modified != stamp.modified {
                 return None;
             }
@@ -195,13 +218,17 @@ pub(crate) fn copy_holds(source: &Path, bytes: &[u8], copy: &Path) -> Option<boo
 /// folder holds none). Symbolic links are left out on both sides.
 pub(crate) fn same_tree(source: &Path, copy: &Path) -> bool {
     let ours = TreeStamps::of(source);
+    if !ours.complete {
+        return false;
+    }
     if let Some(theirs) = ours.counterparts(copy) {
         return ours.files.iter().zip(&theirs).all(|((relative, a), b)| {
             same_content(a, b, || (source.join(relative), copy.join(relative)))
         });
     }
     let theirs = TreeStamps::of(copy);
-    ours.files.len() == theirs.files.len()
+    theirs.complete
+        && ours.files.len() == theirs.files.len()
         && ours
             .files
             .iter()
@@ -217,12 +244,13 @@ pub(crate) fn same_tree(source: &Path, copy: &Path) -> bool {
 /// restores the times the quick check of `same_tree` relies on.
 pub(crate) fn is_current_copy(source: &Path, copy: &Path) -> bool {
     let ours = TreeStamps::of(source);
-    ours.counterparts(copy).is_some_and(|theirs| {
-        ours.files
-            .values()
-            .zip(&theirs)
-            .all(|(a, b)| a.len == b.len && a.modified == b.modified && a.mode == b.mode)
-    })
+    ours.complete
+        && ours.counterparts(copy).is_some_and(|theirs| {
+            ours.files
+                .values()
+                .zip(&theirs)
+                .all(|(a, b)| a.len == b.len && a.modified == b.modified && a.mode == b.mode)
+        })
 }
 
 #[cfg(test)]
@@ -321,6 +349,25 @@ mod tests {
             files_below(&source).into_keys().collect::<Vec<_>>(),
             [PathBuf::from("db/a.db"), PathBuf::from("st.cmd")]
         );
+    }
+
+    #[test]
+    fn a_tree_that_cannot_be_opened_equals_nothing() {
+        // A symbolic link in place of the copy's folder is not followed: a run folder
+        // must not point elsewhere.
+        let (dir, source, copy) = source_tree();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&copy, &link).unwrap();
+        assert!(same_tree(&source, &copy));
+        assert!(!same_tree(&source, &link));
+        assert!(!same_tree(&link, &copy));
+        assert!(!is_current_copy(&source, &link));
+        // Nor is a file where the folder should be.
+        fs::write(dir.path().join("file"), "").unwrap();
+        assert!(!same_tree(
+            &dir.path().join("file"),
+            &dir.path().join("none")
+        ));
     }
 
     #[test]
