@@ -215,13 +215,24 @@ pub(crate) fn write_if_changed_timed(
 }
 
 /// The bytes of a small file (an ioc.ini, a database, a startup file) in as few
-/// system calls as possible: open, read, the read that finds the end, close.
+/// system calls as possible: open, read, the read that finds the end, close. The
+/// bytes go to a buffer on the stack first, so the heap holds only what the file has:
+/// `list -p` keeps a thousand ioc.ini files in memory.
 pub(crate) fn read_small(path: &Path) -> io::Result<Vec<u8>> {
     use std::io::Read;
     let mut file = File::open(path)?;
-    let mut bytes = Vec::with_capacity(16 * 1024);
-    // Through `take`, reading skips the size probe File::read_to_end would make.
-    (&mut file).take(u64::MAX).read_to_end(&mut bytes)?;
+    let mut buffer = [0u8; 16 * 1024];
+    let mut filled = 0;
+    while filled < buffer.len() {
+        match file.read(&mut buffer[filled..]) {
+            Ok(0) => return Ok(buffer[..filled].to_vec()),
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let mut bytes = buffer.to_vec();
+    file.read_to_end(&mut bytes)?;
     Ok(bytes)
 }
 

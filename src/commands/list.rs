@@ -179,12 +179,11 @@ fn deploy_statuses(
             return vec![unknown.to_string(); iocs.len()];
         }
     };
-    iocs.iter()
-        .map(|ioc| {
-            let service = managed::ioc_service(settings, repository, &ioc.name);
-            view.status(&service.service_name, service.available()).text
-        })
-        .collect()
+    // `available` looks for each service file: on every core, as the file comparisons.
+    crate::parallel::map(iocs, |ioc| {
+        let service = managed::ioc_service(settings, repository, &ioc.name);
+        view.status(&service.service_name, service.available()).text
+    })
 }
 
 /// SnapshotConsistency and RunningConsistency of each IOC, computed on every core.
