@@ -3,7 +3,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 
 mod tree;
 use std::path::{Path, PathBuf};
@@ -205,8 +205,7 @@ pub(crate) fn write_if_changed_timed(
         if let Some(modified) = modified
             && metadata.modified().ok() != Some(modified)
         {
-            filetime::set_file_mtime(path, filetime::FileTime::from_system_time(modified))
-                .at(path, "cannot set modification time")?;
+            set_modified(path, modified)?;
         }
         return Ok(false);
     }
@@ -416,34 +415,54 @@ pub(crate) fn copy_tree(from: &Path, to: &Path) -> Result<(), FsError> {
         if !kind.is_dir() && !kind.is_file() {
             continue;
         }
-        let metadata = entry.metadata().map_err(|e| FsError {
-            path: entry.path().to_path_buf(),
-            action: "cannot read",
-            source: e
-                .into_io_error()
-                .unwrap_or_else(|| io::Error::other("filesystem loop")),
-        })?;
         if kind.is_dir() {
-            fs::create_dir_all(&dest).at(&dest, "cannot create folder")?;
-            folder_times.push((
-                dest,
-                filetime::FileTime::from_last_modification_time(&metadata),
-            ));
+            let metadata = entry.metadata().map_err(|e| FsError {
+                path: entry.path().to_path_buf(),
+                action: "cannot read",
+                source: e
+                    .into_io_error()
+                    .unwrap_or_else(|| io::Error::other("filesystem loop")),
+            })?;
+            if !relative.as_os_str().is_empty() {
+                fs::create_dir_all(&dest).at(&dest, "cannot create folder")?;
+            }
+            folder_times.push((dest, metadata.modified().at(entry.path(), "cannot read")?));
         } else {
-            fs::copy(entry.path(), &dest).at(&dest, "cannot copy")?;
-            fs::set_permissions(&dest, fs::Permissions::from_mode(metadata.mode() & 0o7777))
-                .at(&dest, "cannot set permissions")?;
-            filetime::set_file_mtime(
-                &dest,
-                filetime::FileTime::from_last_modification_time(&metadata),
-            )
-            .at(&dest, "cannot set modification time")?;
+            copy_file(entry.path(), &dest)?;
         }
     }
     for (folder, time) in folder_times {
-        filetime::set_file_mtime(&folder, time).at(&folder, "cannot set modification time")?;
+        set_modified(&folder, time)?;
     }
     Ok(())
+}
+
+/// Copies one file with its permission bits and modification time, in as few system
+/// calls as it takes: a first deploy copies thousands.
+fn copy_file(from: &Path, to: &Path) -> Result<(), FsError> {
+    let mut reader = File::open(from).at(from, "cannot read")?;
+    let metadata = reader.metadata().at(from, "cannot read")?;
+    let mut writer = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(to)
+        .at(to, "cannot create")?;
+    io::copy(&mut reader, &mut writer).at(to, "cannot copy")?;
+    writer
+        .set_permissions(fs::Permissions::from_mode(metadata.mode() & 0o7777))
+        .at(to, "cannot set permissions")?;
+    writer
+        .set_modified(metadata.modified().at(from, "cannot read")?)
+        .at(to, "cannot set modification time")
+}
+
+/// Gives a file or folder a modification time.
+fn set_modified(path: &Path, time: SystemTime) -> Result<(), FsError> {
+    File::open(path)
+        .and_then(|file| file.set_modified(time))
+        .at(path, "cannot set modification time")
 }
 
 #[cfg(test)]

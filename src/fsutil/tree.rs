@@ -268,15 +268,18 @@ mod tests {
         fs::write(source.join("st.cmd"), "iocInit\n").unwrap();
         fs::write(source.join("db/a.db"), "record(ai, \"a\") {}\n").unwrap();
         // Times far from now, so a write during the test cannot hit them by chance.
-        let old =
-            filetime::FileTime::from_system_time(SystemTime::now() - Duration::from_secs(3600));
+        let old = SystemTime::now() - Duration::from_secs(3600);
         for path in ["st.cmd", "db/a.db", "db", ""] {
-            filetime::set_file_mtime(source.join(path), old).unwrap();
+            set_mtime(&source.join(path), old);
         }
         let copy = dir.path().join("copy");
         fs::create_dir(&copy).unwrap();
         copy_tree(&source, &copy).unwrap();
         (dir, source, copy)
+    }
+
+    fn set_mtime(path: &Path, time: SystemTime) {
+        fs::File::open(path).unwrap().set_modified(time).unwrap();
     }
 
     fn mtime(path: &Path) -> SystemTime {
@@ -327,11 +330,9 @@ mod tests {
         // Someone restoring the folder's time by hand defeats the folder check, but
         // not the file check: the stray file is only missed in the listing.
         let (_dir, source, copy) = source_tree();
-        let folder_time = filetime::FileTime::from_last_modification_time(
-            &fs::metadata(copy.join("db")).unwrap(),
-        );
+        let folder_time = mtime(&copy.join("db"));
         fs::write(copy.join("db/a.db"), "changed\n").unwrap();
-        filetime::set_file_mtime(copy.join("db"), folder_time).unwrap();
+        set_mtime(&copy.join("db"), folder_time);
         assert!(!same_tree(&source, &copy));
     }
 
