@@ -69,6 +69,31 @@ asynSetOption(\"L0\", -1, \"stop\", \"1\")
 asynSetOption(\"L0\", -1, \"clocal\", \"Y\")
 asynSetOption(\"L0\", -1, \"crtscts\", \"Y\")";
 
+/// After a rename: the `STREAM_PROTOCOL_PATH` line that `--add-stream` writes names
+/// the IOC's run folder (`<run path>/<name>/startup`), so it follows the new name.
+/// Other lines of `[RAW]` are the operator's and stay as they are.
+pub(crate) fn rename_in_raw(doc: &mut IniDocument, old: &str, new: &str) {
+    let Some(value) = doc.get(RAW, "cmd_before_dbload") else {
+        return;
+    };
+    let from = format!("/{old}/startup\"");
+    let to = format!("/{new}/startup\"");
+    let renamed: Vec<String> = value
+        .split('\n')
+        .map(|line| {
+            if line.contains("STREAM_PROTOCOL_PATH") {
+                line.replace(&from, &to)
+            } else {
+                line.to_string()
+            }
+        })
+        .collect();
+    let renamed = renamed.join("\n");
+    if renamed != value {
+        doc.set(RAW, "cmd_before_dbload", &renamed);
+    }
+}
+
 impl RawTemplate {
     /// Options of the section, values before normalisation (`\n` separates lines).
     fn options(self, ioc_name: &str, settings: &Settings) -> [(&'static str, String); 4] {

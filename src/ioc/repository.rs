@@ -361,6 +361,7 @@ impl Repository {
                 let before = fs::read(&path).at(&path, "cannot read")?;
                 let mut doc = read_ini_file(&path)?;
                 doc.set(config::IOC, "name", new);
+                config::rename_in_raw(&mut doc, old, new);
                 fsutil::atomic_write(&path, doc.render().as_bytes(), *mode)?;
                 rewritten.push((path, before, *mode));
             }

@@ -132,6 +132,29 @@ fn rename_moves_everything_or_nothing() {
 }
 
 #[test]
+fn rename_moves_the_stream_protocol_path_along() {
+    let t = TestContext::new();
+    t.ok(&["create", "dev", "--add-stream"]);
+    t.ok(&[
+        "set",
+        "dev",
+        "-s",
+        "RAW",
+        "-o",
+        "cmd_after_iocinit=dbpf(\"dev/startup\")",
+    ]);
+    t.ok(&["rename", "dev", "dev2"]);
+    let ini = t.ioc_ini("dev2");
+    assert!(
+        ini.contains("epicsEnvSet(\"STREAM_PROTOCOL_PATH\", \"/opt/EPICS/RUN/dev2/startup\")"),
+        "{ini}"
+    );
+    assert!(!ini.contains("/dev/startup\")\n\tdrvAsyn"), "{ini}");
+    // A line the operator wrote is left alone, even if it names the old folder.
+    assert!(ini.contains("dbpf(\"dev/startup\")"), "{ini}");
+}
+
+#[test]
 fn rename_rolls_back_when_a_later_step_fails() {
     let t = TestContext::new();
     t.ok(&["create", "old"]);
