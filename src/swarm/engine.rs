@@ -56,7 +56,8 @@ fn unreachable(e: bollard::errors::Error) -> SwarmError {
     }
 }
 
-fn no_answer(limit: Duration) -> SwarmError {
+/// A request, or a series of them, that ran out of time.
+pub(crate) fn no_answer(limit: Duration) -> SwarmError {
     SwarmError::Unreachable {
         endpoint: endpoint(),
         detail: format!("no answer within {} s", limit.as_secs_f32()),
@@ -155,31 +156,29 @@ impl Engine {
     /// Connects through `DOCKER_HOST` or the local socket, negotiates the API version
     /// (daemons from API 1.41 up) and checks that this node manages a swarm.
     pub(crate) fn connect() -> Result<Engine, SwarmError> {
-        Engine::open(None)
+        Engine::open(None, true)
     }
 
     /// Like `connect`, but gives up after `limit` (for each later request too), for
     /// views that must print something quickly even when the daemon hangs.
     pub(crate) fn connect_within(limit: Duration) -> Result<Engine, SwarmError> {
-        Engine::open(Some(limit))
+        Engine::open(Some(limit), true)
     }
 
     /// Like `connect_within`, but without asking whether this node manages a swarm:
     /// for read-only views, whose swarm requests fail anyway on a node that does not
     /// (`explain` then tells why). Saves the daemon's slow `/info` answer.
     pub(crate) fn connect_for_view(limit: Duration) -> Result<Engine, SwarmError> {
-        let runtime = runtime()?;
-        let docker = runtime
-            .block_on(async { tokio::time::timeout(limit, client(Some(limit))).await })
-            .map_err(|_| no_answer(limit))??;
-        Ok(Engine { docker, runtime })
+        Engine::open(Some(limit), false)
     }
 
-    fn open(limit: Option<Duration>) -> Result<Engine, SwarmError> {
+    fn open(limit: Option<Duration>, must_manage: bool) -> Result<Engine, SwarmError> {
         let runtime = runtime()?;
         let handshake = async {
             let docker = client(limit).await?;
-            require_manager(&docker).await?;
+            if must_manage {
+                require_manager(&docker).await?;
+            }
             Ok::<_, SwarmError>(docker)
         };
         let docker = match limit {

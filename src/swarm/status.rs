@@ -116,10 +116,7 @@ pub(crate) fn fetch_quickly(prefix: &str, limit: Duration) -> Result<SwarmView, 
         .block_on(async {
             tokio::time::timeout(limit, SwarmView::fetch(engine.docker(), prefix)).await
         })
-        .map_err(|_| SwarmError::Unreachable {
-            endpoint: crate::swarm::engine::endpoint(),
-            detail: format!("no answer within {} s", limit.as_secs_f32()),
-        })?
+        .map_err(|_| crate::swarm::engine::no_answer(limit))?
         .map_err(|e| engine.explain(e))
 }
 
