@@ -4,10 +4,10 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
-
-mod tree;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
+
+mod tree;
 pub(crate) use tree::{copy_holds, files_below, is_current_copy, same_tree};
 
 /// Error of a file-system step, carrying the path it concerned so the one-line message
@@ -238,7 +238,7 @@ pub(crate) fn read_small(path: &Path) -> io::Result<Vec<u8>> {
 }
 
 /// The bytes of a file and its modification time.
-pub(crate) fn read_with_time(path: &Path) -> io::Result<(Vec<u8>, SystemTime)> {
+fn read_with_time(path: &Path) -> io::Result<(Vec<u8>, SystemTime)> {
     use std::io::Read;
     let mut file = File::open(path)?;
     let modified = file.metadata()?.modified()?;
@@ -419,37 +419,29 @@ fn swap_in(staged: &Path, target: &Path) -> Result<(), FsError> {
 /// (`to` takes `from`'s), which the quick check of `same_tree` relies on. Symbolic
 /// links are not followed or copied: a run folder must not point outside itself.
 pub(crate) fn copy_tree(from: &Path, to: &Path) -> Result<(), FsError> {
+    let walk_error = |e: walkdir::Error, path: &Path| FsError {
+        path: e.path().unwrap_or(path).to_path_buf(),
+        action: "cannot read",
+        source: e
+            .into_io_error()
+            .unwrap_or_else(|| io::Error::other("filesystem loop")),
+    };
     // Folder times are set last: every entry made in a folder sets its time to now.
     let mut folder_times = Vec::new();
     for entry in walkdir::WalkDir::new(from) {
-        let entry = entry.map_err(|e| FsError {
-            path: e.path().unwrap_or(from).to_path_buf(),
-            action: "cannot read",
-            source: e
-                .into_io_error()
-                .unwrap_or_else(|| io::Error::other("filesystem loop")),
-        })?;
+        let entry = entry.map_err(|e| walk_error(e, from))?;
         let Ok(relative) = entry.path().strip_prefix(from) else {
             continue;
         };
         let dest = to.join(relative);
         let kind = entry.file_type();
-        if !kind.is_dir() && !kind.is_file() {
-            continue;
-        }
         if kind.is_dir() {
-            let metadata = entry.metadata().map_err(|e| FsError {
-                path: entry.path().to_path_buf(),
-                action: "cannot read",
-                source: e
-                    .into_io_error()
-                    .unwrap_or_else(|| io::Error::other("filesystem loop")),
-            })?;
+            let metadata = entry.metadata().map_err(|e| walk_error(e, entry.path()))?;
             if !relative.as_os_str().is_empty() {
                 fs::create_dir_all(&dest).at(&dest, "cannot create folder")?;
             }
             folder_times.push((dest, metadata.modified().at(entry.path(), "cannot read")?));
-        } else {
+        } else if kind.is_file() {
             copy_file(entry.path(), &dest)?;
         }
     }

@@ -142,10 +142,18 @@ impl Repository {
     }
 
     pub(crate) fn read_ini(&self, name: &str) -> Result<IniDocument, RepositoryError> {
+        self.read_ini_and_bytes(name).map(|(doc, _)| doc)
+    }
+
+    /// `read_ini` with the bytes the document was parsed from.
+    pub(crate) fn read_ini_and_bytes(
+        &self,
+        name: &str,
+    ) -> Result<(IniDocument, Vec<u8>), RepositoryError> {
         if !self.exists(name) {
             return Err(RepositoryError::Missing(name.to_string()));
         }
-        read_ini_file(&self.ini_path(name))
+        read_ini_with_bytes(&self.ini_path(name))
     }
 
     /// Reads the state file; a missing one is an error like an unreadable one

@@ -60,7 +60,7 @@ pub(crate) fn export(
     name: &str,
     force: bool,
 ) -> Result<Exported, WorkflowError> {
-    let ini = repository.read_ini(name)?;
+    let (ini, ini_bytes) = repository.read_ini_and_bytes(name)?;
     let (mut state, _) = repository.read_state(name)?;
     let ready = state.health == Health::Normal
         && matches!(state.status, Status::Generated | Status::Exported);
@@ -97,9 +97,13 @@ pub(crate) fn export(
     // ioc.ini last: its presence is what marks a complete export. When the rendered
     // file is the repository's byte for byte it is a copy, and keeps its time.
     let rendered = ini.render();
-    let modified = fsutil::read_with_time(&repository.dir(name).join(INI_FILE))
-        .ok()
-        .and_then(|(bytes, modified)| (bytes == rendered.as_bytes()).then_some(modified));
+    let modified = (ini_bytes == rendered.as_bytes())
+        .then(|| {
+            fs::metadata(repository.ini_path(name))
+                .and_then(|m| m.modified())
+                .ok()
+        })
+        .flatten();
     fsutil::write_if_changed_timed(
         &target.join(INI_FILE),
         rendered.as_bytes(),
