@@ -116,7 +116,7 @@ trap 'cleanup_stack "$prefix"; cleanup_stack "${prefix}cli"; rm -rf "$work" 2>/d
 deploy_ours() { "$bin" swarm --deploy-all-iocs; }
 deploy_cli() {
     for name in "${svc_names[@]}"; do
-        docker stack deploy -c "$IOCDOCK_HOME/IocDock-data/swarm/$name/compose-swarm.yaml" "${prefix}cli"
+        docker stack deploy -c "$IOCDOCK_HOME/IocDock/service-files/$name/compose-swarm.yaml" "${prefix}cli"
     done
 }
 count_services() { docker service ls -q --filter "label=com.docker.stack.namespace=$1" | wc -l; }

@@ -7,7 +7,9 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+mod confine;
 mod tree;
+pub(crate) use confine::{PathError, join_names, path_below};
 pub(crate) use tree::{copy_holds, files_below, is_current_copy, same_tree};
 
 /// Error of a file-system step, carrying the path it concerned so the one-line message
@@ -160,6 +162,24 @@ impl StagedDir {
         let _ = aside.close();
         Ok(())
     }
+}
+
+/// Makes sure `dir` is a folder with exactly `mode` (its parent must exist): created
+/// with it, or given it when it has another.
+pub(crate) fn private_dir(dir: &Path, mode: u32) -> Result<(), FsError> {
+    use std::os::unix::fs::DirBuilderExt;
+    match fs::DirBuilder::new().mode(mode).create(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e).at(dir, "cannot create folder"),
+    }
+    let metadata = fs::metadata(dir).at(dir, "cannot read")?;
+    // The umask may have taken bits away on creation, and an older folder may have more.
+    if metadata.permissions().mode() & 0o7777 != mode {
+        fs::set_permissions(dir, fs::Permissions::from_mode(mode))
+            .at(dir, "cannot set permissions")?;
+    }
+    Ok(())
 }
 
 /// Removes a folder so that it disappears in one step: it is first renamed to a

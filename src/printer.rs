@@ -160,6 +160,12 @@ impl Printer {
         self.diagnostic(&format!("error: {}", text.replace('\n', " ")));
     }
 
+    /// Lines that show what an error is about (a diff), as they are; they always
+    /// print, like the error they go with.
+    pub(crate) fn error_details(&self, text: &str) {
+        self.diagnostic(text.trim_end_matches('\n'));
+    }
+
     pub(crate) fn stdout_is_terminal(&self) -> bool {
         io::stdout().is_terminal()
     }

@@ -40,6 +40,8 @@ pub(crate) struct Paths {
     pub(crate) services: PathBuf,
     pub(crate) ansible: PathBuf,
     pub(crate) mount: PathBuf,
+    /// IOC service files, root-only: no container mounts anything below it.
+    pub(crate) service_files: PathBuf,
     pub(crate) ioc_backup: PathBuf,
     pub(crate) swarm_backup: PathBuf,
     pub(crate) operation_log: PathBuf,
@@ -55,7 +57,11 @@ impl Paths {
             services: manager.join("imsrvs"),
             ansible: manager.join("ansible"),
             operation_log: manager.join("OperationLog"),
-            mount: mount_override.unwrap_or_else(|| home.join("IocDock-data")),
+            service_files: manager.join("service-files"),
+            // Service files name bind sources below it, which must be absolute.
+            mount: mount_override
+                .map(|m| std::path::absolute(&m).unwrap_or(m))
+                .unwrap_or_else(|| home.join("IocDock-data")),
             ioc_backup: home.join("ioc-backup"),
             swarm_backup: home.join("swarm-backup"),
             manager,
@@ -75,6 +81,7 @@ impl Paths {
             ("SERVICES_PATH", show(&self.services)),
             ("ANSIBLE_PATH", show(&self.ansible)),
             ("MOUNT_PATH", show(&self.mount)),
+            ("SERVICE_FILE_PATH", show(&self.service_files)),
             ("IOC_BACKUP_PATH", show(&self.ioc_backup)),
             ("SWARM_BACKUP_PATH", show(&self.swarm_backup)),
             ("OPERATION_LOG_FILE_PATH", show(&self.operation_log)),

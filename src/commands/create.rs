@@ -1,7 +1,7 @@
 use crate::ExitStatus;
 use crate::cli::EditArgs;
-use crate::commands::{checked_names, ini_changes, lock_repository};
-use crate::ioc::config::new_ioc_ini;
+use crate::commands::{checked_names, ini_changes, lock_repository, unreserved};
+use crate::ioc::config::{checked_host, new_ioc_ini};
 use crate::ioc::repository::Repository;
 use crate::printer::Printer;
 use crate::settings::Settings;
@@ -12,6 +12,7 @@ pub(crate) fn run(
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
     let names = checked_names(&args.names)?;
+    unreserved(&names, settings)?;
     let changes = ini_changes(args)?;
     let _lock = lock_repository(settings, printer)?;
     let repository = Repository::new(&settings.paths);
@@ -19,7 +20,11 @@ pub(crate) fn run(
     for name in names {
         let mut doc = new_ioc_ini(name, settings);
         changes.apply(&mut doc, name, settings);
-        match repository.create(name, &doc) {
+        let created = match checked_host(name, &doc) {
+            Ok(_) => repository.create(name, &doc).map_err(anyhow::Error::from),
+            Err(e) => Err(e.into()),
+        };
+        match created {
             Ok(()) => printer.status(&format!("created IOC \"{name}\"")),
             Err(e) => {
                 printer.error(&e.to_string());

@@ -6,11 +6,13 @@ use std::io::IsTerminal;
 
 use crate::cli::ServiceTypeArg;
 use crate::commands::confirm;
+use crate::ioc::repository::Repository;
+use crate::ioc::workflow::{self, WorkflowError};
 use crate::printer::Printer;
 use crate::settings::Settings;
 use crate::swarm::deploy::{self, Deployed, OnExisting, Outcome};
 use crate::swarm::engine::Engine;
-use crate::swarm::managed::{ManagedService, ServiceType};
+use crate::swarm::managed::{ManagedService, ReservedNames, ServiceType};
 
 pub(crate) fn service_type(kind: ServiceTypeArg) -> ServiceType {
     match kind {
@@ -38,6 +40,49 @@ pub(crate) fn unavailable(service: &ManagedService) -> String {
     )
 }
 
+/// The services that may be deployed: an IOC service only when its file is what the
+/// repository renders now (anything else is reported, with the difference); the
+/// others as they are. Returns them and the number refused.
+fn verified(
+    settings: &Settings,
+    services: &[ManagedService],
+    printer: &Printer,
+) -> (Vec<ManagedService>, usize) {
+    if services.iter().all(|s| s.kind != ServiceType::Ioc) {
+        return (services.to_vec(), 0);
+    }
+    let repository = Repository::new(&settings.paths);
+    let reserved = ReservedNames::load(settings);
+    let mut ready = Vec::with_capacity(services.len());
+    let mut refused = 0;
+    for service in services {
+        if service.kind != ServiceType::Ioc {
+            ready.push(service.clone());
+            continue;
+        }
+        let checked = match &reserved {
+            Ok(reserved) => {
+                workflow::verify_service_file(&repository, settings, reserved, &service.name)
+                    .map_err(|e| {
+                        if let WorkflowError::Drift { diff, .. } = &e {
+                            printer.error_details(diff);
+                        }
+                        e.to_string()
+                    })
+            }
+            Err(e) => Err(e.to_string()),
+        };
+        match checked {
+            Ok(()) => ready.push(service.clone()),
+            Err(e) => {
+                printer.error(&e);
+                refused += 1;
+            }
+        }
+    }
+    (ready, refused)
+}
+
 /// Deploys `services` and reports each; returns the number that failed.
 pub(crate) fn deploy_and_report(
     engine: &Engine,
@@ -47,10 +92,14 @@ pub(crate) fn deploy_and_report(
     on_existing: OnExisting,
     printer: &Printer,
 ) -> usize {
+    let (services, refused) = verified(settings, services, printer);
+    if services.is_empty() {
+        return refused;
+    }
     let report = deploy::deploy(
         engine,
         &settings.prefix_stack_name,
-        services,
+        &services,
         existing,
         on_existing,
     );
@@ -63,7 +112,7 @@ pub(crate) fn deploy_and_report(
     for warning in &report.warnings {
         printer.warn(warning);
     }
-    let mut failures = 0;
+    let mut failures = refused;
     for (name, result) in &report.services {
         match result {
             Ok(Outcome::Created { id }) => {

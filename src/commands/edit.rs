@@ -41,7 +41,10 @@ pub(crate) fn run(ioc: &str, settings: &Settings, printer: &Printer) -> anyhow::
             path.display()
         );
     }
-    read_ini_file(&path)?;
+    let doc = read_ini_file(&path)?;
+    // The file is the operator's now; a host that can be no folder is reported so it
+    // is fixed before anything is exported.
+    crate::ioc::config::checked_host(ioc, &doc)?;
     printer.status(&format!("{} is valid", path.display()));
     Ok(ExitStatus::Success)
 }

@@ -12,6 +12,7 @@ use crate::ioc::startup::StartupFiles;
 use crate::ioc::workflow::{self, Generation};
 use crate::printer::Printer;
 use crate::settings::Settings;
+use crate::swarm::managed::ReservedNames;
 use crate::templates::Templates;
 use crate::{ExitStatus, UsageError};
 
@@ -73,6 +74,14 @@ impl Action {
     fn writes(self) -> bool {
         !matches!(self, Action::CheckSnapshot | Action::CheckDeploy)
     }
+
+    /// Actions that make paths of the IOC's name in the run directory.
+    fn exports(self) -> bool {
+        matches!(
+            self,
+            Action::Export | Action::GenerateAndExport | Action::Deploy | Action::ServiceFile
+        )
+    }
 }
 
 struct Context<'a> {
@@ -80,6 +89,8 @@ struct Context<'a> {
     settings: &'a Settings,
     repository: Repository,
     templates: Templates,
+    /// Names an IOC may not run under (they are the built-in services' and folders').
+    reserved: ReservedNames,
     /// Diffs are coloured for a person at a terminal only.
     colour: bool,
 }
@@ -134,12 +145,19 @@ pub(crate) fn run(
     settings: &Settings,
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
+    let action = Action::of(args);
+    let reserved = if action.exports() {
+        ReservedNames::load(settings)?
+    } else {
+        ReservedNames::built_in()
+    };
     let context = Context {
         args,
         settings,
         colour: printer.stdout_is_terminal(),
         repository: Repository::new(&settings.paths),
         templates: Templates::new(&settings.paths.templates),
+        reserved,
     };
     if args.gen_backup_file {
         return context.backup(printer);
@@ -155,7 +173,6 @@ pub(crate) fn run(
             UsageError("--dry-run goes with --gen-startup-file or --deploy".to_string()).into(),
         );
     }
-    let action = Action::of(args);
     let _lock = if action.writes() {
         Some(lock_repository(settings, printer)?)
     } else {
@@ -305,22 +322,31 @@ impl Context<'_> {
         }
         if self.args.deploy {
             let ioc = self.repository.load(name);
-            out.line(&format!(
-                "would export to {}",
-                self.repository.export_dir(ioc.host(), name).display()
-            ));
+            match self.repository.run_dir(ioc.host(), name) {
+                Ok(dir) => out.line(&format!("would export to {}", dir.display())),
+                Err(e) => out.warn(&format!("would not export: {e}")),
+            }
             out.line(&format!(
                 "would write {}",
-                self.repository
-                    .swarm_dir(name)
-                    .join(crate::ioc::repository::SERVICE_FILE)
-                    .display()
+                self.repository.service_file(name).display()
             ));
         }
     }
 
     fn export(&self, name: &str, out: &mut Notes) -> anyhow::Result<()> {
-        let exported = workflow::export(&self.repository, name, self.args.force_overwrite)?;
+        let exported = workflow::export(
+            &self.repository,
+            &self.reserved,
+            name,
+            self.args.force_overwrite,
+        )?;
+        if let Some(old) = &exported.migrated_from {
+            out.warn(&format!(
+                "IOC \"{name}\": moved its run folder {} to {} (autosave files and logs kept); a deployed service keeps its old mounts until `iocdock service {name} --deploy` (or --update)",
+                old.display(),
+                exported.target.display()
+            ));
+        }
         let what = if exported.with_running_data {
             "ioc.ini, startup, settings and logs"
         } else {
@@ -334,7 +360,8 @@ impl Context<'_> {
     }
 
     fn service_file(&self, name: &str, out: &mut Notes) -> anyhow::Result<()> {
-        let path = workflow::write_service_file(&self.repository, self.settings, name)?;
+        let path =
+            workflow::write_service_file(&self.repository, self.settings, &self.reserved, name)?;
         out.status(&format!("IOC \"{name}\": wrote {}", path.display()));
         Ok(())
     }

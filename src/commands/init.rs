@@ -16,6 +16,12 @@ pub(crate) fn run(settings: &Settings, printer: &Printer) -> anyhow::Result<Exit
             printer.status(&format!("created {}", folder.display()));
         }
     }
+    // Root-only: the service files say what every IOC service mounts.
+    let service_files = &settings.paths.service_files;
+    if !service_files.is_dir() {
+        fsutil::private_dir(service_files, 0o700)?;
+        printer.status(&format!("created {}", service_files.display()));
+    }
     super::cluster::install_playbooks(settings, printer)?;
     let file = settings.paths.home.join(SETTINGS_FILE);
     if !file.exists() {

@@ -9,7 +9,7 @@ use crate::ioc::repository::{IocProject, Repository};
 use crate::printer::{Printer, ellipsize, table};
 use crate::settings::Settings;
 use crate::swarm::engine::SwarmError;
-use crate::swarm::managed;
+use crate::swarm::managed::{self, ReservedNames};
 use crate::swarm::status::{SwarmView, fetch_quickly};
 use crate::{ExitStatus, UsageError};
 
@@ -35,6 +35,12 @@ pub(crate) fn run(
 
     let repository = Repository::new(&settings.paths);
     let all = repository.names()?;
+    for (folder, why) in repository.invalid_folders()? {
+        printer.warn(&format!(
+            "{}: not an IOC project, left out: {why}; rename the folder",
+            folder.display()
+        ));
+    }
     let mut status = ExitStatus::Success;
     let candidates: Vec<&str> = match &args.list_from {
         None => all.iter().map(String::as_str).collect(),
@@ -69,9 +75,17 @@ pub(crate) fn run(
         return Ok(status);
     }
 
+    let reserved = ReservedNames::load(settings).unwrap_or_else(|e| {
+        printer.warn(&format!("{e}; only built-in names are checked as reserved"));
+        ReservedNames::built_in()
+    });
     let selected: Vec<IocProject> = repository
         .load_many(&candidates)
         .into_iter()
+        .map(|mut ioc| {
+            ioc.note_problems(&reserved);
+            ioc
+        })
         .filter(|ioc| !needs_section || ioc.ini.as_ref().is_some_and(|d| d.has_section(&section)))
         .filter(|ioc| by_content.iter().all(|c| c.matches(ioc)))
         .collect();

@@ -96,6 +96,16 @@ pub(crate) fn ini_changes(args: &EditArgs) -> anyhow::Result<IniChanges> {
     })
 }
 
+/// Refuses names that are reserved for built-in services and folders, before any
+/// IOC is written.
+pub(crate) fn unreserved(names: &[&str], settings: &Settings) -> anyhow::Result<()> {
+    let reserved = crate::swarm::managed::ReservedNames::load(settings)?;
+    for name in names {
+        reserved.check(name)?;
+    }
+    Ok(())
+}
+
 /// Asks a yes/no question on the terminal; anything but yes is no.
 pub(crate) fn confirm(question: &str) -> bool {
     use std::io::{BufRead, Write};
@@ -153,7 +163,10 @@ pub(crate) fn deployed_ioc_service(
     use crate::swarm::{deploy, engine::Engine, managed};
     let repository = Repository::new(&settings.paths);
     let service = managed::ioc_service(settings, &repository, name);
-    if !service.available() {
+    // Older versions kept the service file in the run folder, which may still be
+    // deployed from there.
+    let legacy = repository.legacy_service_file(name);
+    if !service.available() && !legacy.is_some_and(|f| f.is_file()) {
         return Ok(None);
     }
     let engine = Engine::connect_within(std::time::Duration::from_secs(5)).map_err(|e| {

@@ -6,6 +6,7 @@ use crate::commands::{checked_names, confirm, deployed_ioc_service, lock_reposit
 use crate::ioc::repository::{Repository, RepositoryError};
 use crate::printer::Printer;
 use crate::settings::Settings;
+use crate::swarm::managed::ReservedNames;
 
 pub(crate) fn run(
     args: &RemoveArgs,
@@ -14,6 +15,12 @@ pub(crate) fn run(
 ) -> anyhow::Result<ExitStatus> {
     let names = checked_names(&args.names)?;
     let repository = Repository::new(&settings.paths);
+    // They tell a run folder of the old layout from a built-in service's folder.
+    let reserved = if args.remove_all {
+        ReservedNames::load(settings)?
+    } else {
+        ReservedNames::built_in()
+    };
     let interactive = io::stdin().is_terminal();
     let what = if args.remove_all {
         "with its snapshot, exported run folder and swarm service file"
@@ -48,7 +55,7 @@ pub(crate) fn run(
     }
     let _lock = lock_repository(settings, printer)?;
     for name in confirmed {
-        match repository.remove(name, args.remove_all) {
+        match repository.remove(name, args.remove_all, &reserved) {
             Ok(removed) => {
                 for path in removed {
                     printer.detail(&format!("removed {}", path.display()));

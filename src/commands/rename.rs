@@ -5,6 +5,7 @@ use crate::ioc::repository::{Repository, RepositoryError};
 use crate::ioc::workflow;
 use crate::printer::Printer;
 use crate::settings::Settings;
+use crate::swarm::managed::ReservedNames;
 
 pub(crate) fn run(
     old: &str,
@@ -14,6 +15,9 @@ pub(crate) fn run(
 ) -> anyhow::Result<ExitStatus> {
     name::validate(old)?;
     name::validate(new)?;
+    let reserved = ReservedNames::load(settings)?;
+    // The way out of a reserved name is a rename: OLD may have one, NEW may not.
+    reserved.check(new)?;
     // A deployed service would keep running from the old folder under the old name.
     if let Some(service) = deployed_ioc_service(settings, old)? {
         anyhow::bail!(
@@ -23,16 +27,27 @@ pub(crate) fn run(
     let _lock = lock_repository(settings, printer)?;
     let repository = Repository::new(&settings.paths);
     let rewrite = |name: &str| {
-        workflow::write_service_file(&repository, settings, name)
+        workflow::write_service_file(&repository, settings, &reserved, name)
             .map(|_| ())
             .map_err(|e| RepositoryError::ServiceFile {
                 ioc: name.to_string(),
                 message: e.to_string(),
             })
     };
-    let moved = repository.rename(old, new, &rewrite)?;
-    for (from, to) in moved {
+    let renamed = repository.rename(old, new, &reserved, &rewrite)?;
+    for (from, to) in &renamed.moved {
         printer.detail(&format!("moved {} to {}", from.display(), to.display()));
+    }
+    if let Some((from, to)) = renamed
+        .moved
+        .iter()
+        .find(|(from, _)| Some(from) == renamed.migrated_from.as_ref())
+    {
+        printer.status(&format!(
+            "moved the run folder {} of the old layout to {}",
+            from.display(),
+            to.display()
+        ));
     }
     printer.status(&format!("renamed IOC \"{old}\" to \"{new}\""));
     Ok(ExitStatus::Success)

@@ -1,6 +1,7 @@
 use crate::ExitStatus;
 use crate::cli::EditArgs;
 use crate::commands::{checked_names, ini_changes, lock_repository};
+use crate::ioc::config::checked_host;
 use crate::ioc::repository::Repository;
 use crate::printer::Printer;
 use crate::settings::Settings;
@@ -22,15 +23,24 @@ pub(crate) fn run(
     let repository = Repository::new(&settings.paths);
     let mut failures = 0;
     for name in names {
-        let result = repository.read_ini(name).and_then(|before| {
-            let mut after = before.clone();
-            changes.apply(&mut after, name, settings);
-            if after == before {
-                return Ok(false);
-            }
-            repository.write_ini(name, &after)?;
-            Ok(true)
-        });
+        let result = repository
+            .read_ini(name)
+            .map_err(anyhow::Error::from)
+            .and_then(|before| {
+                let mut after = before.clone();
+                changes.apply(&mut after, name, settings);
+                // An ioc.ini is only written with a host that can be a path.
+                checked_host(name, &after).map_err(|e| {
+                    anyhow::anyhow!(
+                        "{e}; nothing written (set it with -o host=swarm or a host name)"
+                    )
+                })?;
+                if after == before {
+                    return Ok(false);
+                }
+                repository.write_ini(name, &after)?;
+                Ok(true)
+            });
         match result {
             Ok(true) => printer.status(&format!("updated ioc.ini of IOC \"{name}\"")),
             Ok(false) => printer.status(&format!("IOC \"{name}\": nothing changed")),

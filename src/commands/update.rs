@@ -3,11 +3,27 @@ use crate::commands::lock_repository;
 use crate::ioc::repository::{Repository, Upgrade};
 use crate::printer::Printer;
 use crate::settings::Settings;
+use crate::swarm::managed::ReservedNames;
 
+/// Rewrites every IOC in the current format, then reports what an upgrade cannot fix
+/// by itself: folders that are no IOC, reserved names, hosts that are no host names.
+/// Those make the exit code 1, since each needs the operator.
 pub(crate) fn run(settings: &Settings, printer: &Printer) -> anyhow::Result<ExitStatus> {
     let _lock = lock_repository(settings, printer)?;
     let repository = Repository::new(&settings.paths);
+    // Rewriting the files needs no services.yaml; a broken one only narrows the check.
+    let reserved = ReservedNames::load(settings).unwrap_or_else(|e| {
+        printer.warn(&format!("{e}; only built-in names are checked as reserved"));
+        ReservedNames::built_in()
+    });
     let mut failures = 0;
+    for (folder, why) in repository.invalid_folders()? {
+        printer.error(&format!(
+            "{}: not an IOC project, left alone: {why}; rename the folder",
+            folder.display()
+        ));
+        failures += 1;
+    }
     for name in repository.names()? {
         match repository.upgrade(&name, settings) {
             Ok(Upgrade::Current) => printer.detail(&format!("IOC \"{name}\" is already current")),
@@ -22,7 +38,12 @@ pub(crate) fn run(settings: &Settings, printer: &Printer) -> anyhow::Result<Exit
             Err(e) => {
                 printer.error(&format!("IOC \"{name}\": {e}"));
                 failures += 1;
+                continue;
             }
+        }
+        for (_, message) in repository.load(&name).problems(&reserved) {
+            printer.error(&message);
+            failures += 1;
         }
     }
     Ok(ExitStatus::from_failures(failures))

@@ -2,6 +2,7 @@
 //! `docker stack deploy` both deploy unchanged.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use crate::compose::ComposeError;
 use crate::compose::model::{
@@ -15,6 +16,13 @@ use crate::settings::Settings;
 /// Name of the host network inside the compose file; the external network is `host`.
 const HOST_NETWORK: &str = "hostnet";
 
+/// A value as compose text that means exactly that value: compose substitutes `$VAR`
+/// from the environment of whoever deploys the file, and `$$` is its literal `$`.
+/// Keys are never substituted, so only values go through this.
+fn literal(value: &str) -> String {
+    value.replace('$', "$$")
+}
+
 /// `srv-<name>`: the service key, deployed as `<prefix>_srv-<name>`.
 pub(crate) fn service_key(name: &str) -> String {
     format!("srv-{name}")
@@ -27,16 +35,20 @@ fn deploy_option<'a>(doc: &'a IniDocument, option: &str) -> Option<&'a str> {
 }
 
 fn amounts(doc: &IniDocument, cpus: &str, memory: &str) -> Option<ResourceAmounts> {
-    let cpus = deploy_option(doc, cpus).map(str::to_string);
-    let memory = deploy_option(doc, memory).map(str::to_string);
+    let cpus = deploy_option(doc, cpus).map(literal);
+    let memory = deploy_option(doc, memory).map(literal);
     (cpus.is_some() || memory.is_some()).then_some(ResourceAmounts { cpus, memory })
 }
 
-/// The compose model of an IOC service, from its (exported) ioc.ini.
+/// The compose model of an IOC service, from its ioc.ini. `run_folder` is the IOC's
+/// run folder on the nodes, `log_folder` the shared iocLog folder; both absolute, so
+/// the file means the same wherever it lies.
 pub(crate) fn model(
     name: &str,
     doc: &IniDocument,
     settings: &Settings,
+    run_folder: &Path,
+    log_folder: &Path,
 ) -> Result<ComposeFile, ComposeError> {
     let run = settings.container_run_path();
     let image = doc
@@ -64,16 +76,20 @@ pub(crate) fn model(
         };
         labels.insert(
             key.trim().to_string(),
-            Some(Scalar::Text(value.trim().to_string())),
+            Some(Scalar::Text(literal(value.trim()))),
         );
     }
 
     let mut constraints: Vec<String> = value_lines(doc.get(DEPLOY, "constraints").unwrap_or(""))
         .into_iter()
-        .map(str::to_string)
+        .map(literal)
         .collect();
     if constraints.is_empty() {
-        constraints = settings.ioc_default_constraints.clone();
+        constraints = settings
+            .ioc_default_constraints
+            .iter()
+            .map(|c| literal(c))
+            .collect();
     }
     let limits = amounts(doc, "cpu-limit", "memory-limit");
     let reservations = amounts(doc, "cpu-reserve", "memory-reserve");
@@ -82,21 +98,42 @@ pub(crate) fn model(
         reservations,
     });
 
-    let bind = |source: String, target: String, read_only: bool| {
+    let bind = |source: &Path, target: String, read_only: bool| {
         Mount::Long(MountLong {
             kind: "bind".to_string(),
-            source: Some(source),
-            target,
+            source: Some(literal(&source.display().to_string())),
+            target: literal(&target),
             read_only,
         })
     };
     let mut environment = BTreeMap::new();
     environment.insert(
         "EPICS_IOCSH_HISTFILE".to_string(),
-        Some(Scalar::Text(format!("{run}/{name}/logs/.iocsh_history"))),
+        Some(Scalar::Text(literal(&format!(
+            "{run}/{name}/logs/.iocsh_history"
+        )))),
     );
+    // The IOC reads its startup files and writes only autosave files, logs and its
+    // shell history: a compromised IOC cannot change what it runs at the next start,
+    // nor another IOC's log.
+    let mut volumes: Vec<Mount> = [("startup", true), ("settings", false), ("logs", false)]
+        .into_iter()
+        .map(|(folder, read_only)| {
+            bind(
+                &run_folder.join(folder),
+                format!("{run}/{name}/{folder}"),
+                read_only,
+            )
+        })
+        .collect();
+    volumes.push(bind(log_folder, format!("{run}/iocLog"), true));
+    volumes.push(bind(
+        Path::new("/etc/localtime"),
+        "/etc/localtime".to_string(),
+        true,
+    ));
     let service = Service {
-        image: image.to_string(),
+        image: literal(image),
         // The image's working directory is the container top path, so RUN is relative.
         entrypoint: Some(StringOrList::List(vec![
             "bash".to_string(),
@@ -109,15 +146,7 @@ pub(crate) fn model(
         stdin_open: true,
         labels: Some(KeyValues::Map(labels)),
         networks: Some(ServiceNetworks::List(vec![HOST_NETWORK.to_string()])),
-        volumes: vec![
-            bind(format!("../{name}"), format!("{run}/{name}"), false),
-            bind("../iocLog".to_string(), format!("{run}/iocLog"), false),
-            bind(
-                "/etc/localtime".to_string(),
-                "/etc/localtime".to_string(),
-                true,
-            ),
-        ],
+        volumes,
         deploy: Some(Deploy {
             replicas: Some(1),
             placement: Some(Placement {
@@ -157,8 +186,10 @@ pub(crate) fn render(
     name: &str,
     doc: &IniDocument,
     settings: &Settings,
+    run_folder: &Path,
+    log_folder: &Path,
 ) -> Result<String, ComposeError> {
-    let file = model(name, doc, settings)?;
+    let file = model(name, doc, settings, run_folder, log_folder)?;
     serde_yaml::to_string(&file).map_err(|e| ComposeError::Render(e.to_string()))
 }
 
@@ -176,31 +207,87 @@ mod tests {
         crate::settings::for_test("")
     }
 
+    fn render_at(name: &str, doc: &IniDocument) -> String {
+        render(
+            name,
+            doc,
+            &settings(),
+            &Path::new("/data/swarm/iocs").join(name),
+            Path::new("/data/swarm/iocLog"),
+        )
+        .unwrap()
+    }
+
+    fn worker_test(n: u8) -> IniDocument {
+        IniDocument::parse(
+            &fixture(&format!("repository/worker_test_{n}/ioc.ini")),
+            Path::new("ioc.ini"),
+        )
+        .unwrap()
+    }
+
     #[test]
-    fn equals_the_original_tool_output_as_data() {
-        let ini = fixture("repository/worker_test_1/ioc.ini");
-        let doc = IniDocument::parse(&ini, std::path::Path::new("ioc.ini")).unwrap();
-        let ours: serde_yaml::Value =
-            serde_yaml::from_str(&render("worker_test_1", &doc, &settings()).unwrap()).unwrap();
-        let theirs: serde_yaml::Value =
+    fn equals_the_original_tool_output_as_data_except_for_the_mounts() {
+        let mut ours: serde_yaml::Value =
+            serde_yaml::from_str(&render_at("worker_test_1", &worker_test(1))).unwrap();
+        let mut theirs: serde_yaml::Value =
             serde_yaml::from_str(&fixture("expected/worker_test_1/compose-swarm.yaml")).unwrap();
+        let volumes = ours["services"]["srv-worker_test_1"]["volumes"].clone();
+        for file in [&mut ours, &mut theirs] {
+            file["services"]["srv-worker_test_1"]["volumes"] = serde_yaml::Value::Null;
+        }
         assert_eq!(ours, theirs);
+        // The original mounted the whole run folder read-write from `../<name>`.
+        let expected: serde_yaml::Value = serde_yaml::from_str(
+            "
+- {type: bind, source: /data/swarm/iocs/worker_test_1/startup, target: /opt/EPICS/RUN/worker_test_1/startup, read_only: true}
+- {type: bind, source: /data/swarm/iocs/worker_test_1/settings, target: /opt/EPICS/RUN/worker_test_1/settings}
+- {type: bind, source: /data/swarm/iocs/worker_test_1/logs, target: /opt/EPICS/RUN/worker_test_1/logs}
+- {type: bind, source: /data/swarm/iocLog, target: /opt/EPICS/RUN/iocLog, read_only: true}
+- {type: bind, source: /etc/localtime, target: /etc/localtime, read_only: true}
+",
+        )
+        .unwrap();
+        assert_eq!(volumes, expected);
+    }
+
+    #[test]
+    fn dollars_from_ioc_ini_stay_literal() {
+        let mut doc = worker_test(1);
+        doc.set(DEPLOY, "labels", "\nx=$HOME\npath=${PATH:-/}");
+        doc.set(DEPLOY, "constraints", "node.labels.a==$b");
+        doc.set("IOC", "image", "reg/x$y:1");
+        let yaml = render_at("worker_test_1", &doc);
+        let no_env = |_: &str| -> Option<String> { Some("from the environment".to_string()) };
+        let file = crate::compose::load::parse(&yaml, Path::new("f.yaml"), &no_env).unwrap();
+        let service = &file.services["srv-worker_test_1"];
+        let Some(KeyValues::Map(labels)) = &service.labels else {
+            panic!("labels: {:?}", service.labels)
+        };
+        assert_eq!(labels["x"], Some(Scalar::Text("$HOME".to_string())));
+        assert_eq!(labels["path"], Some(Scalar::Text("${PATH:-/}".to_string())));
+        assert_eq!(service.image, "reg/x$y:1");
+        let constraints = &service
+            .deploy
+            .as_ref()
+            .unwrap()
+            .placement
+            .as_ref()
+            .unwrap()
+            .constraints;
+        assert_eq!(constraints, &["node.labels.a==$b".to_string()]);
     }
 
     #[test]
     fn constraints_and_reservations_come_from_deploy() {
-        let mut doc = IniDocument::parse(
-            &fixture("repository/worker_test_2/ioc.ini"),
-            std::path::Path::new("ioc.ini"),
-        )
-        .unwrap();
+        let mut doc = worker_test(2);
         doc.set(
             DEPLOY,
             "constraints",
             "\nnode.labels.rack==a\nnode.hostname!=x",
         );
         doc.set(DEPLOY, "memory-reserve", "512M");
-        let yaml = render("worker_test_2", &doc, &settings()).unwrap();
+        let yaml = render_at("worker_test_2", &doc);
         let value: serde_yaml::Value = serde_yaml::from_str(&yaml).unwrap();
         let deploy = &value["services"]["srv-worker_test_2"]["deploy"];
         assert_eq!(
@@ -217,15 +304,17 @@ mod tests {
 
     #[test]
     fn an_empty_image_is_refused() {
-        let mut doc = IniDocument::parse(
-            &fixture("repository/worker_test_1/ioc.ini"),
-            std::path::Path::new("ioc.ini"),
-        )
-        .unwrap();
+        let mut doc = worker_test(1);
         doc.set("IOC", "image", "");
-        let err = render("worker_test_1", &doc, &settings())
-            .unwrap_err()
-            .to_string();
+        let err = render(
+            "worker_test_1",
+            &doc,
+            &settings(),
+            Path::new("/r"),
+            Path::new("/l"),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("\"image\""), "{err}");
     }
 }

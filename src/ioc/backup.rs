@@ -41,6 +41,7 @@ use walkdir::WalkDir;
 
 use crate::archive::{Capped, EntryKind, entry_parts, is_stamp, size_text};
 use crate::fsutil::{FsError, IoContext, StagedDir};
+use crate::ioc::ini::IniDocument;
 use crate::ioc::name::{self, InvalidName};
 use crate::ioc::repository::{
     INI_FILE, INI_MODE, PROJECT_DIR, Repository, SRC_DIR, STATE_FILE, STATE_MODE,
@@ -114,6 +115,12 @@ pub(crate) enum BackupError {
     },
     #[error("{}: IOC \"{ioc}\" has no ioc.ini", archive.display())]
     NoIni { archive: PathBuf, ioc: String },
+    /// A host that is no host name would become a path outside the run directory.
+    #[error("{}: {source}; nothing was restored", archive.display())]
+    Host {
+        archive: PathBuf,
+        source: crate::ioc::config::InvalidHost,
+    },
     #[error(
         "{}: holds no IOC (expected entries <stamp>/<ioc>/ioc.ini); is it an IOC backup?",
         archive.display()
@@ -290,7 +297,7 @@ fn collect(
     };
     let mut iocs = BTreeMap::new();
     let mut skipped = Vec::new();
-    for name in repository.names()? {
+    for name in repository.folder_names()? {
         let dir = repository.dir(&name);
         if let Err(source) = name::validate(&name) {
             skipped.push(BackupError::InvalidFolder { path: dir, source });
@@ -310,13 +317,15 @@ fn collect(
             (SRC_DIR.to_owned(), dir.join(SRC_DIR)),
         ];
         if mode == BackupMode::All {
-            let export = repository.export_dir(repository.load(&name).host(), &name);
-            for (archived, source) in [
-                ("startup", dir.join(PROJECT_DIR).join("startup")),
-                ("logs", export.join("logs")),
-                ("settings", export.join("settings")),
-            ] {
-                sources.push((format!("{PROJECT_DIR}/{archived}"), source));
+            sources.push((
+                format!("{PROJECT_DIR}/startup"),
+                dir.join(PROJECT_DIR).join("startup"),
+            ));
+            // An IOC whose host is no host name has no run folder to read from.
+            if let Ok(export) = repository.run_dir(repository.load(&name).host(), &name) {
+                for archived in ["logs", "settings"] {
+                    sources.push((format!("{PROJECT_DIR}/{archived}"), export.join(archived)));
+                }
             }
         }
         let mut ioc = ArchivedIoc::default();
@@ -590,6 +599,22 @@ fn read_archive_limited(path: &Path, limit: u64) -> Result<Archive, BackupError>
             archive: path.to_path_buf(),
             ioc: name.clone(),
         });
+    }
+    for (name, ioc) in &archive.iocs {
+        // An ioc.ini that does not parse restores as it is (the IOC lists in state
+        // error); one that parses must name a host that can be a folder name.
+        let doc = ioc
+            .file(INI_FILE)
+            .and_then(|bytes| std::str::from_utf8(bytes).ok())
+            .and_then(|text| IniDocument::parse(text, Path::new(INI_FILE)).ok());
+        if let Some(doc) = doc
+            && let Err(source) = crate::ioc::config::checked_host(name, &doc)
+        {
+            return Err(BackupError::Host {
+                archive: path.to_path_buf(),
+                source,
+            });
+        }
     }
     Ok(archive)
 }
@@ -1047,12 +1072,12 @@ mod tests {
         write(&project.join("startup/db/ramper.db"), "record", 0o444);
         // Run-time data comes from the export, not from the repository's project/.
         write(&project.join("logs/stale.sav"), "stale", 0o644);
-        let export = home.repository.export_dir("swarm", "ioc1");
+        let export = home.repository.run_dir("swarm", "ioc1").unwrap();
         write(&export.join(INI_FILE), "exported", 0o444);
         write(&export.join("logs/ioc1.info"), "info", 0o644);
         write(&export.join("logs/autosave/a.sav"), "saved", 0o644);
         write(&export.join("settings/autosave/a.req"), "req", 0o644);
-        let other = home.repository.export_dir("otherhost", "ioc2");
+        let other = home.repository.run_dir("otherhost", "ioc2").unwrap();
         write(&other.join("logs/b.sav"), "b", 0o600);
 
         let path = create(&home.repository, home.backups(), BackupMode::All)

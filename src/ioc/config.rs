@@ -222,11 +222,54 @@ fn managed_hint(section: &str, key: &str) -> Option<&'static str> {
     }
 }
 
-/// Where the IOC runs: `swarm`, or a host name for IOCs run outside the swarm.
+/// Where the IOC runs as written: `swarm`, or a host name for IOCs run outside the
+/// swarm (`checked_host` says whether it is one).
 pub(crate) fn host(doc: &IniDocument) -> &str {
-    doc.get(IOC, "host")
-        .filter(|h| !h.is_empty())
-        .unwrap_or("swarm")
+    doc.get(IOC, "host").unwrap_or(SWARM_HOST)
+}
+
+/// The host value of the IOCs that run as swarm services.
+pub(crate) const SWARM_HOST: &str = "swarm";
+
+const HOST_RULE: &str = "expected swarm or a host name: dot-separated labels of letters, digits and '-', 1-63 characters each, not starting or ending with '-', 253 characters at most";
+
+/// `[IOC] host` names a folder of the run directory (`$MOUNT_PATH/<host>/<name>`),
+/// so it must be `swarm` or a host name (RFC 1123), which can never be a path.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("IOC \"{ioc}\": option \"host\" of section [IOC] is \"{value}\": {HOST_RULE}")]
+pub(crate) struct InvalidHost {
+    pub(crate) ioc: String,
+    pub(crate) value: String,
+}
+
+/// Whether `host` is `swarm` or a host name of RFC 1123.
+pub(crate) fn is_valid_host(host: &str) -> bool {
+    host == SWARM_HOST
+        || (!host.is_empty()
+            && host.len() <= 253
+            && host.split('.').all(|label| {
+                !label.is_empty()
+                    && label.len() <= 63
+                    && !label.starts_with('-')
+                    && !label.ends_with('-')
+                    && label
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            }))
+}
+
+/// The host of an ioc.ini, checked; an ioc.ini without the option (older files) runs
+/// in the swarm, an empty value is refused like any other that is no host name.
+pub(crate) fn checked_host<'a>(ioc: &str, doc: &'a IniDocument) -> Result<&'a str, InvalidHost> {
+    let value = host(doc);
+    if is_valid_host(value) {
+        Ok(value)
+    } else {
+        Err(InvalidHost {
+            ioc: ioc.to_string(),
+            value: value.escape_default().to_string(),
+        })
+    }
 }
 
 /// The ioc.ini of a new IOC with every default of SPEC §4.
@@ -358,6 +401,43 @@ mod tests {
         assert!(parse_assignment("name=x", IOC).is_err());
         assert!(parse_assignment("db_file=x.db", SRC).is_err());
         assert!(parse_assignment("name=x", DEPLOY).is_ok());
+    }
+
+    #[test]
+    fn hosts_are_swarm_or_host_names() {
+        let long_label = "a".repeat(63);
+        let long_name = ["abcdefghi"; 25].join(".");
+        for good in [
+            "swarm",
+            "node1",
+            "rack-2.lab.example",
+            "10.0.0.1",
+            &long_label,
+            &long_name,
+        ] {
+            assert!(is_valid_host(good), "{good}");
+        }
+        let too_long_label = "a".repeat(64);
+        let too_long_name = ["abcdefghi"; 26].join(".");
+        for bad in [
+            "",
+            "/var/lib",
+            "../../elsewhere",
+            "..",
+            "a/b",
+            "a..b",
+            ".a",
+            "a.",
+            "-a",
+            "a-",
+            "a_b",
+            "a b",
+            "ä",
+            &too_long_label,
+            &too_long_name,
+        ] {
+            assert!(!is_valid_host(bad), "{bad:?} must be refused");
+        }
     }
 
     #[test]

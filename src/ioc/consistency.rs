@@ -57,7 +57,9 @@ pub(crate) fn running_consistency(repository: &Repository, ioc: &IocProject) -> 
     if !ioc.state.is_exported {
         return Consistency::NotExported;
     }
-    let exported = repository.export_dir(ioc.host(), &ioc.name);
+    let Ok(exported) = repository.run_dir(ioc.host(), &ioc.name) else {
+        return Consistency::NotExported;
+    };
     match same_ini(ioc, &exported) {
         None => Consistency::NotExported,
         Some(same) => verdict(

@@ -5,17 +5,24 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::fsutil::{self, FsError, IoContext, StagedDir};
-use crate::ioc::config;
+use crate::fsutil::{self, FsError, IoContext, PathError, StagedDir};
+use crate::ioc::config::{self, InvalidHost, SWARM_HOST};
 use crate::ioc::ini::{IniDocument, IniError};
+use crate::ioc::name::{self, InvalidName};
 use crate::ioc::state::{IocState, StateError, StateFormat};
 use crate::settings::Paths;
+use crate::swarm::managed::ReservedNames;
 
 pub(crate) const INI_FILE: &str = "ioc.ini";
 pub(crate) const STATE_FILE: &str = ".info.ini";
 pub(crate) const SRC_DIR: &str = "src";
 pub(crate) const PROJECT_DIR: &str = "project";
 pub(crate) const SERVICE_FILE: &str = "compose-swarm.yaml";
+/// `$MOUNT_PATH/swarm/iocs`: the run folders of the swarm IOCs, apart from the
+/// built-in services' folders in `$MOUNT_PATH/swarm`.
+pub(crate) const SWARM_IOCS_DIR: &str = "iocs";
+/// `$MOUNT_PATH/swarm/iocLog`: the log files of iocLogServer, which IOCs read.
+pub(crate) const IOC_LOG_DIR: &str = "iocLog";
 
 /// ioc.ini is edited by hand, so it stays writable; generated files are read-only.
 pub(crate) const INI_MODE: u32 = 0o644;
@@ -35,6 +42,12 @@ pub(crate) enum RepositoryError {
     Fs(#[from] FsError),
     #[error("IOC \"{ioc}\": {message}")]
     ServiceFile { ioc: String, message: String },
+    #[error(transparent)]
+    Path(#[from] PathError),
+    #[error("{0}; fix it first (iocdock set {ioc} -o host=swarm or a host name)", ioc = .0.ioc)]
+    Host(#[from] InvalidHost),
+    #[error(transparent)]
+    Name(#[from] InvalidName),
 }
 
 /// Local time in the format the original tool stored in its state reasons.
@@ -61,7 +74,35 @@ impl IocProject {
     }
 
     pub(crate) fn host(&self) -> &str {
-        self.ini.as_ref().map_or("swarm", config::host)
+        self.ini.as_ref().map_or(SWARM_HOST, config::host)
+    }
+
+    /// What stops the IOC from being exported or deployed: a reserved name, a host
+    /// that is no host name; as (reason, message), each message saying how to fix it.
+    pub(crate) fn problems(&self, reserved: &ReservedNames) -> Vec<(&'static str, String)> {
+        let mut problems = Vec::new();
+        if let Err(e) = reserved.check(&self.name) {
+            let message = format!("{e}; rename it (iocdock rename {} NEW_NAME)", self.name);
+            problems.push(("reserved name", message));
+        }
+        if let Some(doc) = &self.ini
+            && let Err(e) = config::checked_host(&self.name, doc)
+        {
+            let message = format!(
+                "{e}; fix it (iocdock set {} -o host=swarm or a host name)",
+                self.name
+            );
+            problems.push(("invalid host", message));
+        }
+        problems
+    }
+
+    /// Adds the `problems` as error reasons to the state in memory (never written).
+    pub(crate) fn note_problems(&mut self, reserved: &ReservedNames) {
+        let now = now_stamp();
+        for (reason, message) in self.problems(reserved) {
+            self.state.add_error(reason, &message, &now);
+        }
     }
 }
 
@@ -97,23 +138,131 @@ impl Repository {
         self.paths.snapshot.join(name)
     }
 
-    /// `$MOUNT_PATH/<host>/<name>`: the exported copy the containers run from.
-    pub(crate) fn export_dir(&self, host: &str, name: &str) -> PathBuf {
-        self.paths.mount.join(host).join(name)
+    /// The IOC's folder in the repository, for writing or deleting: the name is
+    /// checked and the folder must not lead out of the repository through a link.
+    pub(crate) fn dir_checked(&self, name: &str) -> Result<PathBuf, RepositoryError> {
+        name::validate(name)?;
+        Ok(fsutil::path_below(&self.paths.repository, &[name])?)
     }
 
-    /// `$MOUNT_PATH/swarm/<name>`: the folder of the IOC's swarm service file.
-    pub(crate) fn swarm_dir(&self, name: &str) -> PathBuf {
-        self.paths.mount.join("swarm").join(name)
+    /// `dir_checked` for the snapshot folder.
+    pub(crate) fn snapshot_dir_checked(&self, name: &str) -> Result<PathBuf, RepositoryError> {
+        name::validate(name)?;
+        Ok(fsutil::path_below(&self.paths.snapshot, &[name])?)
+    }
+
+    /// Names of the run folder below `$MOUNT_PATH`: `swarm/iocs/<name>` for an IOC of
+    /// the swarm, `<host>/<name>` for one run on a host of its own.
+    fn run_names<'a>(host: &'a str, name: &'a str) -> Result<Vec<&'a str>, RepositoryError> {
+        name::validate(name)?;
+        if !config::is_valid_host(host) {
+            return Err(InvalidHost {
+                ioc: name.to_string(),
+                value: host.escape_default().to_string(),
+            }
+            .into());
+        }
+        Ok(if host == SWARM_HOST {
+            vec![SWARM_HOST, SWARM_IOCS_DIR, name]
+        } else {
+            vec![host, name]
+        })
+    }
+
+    /// The exported copy the containers run from, for reading: `$MOUNT_PATH/swarm/iocs/
+    /// <name>` or `$MOUNT_PATH/<host>/<name>`. A host that is no host name is refused.
+    pub(crate) fn run_dir(&self, host: &str, name: &str) -> Result<PathBuf, RepositoryError> {
+        Ok(fsutil::join_names(
+            &self.paths.mount,
+            &Self::run_names(host, name)?,
+        )?)
+    }
+
+    /// `run_dir` for writing or deleting: it must not lead out of `$MOUNT_PATH`.
+    pub(crate) fn run_dir_checked(
+        &self,
+        host: &str,
+        name: &str,
+    ) -> Result<PathBuf, RepositoryError> {
+        Ok(fsutil::path_below(
+            &self.paths.mount,
+            &Self::run_names(host, name)?,
+        )?)
+    }
+
+    /// `$MOUNT_PATH/swarm/iocLog`, checked for writing.
+    pub(crate) fn ioc_log_dir_checked(&self) -> Result<PathBuf, RepositoryError> {
+        Ok(fsutil::path_below(
+            &self.paths.mount,
+            &[SWARM_HOST, IOC_LOG_DIR],
+        )?)
+    }
+
+    /// `$SERVICE_FILE_PATH/<name>/compose-swarm.yaml`: the IOC's swarm service file.
+    pub(crate) fn service_file(&self, name: &str) -> PathBuf {
+        self.paths.service_files.join(name).join(SERVICE_FILE)
+    }
+
+    /// The folder of the IOC's service file, checked for writing or deleting.
+    pub(crate) fn service_file_dir_checked(&self, name: &str) -> Result<PathBuf, RepositoryError> {
+        name::validate(name)?;
+        Ok(fsutil::path_below(&self.paths.service_files, &[name])?)
+    }
+
+    /// `$MOUNT_PATH/swarm/<name>/compose-swarm.yaml`, where older versions kept the
+    /// service file, for asking whether a service may still run from there.
+    pub(crate) fn legacy_service_file(&self, name: &str) -> Option<PathBuf> {
+        name::validate(name).ok()?;
+        let dir = fsutil::join_names(&self.paths.mount, &[SWARM_HOST, name]).ok()?;
+        Some(dir.join(SERVICE_FILE))
+    }
+
+    /// `$MOUNT_PATH/swarm/<name>`, where older versions exported a swarm IOC and kept
+    /// its service file, when it is that: a real folder (not a link) holding an
+    /// ioc.ini of this IOC, under a name that is not a built-in folder's.
+    pub(crate) fn legacy_run_dir(&self, name: &str, reserved: &ReservedNames) -> Option<PathBuf> {
+        if name::validate(name).is_err() || reserved.check(name).is_err() {
+            return None;
+        }
+        let dir = fsutil::path_below(&self.paths.mount, &[SWARM_HOST, name]).ok()?;
+        if !fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir()) {
+            return None;
+        }
+        let ini = dir.join(INI_FILE);
+        if !fs::symlink_metadata(&ini).is_ok_and(|m| m.is_file()) {
+            return None;
+        }
+        let doc = read_ini_file(&ini).ok()?;
+        (doc.get(config::IOC, "name") == Some(name)).then_some(dir)
     }
 
     pub(crate) fn exists(&self, name: &str) -> bool {
         self.dir(name).is_dir()
     }
 
-    /// Names of all IOC projects, sorted. Hidden entries (the lock file, folders of
-    /// an interrupted create or remove) are not IOC projects.
+    /// Names of all IOC projects, sorted: the folders whose names are IOC names.
+    /// Others (see `invalid_folders`) never become a path, a service or a command.
     pub(crate) fn names(&self) -> Result<Vec<String>, FsError> {
+        Ok(self
+            .folder_names()?
+            .into_iter()
+            .filter(|n| name::validate(n).is_ok())
+            .collect())
+    }
+
+    /// Folders of the repository whose names are not IOC names (made by hand), with
+    /// why, for `list` and `update` to report.
+    pub(crate) fn invalid_folders(&self) -> Result<Vec<(PathBuf, InvalidName)>, FsError> {
+        Ok(self
+            .folder_names()?
+            .into_iter()
+            .filter_map(|n| name::validate(&n).err().map(|e| (self.dir(&n), e)))
+            .collect())
+    }
+
+    /// Every folder of the repository, sorted. Hidden entries (the lock file, folders
+    /// of an interrupted create or remove) are not IOC projects.
+    pub(crate) fn folder_names(&self) -> Result<Vec<String>, FsError> {
         let entries = match fs::read_dir(&self.paths.repository) {
             Ok(entries) => entries,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -206,24 +355,26 @@ impl Repository {
         crate::parallel::map(names, |name| self.load(name))
     }
 
-    pub(crate) fn write_ini(&self, name: &str, doc: &IniDocument) -> Result<(), FsError> {
-        fsutil::atomic_write(&self.ini_path(name), doc.render().as_bytes(), INI_MODE)
+    pub(crate) fn write_ini(&self, name: &str, doc: &IniDocument) -> Result<(), RepositoryError> {
+        let path = self.dir_checked(name)?.join(INI_FILE);
+        Ok(fsutil::atomic_write(
+            &path,
+            doc.render().as_bytes(),
+            INI_MODE,
+        )?)
     }
 
-    pub(crate) fn write_state(&self, name: &str, state: &IocState) -> Result<(), FsError> {
+    pub(crate) fn write_state(&self, name: &str, state: &IocState) -> Result<(), RepositoryError> {
+        let path = self.dir_checked(name)?.join(STATE_FILE);
         // Unchanged state keeps its file and time (re-running an action is cheap).
-        fsutil::write_if_changed(
-            &self.state_path(name),
-            state.to_json().as_bytes(),
-            STATE_MODE,
-        )
-        .map(|_| ())
+        fsutil::write_if_changed(&path, state.to_json().as_bytes(), STATE_MODE)?;
+        Ok(())
     }
 
     /// Creates a new IOC project with its ioc.ini, a fresh state and an empty `src/`;
     /// the folder appears complete or not at all.
     pub(crate) fn create(&self, name: &str, doc: &IniDocument) -> Result<(), RepositoryError> {
-        let target = self.dir(name);
+        let target = self.dir_checked(name)?;
         if target.exists() {
             return Err(RepositoryError::Exists(name.to_string()));
         }
@@ -270,6 +421,14 @@ fn line_of_byte(bytes: &[u8], offset: usize) -> usize {
     bytes[..offset].iter().filter(|b| **b == b'\n').count() + 1
 }
 
+/// What `rename` did: the folders moved, and the run folder of the old layout it
+/// moved to the new one, if any.
+#[derive(Debug)]
+pub(crate) struct Renamed {
+    pub(crate) moved: Vec<(PathBuf, PathBuf)>,
+    pub(crate) migrated_from: Option<PathBuf>,
+}
+
 /// What `update` did to one IOC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Upgrade {
@@ -279,22 +438,35 @@ pub(crate) enum Upgrade {
 
 impl Repository {
     /// Removes an IOC project; with `everything`, also its snapshot, exported run
-    /// folder and swarm service folder. Returns the folders removed.
+    /// folder (and one an older version left in `$MOUNT_PATH/swarm/<name>`) and its
+    /// service file. Every folder is checked before the first is removed. Returns the
+    /// folders removed.
     pub(crate) fn remove(
         &self,
         name: &str,
         everything: bool,
+        reserved: &ReservedNames,
     ) -> Result<Vec<PathBuf>, RepositoryError> {
         if !self.exists(name) {
             return Err(RepositoryError::Missing(name.to_string()));
         }
-        // The host is needed to find the exported copy; read it before the folder goes.
-        let host = self.load(name).host().to_string();
-        let mut folders = vec![self.dir(name)];
+        let mut folders = vec![self.dir_checked(name)?];
         if everything {
-            folders.push(self.snapshot_dir(name));
-            folders.push(self.export_dir(&host, name));
-            folders.push(self.swarm_dir(name));
+            // The host is needed to find the exported copy; read it before the folder
+            // goes. An unreadable ioc.ini names no host: the swarm is the default.
+            let ioc = self.load(name);
+            let host = match &ioc.ini {
+                Some(doc) => config::checked_host(name, doc)?,
+                None => SWARM_HOST,
+            };
+            folders.push(self.snapshot_dir_checked(name)?);
+            folders.push(self.run_dir_checked(host, name)?);
+            folders.push(self.service_file_dir_checked(name)?);
+            if host == SWARM_HOST
+                && let Some(legacy) = self.legacy_run_dir(name, reserved)
+            {
+                folders.push(legacy);
+            }
         }
         let mut removed = Vec::new();
         for folder in folders {
@@ -307,7 +479,8 @@ impl Repository {
     }
 
     /// Renames an IOC everywhere it has files, or nowhere: on any failure every step
-    /// already taken is undone. Returns the folders moved.
+    /// already taken is undone. An IOC still exported where older versions put it
+    /// (`$MOUNT_PATH/swarm/<old>`) moves to the new place under its new name.
     /// An IOC with a swarm service file gets it rewritten for the new name by
     /// `rewrite_service_file(new)` (run after the moves, undone with them on failure);
     /// the caller makes sure the service is not deployed.
@@ -315,30 +488,47 @@ impl Repository {
         &self,
         old: &str,
         new: &str,
+        reserved: &ReservedNames,
         rewrite_service_file: &dyn Fn(&str) -> Result<(), RepositoryError>,
-    ) -> Result<Vec<(PathBuf, PathBuf)>, RepositoryError> {
+    ) -> Result<Renamed, RepositoryError> {
         let ini = self.read_ini(old)?;
         if old == new {
             return Err(RepositoryError::Exists(new.to_string()));
         }
-        let host = config::host(&ini).to_string();
-        let mut candidates = vec![
-            (self.dir(old), self.dir(new), INI_MODE),
-            (self.snapshot_dir(old), self.snapshot_dir(new), INI_MODE),
+        name::validate(new)?;
+        let host = config::checked_host(old, &ini)?;
+        let run_old = self.run_dir_checked(host, old)?;
+        let legacy = if host == SWARM_HOST && fs::symlink_metadata(&run_old).is_err() {
+            self.legacy_run_dir(old, reserved)
+        } else {
+            None
+        };
+        let had_service_file = self.service_file(old).is_file()
+            || legacy
+                .as_ref()
+                .is_some_and(|dir| dir.join(SERVICE_FILE).is_file());
+        let candidates = [
+            (self.dir_checked(old)?, self.dir_checked(new)?, INI_MODE),
             (
-                self.export_dir(&host, old),
-                self.export_dir(&host, new),
+                self.snapshot_dir_checked(old)?,
+                self.snapshot_dir_checked(new)?,
+                INI_MODE,
+            ),
+            (
+                legacy.clone().unwrap_or(run_old),
+                self.run_dir_checked(host, new)?,
                 0o444,
             ),
+            // Holds no ioc.ini: its service file is rendered again below.
+            (
+                self.service_file_dir_checked(old)?,
+                self.service_file_dir_checked(new)?,
+                0o400,
+            ),
         ];
-        // For host swarm the service file lives in the exported folder itself.
-        if self.swarm_dir(old) != self.export_dir(&host, old) {
-            candidates.push((self.swarm_dir(old), self.swarm_dir(new), 0o444));
-        }
-        let had_service_file = self.swarm_dir(old).join(SERVICE_FILE).is_file();
         let mut plan = Vec::new();
         for (from, to, mode) in candidates {
-            if to.exists() {
+            if fs::symlink_metadata(&to).is_ok() {
                 return Err(if to == self.dir(new) {
                     RepositoryError::Exists(new.to_string())
                 } else {
@@ -355,9 +545,13 @@ impl Repository {
         }
 
         let mut moved: Vec<(PathBuf, PathBuf)> = Vec::new();
-        let mut rewritten: Vec<(PathBuf, Vec<u8>, u32)> = Vec::new();
+        // (file, its bytes before, mode); no bytes: the file did not exist.
+        let mut rewritten: Vec<(PathBuf, Option<Vec<u8>>, u32)> = Vec::new();
         let result = (|| -> Result<(), RepositoryError> {
             for (from, to, _) in &plan {
+                if let Some(parent) = to.parent() {
+                    fs::create_dir_all(parent).at(parent, "cannot create folder")?;
+                }
                 fs::rename(from, to).at(from, "cannot move")?;
                 moved.push((from.clone(), to.clone()));
             }
@@ -371,26 +565,42 @@ impl Repository {
                 doc.set(config::IOC, "name", new);
                 config::rename_in_raw(&mut doc, old, new);
                 fsutil::atomic_write(&path, doc.render().as_bytes(), *mode)?;
-                rewritten.push((path, before, *mode));
+                rewritten.push((path, Some(before), *mode));
             }
             if had_service_file {
-                let path = self.swarm_dir(new).join(SERVICE_FILE);
-                let before = fs::read(&path).at(&path, "cannot read")?;
-                rewritten.push((path, before, 0o444));
+                let path = self.service_file(new);
+                let before = match fs::read(&path) {
+                    Ok(bytes) => Some(bytes),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+                    Err(e) => return Err(e).at(&path, "cannot read").map_err(Into::into),
+                };
+                rewritten.push((path, before, 0o400));
                 rewrite_service_file(new)?;
             }
             Ok(())
         })();
         if let Err(e) = result {
             for (path, before, mode) in rewritten.iter().rev() {
-                let _ = fsutil::atomic_write(path, before, *mode);
+                let _ = match before {
+                    Some(bytes) => fsutil::atomic_write(path, bytes, *mode),
+                    None => fs::remove_file(path).at(path, "cannot remove"),
+                };
             }
             for (from, to) in moved.iter().rev() {
                 let _ = fs::rename(to, from);
             }
             return Err(e);
         }
-        Ok(moved)
+        let migrated_from = legacy.filter(|from| moved.iter().any(|(f, _)| f == from));
+        if migrated_from.is_some() {
+            // The service file of the old layout; the new one is rendered elsewhere.
+            let stale = self.run_dir(host, new)?.join(SERVICE_FILE);
+            let _ = fs::remove_file(stale);
+        }
+        Ok(Renamed {
+            moved,
+            migrated_from,
+        })
     }
 
     /// Rewrites ioc.ini and the state file of one IOC in the current format (adding
@@ -401,13 +611,14 @@ impl Repository {
         name: &str,
         settings: &crate::settings::Settings,
     ) -> Result<Upgrade, RepositoryError> {
-        let path = self.ini_path(name);
+        let dir = self.dir_checked(name)?;
+        let path = dir.join(INI_FILE);
         let before = fs::read(&path).at(&path, "cannot read")?;
         let mut doc = read_ini_file(&path)?;
         config::add_missing_defaults(&mut doc, name, settings);
         let ini_text = doc.render();
 
-        let state_path = self.state_path(name);
+        let state_path = dir.join(STATE_FILE);
         let (state, state_recreated) = match fs::read(&state_path) {
             Ok(bytes) => (IocState::from_bytes(&bytes, &state_path)?.0, false),
             Err(e) if e.kind() == io::ErrorKind::NotFound => (IocState::created(), true),

@@ -33,7 +33,7 @@ pub(crate) fn add(repository: &Repository, name: &str) -> Result<PathBuf, Snapsh
     repository.read_ini(name)?;
     let (mut state, _) = repository.read_state(name)?;
     let source = repository.dir(name);
-    let target = repository.snapshot_dir(name);
+    let target = repository.snapshot_dir_checked(name)?;
     fsutil::replace_dir::<FsError>(&target, |staged| {
         fsutil::copy_file_atomically(&source.join(INI_FILE), &staged.join(INI_FILE), INI_MODE)?;
         let src = staged.join(SRC_DIR);
@@ -83,7 +83,7 @@ pub(crate) fn check_deploy(
     name: &str,
 ) -> Result<Vec<String>, SnapshotError> {
     let ini = repository.read_ini(name)?;
-    let exported = repository.export_dir(config::host(&ini), name);
+    let exported = repository.run_dir(config::host(&ini), name)?;
     if !exported.join(INI_FILE).is_file() {
         return Err(SnapshotError::NotExported {
             name: name.to_string(),
@@ -182,6 +182,8 @@ pub(crate) fn restore(
     plan: &RestorePlan,
 ) -> Result<(), SnapshotError> {
     let snapshot = existing_snapshot(repository, name)?;
+    // Restored files go where the checked folder is, not through a link out of it.
+    repository.dir_checked(name)?;
     for file in &plan.restore {
         fsutil::copy_file_atomically(
             &snapshot_file(&snapshot, file),

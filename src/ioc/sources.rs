@@ -54,7 +54,7 @@ pub(crate) fn add_source_files(
     from: Option<&Path>,
 ) -> Result<SourceUpdate, RepositoryError> {
     let mut doc = repository.read_ini(name)?;
-    let src = repository.dir(name).join(SRC_DIR);
+    let src = repository.dir_checked(name)?.join(SRC_DIR);
     fs::create_dir_all(&src).at(&src, "cannot create folder")?;
     let mut update = SourceUpdate::default();
     if let Some(from) = from {

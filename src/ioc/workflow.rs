@@ -2,22 +2,27 @@
 //! startup generation, export to the run directory and the swarm service file.
 
 use std::fs;
-use std::path::PathBuf;
+use std::io;
+use std::path::{Path, PathBuf};
 
 use crate::compose::ioc_service;
 use crate::fsutil::{self, FsError, IoContext};
-use crate::ioc::config;
+use crate::ioc::config::{self, InvalidHost, SWARM_HOST};
+use crate::ioc::ini::IniDocument;
 use crate::ioc::repository::{
     INI_FILE, PROJECT_DIR, Repository, RepositoryError, SERVICE_FILE, now_stamp,
 };
 use crate::ioc::startup::{self, Problem, StartupFiles};
 use crate::ioc::state::{Health, Status};
 use crate::settings::Settings;
+use crate::swarm::managed::{ReservedName, ReservedNames};
 use crate::templates::Templates;
 
 /// The exported ioc.ini documents what runs; nobody edits it in place.
 const EXPORTED_INI_MODE: u32 = 0o444;
-const SERVICE_FILE_MODE: u32 = 0o444;
+/// Service files say what runs as root on every node: only root reads them.
+const SERVICE_FILE_MODE: u32 = 0o400;
+const SERVICE_DIR_MODE: u32 = 0o700;
 /// Run-time folders the exported copy gets the first time (and with --force-overwrite).
 const RUNNING_DATA: [&str; 2] = ["settings", "logs"];
 
@@ -43,6 +48,21 @@ pub(crate) enum WorkflowError {
     NotASwarmIoc { name: String, host: String },
     #[error(transparent)]
     Compose(#[from] crate::compose::ComposeError),
+    #[error("{0}; rename the IOC first (iocdock rename {name} NEW_NAME)", name = .0.name)]
+    Reserved(#[from] ReservedName),
+    #[error("{0}; fix it first (iocdock set {ioc} -o host=swarm or a host name)", ioc = .0.ioc)]
+    Host(#[from] InvalidHost),
+    #[error(
+        "IOC \"{name}\": {} differs from what {} renders (diff above); nothing was deployed for it (run iocdock exec {name} --gen-swarm-file, or --deploy)",
+        file.display(),
+        ini.display()
+    )]
+    Drift {
+        name: String,
+        file: PathBuf,
+        ini: PathBuf,
+        diff: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,13 +70,30 @@ pub(crate) struct Exported {
     pub(crate) target: PathBuf,
     /// Whether settings/ and logs/ were (re)placed as well.
     pub(crate) with_running_data: bool,
+    /// The run folder of the old layout that was moved to `target` first.
+    pub(crate) migrated_from: Option<PathBuf>,
 }
 
-/// Copies ioc.ini and the startup files to `$MOUNT_PATH/<host>/<name>`. Running data
-/// (settings/, logs/) is copied only the first time or when `force` says so, so a
-/// re-export never wipes autosave files or logs of a running IOC.
+/// The host of an IOC that may run: a name that is not reserved and a host that is
+/// `swarm` or a host name. Every command that makes a path of them asks this first.
+pub(crate) fn runnable_host<'a>(
+    reserved: &ReservedNames,
+    name: &str,
+    ini: &'a IniDocument,
+) -> Result<&'a str, WorkflowError> {
+    reserved.check(name)?;
+    Ok(config::checked_host(name, ini)?)
+}
+
+/// Copies ioc.ini and the startup files to the IOC's run folder (`$MOUNT_PATH/swarm/
+/// iocs/<name>`, or `$MOUNT_PATH/<host>/<name>`). Running data (settings/, logs/) is
+/// copied only the first time or when `force` says so, so a re-export never wipes
+/// autosave files or logs of a running IOC. A swarm IOC still exported where older
+/// versions put it (`$MOUNT_PATH/swarm/<name>`) is moved to the new place first,
+/// running data and all.
 pub(crate) fn export(
     repository: &Repository,
+    reserved: &ReservedNames,
     name: &str,
     force: bool,
 ) -> Result<Exported, WorkflowError> {
@@ -71,8 +108,14 @@ pub(crate) fn export(
             status: state.status,
         });
     }
-    let target = repository.export_dir(config::host(&ini), name);
-    let project = repository.dir(name).join(PROJECT_DIR);
+    let host = runnable_host(reserved, name, &ini)?;
+    let target = repository.run_dir_checked(host, name)?;
+    let migrated_from = if host == SWARM_HOST {
+        migrate(repository, reserved, name, &target)?
+    } else {
+        None
+    };
+    let project = repository.dir_checked(name)?.join(PROJECT_DIR);
     let first_time = !target.join(INI_FILE).is_file();
     let with_running_data = first_time || force;
     fs::create_dir_all(&target).at(&target, "cannot create folder")?;
@@ -83,8 +126,9 @@ pub(crate) fn export(
             fsutil::copy_tree(&startup, staged)
         })?;
     }
-    if with_running_data {
-        for folder in RUNNING_DATA {
+    for folder in RUNNING_DATA {
+        // The service binds each of them: one that is missing would stop its task.
+        if with_running_data || fs::symlink_metadata(target.join(folder)).is_err() {
             fsutil::replace_dir::<FsError>(&target.join(folder), |staged| {
                 let from = project.join(folder);
                 if from.is_dir() {
@@ -117,41 +161,120 @@ pub(crate) fn export(
     Ok(Exported {
         target,
         with_running_data,
+        migrated_from,
     })
 }
 
-/// Writes `$MOUNT_PATH/swarm/<name>/compose-swarm.yaml` from the exported ioc.ini
-/// (what runs, not what is being edited) and makes sure the shared iocLog folder
-/// the service mounts exists.
-pub(crate) fn write_service_file(
+/// Moves the run folder of the old layout to `target` when `target` does not exist
+/// yet, and drops the service file it held (service files live elsewhere now).
+fn migrate(
+    repository: &Repository,
+    reserved: &ReservedNames,
+    name: &str,
+    target: &Path,
+) -> Result<Option<PathBuf>, WorkflowError> {
+    if fs::symlink_metadata(target).is_ok() {
+        return Ok(None);
+    }
+    let Some(old) = repository.legacy_run_dir(name, reserved) else {
+        return Ok(None);
+    };
+    if let Some(parent) = target.parent() {
+        fs::create_dir_all(parent).at(parent, "cannot create folder")?;
+    }
+    fs::rename(&old, target).at(&old, "cannot move to the new run folder")?;
+    let stale = target.join(SERVICE_FILE);
+    match fs::remove_file(&stale) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => {
+            return Err(FsError {
+                path: stale,
+                action: "cannot remove the service file of the old layout",
+                source: e,
+            }
+            .into());
+        }
+        _ => {}
+    }
+    Ok(Some(old))
+}
+
+/// The service file of an IOC as it is to be: its path and its text, rendered from
+/// the repository's ioc.ini (the exported copy lives where containers write).
+fn rendered_service_file(
     repository: &Repository,
     settings: &Settings,
+    reserved: &ReservedNames,
     name: &str,
-) -> Result<PathBuf, WorkflowError> {
-    let ioc = repository.load(name);
-    let host = ioc.host().to_string();
-    if host != "swarm" {
+) -> Result<(PathBuf, String), WorkflowError> {
+    let ini = repository.read_ini(name)?;
+    let host = runnable_host(reserved, name, &ini)?;
+    if host != SWARM_HOST {
         return Err(WorkflowError::NotASwarmIoc {
             name: name.to_string(),
-            host,
+            host: host.to_string(),
         });
     }
-    let exported_ini = repository.export_dir(&host, name).join(INI_FILE);
+    let run = repository.run_dir(host, name)?;
+    let exported_ini = run.join(INI_FILE);
     if !exported_ini.is_file() {
         return Err(WorkflowError::NotExported {
             name: name.to_string(),
             path: exported_ini,
         });
     }
-    let doc = crate::ioc::repository::read_ini_file(&exported_ini)?;
-    let yaml = ioc_service::render(name, &doc, settings)?;
-    let dir = repository.swarm_dir(name);
-    fs::create_dir_all(&dir).at(&dir, "cannot create folder")?;
-    let log_dir = settings.paths.mount.join("swarm").join("iocLog");
-    fs::create_dir_all(&log_dir).at(&log_dir, "cannot create folder")?;
-    let path = dir.join(SERVICE_FILE);
+    let log = repository.ioc_log_dir_checked()?;
+    let yaml = ioc_service::render(name, &ini, settings, &run, &log)?;
+    Ok((repository.service_file(name), yaml))
+}
+
+/// Writes `$SERVICE_FILE_PATH/<name>/compose-swarm.yaml` (root-only) and makes sure
+/// the shared iocLog folder the service mounts exists.
+pub(crate) fn write_service_file(
+    repository: &Repository,
+    settings: &Settings,
+    reserved: &ReservedNames,
+    name: &str,
+) -> Result<PathBuf, WorkflowError> {
+    let (path, yaml) = rendered_service_file(repository, settings, reserved, name)?;
+    let log = repository.ioc_log_dir_checked()?;
+    fs::create_dir_all(&log).at(&log, "cannot create folder")?;
+    let dir = repository.service_file_dir_checked(name)?;
+    if let Some(parent) = dir.parent() {
+        fsutil::private_dir(parent, SERVICE_DIR_MODE)?;
+    }
+    fsutil::private_dir(&dir, SERVICE_DIR_MODE)?;
     fsutil::write_if_changed(&path, yaml.as_bytes(), SERVICE_FILE_MODE)?;
     Ok(path)
+}
+
+/// Before a deploy: the service file on disk must be exactly what the repository's
+/// ioc.ini renders now, so nothing but iocdock decides what an IOC service mounts.
+pub(crate) fn verify_service_file(
+    repository: &Repository,
+    settings: &Settings,
+    reserved: &ReservedNames,
+    name: &str,
+) -> Result<(), WorkflowError> {
+    let (path, yaml) = rendered_service_file(repository, settings, reserved, name)?;
+    let on_disk = fs::read(&path).at(&path, "cannot read")?;
+    if on_disk == yaml.as_bytes() {
+        return Ok(());
+    }
+    let on_disk = String::from_utf8_lossy(&on_disk);
+    let diff = similar::TextDiff::from_lines(on_disk.as_ref(), yaml.as_str())
+        .unified_diff()
+        .context_radius(3)
+        .header(
+            &format!("{} (on disk)", path.display()),
+            &format!("{} (rendered)", path.display()),
+        )
+        .to_string();
+    Err(WorkflowError::Drift {
+        name: name.to_string(),
+        ini: repository.ini_path(name),
+        file: path,
+        diff,
+    })
 }
 
 /// IOCs `exec alliocs --gen-swarm-file` covers: every exported IOC of host swarm.
@@ -162,11 +285,10 @@ pub(crate) fn exported_swarm_iocs(repository: &Repository) -> Result<Vec<String>
         .filter(|name| {
             let ioc = repository.load(name);
             ioc.ini.is_some()
-                && ioc.host() == "swarm"
+                && ioc.host() == SWARM_HOST
                 && repository
-                    .export_dir("swarm", name)
-                    .join(INI_FILE)
-                    .is_file()
+                    .run_dir(SWARM_HOST, name)
+                    .is_ok_and(|dir| dir.join(INI_FILE).is_file())
         })
         .collect())
 }
@@ -193,7 +315,8 @@ pub(crate) fn generate(
 ) -> Result<Generation, WorkflowError> {
     let ini = repository.read_ini(name)?;
     let (mut state, _) = repository.read_state(name)?;
-    let planned = startup::plan(name, &repository.dir(name), &ini, settings, templates);
+    let dir = repository.dir_checked(name)?;
+    let planned = startup::plan(name, &dir, &ini, settings, templates);
     if dry_run {
         return Ok(match planned {
             Ok(files) => Generation::Planned(files),
@@ -203,7 +326,7 @@ pub(crate) fn generate(
     state.clear_warnings();
     let outcome = match planned {
         Ok(files) => {
-            let changed = startup::write(&repository.dir(name).join(PROJECT_DIR), &files)?;
+            let changed = startup::write(&dir.join(PROJECT_DIR), &files)?;
             // Unchanged startup files keep an export current; only new ones need one.
             if changed || !matches!(state.status, Status::Generated | Status::Exported) {
                 state.status = Status::Generated;

@@ -7,7 +7,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use crate::fsutil::FsError;
-use crate::ioc::repository::{Repository, SERVICE_FILE};
+use crate::ioc::repository::Repository;
 use crate::settings::Settings;
 
 /// Built-in services with one task per node.
@@ -29,6 +29,69 @@ pub(crate) const LOCAL_SERVICES: [&str; 6] = [
 ];
 /// `$MANAGER_PATH/services.yaml`: custom service name → compose file.
 pub(crate) const CUSTOM_SERVICES_FILE: &str = "services.yaml";
+/// Folders of `$MOUNT_PATH/swarm` that belong to no service of their own name: the
+/// shared IOC log folder, the parent of the IOCs' run folders, the global services'
+/// files.
+pub(crate) const RESERVED_FOLDERS: [&str; 3] = ["iocLog", "iocs", "global-services"];
+
+/// An IOC name that is the name of a built-in service, a custom service or a folder
+/// of the run directory. Such an IOC would share that service's folder, service name
+/// or `--type`-less lookups with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "IOC name \"{name}\" is reserved for {what} \"{reserved}\" (IOC names may not be the name of a built-in service, a service of services.yaml or the run folders iocLog, iocs, global-services, in any case)"
+)]
+pub(crate) struct ReservedName {
+    pub(crate) name: String,
+    pub(crate) reserved: String,
+    pub(crate) what: &'static str,
+}
+
+/// The names no IOC may take, compared without regard to case.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ReservedNames {
+    custom: Vec<String>,
+}
+
+impl ReservedNames {
+    /// The built-in names and the custom services of `services.yaml`.
+    pub(crate) fn load(settings: &Settings) -> Result<Self, ManagedError> {
+        Ok(ReservedNames {
+            custom: custom_services(settings)?
+                .into_iter()
+                .map(|s| s.name)
+                .collect(),
+        })
+    }
+
+    /// The built-in names alone, for when `services.yaml` cannot be read.
+    pub(crate) fn built_in() -> Self {
+        ReservedNames::default()
+    }
+
+    pub(crate) fn check(&self, name: &str) -> Result<(), ReservedName> {
+        let built_in = GLOBAL_SERVICES
+            .iter()
+            .chain(&LOCAL_SERVICES)
+            .map(|n| (*n, "the built-in service"))
+            .chain(RESERVED_FOLDERS.iter().map(|n| (*n, "the run folder")))
+            .chain(
+                self.custom
+                    .iter()
+                    .map(|n| (n.as_str(), "the custom service")),
+            );
+        for (reserved, what) in built_in {
+            if reserved.eq_ignore_ascii_case(name) {
+                return Err(ReservedName {
+                    name: name.to_string(),
+                    reserved: reserved.to_string(),
+                    what,
+                });
+            }
+        }
+        Ok(())
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) enum ServiceType {
@@ -83,7 +146,7 @@ pub(crate) struct ManagedService {
 }
 
 impl ManagedService {
-    /// A service is available when its service file exists in the run directory.
+    /// A service is available when its service file exists.
     pub(crate) fn available(&self) -> bool {
         self.file.is_file()
     }
@@ -161,8 +224,12 @@ pub(crate) fn ioc_service(
     repository: &Repository,
     name: &str,
 ) -> ManagedService {
-    let file = repository.swarm_dir(name).join(SERVICE_FILE);
-    built_in(settings, name, ServiceType::Ioc, file)
+    built_in(
+        settings,
+        name,
+        ServiceType::Ioc,
+        repository.service_file(name),
+    )
 }
 
 /// Swarm service name of the built-in `client` service that `iocdock client` runs in.
@@ -217,4 +284,35 @@ pub(crate) fn find(
             name: name.to_string(),
             kind: kind.map(|k| format!(" of type {k}")).unwrap_or_default(),
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn built_in_names_are_reserved_in_any_case() {
+        let reserved = ReservedNames::built_in();
+        for name in [
+            "registry",
+            "Registry",
+            "REGISTRY",
+            "iocLog",
+            "IOCLOG",
+            "iocs",
+            "alertmanager",
+            "Global-Services",
+            "nginx",
+        ] {
+            let err = reserved.check(name).unwrap_err();
+            assert!(err.to_string().contains(&format!("\"{name}\"")), "{err}");
+        }
+        for name in ["registry1", "my-grafana", "ioc", "worker_test_1"] {
+            assert_eq!(reserved.check(name), Ok(()), "{name}");
+        }
+        let custom = ReservedNames {
+            custom: vec!["archiver".to_string()],
+        };
+        assert!(custom.check("Archiver").is_err());
+    }
 }

@@ -166,7 +166,7 @@ fn mode_all_carries_startup_and_running_data() {
         project_file("templates/test").to_str().unwrap(),
     ]);
     t.ok(&["exec", "full", "--generate-and-export"]);
-    fs::write(t.mount().join("swarm/full/logs/autosave/full.sav"), "saved").unwrap();
+    fs::write(t.run_dir("full").join("logs/autosave/full.sav"), "saved").unwrap();
     let archive = t.ok(&["exec", "-b", "--backup-mode", "all"]);
     let listing = std::process::Command::new("tar")
         .args(["tzf", archive.trim()])
@@ -216,7 +216,7 @@ fn a_killed_deploy_leaves_every_file_parseable() {
     // Kill once some IOCs are done but not all.
     let started = std::time::Instant::now();
     while started.elapsed() < Duration::from_secs(30) {
-        let done = fs::read_dir(t.mount().join("swarm"))
+        let done = fs::read_dir(t.mount().join("swarm/iocs"))
             .map(|d| d.count())
             .unwrap_or(0);
         if done > 20 {

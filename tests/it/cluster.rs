@@ -235,6 +235,7 @@ fn folder_setup_playbook_creates_the_service_folders_here() {
         ));
     for folder in [
         "swarm/iocLog",
+        "swarm/iocs",
         "swarm/global-services",
         "swarm/registry/certs",
         "swarm/registry/auth",

@@ -16,6 +16,11 @@ fn prints_names_of_the_original_tool() {
         t.ok(&["config", "REPOSITORY_PATH"]),
         format!("{}/IocDock/ioc-repository\n", t.home().display())
     );
+    assert_eq!(
+        t.ok(&["config", "SERVICE_FILE_PATH"]),
+        format!("{}/IocDock/service-files\n", t.home().display())
+    );
+    assert!(t.ok(&["config", "--list"]).contains("\nSERVICE_FILE_PATH="));
 }
 
 #[test]
@@ -108,6 +113,12 @@ fn init_creates_the_layout_and_a_settings_example() {
     ] {
         assert!(t.home().join(folder).is_dir(), "{folder}");
     }
+    let service_files = std::fs::metadata(t.home().join("IocDock/service-files")).unwrap();
+    assert!(service_files.is_dir());
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&service_files.permissions()) & 0o777,
+        0o700
+    );
     // The example only has comments, so it changes nothing.
     assert_eq!(t.ok(&["config", "PREFIX_STACK_NAME"]), "iasf\n");
 }

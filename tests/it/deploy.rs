@@ -3,6 +3,7 @@
 
 use std::fs;
 use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 
 use predicates::prelude::*;
@@ -391,4 +392,128 @@ fn an_unreachable_daemon_is_one_line_and_exit_1() {
             "{stderr}"
         );
     }
+}
+
+/// The `[DEPLOY]` labels of an IOC, set and rendered into its service file again.
+fn set_labels(t: &TestContext, name: &str, labels: &str) {
+    t.ok(&[
+        "set",
+        name,
+        "-s",
+        "deploy",
+        "-o",
+        &format!("labels={labels}"),
+    ]);
+    t.ok(&["exec", name, "--gen-swarm-file"]);
+}
+
+#[test]
+fn an_ioc_service_mounts_startup_read_only_and_keeps_dollars_literal() {
+    if !docker_ready("deploy::an_ioc_service_mounts_startup_read_only_and_keeps_dollars_literal") {
+        return;
+    }
+    let prefix = unique_prefix("mnt");
+    let _guard = StackGuard(prefix.clone());
+    let t = swarm_context(&prefix);
+    exported_ioc(&t, "mnt");
+    set_labels(&t, "mnt", "x=$HOME;y=${PATH:-none}");
+    t.cmd(&["service", "mnt", "--deploy"])
+        .env("HOME", "/home/operator")
+        .assert()
+        .success();
+    let (_, _, spec) = service(&format!("{prefix}_srv-mnt")).expect("deployed");
+    let container = &spec["TaskTemplate"]["ContainerSpec"];
+    let run = t.run_dir("mnt");
+    let mounts: Vec<(String, String, bool)> = container["Mounts"]
+        .as_array()
+        .expect("mounts")
+        .iter()
+        .map(|m| {
+            assert_eq!(m["Type"], "bind", "{m}");
+            (
+                m["Source"].as_str().unwrap().to_string(),
+                m["Target"].as_str().unwrap().to_string(),
+                m["ReadOnly"].as_bool().unwrap_or(false),
+            )
+        })
+        .collect();
+    let bind = |source: std::path::PathBuf, target: &str, read_only: bool| {
+        (source.display().to_string(), target.to_string(), read_only)
+    };
+    assert_eq!(
+        mounts,
+        [
+            bind(run.join("startup"), "/opt/EPICS/RUN/mnt/startup", true),
+            bind(run.join("settings"), "/opt/EPICS/RUN/mnt/settings", false),
+            bind(run.join("logs"), "/opt/EPICS/RUN/mnt/logs", false),
+            bind(
+                t.mount().join("swarm/iocLog"),
+                "/opt/EPICS/RUN/iocLog",
+                true
+            ),
+            bind("/etc/localtime".into(), "/etc/localtime", true),
+        ]
+    );
+    // Not the deploying operator's environment: the text of ioc.ini.
+    assert_eq!(container["Labels"]["x"], "$HOME");
+    assert_eq!(container["Labels"]["y"], "${PATH:-none}");
+}
+
+#[test]
+fn a_service_file_changed_on_disk_is_refused_and_the_engine_keeps_its_spec() {
+    if !docker_ready(
+        "deploy::a_service_file_changed_on_disk_is_refused_and_the_engine_keeps_its_spec",
+    ) {
+        return;
+    }
+    let prefix = unique_prefix("tamp");
+    let _guard = StackGuard(prefix.clone());
+    let t = swarm_context(&prefix);
+    exported_ioc(&t, "tamp");
+    exported_ioc(&t, "fine");
+    t.ok(&["service", "tamp", "fine", "--deploy"]);
+    let name = format!("{prefix}_srv-tamp");
+    let before = service(&name).expect("deployed");
+
+    // What a compromised container could do to a file in its own run folder before:
+    // mount the node's root into the IOC.
+    let file = t.service_file("tamp");
+    let text = fs::read_to_string(&file).unwrap();
+    assert!(text.contains("    volumes:\n"), "{text}");
+    let tampered = text.replace(
+        "    volumes:\n",
+        "    volumes:\n    - type: bind\n      source: /\n      target: /host\n",
+    );
+    fs::set_permissions(&file, fs::Permissions::from_mode(0o600)).unwrap();
+    fs::write(&file, tampered).unwrap();
+
+    for args in [
+        &["service", "tamp", "--update"][..],
+        &["service", "tamp", "--deploy"],
+        &["swarm", "--update-deployed-services"],
+    ] {
+        let out = t.cmd(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("-      source: /\n"), "{args:?}: {stderr}");
+        assert!(stderr.contains("(on disk)"), "{stderr}");
+        assert!(
+            stderr.contains("iocdock exec tamp --gen-swarm-file"),
+            "{stderr}"
+        );
+        assert!(
+            service(&name) == Some(before.clone()),
+            "{args:?} changed the service"
+        );
+    }
+    // The other IOC still took its update.
+    let (_, _, fine) = service(&format!("{prefix}_srv-fine")).expect("deployed");
+    assert_eq!(force_update(&fine), 1);
+
+    // Rendering the file again is the way back.
+    t.ok(&["exec", "tamp", "--gen-swarm-file"]);
+    t.ok(&["service", "tamp", "--update"]);
+    let (_, _, spec) = service(&name).expect("deployed");
+    let mounts = spec["TaskTemplate"]["ContainerSpec"]["Mounts"].to_string();
+    assert!(!mounts.contains("\"/host\""), "{mounts}");
 }

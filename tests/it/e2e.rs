@@ -136,4 +136,41 @@ fn deployed_iocs_serve_changing_values_to_the_client() {
         logs.contains("iocRun: All initialization complete"),
         "{logs}"
     );
+
+    // st.cmd writes its report through the logs/ mount; startup/ is read-only inside.
+    let info = t.run_dir(&iocs[0]).join(format!("logs/{}.info", iocs[0]));
+    wait_until("the report in logs/", Duration::from_secs(30), || {
+        fs::read_to_string(&info)
+            .ok()
+            .filter(|text| text.contains("#date"))
+    });
+    let container = Command::new("docker")
+        .args(["ps", "-q", "--filter"])
+        .arg(format!(
+            "label=com.docker.swarm.service.name={prefix}_srv-{}",
+            iocs[0]
+        ))
+        .output()
+        .expect("docker ps");
+    let container = String::from_utf8_lossy(&container.stdout)
+        .trim()
+        .to_string();
+    assert!(!container.is_empty(), "no running container of {}", iocs[0]);
+    let write = |folder: &str| {
+        Command::new("docker")
+            .args(["exec", &container, "sh", "-c"])
+            .arg(format!(
+                "echo x > /opt/EPICS/RUN/{}/{folder}/probe",
+                iocs[0]
+            ))
+            .status()
+            .expect("docker exec")
+            .success()
+    };
+    assert!(
+        !write("startup"),
+        "startup/ must be read-only in the container"
+    );
+    assert!(write("settings"), "settings/ stays writable");
+    assert!(!t.run_dir(&iocs[0]).join("startup/probe").exists());
 }

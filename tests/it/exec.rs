@@ -192,7 +192,7 @@ fn export_keeps_running_data_unless_forced() {
         .code(1)
         .stderr(predicate::str::contains("--gen-startup-file first"));
     t.ok(&["exec", "run1", "--generate-and-export"]);
-    let exported = t.mount().join("swarm/run1");
+    let exported = t.run_dir("run1");
     assert_eq!(mode(&exported.join("ioc.ini")), 0o444);
     assert!(exported.join("startup/iocBoot/st.cmd").is_file());
     assert!(exported.join("settings/autosave").is_dir());
@@ -232,12 +232,46 @@ fn deploy_writes_a_service_file_docker_accepts() {
         ],
     );
     t.ok(&["exec", "svc", "--deploy"]);
-    let file = t.mount().join("swarm/svc/compose-swarm.yaml");
-    assert_eq!(mode(&file), 0o444);
+    let file = t.service_file("svc");
+    // Root-only, outside the run directory: no container can reach or change it.
+    assert_eq!(mode(&file), 0o400);
+    assert_eq!(mode(file.parent().unwrap()), 0o700);
+    assert_eq!(mode(file.parent().unwrap().parent().unwrap()), 0o700);
+    assert!(!t.run_dir("svc").join("compose-swarm.yaml").exists());
     assert!(t.mount().join("swarm/iocLog").is_dir());
     let yaml: serde_yaml::Value =
         serde_yaml::from_str(&fs::read_to_string(&file).unwrap()).unwrap();
     let service = &yaml["services"]["srv-svc"];
+    let run = t.run_dir("svc");
+    let mounts: Vec<(String, String, bool)> = service["volumes"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["source"].as_str().unwrap().to_string(),
+                m["target"].as_str().unwrap().to_string(),
+                m["read_only"].as_bool().unwrap_or(false),
+            )
+        })
+        .collect();
+    let mount = |source: std::path::PathBuf, target: &str, read_only: bool| {
+        (source.display().to_string(), target.to_string(), read_only)
+    };
+    assert_eq!(
+        mounts,
+        [
+            mount(run.join("startup"), "/opt/EPICS/RUN/svc/startup", true),
+            mount(run.join("settings"), "/opt/EPICS/RUN/svc/settings", false),
+            mount(run.join("logs"), "/opt/EPICS/RUN/svc/logs", false),
+            mount(
+                t.mount().join("swarm/iocLog"),
+                "/opt/EPICS/RUN/iocLog",
+                true
+            ),
+            mount("/etc/localtime".into(), "/etc/localtime", true),
+        ]
+    );
     assert_eq!(
         service["deploy"]["placement"]["constraints"][0],
         "node.role==manager"
@@ -257,7 +291,7 @@ fn deploy_writes_a_service_file_docker_accepts() {
     );
     let resolved = String::from_utf8_lossy(&docker.stdout);
     assert!(
-        resolved.contains(&format!("{}/swarm/svc", t.mount().display())),
+        resolved.contains(&format!("{}/startup", run.display())),
         "{resolved}"
     );
 }
@@ -273,8 +307,8 @@ fn gen_swarm_file_for_alliocs_needs_an_export() {
         .stderr(predicate::str::contains("not exported"));
     t.ok(&["exec", "one", "--generate-and-export"]);
     t.ok(&["exec", "alliocs", "--gen-swarm-file"]);
-    assert!(t.mount().join("swarm/one/compose-swarm.yaml").is_file());
-    assert!(!t.mount().join("swarm/two/compose-swarm.yaml").exists());
+    assert!(t.service_file("one").is_file());
+    assert!(!t.service_file("two").exists());
 }
 
 #[test]
@@ -412,7 +446,7 @@ fn consistency_columns_see_every_change_to_copies_made_by_iocdock() {
     assert_eq!(consistency(&t, "cc"), both("consistent", "consistent"));
 
     // Edits that keep a file's size, on either side of each pair.
-    let exported = t.mount().join("swarm/cc");
+    let exported = t.run_dir("cc");
     same_size_edit(&exported.join("startup/iocBoot/st.cmd"));
     assert_eq!(consistency(&t, "cc"), both("consistent", "inconsistent"));
     t.ok(&["exec", "cc", "--export-for-mount"]);
@@ -485,6 +519,6 @@ fn redeploying_an_unchanged_ioc_rewrites_nothing() {
     // A real change is generated and exported again.
     t.ok(&["set", "same", "-s", "setting", "-o", "report_info=false"]);
     t.ok(&["exec", "same", "--deploy"]);
-    let exported = fs::read_to_string(t.mount().join("swarm/same/startup/iocBoot/st.cmd")).unwrap();
+    let exported = fs::read_to_string(t.run_dir("same").join("startup/iocBoot/st.cmd")).unwrap();
     assert!(!exported.contains("#report info"));
 }

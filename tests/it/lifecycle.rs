@@ -41,12 +41,14 @@ fn rename_rewrites_the_service_file_of_an_undeployed_ioc() {
     let t = swarm_context(&prefix);
     deployable_ioc(&t, "before");
     t.ok(&["rename", "before", "after"]);
-    let file = t.mount().join("swarm/after/compose-swarm.yaml");
+    let file = t.service_file("after");
     let yaml = fs::read_to_string(&file).unwrap();
     assert!(yaml.contains("srv-after:"), "{yaml}");
     assert!(yaml.contains("cd RUN/after/startup/iocBoot"), "{yaml}");
     assert!(!yaml.contains("before"), "{yaml}");
-    assert!(!t.mount().join("swarm/before").exists());
+    assert!(!t.run_dir("before").exists());
+    assert!(!t.service_file("before").exists());
+    assert!(t.run_dir("after").join("startup").is_dir());
     // The renamed IOC deploys under its new name.
     t.ok(&["service", "after", "--deploy"]);
     assert!(
@@ -77,7 +79,7 @@ fn a_deployed_ioc_is_neither_renamed_nor_removed_with_its_run_folder() {
         .assert()
         .code(1)
         .stderr(predicate::str::contains("--force"));
-    assert!(t.mount().join("swarm/live").is_dir());
+    assert!(t.run_dir("live").is_dir());
     t.ok(&["remove", "live", "-rf"]);
-    assert!(!t.mount().join("swarm/live").exists());
+    assert!(!t.run_dir("live").exists());
 }

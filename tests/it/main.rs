@@ -17,6 +17,7 @@ mod lifecycle;
 mod list;
 mod manage;
 mod oracle;
+mod paths;
 mod registry;
 mod status;
 mod swarm_backup;
@@ -65,6 +66,19 @@ impl TestContext {
 
     pub(crate) fn mount(&self) -> PathBuf {
         self.home().join("IocDock-data")
+    }
+
+    /// `$MOUNT_PATH/swarm/iocs/<name>`: the run folder of a swarm IOC.
+    pub(crate) fn run_dir(&self, name: &str) -> PathBuf {
+        self.mount().join("swarm/iocs").join(name)
+    }
+
+    /// `$SERVICE_FILE_PATH/<name>/compose-swarm.yaml`.
+    pub(crate) fn service_file(&self, name: &str) -> PathBuf {
+        self.home()
+            .join("IocDock/service-files")
+            .join(name)
+            .join("compose-swarm.yaml")
     }
 
     pub(crate) fn ioc_ini(&self, name: &str) -> String {

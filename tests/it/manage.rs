@@ -64,11 +64,7 @@ fn remove_asks_or_refuses_without_a_terminal() {
 fn remove_all_takes_snapshot_and_exported_copies() {
     let t = TestContext::new();
     t.ok(&["create", "a", "keep"]);
-    for dir in [
-        t.snapshot().join("a"),
-        t.mount().join("swarm/a"),
-        t.mount().join("swarm/keep"),
-    ] {
+    for dir in [t.snapshot().join("a"), t.run_dir("a"), t.run_dir("keep")] {
         fs::create_dir_all(&dir).unwrap();
         fs::write(dir.join("ioc.ini"), "x").unwrap();
         fs::set_permissions(dir.join("ioc.ini"), fs::Permissions::from_mode(0o444)).unwrap();
@@ -76,8 +72,8 @@ fn remove_all_takes_snapshot_and_exported_copies() {
     t.ok(&["remove", "a", "-rf"]);
     assert!(!t.repository().join("a").exists());
     assert!(!t.snapshot().join("a").exists());
-    assert!(!t.mount().join("swarm/a").exists());
-    assert!(t.mount().join("swarm/keep").exists());
+    assert!(!t.run_dir("a").exists());
+    assert!(t.run_dir("keep").exists());
     // Nothing half-removed or hidden is left behind.
     let leftovers: Vec<_> = fs::read_dir(t.repository())
         .unwrap()
@@ -94,7 +90,7 @@ fn rename_moves_everything_or_nothing() {
     let snap = t.snapshot().join("old");
     fs::create_dir_all(snap.join("src")).unwrap();
     fs::copy(t.repository().join("old/ioc.ini"), snap.join("ioc.ini")).unwrap();
-    let exported = t.mount().join("swarm/old");
+    let exported = t.run_dir("old");
     fs::create_dir_all(exported.join("startup")).unwrap();
     fs::copy(t.repository().join("old/ioc.ini"), exported.join("ioc.ini")).unwrap();
 
@@ -119,7 +115,7 @@ fn rename_moves_everything_or_nothing() {
             .contains("name = new\n")
     );
     assert!(
-        fs::read_to_string(t.mount().join("swarm/new/ioc.ini"))
+        fs::read_to_string(t.run_dir("new").join("ioc.ini"))
             .unwrap()
             .contains("name = new\n")
     );

@@ -214,10 +214,11 @@ fn an_ioc_file_deploys_as_docker_stack_deploy_does() {
         "memory-limit=0.8G",
         "cpu-reserve=0.1",
         "memory-reserve=64M",
-        "labels=rack=a;test=true",
+        // `$` must reach the engine as text with either tool.
+        "labels=rack=a;test=true;home=$HOME",
     ]);
     t.ok(&["exec", "orc", "--deploy"]);
-    let file = t.mount().join("swarm/orc/compose-swarm.yaml");
+    let file = t.service_file("orc");
     docker_stack_deploy(&file, &theirs);
     t.ok(&["service", "orc", "--deploy"]);
     assert_stacks_equal(&ours, &theirs, &["srv-orc"]);
