@@ -93,6 +93,7 @@ enum Note {
     Status(String),
     Detail(String),
     Warn(String),
+    Error(String),
     Data(String),
 }
 
@@ -106,6 +107,10 @@ impl Notes {
     fn warn(&mut self, text: &str) {
         self.0.push(Note::Warn(text.to_string()));
     }
+    /// An error line that makes the IOC count as failed, without ending its action.
+    fn error(&mut self, text: &str) {
+        self.0.push(Note::Error(text.to_string()));
+    }
     fn data(&mut self, text: &str) {
         self.0.push(Note::Data(text.to_string()));
     }
@@ -113,15 +118,22 @@ impl Notes {
         self.0.push(Note::Data(format!("{text}\n")));
     }
 
-    fn replay(self, printer: &Printer) {
+    /// Prints the notes; returns whether one was an error.
+    fn replay(self, printer: &Printer) -> bool {
+        let mut failed = false;
         for note in self.0 {
             match note {
                 Note::Status(text) => printer.status(&text),
                 Note::Detail(text) => printer.detail(&text),
                 Note::Warn(text) => printer.warn(&text),
+                Note::Error(text) => {
+                    printer.error(&text);
+                    failed = true;
+                }
                 Note::Data(text) => printer.data(&text),
             }
         }
+        failed
     }
 }
 
@@ -189,9 +201,11 @@ pub(crate) fn run(
             });
             for (name, (notes, result)) in batch.iter().zip(outcomes) {
                 progress.step(name);
-                notes.replay(printer);
-                if let Err(e) = result {
+                let noted = notes.replay(printer);
+                if let Err(e) = &result {
                     printer.error(&format!("{e:#}"));
+                }
+                if noted || result.is_err() {
                     failures += 1;
                 }
             }
@@ -211,7 +225,10 @@ impl Context<'_> {
                     .as_ref()
                     .and_then(|dir| dir.as_deref());
                 let update = add_source_files(&self.repository, name, from)?;
-                if from.is_some() && update.copied.is_empty() {
+                for refused in &update.refused {
+                    out.error(&format!("IOC \"{name}\": {refused}"));
+                }
+                if from.is_some() && update.copied.is_empty() && update.refused.is_empty() {
                     out.warn(&format!(
                         "IOC \"{name}\": no *.db, *.proto or *.im file to copy"
                     ));
