@@ -411,7 +411,23 @@ impl Context<'_> {
             BackupModeArg::Src => BackupMode::Src,
             BackupModeArg::All => BackupMode::All,
         };
-        let backup = backup::create(&self.repository, &dir, mode)?;
+        let backup = match backup::create(&self.repository, &dir, mode) {
+            Ok(backup) => backup,
+            Err(backup::BackupError::NoneReadable {
+                repository,
+                problems,
+            }) => {
+                for problem in &problems {
+                    printer.error(&format!("left out of the backup: {problem}"));
+                }
+                return Err(backup::BackupError::NoneReadable {
+                    repository,
+                    problems,
+                }
+                .into());
+            }
+            Err(e) => return Err(e.into()),
+        };
         // The path is the data a cron job or script wants.
         printer.line(&backup.path.display().to_string());
         for problem in &backup.skipped {
