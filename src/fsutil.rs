@@ -309,7 +309,10 @@ pub(crate) fn write_copy(
 pub(crate) fn atomic_symlink(target: &Path, path: &Path) -> Result<(), FsError> {
     let dir = parent_of(path);
     for attempt in 0..100u32 {
-        let temp = dir.join(format!(".iocdock-link-{}-{attempt}.tmp", std::process::id()));
+        let temp = dir.join(format!(
+            ".iocdock-link-{}-{attempt}.tmp",
+            std::process::id()
+        ));
         match std::os::unix::fs::symlink(target, &temp) {
             Ok(()) => {
                 return fs::rename(&temp, path).map_err(|source| {
@@ -526,13 +529,13 @@ pub(crate) fn copy_tree(from: &Path, to: &Path) -> Result<(), FsError> {
                     folder_times.push((dest, modified_of(&stat)));
                 }
                 Found::File(relative, dir, name) => {
-                    let (reader, stat) = nofollow::open_file_at(dir, name)
-                        .map_err(|e| read_error(&relative, e))?;
+                    let (reader, stat) =
+                        nofollow::open_file_at(dir, name).map_err(|e| read_error(&relative, e))?;
                     copy_file(reader, &stat, &to.join(&relative))?;
                 }
                 Found::Link(relative, dir, name) => {
-                    let target = nofollow::link_target(dir, name)
-                        .map_err(|e| read_error(&relative, e))?;
+                    let target =
+                        nofollow::link_target(dir, name).map_err(|e| read_error(&relative, e))?;
                     let dest = to.join(&relative);
                     std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(&target), &dest)
                         .at(&dest, "cannot create link")?;

@@ -173,13 +173,15 @@ fn open_beneath_by_parts(
     let mut current: Option<OwnedFd> = None;
     for folder in folders {
         let at = current.as_ref().map_or(dir, |fd| fd.as_fd());
-        current = Some(rfs::openat(at, *folder, FOLDER, Mode::empty()).map_err(|e| {
-            if e == Errno::NOTDIR || e == Errno::LOOP {
-                link_refused()
-            } else {
-                e.into()
-            }
-        })?);
+        current = Some(
+            rfs::openat(at, *folder, FOLDER, Mode::empty()).map_err(|e| {
+                if e == Errno::NOTDIR || e == Errno::LOOP {
+                    link_refused()
+                } else {
+                    e.into()
+                }
+            })?,
+        );
     }
     let at = current.as_ref().map_or(dir, |fd| fd.as_fd());
     rfs::openat(at, *last, flags, Mode::empty()).map_err(|e| {

@@ -132,7 +132,8 @@ impl TreeStamps {
                         .push((relative.to_path_buf(), Stamp::of(&stat)));
                 }
                 Found::File(relative, folder, name) => {
-                    let stat = rfs::statat(folder, name, AtFlags::SYMLINK_NOFOLLOW).map_err(drop)?;
+                    let stat =
+                        rfs::statat(folder, name, AtFlags::SYMLINK_NOFOLLOW).map_err(drop)?;
                     tree.files.insert(relative, Stamp::of(&stat));
                 }
                 Found::Link(relative, folder, name) => {
@@ -341,7 +342,10 @@ mod tests {
         link("/etc/passwd", &copy.join("link"));
         assert!(!same_tree(&source, &copy), "an extra link is a difference");
         link("/etc/passwd", &source.join("link"));
-        assert!(same_tree(&source, &copy), "the same target is the same link");
+        assert!(
+            same_tree(&source, &copy),
+            "the same target is the same link"
+        );
         fs::remove_file(copy.join("link")).unwrap();
         link("/etc/shadow", &copy.join("link"));
         assert!(!same_tree(&source, &copy), "another target is a difference");
@@ -377,7 +381,10 @@ mod tests {
         copy_tree(&source, &copy).unwrap();
         assert_eq!(fs::read_link(copy.join("db/link.db")).unwrap(), secret);
         assert_eq!(fs::read_link(copy.join("up")).unwrap(), dir.path());
-        let mode = fs::metadata(copy.join("st.cmd")).unwrap().permissions().mode();
+        let mode = fs::metadata(copy.join("st.cmd"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o7777, 0o755);
         assert!(same_tree(&source, &copy));
         assert!(is_current_copy(&source, &copy));

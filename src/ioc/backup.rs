@@ -414,12 +414,18 @@ fn collect_ioc(
         // The run folder is the container's to write: logs/ and settings/ may hold
         // anything, links to the host's files included.
         for running in ["logs", "settings"] {
-            trees.push((format!("{PROJECT_DIR}/{running}"), export.clone(), vec![running]));
+            trees.push((
+                format!("{PROJECT_DIR}/{running}"),
+                export.clone(),
+                vec![running],
+            ));
         }
     }
     let mut shown_roots = Vec::new();
     for (archived, base, parts) in trees {
-        let shown = parts.iter().fold(base.clone(), |path, part| path.join(part));
+        let shown = parts
+            .iter()
+            .fold(base.clone(), |path, part| path.join(part));
         shown_roots.push((archived.clone(), shown.clone()));
         let root = match open_folder_below(&base, &parts) {
             Ok(Some(root)) => root,
@@ -454,12 +460,11 @@ fn collect_ioc(
 
 /// Opens a folder the operator named (a link to it is followed).
 fn open_named_folder(path: &Path) -> io::Result<OwnedFd> {
-    Ok(OwnedFd::from(File::open(path)?))
-        .and_then(|fd| match rustix::fs::fstat(&fd) {
-            Ok(stat) if rustix::fs::FileType::from_raw_mode(stat.st_mode).is_dir() => Ok(fd),
-            Ok(_) => Err(io::Error::from(io::ErrorKind::NotADirectory)),
-            Err(e) => Err(e.into()),
-        })
+    Ok(OwnedFd::from(File::open(path)?)).and_then(|fd| match rustix::fs::fstat(&fd) {
+        Ok(stat) if rustix::fs::FileType::from_raw_mode(stat.st_mode).is_dir() => Ok(fd),
+        Ok(_) => Err(io::Error::from(io::ErrorKind::NotADirectory)),
+        Err(e) => Err(e.into()),
+    })
 }
 
 /// Opens `base/parts…`, `base` as named and each part without following a link;
@@ -586,8 +591,13 @@ fn add_tree(
                     let stat = rustix::fs::fstat(fd)
                         .map_err(|e| TreeError::Read(relative.to_path_buf(), e.into()))?;
                     let key = key_of(relative)?;
-                    ioc.insert(&key, Node::Dir { mode: stat.st_mode & 0o777 })
-                        .map_err(|problem| invalid(relative, problem))?;
+                    ioc.insert(
+                        &key,
+                        Node::Dir {
+                            mode: stat.st_mode & 0o777,
+                        },
+                    )
+                    .map_err(|problem| invalid(relative, problem))?;
                 }
                 Found::File(relative, dir, name) => {
                     let key = key_of(&relative)?;
@@ -603,7 +613,10 @@ fn add_tree(
                     let target = nofollow::link_target(dir, name)
                         .map_err(|e| TreeError::Read(relative.clone(), e))?;
                     let target = String::from_utf8(target).map_err(|_| {
-                        invalid(&relative, "cannot back up a link whose target is not UTF-8 text")
+                        invalid(
+                            &relative,
+                            "cannot back up a link whose target is not UTF-8 text",
+                        )
                     })?;
                     ioc.insert(&key, Node::Symlink { target })
                         .map_err(|problem| invalid(&relative, problem))?;
@@ -1018,8 +1031,11 @@ fn restore_ioc(target: &Path, ioc: &ArchivedIoc, replace: bool) -> Result<(), Ba
             // and to write into the folders it restores.
             Node::Dir { mode } => {
                 fs::create_dir(&dest).at(&dest, "cannot create folder")?;
-                fs::set_permissions(&dest, fs::Permissions::from_mode(restored_mode(*mode) | 0o700))
-                    .at(&dest, "cannot set permissions")?;
+                fs::set_permissions(
+                    &dest,
+                    fs::Permissions::from_mode(restored_mode(*mode) | 0o700),
+                )
+                .at(&dest, "cannot set permissions")?;
             }
             // Checked by `check_links` to stay inside the IOC folder.
             Node::Symlink { target } => {
@@ -1467,7 +1483,11 @@ mod tests {
                 "absolute target",
             ),
             (
-                special("20261122000730/ioc1/src/link", Symlink, "../../other/ioc.ini"),
+                special(
+                    "20261122000730/ioc1/src/link",
+                    Symlink,
+                    "../../other/ioc.ini",
+                ),
                 "leads outside IOC \"ioc1\"",
             ),
             (
@@ -1544,7 +1564,11 @@ mod tests {
         // folder above the IOC.
         let chained = [
             special("20261122000730/ioc1/src/up", Symlink, ".."),
-            special("20261122000730/ioc1/src/chain", Symlink, "up/../other/ioc.ini"),
+            special(
+                "20261122000730/ioc1/src/chain",
+                Symlink,
+                "up/../other/ioc.ini",
+            ),
         ];
         let home = Home::new();
         home.add_ioc("other", "swarm");
@@ -1560,7 +1584,11 @@ mod tests {
 
         let mut entries = valid_entries();
         entries.push(special("20261122000730/ioc1/src/up", Symlink, ".."));
-        entries.push(special("20261122000730/ioc1/src/same.db", Symlink, "up/src/a.db"));
+        entries.push(special(
+            "20261122000730/ioc1/src/same.db",
+            Symlink,
+            "up/src/a.db",
+        ));
         fs::write(&path, crafted(&entries)).unwrap();
         home.restore_file(&path).unwrap();
         let src = home.repository.dir("ioc1").join(SRC_DIR);
@@ -1867,7 +1895,10 @@ mod tests {
             None => None,
             Some(other) => panic!("{key}: {other:?}"),
         };
-        assert_eq!(link("project/logs/current.log").as_deref(), Some("ioc1.0.log"));
+        assert_eq!(
+            link("project/logs/current.log").as_deref(),
+            Some("ioc1.0.log")
+        );
         assert_eq!(link("src/dangling.db").as_deref(), Some("missing.db"));
         assert_eq!(link("src/shadow.db"), None);
         let mode = fs::metadata(&backup.path).unwrap().permissions().mode();

@@ -31,8 +31,16 @@ fn diff_contents(
     if old == new {
         return None;
     }
-    let old_label = if old.is_some() { old_label } else { "/dev/null" };
-    let new_label = if new.is_some() { new_label } else { "/dev/null" };
+    let old_label = if old.is_some() {
+        old_label
+    } else {
+        "/dev/null"
+    };
+    let new_label = if new.is_some() {
+        new_label
+    } else {
+        "/dev/null"
+    };
     // A link is shown the way `diff` shows one it does not follow.
     let text = |content: Option<Content>| match content {
         None => Vec::new(),

@@ -1211,7 +1211,11 @@ mod tests {
         let mut entries = valid_entries();
         // A chain that stays inside is fine.
         entries.push(special("swarm/raft/up", Symlink, ".."));
-        entries.push(special("swarm/raft/cert", Symlink, "up/certificates/swarm-node.crt"));
+        entries.push(special(
+            "swarm/raft/cert",
+            Symlink,
+            "up/certificates/swarm-node.crt",
+        ));
         fs::write(&path, crafted(&entries)).unwrap();
         let checked = check_archive(&path).unwrap();
         assert_eq!(checked.archived_folder(), "/swarm");
