@@ -233,7 +233,7 @@ pub(crate) fn read_small(path: &Path) -> io::Result<Vec<u8>> {
 /// held to while reading, should it grow).
 pub(crate) fn read_small_capped(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
     use std::io::Read;
-    let (file, stat) = open_file_nofollow(path)?;
+    let (file, stat) = nofollow::open_file(path)?;
     let too_large = || {
         io::Error::new(
             io::ErrorKind::FileTooLarge,
@@ -262,24 +262,10 @@ pub(crate) fn read_small_capped(path: &Path, limit: u64) -> io::Result<Vec<u8>> 
     Ok(bytes)
 }
 
-/// Opens the regular file `path`; a symbolic link as its last component is not
-/// followed (see [`nofollow::open_file_at`]).
-pub(crate) fn open_file_nofollow(path: &Path) -> io::Result<(File, rustix::fs::Stat)> {
-    let name = path
-        .file_name()
-        .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))?;
-    let parent = rustix::fs::open(
-        parent_of(path),
-        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
-        rustix::fs::Mode::empty(),
-    )?;
-    nofollow::open_file_at(std::os::fd::AsFd::as_fd(&parent), name)
-}
-
 /// The bytes of a file and its modification time; a link is not read through.
 fn read_with_time(path: &Path) -> io::Result<(Vec<u8>, SystemTime)> {
     use std::io::Read;
-    let (mut file, _) = open_file_nofollow(path)?;
+    let (mut file, _) = nofollow::open_file(path)?;
     let modified = file.metadata()?.modified()?;
     let mut bytes = Vec::new();
     file.read_to_end(&mut bytes)?;

@@ -119,6 +119,16 @@ pub(crate) fn open_file_at<P: rustix::path::Arg>(
     checked_file(fd)
 }
 
+/// Opens the regular file `path` with its `fstat`; a symbolic link as its last
+/// component is not followed (the folders above it are the operator's).
+pub(crate) fn open_file(path: &Path) -> io::Result<(File, rfs::Stat)> {
+    match rfs::open(path, FILE, Mode::empty()) {
+        Ok(fd) => checked_file(fd),
+        Err(Errno::LOOP) => Err(link_refused()),
+        Err(e) => Err(e.into()),
+    }
+}
+
 fn checked_file(fd: OwnedFd) -> io::Result<(File, rfs::Stat)> {
     let stat = rfs::fstat(&fd)?;
     let kind = FileType::from_raw_mode(stat.st_mode);
