@@ -3,6 +3,21 @@
 //! restore one copied from anywhere. Each reader adds its own layout rules on top.
 
 use std::io::{self, Read};
+use std::os::unix::fs::DirBuilderExt;
+use std::path::Path;
+
+use crate::fsutil::{FsError, IoContext};
+
+/// Creates a backup folder and the folders above it that are missing, each readable
+/// by its owner only (0700): backups hold every IOC's files and the swarm's keys.
+/// An existing folder keeps its mode; the archives in it are 0600 either way.
+pub(crate) fn create_private_dir(dir: &Path) -> Result<(), FsError> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .at(dir, "cannot create folder")
+}
 
 /// `strftime` form of the stamp that names backup archives.
 pub(crate) const STAMP_FORMAT: &str = "%Y%m%d%H%M%S";
@@ -73,6 +88,71 @@ impl EntryKind {
     }
 }
 
+/// Why a symbolic link of an archive may not be unpacked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LinkEscape {
+    Absolute,
+    Outside,
+    Loop,
+}
+
+/// Most links one resolution may pass through, as the kernel allows (`ELOOP`).
+const MAX_LINK_HOPS: usize = 40;
+
+/// Where the symbolic link at `link` (entry path as parts, inside `root`) leads once
+/// unpacked: its target is resolved against the link's folder, and every link of the
+/// archive met on the way (`links` gives the target of an entry that is a link) is
+/// followed as the kernel would, so a chain of links that each look harmless cannot
+/// lead out. Refused: an absolute target anywhere on the way, any step above
+/// `root` (even one that comes back in), and loops. Names the archive does not hold
+/// are taken as plain folders or files.
+pub(crate) fn resolve_link<'a>(
+    link: &[String],
+    target: &str,
+    root: &[String],
+    links: &dyn Fn(&[String]) -> Option<&'a str>,
+) -> Result<Vec<String>, LinkEscape> {
+    let mut at: Vec<String> = link[..link.len().saturating_sub(1)].to_vec();
+    if !at.starts_with(root) {
+        return Err(LinkEscape::Outside);
+    }
+    let parts_of = |text: &str| -> Result<Vec<String>, LinkEscape> {
+        if text.starts_with('/') {
+            return Err(LinkEscape::Absolute);
+        }
+        Ok(text.split('/').map(str::to_owned).collect())
+    };
+    // Parts still to walk, next one last.
+    let mut pending: Vec<String> = parts_of(target)?;
+    pending.reverse();
+    let mut hops = 0;
+    while let Some(part) = pending.pop() {
+        match part.as_str() {
+            "" | "." => {}
+            ".." => {
+                if at.len() <= root.len() {
+                    return Err(LinkEscape::Outside);
+                }
+                at.pop();
+            }
+            _ => {
+                at.push(part);
+                if let Some(next) = links(&at) {
+                    hops += 1;
+                    if hops > MAX_LINK_HOPS {
+                        return Err(LinkEscape::Loop);
+                    }
+                    at.pop();
+                    let mut more = parts_of(next)?;
+                    more.reverse();
+                    pending.extend(more);
+                }
+            }
+        }
+    }
+    Ok(at)
+}
+
 /// Fails once more than `limit` bytes come through, so neither a gzip bomb nor a huge
 /// archive can exhaust memory or disk; `exceeded` tells that failure from others.
 pub(crate) struct Capped<R> {
@@ -136,6 +216,7 @@ pub(crate) mod crafted {
         pub(crate) kind: tar::EntryType,
         pub(crate) link: &'a str,
         pub(crate) data: &'a [u8],
+        pub(crate) mode: u32,
     }
 
     pub(crate) fn file(path: &str) -> Raw<'_> {
@@ -144,6 +225,7 @@ pub(crate) mod crafted {
             kind: tar::EntryType::Regular,
             link: "",
             data: b"x",
+            mode: 0o644,
         }
     }
 
@@ -153,6 +235,7 @@ pub(crate) mod crafted {
             kind: tar::EntryType::Directory,
             link: "",
             data: b"",
+            mode: 0o755,
         }
     }
 
@@ -162,6 +245,7 @@ pub(crate) mod crafted {
             kind,
             link,
             data: b"",
+            mode: 0o644,
         }
     }
 
@@ -173,7 +257,7 @@ pub(crate) mod crafted {
             old.name[..entry.path.len()].copy_from_slice(entry.path.as_bytes());
             old.linkname[..entry.link.len()].copy_from_slice(entry.link.as_bytes());
             header.set_entry_type(entry.kind);
-            header.set_mode(0o644);
+            header.set_mode(entry.mode);
             header.set_size(entry.data.len() as u64);
             header.set_cksum();
             builder.append(&header, entry.data).unwrap();
@@ -203,6 +287,45 @@ mod tests {
         let mut over = Capped::new(&b"abcde"[..], 4);
         assert!(over.read_to_end(&mut Vec::new()).is_err());
         assert!(over.exceeded);
+    }
+
+    #[test]
+    fn links_are_resolved_through_every_link_of_the_archive() {
+        let parts = |text: &str| -> Vec<String> {
+            text.split('/')
+                .filter(|p| !p.is_empty())
+                .map(str::to_owned)
+                .collect()
+        };
+        let links: std::collections::HashMap<Vec<String>, &str> = [
+            ("ioc/src/up", ".."),
+            ("ioc/src/chain", "up/.."),
+            ("ioc/src/deep/chain", "../chain/x"),
+            ("ioc/src/ok", "up/ioc.ini"),
+            ("ioc/src/loop1", "loop2"),
+            ("ioc/src/loop2", "loop1"),
+            ("ioc/src/abs", "/etc"),
+            ("ioc/src/via_abs", "abs/shadow"),
+        ]
+        .into_iter()
+        .map(|(path, target)| (parts(path), target))
+        .collect();
+        let lookup = |at: &[String]| links.get(at).copied();
+        let root = parts("ioc");
+        let resolve = |path: &str| resolve_link(&parts(path), links[&parts(path)], &root, &lookup);
+        assert_eq!(resolve("ioc/src/up"), Ok(parts("ioc")));
+        assert_eq!(resolve("ioc/src/ok"), Ok(parts("ioc/ioc.ini")));
+        // Each step looks inside lexically; resolved, the chain leaves the IOC.
+        assert_eq!(resolve("ioc/src/chain"), Err(LinkEscape::Outside));
+        assert_eq!(resolve("ioc/src/deep/chain"), Err(LinkEscape::Outside));
+        assert_eq!(resolve("ioc/src/loop1"), Err(LinkEscape::Loop));
+        assert_eq!(resolve("ioc/src/abs"), Err(LinkEscape::Absolute));
+        assert_eq!(resolve("ioc/src/via_abs"), Err(LinkEscape::Absolute));
+        assert_eq!(
+            resolve_link(&parts("ioc/src/x"), "../../ioc/src", &root, &lookup),
+            Err(LinkEscape::Outside),
+            "a step above the root is refused even when it comes back"
+        );
     }
 
     #[test]

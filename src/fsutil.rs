@@ -3,14 +3,18 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 mod confine;
+pub(crate) mod nofollow;
 mod tree;
 pub(crate) use confine::{PathError, join_names, path_below};
-pub(crate) use tree::{copy_holds, files_below, is_current_copy, same_tree};
+#[cfg(test)]
+pub(crate) use tree::files_below;
+pub(crate) use tree::{copy_holds, is_current_copy, plain_files_below, same_tree};
 
 /// Error of a file-system step, carrying the path it concerned so the one-line message
 /// tells the operator which file to look at.
@@ -238,10 +242,28 @@ pub(crate) fn write_if_changed_timed(
 /// The bytes of a small file (an ioc.ini, a database, a startup file) in as few
 /// system calls as possible: open, read, the read that finds the end, close. The
 /// bytes go to a buffer on the stack first, so the heap holds only what the file has:
-/// `list -p` keeps a thousand ioc.ini files in memory.
+/// `list -p` keeps a thousand ioc.ini files in memory. A symbolic link, a fifo or a
+/// folder in the file's place is an error, never read through.
 pub(crate) fn read_small(path: &Path) -> io::Result<Vec<u8>> {
+    read_small_capped(path, u64::MAX)
+}
+
+/// `read_small` of a file that may hold at most `limit` bytes: a larger one is an
+/// error of kind `FileTooLarge`, decided by its size before anything is read (and
+/// held to while reading, should it grow).
+pub(crate) fn read_small_capped(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
     use std::io::Read;
-    let mut file = File::open(path)?;
+    let (file, stat) = nofollow::open_file(path)?;
+    let too_large = || {
+        io::Error::new(
+            io::ErrorKind::FileTooLarge,
+            format!("larger than {limit} bytes"),
+        )
+    };
+    if u64::try_from(stat.st_size).unwrap_or(u64::MAX) > limit {
+        return Err(too_large());
+    }
+    let mut file = file.take(limit.saturating_add(1));
     let mut buffer = [0u8; 16 * 1024];
     let mut filled = 0;
     while filled < buffer.len() {
@@ -254,13 +276,16 @@ pub(crate) fn read_small(path: &Path) -> io::Result<Vec<u8>> {
     }
     let mut bytes = buffer.to_vec();
     file.read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(too_large());
+    }
     Ok(bytes)
 }
 
-/// The bytes of a file and its modification time.
+/// The bytes of a file and its modification time; a link is not read through.
 fn read_with_time(path: &Path) -> io::Result<(Vec<u8>, SystemTime)> {
     use std::io::Read;
-    let mut file = File::open(path)?;
+    let (mut file, _) = nofollow::open_file(path)?;
     let modified = file.metadata()?.modified()?;
     let mut bytes = Vec::new();
     file.read_to_end(&mut bytes)?;
@@ -268,10 +293,48 @@ fn read_with_time(path: &Path) -> io::Result<(Vec<u8>, SystemTime)> {
 }
 
 /// Copies a file's bytes and modification time atomically to `dest` with the given
-/// mode, as `cp -p` would.
+/// mode, as `cp -p` would; a symbolic link at `src` is refused, not followed.
 pub(crate) fn copy_file_atomically(src: &Path, dest: &Path, mode: u32) -> Result<(), FsError> {
     let (bytes, modified) = read_with_time(src).at(src, "cannot read")?;
     atomic_write_timed(dest, &bytes, mode, Some(modified))
+}
+
+/// Writes `bytes` atomically to `dest` with `mode` and the modification time
+/// `modified` (a copy of something read earlier, through a descriptor).
+pub(crate) fn write_copy(
+    dest: &Path,
+    bytes: &[u8],
+    mode: u32,
+    modified: SystemTime,
+) -> Result<(), FsError> {
+    atomic_write_timed(dest, bytes, mode, Some(modified))
+}
+
+/// Replaces `path` with a symbolic link to `target` in one rename, so a reader sees
+/// the old entry or the new link.
+pub(crate) fn atomic_symlink(target: &Path, path: &Path) -> Result<(), FsError> {
+    let dir = parent_of(path);
+    for attempt in 0..100u32 {
+        let temp = dir.join(format!(
+            ".iocdock-link-{}-{attempt}.tmp",
+            std::process::id()
+        ));
+        match std::os::unix::fs::symlink(target, &temp) {
+            Ok(()) => {
+                return fs::rename(&temp, path).map_err(|source| {
+                    let _ = fs::remove_file(&temp);
+                    FsError {
+                        path: path.to_path_buf(),
+                        action: "cannot replace",
+                        source,
+                    }
+                });
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e).at(path, "cannot create link"),
+        }
+    }
+    Err(io::Error::from(io::ErrorKind::AlreadyExists)).at(path, "cannot create link")
 }
 
 /// Advisory lock on the repository, held by every mutating command so that a cron
@@ -434,61 +497,94 @@ fn swap_in(staged: &Path, target: &Path) -> Result<(), FsError> {
     Ok(())
 }
 
-/// Copies the files and folders below `from` into `to` (which must exist), keeping
-/// each file's permission bits and the modification times of files and folders
-/// (`to` takes `from`'s), which the quick check of `same_tree` relies on. Symbolic
-/// links are not followed or copied: a run folder must not point outside itself.
+/// The permission bits a copy gets: its source's without setuid, setgid and sticky,
+/// which a copy into a run folder that containers mount must not carry.
+pub(crate) fn copied_mode(mode: u32) -> u32 {
+    mode & 0o777
+}
+
+/// Copies the files, folders and symbolic links below `from` into `to` (which must
+/// exist), keeping each file's permission bits (see [`copied_mode`]) and the
+/// modification times of files and folders (`to` takes `from`'s), which the quick
+/// check of `same_tree` relies on. Nothing is read through a link: a link is copied
+/// as a link with the same target text, and a link in place of `from` is an error.
+/// Fifos, sockets and devices are left out.
 pub(crate) fn copy_tree(from: &Path, to: &Path) -> Result<(), FsError> {
-    let walk_error = |e: walkdir::Error, path: &Path| FsError {
-        path: e.path().unwrap_or(path).to_path_buf(),
+    use nofollow::Found;
+    let root = nofollow::open_folder(from).at(from, "cannot read")?;
+    let read_error = |relative: &Path, source| FsError {
+        path: from.join(relative),
         action: "cannot read",
-        source: e
-            .into_io_error()
-            .unwrap_or_else(|| io::Error::other("filesystem loop")),
+        source,
     };
     // Folder times are set last: every entry made in a folder sets its time to now.
     let mut folder_times = Vec::new();
-    for entry in walkdir::WalkDir::new(from) {
-        let entry = entry.map_err(|e| walk_error(e, from))?;
-        let Ok(relative) = entry.path().strip_prefix(from) else {
-            continue;
-        };
-        let dest = to.join(relative);
-        let kind = entry.file_type();
-        if kind.is_dir() {
-            let metadata = entry.metadata().map_err(|e| walk_error(e, entry.path()))?;
-            if !relative.as_os_str().is_empty() {
-                fs::create_dir_all(&dest).at(&dest, "cannot create folder")?;
+    nofollow::walk(
+        root,
+        &mut |found| {
+            match found {
+                Found::Folder(relative, fd) => {
+                    let dest = if relative.as_os_str().is_empty() {
+                        to.to_path_buf()
+                    } else {
+                        let dest = to.join(relative);
+                        fs::create_dir(&dest).at(&dest, "cannot create folder")?;
+                        dest
+                    };
+                    let stat = rustix::fs::fstat(fd).map_err(|e| read_error(relative, e.into()))?;
+                    folder_times.push((dest, modified_of(&stat)));
+                }
+                Found::File(relative, dir, name) => {
+                    let (reader, stat) =
+                        nofollow::open_file_at(dir, name).map_err(|e| read_error(&relative, e))?;
+                    copy_file(reader, &stat, &to.join(&relative))?;
+                }
+                Found::Link(relative, dir, name) => {
+                    let target =
+                        nofollow::link_target(dir, name).map_err(|e| read_error(&relative, e))?;
+                    let dest = to.join(&relative);
+                    std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(&target), &dest)
+                        .at(&dest, "cannot create link")?;
+                }
+                Found::Other(_) => {}
             }
-            folder_times.push((dest, metadata.modified().at(entry.path(), "cannot read")?));
-        } else if kind.is_file() {
-            copy_file(entry.path(), &dest)?;
-        }
-    }
+            Ok(())
+        },
+        &|relative, source| read_error(relative, source),
+    )?;
     for (folder, time) in folder_times {
         set_modified(&folder, time)?;
     }
     Ok(())
 }
 
-/// Copies one file with its permission bits and modification time, in as few system
-/// calls as it takes: a first deploy copies thousands.
-fn copy_file(from: &Path, to: &Path) -> Result<(), FsError> {
-    let mut reader = File::open(from).at(from, "cannot read")?;
-    let metadata = reader.metadata().at(from, "cannot read")?;
+// The field types of `Stat` differ between targets.
+#[allow(clippy::unnecessary_cast, clippy::useless_conversion)]
+fn modified_of(stat: &rustix::fs::Stat) -> SystemTime {
+    let (secs, nanos) = (stat.st_mtime as i64, stat.st_mtime_nsec as i64);
+    let since = std::time::Duration::new(secs.unsigned_abs(), u32::try_from(nanos).unwrap_or(0));
+    if secs >= 0 {
+        SystemTime::UNIX_EPOCH + since
+    } else {
+        SystemTime::UNIX_EPOCH - since
+    }
+}
+
+/// Copies one opened file with its permission bits and modification time, in as few
+/// system calls as it takes: a first deploy copies thousands.
+fn copy_file(mut reader: File, stat: &rustix::fs::Stat, to: &Path) -> Result<(), FsError> {
     let mut writer = OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(true)
+        .create_new(true)
         .mode(0o600)
         .open(to)
         .at(to, "cannot create")?;
     io::copy(&mut reader, &mut writer).at(to, "cannot copy")?;
     writer
-        .set_permissions(fs::Permissions::from_mode(metadata.mode() & 0o7777))
+        .set_permissions(fs::Permissions::from_mode(copied_mode(stat.st_mode)))
         .at(to, "cannot set permissions")?;
     writer
-        .set_modified(metadata.modified().at(from, "cannot read")?)
+        .set_modified(modified_of(stat))
         .at(to, "cannot set modification time")
 }
 

@@ -104,6 +104,7 @@ enum Note {
     Status(String),
     Detail(String),
     Warn(String),
+    Error(String),
     Data(String),
 }
 
@@ -117,6 +118,10 @@ impl Notes {
     fn warn(&mut self, text: &str) {
         self.0.push(Note::Warn(text.to_string()));
     }
+    /// An error line that makes the IOC count as failed, without ending its action.
+    fn error(&mut self, text: &str) {
+        self.0.push(Note::Error(text.to_string()));
+    }
     fn data(&mut self, text: &str) {
         self.0.push(Note::Data(text.to_string()));
     }
@@ -124,15 +129,22 @@ impl Notes {
         self.0.push(Note::Data(format!("{text}\n")));
     }
 
-    fn replay(self, printer: &Printer) {
+    /// Prints the notes; returns whether one was an error.
+    fn replay(self, printer: &Printer) -> bool {
+        let mut failed = false;
         for note in self.0 {
             match note {
                 Note::Status(text) => printer.status(&text),
                 Note::Detail(text) => printer.detail(&text),
                 Note::Warn(text) => printer.warn(&text),
+                Note::Error(text) => {
+                    printer.error(&text);
+                    failed = true;
+                }
                 Note::Data(text) => printer.data(&text),
             }
         }
+        failed
     }
 }
 
@@ -206,9 +218,11 @@ pub(crate) fn run(
             });
             for (name, (notes, result)) in batch.iter().zip(outcomes) {
                 progress.step(name);
-                notes.replay(printer);
-                if let Err(e) = result {
+                let noted = notes.replay(printer);
+                if let Err(e) = &result {
                     printer.error(&format!("{e:#}"));
+                }
+                if noted || result.is_err() {
                     failures += 1;
                 }
             }
@@ -228,7 +242,10 @@ impl Context<'_> {
                     .as_ref()
                     .and_then(|dir| dir.as_deref());
                 let update = add_source_files(&self.repository, name, from)?;
-                if from.is_some() && update.copied.is_empty() {
+                for refused in &update.refused {
+                    out.error(&format!("IOC \"{name}\": {refused}"));
+                }
+                if from.is_some() && update.copied.is_empty() && update.refused.is_empty() {
                     out.warn(&format!(
                         "IOC \"{name}\": no *.db, *.proto or *.im file to copy"
                     ));
@@ -421,7 +438,23 @@ impl Context<'_> {
             BackupModeArg::Src => BackupMode::Src,
             BackupModeArg::All => BackupMode::All,
         };
-        let backup = backup::create(&self.repository, &dir, mode)?;
+        let backup = match backup::create(&self.repository, &dir, mode) {
+            Ok(backup) => backup,
+            Err(backup::BackupError::NoneReadable {
+                repository,
+                problems,
+            }) => {
+                for problem in &problems {
+                    printer.error(&format!("left out of the backup: {problem}"));
+                }
+                return Err(backup::BackupError::NoneReadable {
+                    repository,
+                    problems,
+                }
+                .into());
+            }
+            Err(e) => return Err(e.into()),
+        };
         // The path is the data a cron job or script wants.
         printer.line(&backup.path.display().to_string());
         for problem in &backup.skipped {

@@ -9,85 +9,34 @@
 //! side gives what changed a new time (writing a file sets its time; adding, removing
 //! or renaming an entry sets its folder's), so the pair is compared in full: files
 //! byte for byte, folders by listing both.
+//!
+//! Nothing is read through a symbolic link: a link is an entry like a file, equal to
+//! a link with the same target text on the other side, and different from anything
+//! else. So a link is never dropped silently, and a copy whose file was swapped for
+//! a link is inconsistent.
 
 use std::collections::BTreeMap;
-use std::ffi::{CStr, OsStr};
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
+use std::io;
 use std::path::{Path, PathBuf};
 
-use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags};
+use rustix::fs::{self as rfs, AtFlags, FileType};
 
+use super::nofollow::{self, Found, link_target, open_folder};
 use super::read_small;
 
-const FOLDER: OFlags = OFlags::RDONLY
-    .union(OFlags::DIRECTORY)
-    .union(OFlags::NOFOLLOW)
-    .union(OFlags::CLOEXEC);
-
-/// What the walk finds: a folder (opened, relative path) or a regular file (relative
-/// path, the open folder holding it, its name there).
-enum Found<'a> {
-    Folder(&'a Path, BorrowedFd<'a>),
-    File(PathBuf, BorrowedFd<'a>, &'a CStr),
-}
-
-/// Calls `visit` for `dir` itself and every folder and regular file below it; a
-/// missing folder yields nothing. Symbolic links are neither followed nor listed.
-/// Each folder is opened relative to its parent and read with `getdents`, and files
-/// are looked up relative to the open folder: no path is resolved twice, and no
-/// folder costs an `fstat` the caller did not ask for (`opendir` makes one). Returns
-/// false when some folder could not be opened or read to its end.
-fn walk(dir: &Path, visit: &mut impl FnMut(Found<'_>)) -> bool {
-    fn walk_folder(folder: OwnedFd, relative: &Path, visit: &mut impl FnMut(Found<'_>)) -> bool {
-        visit(Found::Folder(relative, folder.as_fd()));
-        let Ok(mut entries) = rfs::Dir::new(folder) else {
-            return false;
-        };
-        let mut complete = true;
-        while let Some(entry) = entries.read() {
-            let Ok(entry) = entry else {
-                return false;
-            };
-            let name = entry.file_name();
-            if name == c"." || name == c".." {
-                continue;
-            }
-            let Ok(fd) = entries.fd() else {
-                return false;
-            };
-            let kind = match entry.file_type() {
-                // Some file systems do not fill in the type: ask the inode.
-                FileType::Unknown => match rfs::statat(fd, name, AtFlags::SYMLINK_NOFOLLOW) {
-                    Ok(stat) => FileType::from_raw_mode(stat.st_mode),
-                    Err(_) => {
-                        complete = false;
-                        continue;
-                    }
-                },
-                kind => kind,
-            };
-            let path = relative.join(OsStr::from_bytes(name.to_bytes()));
-            match kind {
-                FileType::Directory => {
-                    complete &= match rfs::openat(fd, name, FOLDER, Mode::empty()) {
-                        Ok(sub) => walk_folder(sub, &path, visit),
-                        Err(_) => false,
-                    };
-                }
-                FileType::RegularFile => visit(Found::File(path, fd, name)),
-                _ => {}
-            }
-        }
-        complete
-    }
-    match rfs::open(dir, FOLDER, Mode::empty()) {
-        Ok(folder) => walk_folder(folder, Path::new(""), visit),
-        Err(error) => error == rustix::io::Errno::NOENT,
+/// Calls `visit` for `dir` itself and every folder, file and link below it (see
+/// [`nofollow::walk`]); a missing folder yields nothing. Returns false when some
+/// folder could not be opened or read to its end, or `dir` is not a folder.
+fn walk(dir: &Path, visit: &mut impl FnMut(Found<'_>) -> Result<(), ()>) -> bool {
+    match open_folder(dir) {
+        Ok(root) => nofollow::walk(root, visit, &|_, _| ()).is_ok(),
+        Err(error) => error.kind() == io::ErrorKind::NotFound,
     }
 }
 
-/// Files below `dir` by path relative to it; a missing folder has none.
+/// Files below `dir` by path relative to it; a missing folder has none. Links are
+/// left out.
+#[cfg(test)]
 pub(crate) fn files_below(dir: &Path) -> BTreeMap<PathBuf, PathBuf> {
     let mut out = BTreeMap::new();
     walk(dir, &mut |found| {
@@ -95,14 +44,40 @@ pub(crate) fn files_below(dir: &Path) -> BTreeMap<PathBuf, PathBuf> {
             let path = dir.join(&relative);
             out.insert(relative, path);
         }
+        Ok(())
     });
     out
+}
+
+/// The regular files below `dir` by relative path, or None when it holds anything
+/// else than folders and regular files (a link, a fifo) or cannot be read whole.
+pub(crate) fn plain_files_below(dir: &Path) -> Option<BTreeMap<PathBuf, PathBuf>> {
+    let mut out = BTreeMap::new();
+    let complete = walk(dir, &mut |found| match found {
+        Found::Folder(..) => Ok(()),
+        Found::File(relative, _, _) => {
+            let path = dir.join(&relative);
+            out.insert(relative, path);
+            Ok(())
+        }
+        Found::Link(..) | Found::Other(_) => Err(()),
+    });
+    complete.then_some(out)
+}
+
+/// What kind of entry a stamp describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Folder,
+    File,
+    Link,
+    Other,
 }
 
 /// What the quick check looks at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Stamp {
-    is_dir: bool,
+    kind: Kind,
     len: u64,
     modified: (i64, i64),
     mode: u32,
@@ -114,7 +89,12 @@ impl Stamp {
     #[allow(clippy::unnecessary_cast, clippy::useless_conversion)]
     fn of(stat: &rfs::Stat) -> Self {
         Stamp {
-            is_dir: FileType::from_raw_mode(stat.st_mode) == FileType::Directory,
+            kind: match FileType::from_raw_mode(stat.st_mode) {
+                FileType::Directory => Kind::Folder,
+                FileType::RegularFile => Kind::File,
+                FileType::Symlink => Kind::Link,
+                _ => Kind::Other,
+            },
             len: u64::try_from(stat.st_size).unwrap_or(u64::MAX),
             modified: (stat.st_mtime as i64, stat.st_mtime_nsec as i64),
             mode: u32::from(stat.st_mode) & 0o7777,
@@ -128,43 +108,50 @@ impl Stamp {
     }
 }
 
-/// Every folder and file of a tree with its stamp, by path relative to the tree.
+/// Every folder, file and link of a tree with its stamp (a link with its target
+/// text), by path relative to the tree.
 #[derive(Default)]
 struct TreeStamps {
     folders: Vec<(PathBuf, Stamp)>,
     files: BTreeMap<PathBuf, Stamp>,
+    links: BTreeMap<PathBuf, Vec<u8>>,
     /// False when part of the tree could not be read: it then equals nothing.
     complete: bool,
 }
 
 impl TreeStamps {
-    /// A missing folder has no folders and no files.
+    /// A missing folder has no folders and no files. Fifos, sockets and devices are
+    /// left out: nothing copies them.
     fn of(dir: &Path) -> Self {
         let mut tree = TreeStamps::default();
-        let mut stamped = true;
-        let walked = walk(dir, &mut |found| match found {
-            Found::Folder(relative, fd) => match rfs::fstat(fd) {
-                Ok(stat) => tree
-                    .folders
-                    .push((relative.to_path_buf(), Stamp::of(&stat))),
-                Err(_) => stamped = false,
-            },
-            Found::File(relative, folder, name) => {
-                match rfs::statat(folder, name, AtFlags::SYMLINK_NOFOLLOW) {
-                    Ok(stat) => {
-                        tree.files.insert(relative, Stamp::of(&stat));
-                    }
-                    Err(_) => stamped = false,
+        let walked = walk(dir, &mut |found| {
+            match found {
+                Found::Folder(relative, fd) => {
+                    let stat = rfs::fstat(fd).map_err(drop)?;
+                    tree.folders
+                        .push((relative.to_path_buf(), Stamp::of(&stat)));
                 }
+                Found::File(relative, folder, name) => {
+                    let stat =
+                        rfs::statat(folder, name, AtFlags::SYMLINK_NOFOLLOW).map_err(drop)?;
+                    tree.files.insert(relative, Stamp::of(&stat));
+                }
+                Found::Link(relative, folder, name) => {
+                    tree.links
+                        .insert(relative, link_target(folder, name).map_err(drop)?);
+                }
+                Found::Other(_) => {}
             }
+            Ok(())
         });
-        tree.complete = walked && stamped;
+        tree.complete = walked;
         tree
     }
 
-    /// The stamps of `copy`'s counterparts of this tree's folders and files, looked up
-    /// by path without listing `copy`; None when a folder's time differs (then entries
-    /// may have come or gone) or something is missing.
+    /// The stamps of `copy`'s counterparts of this tree's files, looked up by path
+    /// without listing `copy`; None when a folder's time differs (then entries may
+    /// have come or gone), something is missing or of another kind, or a link of the
+    /// copy has another target.
     fn counterparts(&self, copy: &Path) -> Option<Vec<Stamp>> {
         if self.folders.is_empty() {
             return None;
@@ -177,13 +164,19 @@ impl TreeStamps {
                 copy.join(relative)
             };
             let theirs = Stamp::of_path(&folder)?;
-            if !theirs.is_dir || theirs.modified != stamp.modified {
+            if theirs.kind != Kind::Folder || theirs.modified != stamp.modified {
+                return None;
+            }
+        }
+        for (relative, target) in &self.links {
+            let theirs = rfs::readlinkat(rfs::CWD, copy.join(relative), Vec::new()).ok()?;
+            if theirs.as_bytes() != target.as_slice() {
                 return None;
             }
         }
         self.files
             .keys()
-            .map(|relative| Stamp::of_path(&copy.join(relative)).filter(|s| !s.is_dir))
+            .map(|relative| Stamp::of_path(&copy.join(relative)).filter(|s| s.kind == Kind::File))
             .collect()
     }
 }
@@ -199,10 +192,15 @@ fn same_content(a: &Stamp, b: &Stamp, paths: impl FnOnce() -> (PathBuf, PathBuf)
 }
 
 /// Whether the file `copy` holds `bytes`, the contents of the file `source` read
-/// earlier; None when there is no file `copy`. Read only when the quick check cannot
-/// tell.
+/// earlier; None when there is no file `copy` (a link is none).
 pub(crate) fn copy_holds(source: &Path, bytes: &[u8], copy: &Path) -> Option<bool> {
-    let theirs = Stamp::of_path(copy).filter(|stamp| !stamp.is_dir)?;
+    let theirs = Stamp::of_path(copy)?;
+    match theirs.kind {
+        Kind::File => {}
+        Kind::Folder => return None,
+        // Something put in the file's place is a difference, not an absence.
+        Kind::Link | Kind::Other => return Some(false),
+    }
     if theirs.len != bytes.len() as u64 {
         return Some(false);
     }
@@ -214,8 +212,8 @@ pub(crate) fn copy_holds(source: &Path, bytes: &[u8], copy: &Path) -> Option<boo
     Some(read_small(copy).is_ok_and(|read| read == bytes))
 }
 
-/// Whether `copy` holds the same files with the same bytes as `source` (a missing
-/// folder holds none). Symbolic links are left out on both sides.
+/// Whether `copy` holds the same files with the same bytes, and the same symbolic
+/// links with the same target text, as `source` (a missing folder holds none).
 pub(crate) fn same_tree(source: &Path, copy: &Path) -> bool {
     let ours = TreeStamps::of(source);
     if !ours.complete {
@@ -228,6 +226,7 @@ pub(crate) fn same_tree(source: &Path, copy: &Path) -> bool {
     }
     let theirs = TreeStamps::of(copy);
     theirs.complete
+        && ours.links == theirs.links
         && ours.files.len() == theirs.files.len()
         && ours
             .files
@@ -239,17 +238,17 @@ pub(crate) fn same_tree(source: &Path, copy: &Path) -> bool {
 }
 
 /// Whether `copy` is what `copy_tree` made of `source` and nothing changed since:
-/// every folder and file has its source's time, and files their size and permission
-/// bits. Bytes are not read; a copy that fails this is simply made again, which also
-/// restores the times the quick check of `same_tree` relies on.
+/// every folder and file has its source's time, files their size and the permission
+/// bits `copy_tree` gives them, and links their source's target. Bytes are not read;
+/// a copy that fails this is simply made again, which also restores the times the
+/// quick check of `same_tree` relies on.
 pub(crate) fn is_current_copy(source: &Path, copy: &Path) -> bool {
     let ours = TreeStamps::of(source);
     ours.complete
         && ours.counterparts(copy).is_some_and(|theirs| {
-            ours.files
-                .values()
-                .zip(&theirs)
-                .all(|(a, b)| a.len == b.len && a.modified == b.modified && a.mode == b.mode)
+            ours.files.values().zip(&theirs).all(|(a, b)| {
+                a.len == b.len && a.modified == b.modified && super::copied_mode(a.mode) == b.mode
+            })
         })
 }
 
@@ -337,10 +336,23 @@ mod tests {
     }
 
     #[test]
-    fn symbolic_links_are_left_out_and_missing_folders_hold_nothing() {
+    fn symbolic_links_count_by_their_target_and_missing_folders_hold_nothing() {
         let (dir, source, copy) = source_tree();
-        std::os::unix::fs::symlink("/etc/passwd", copy.join("link")).unwrap();
-        assert!(same_tree(&source, &copy));
+        let link = |target: &str, at: &Path| std::os::unix::fs::symlink(target, at).unwrap();
+        link("/etc/passwd", &copy.join("link"));
+        assert!(!same_tree(&source, &copy), "an extra link is a difference");
+        link("/etc/passwd", &source.join("link"));
+        assert!(
+            same_tree(&source, &copy),
+            "the same target is the same link"
+        );
+        fs::remove_file(copy.join("link")).unwrap();
+        link("/etc/shadow", &copy.join("link"));
+        assert!(!same_tree(&source, &copy), "another target is a difference");
+        fs::remove_file(copy.join("link")).unwrap();
+        fs::write(copy.join("link"), "/etc/passwd").unwrap();
+        assert!(!same_tree(&source, &copy), "a file is not a link");
+
         assert!(same_tree(
             &dir.path().join("none"),
             &dir.path().join("neither")
@@ -350,6 +362,35 @@ mod tests {
             files_below(&source).into_keys().collect::<Vec<_>>(),
             [PathBuf::from("db/a.db"), PathBuf::from("st.cmd")]
         );
+        assert_eq!(plain_files_below(&source), None);
+        fs::remove_file(source.join("link")).unwrap();
+        assert_eq!(plain_files_below(&source).map(|f| f.len()), Some(2));
+    }
+
+    #[test]
+    fn copies_carry_links_as_links_and_drop_set_id_bits() {
+        let (dir, source, _) = source_tree();
+        let secret = dir.path().join("secret");
+        fs::write(&secret, "secret").unwrap();
+        std::os::unix::fs::symlink(&secret, source.join("db/link.db")).unwrap();
+        std::os::unix::fs::symlink(dir.path(), source.join("up")).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(source.join("st.cmd"), fs::Permissions::from_mode(0o6755)).unwrap();
+        let copy = dir.path().join("copy2");
+        fs::create_dir(&copy).unwrap();
+        copy_tree(&source, &copy).unwrap();
+        assert_eq!(fs::read_link(copy.join("db/link.db")).unwrap(), secret);
+        assert_eq!(fs::read_link(copy.join("up")).unwrap(), dir.path());
+        let mode = fs::metadata(copy.join("st.cmd"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o7777, 0o755);
+        assert!(same_tree(&source, &copy));
+        assert!(is_current_copy(&source, &copy));
+        // A set-id bit put on the copy afterwards makes it stale.
+        fs::set_permissions(copy.join("st.cmd"), fs::Permissions::from_mode(0o4755)).unwrap();
+        assert!(!is_current_copy(&source, &copy));
     }
 
     #[test]

@@ -25,9 +25,10 @@
 //!   and project/ when archived) and keeps everything else of the IOC folder, notably
 //!   the generated project/ when the archive has none.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File};
 use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, UNIX_EPOCH};
@@ -39,7 +40,10 @@ use flate2::write::GzEncoder;
 use tempfile::NamedTempFile;
 use walkdir::WalkDir;
 
-use crate::archive::{Capped, EntryKind, entry_parts, is_stamp, size_text};
+use crate::archive::{
+    Capped, EntryKind, LinkEscape, entry_parts, is_stamp, resolve_link, size_text,
+};
+use crate::fsutil::nofollow::{self, Found};
 use crate::fsutil::{FsError, IoContext, StagedDir};
 use crate::ioc::ini::IniDocument;
 use crate::ioc::name::{self, InvalidName};
@@ -54,6 +58,9 @@ pub(crate) const ARCHIVE_SUFFIX: &str = ".ioc.tar.gz";
 pub(crate) const CONTENT_LIMIT: u64 = 1 << 30;
 
 const DIR_MODE: u32 = 0o755;
+
+/// Archives are private to their owner (see `write_temp`).
+pub(crate) const ARCHIVE_MODE: u32 = 0o600;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum BackupMode {
@@ -74,6 +81,26 @@ pub(crate) enum BackupError {
         path.display()
     )]
     IniMissing { ioc: String, path: PathBuf },
+    #[error("cannot back up IOC \"{ioc}\": {source}")]
+    IocUnreadable { ioc: String, source: FsError },
+    #[error(
+        "IOC \"{ioc}\": {}: {problem} (a restore accepts only relative links that stay inside the IOC folder)",
+        path.display()
+    )]
+    LinkLeftOut {
+        ioc: String,
+        path: PathBuf,
+        problem: String,
+    },
+    #[error(
+        "{}: no IOC could be backed up ({} left out, each named above)",
+        repository.display(),
+        problems.len()
+    )]
+    NoneReadable {
+        repository: PathBuf,
+        problems: Vec<BackupError>,
+    },
     #[error("{}: no IOC to back up", repository.display())]
     NothingToBackUp { repository: PathBuf },
     #[error(
@@ -140,6 +167,10 @@ enum Node {
         /// Seconds since the epoch.
         mtime: u64,
     },
+    /// A symbolic link, by its target text.
+    Symlink {
+        target: String,
+    },
 }
 
 /// The content of one IOC folder, keyed by `/`-separated paths relative to it.
@@ -157,8 +188,12 @@ impl ArchivedIoc {
                 .entries
                 .entry(path[..end].to_owned())
                 .or_insert(Node::Dir { mode: DIR_MODE });
-            if matches!(parent, Node::File { .. }) {
-                return Err("lies below an entry that is a file");
+            match parent {
+                Node::Dir { .. } => {}
+                Node::File { .. } => return Err("lies below an entry that is a file"),
+                Node::Symlink { .. } => {
+                    return Err("lies below an entry that is a symbolic link");
+                }
             }
         }
         let is_dir = matches!(node, Node::Dir { .. });
@@ -172,8 +207,11 @@ impl ArchivedIoc {
                 *existing = node;
                 Ok(())
             }
-            Some(Node::File { .. }) if !is_dir => Err("appears twice"),
-            Some(_) => Err("is both a file and a folder"),
+            Some(Node::File { .. }) if matches!(node, Node::File { .. }) => Err("appears twice"),
+            Some(Node::Symlink { .. }) if matches!(node, Node::Symlink { .. }) => {
+                Err("appears twice")
+            }
+            Some(_) => Err("appears twice as different kinds (file, folder, symbolic link)"),
         }
     }
 
@@ -217,9 +255,10 @@ pub(crate) struct RestoreReport {
 #[derive(Debug)]
 pub(crate) struct Backup {
     pub(crate) path: PathBuf,
-    /// Folders a restore would refuse (an invalid name, no ioc.ini). They are left out
-    /// rather than failing the whole backup: one broken IOC must not cost a cron job
-    /// the backup of all the others. The caller reports them and exits non-zero.
+    /// Folders a restore would refuse (an invalid name, no ioc.ini) or that could not
+    /// be read whole, and links a restore would refuse. They are left out rather than
+    /// failing the whole backup: one broken IOC must not cost a cron job the backup of
+    /// all the others. The caller reports them and exits non-zero.
     pub(crate) skipped: Vec<BackupError>,
 }
 
@@ -245,7 +284,7 @@ fn create_at(
         stamp: String::new(),
         iocs,
     };
-    fs::create_dir_all(dest_dir).at(dest_dir, "cannot create folder")?;
+    crate::archive::create_private_dir(dest_dir)?;
     let mtime = u64::try_from(now.timestamp()).unwrap_or(0);
     let stamps = crate::archive::stamps(now);
     for stamp in &stamps {
@@ -283,7 +322,8 @@ fn create_at(
 }
 
 /// Reads every IOC of the repository into memory, leaving out (and returning) the
-/// folders a restore would refuse, so a backup that was written can always be restored.
+/// folders a restore would refuse or that could not be read whole, so a backup that
+/// was written can always be restored and one broken IOC costs only its own backup.
 fn collect(
     repository: &Repository,
     mode: BackupMode,
@@ -303,38 +343,20 @@ fn collect(
             skipped.push(BackupError::InvalidFolder { path: dir, source });
             continue;
         }
-        let ini = dir.join(INI_FILE);
-        if !ini.is_file() {
-            skipped.push(BackupError::IniMissing {
-                ioc: name,
-                path: ini,
-            });
-            continue;
-        }
-        let mut sources = vec![
-            (INI_FILE.to_owned(), ini),
-            (STATE_FILE.to_owned(), dir.join(STATE_FILE)),
-            (SRC_DIR.to_owned(), dir.join(SRC_DIR)),
-        ];
-        if mode == BackupMode::All {
-            sources.push((
-                format!("{PROJECT_DIR}/startup"),
-                dir.join(PROJECT_DIR).join("startup"),
-            ));
-            // An IOC whose host is no host name has no run folder to read from.
-            if let Ok(export) = repository.run_dir(repository.load(&name).host(), &name) {
-                for archived in ["logs", "settings"] {
-                    sources.push((format!("{PROJECT_DIR}/{archived}"), export.join(archived)));
-                }
+        match collect_ioc(repository, &name, mode, &mut budget) {
+            Ok((ioc, left_out)) => {
+                iocs.insert(name, ioc);
+                skipped.extend(left_out);
             }
+            Err(err @ BackupError::TooLargeToBackUp { .. }) => return Err(err),
+            Err(err) => skipped.push(err),
         }
-        let mut ioc = ArchivedIoc::default();
-        for (archived, source) in sources {
-            if source.exists() {
-                add_tree(&mut ioc, &archived, &source, &mut budget)?;
-            }
-        }
-        iocs.insert(name, ioc);
+    }
+    if iocs.is_empty() && !skipped.is_empty() {
+        return Err(BackupError::NoneReadable {
+            repository: repository.paths().repository.clone(),
+            problems: skipped,
+        });
     }
     if iocs.is_empty() {
         return Err(BackupError::NothingToBackUp {
@@ -342,6 +364,134 @@ fn collect(
         });
     }
     Ok((iocs, skipped))
+}
+
+/// Reads one IOC: ioc.ini, the state, src/ and (mode all) the startup files and the
+/// run folder's logs/ and settings/. Nothing is read through a symbolic link: a link
+/// below src/ or project/ is archived as a link with its target text, and a link in
+/// place of ioc.ini, the state file or one of those folders makes the IOC unreadable.
+/// The IOC folder itself and the run folder are opened as named (the repository and
+/// the run directory are the operator's); everything below them relative to the
+/// opened folder.
+fn collect_ioc(
+    repository: &Repository,
+    name: &str,
+    mode: BackupMode,
+    budget: &mut Budget<'_>,
+) -> Result<(ArchivedIoc, Vec<BackupError>), BackupError> {
+    let dir = repository.dir(name);
+    let unreadable = |path: PathBuf, source: io::Error| BackupError::IocUnreadable {
+        ioc: name.to_owned(),
+        source: FsError {
+            path,
+            action: "cannot read",
+            source,
+        },
+    };
+    let folder = open_named_folder(&dir).map_err(|e| unreadable(dir.clone(), e))?;
+    let mut ioc = ArchivedIoc::default();
+    let ini = dir.join(INI_FILE);
+    match nofollow::open_file_at(folder.as_fd(), INI_FILE) {
+        Ok((file, stat)) => add_file(&mut ioc, INI_FILE, file, &stat, budget)
+            .map_err(|e| e.into_backup_error(name, &ini))?,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(BackupError::IniMissing {
+                ioc: name.to_owned(),
+                path: ini,
+            });
+        }
+        Err(e) => return Err(unreadable(ini, e)),
+    }
+    let state = dir.join(STATE_FILE);
+    match nofollow::open_file_at(folder.as_fd(), STATE_FILE) {
+        Ok((file, stat)) => add_file(&mut ioc, STATE_FILE, file, &stat, budget)
+            .map_err(|e| e.into_backup_error(name, &state))?,
+        // A missing state restores as a new IOC's.
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(unreadable(state, e)),
+    }
+    let mut trees = vec![(SRC_DIR.to_owned(), dir.clone(), vec![SRC_DIR])];
+    if mode == BackupMode::All {
+        trees.push((
+            format!("{PROJECT_DIR}/startup"),
+            dir.clone(),
+            vec![PROJECT_DIR, "startup"],
+        ));
+        // The run folder is the container's to write: logs/ and settings/ may hold
+        // anything, links to the host's files included. An IOC whose host is no host
+        // name has no run folder to read from.
+        if let Ok(export) = repository.run_dir(repository.load(name).host(), name) {
+            for running in ["logs", "settings"] {
+                trees.push((
+                    format!("{PROJECT_DIR}/{running}"),
+                    export.clone(),
+                    vec![running],
+                ));
+            }
+        }
+    }
+    let mut shown_roots = Vec::new();
+    for (archived, base, parts) in trees {
+        let shown = parts
+            .iter()
+            .fold(base.clone(), |path, part| path.join(part));
+        shown_roots.push((archived.clone(), shown.clone()));
+        let root = match open_folder_below(&base, &parts) {
+            Ok(Some(root)) => root,
+            Ok(None) => continue,
+            Err(e) => return Err(unreadable(shown, e)),
+        };
+        add_tree(&mut ioc, &archived, root, budget).map_err(|e| match e {
+            TreeError::Backup(err) => err,
+            TreeError::Read(relative, source) => unreadable(shown.join(relative), source),
+        })?;
+    }
+    // A link a restore would refuse stays out, so the archive can always be
+    // restored; the rest of the IOC is still worth keeping.
+    let mut left_out = Vec::new();
+    for (key, target, escape) in escaping_links(&ioc) {
+        ioc.entries.remove(&key);
+        let path = shown_roots
+            .iter()
+            .find_map(|(archived, shown)| {
+                let rest = key.strip_prefix(archived.as_str())?;
+                Some(shown.join(rest.trim_start_matches('/')))
+            })
+            .unwrap_or_else(|| dir.join(&key));
+        left_out.push(BackupError::LinkLeftOut {
+            ioc: name.to_owned(),
+            path,
+            problem: link_problem(name, &target, escape),
+        });
+    }
+    Ok((ioc, left_out))
+}
+
+/// Opens a folder the operator named (a link to it is followed).
+fn open_named_folder(path: &Path) -> io::Result<OwnedFd> {
+    Ok(OwnedFd::from(File::open(path)?)).and_then(|fd| match rustix::fs::fstat(&fd) {
+        Ok(stat) if rustix::fs::FileType::from_raw_mode(stat.st_mode).is_dir() => Ok(fd),
+        Ok(_) => Err(io::Error::from(io::ErrorKind::NotADirectory)),
+        Err(e) => Err(e.into()),
+    })
+}
+
+/// Opens `base/parts…`, `base` as named and each part without following a link;
+/// None when something on the way does not exist.
+fn open_folder_below(base: &Path, parts: &[&str]) -> io::Result<Option<OwnedFd>> {
+    let mut current = match open_named_folder(base) {
+        Ok(fd) => fd,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    for part in parts {
+        current = match nofollow::open_folder_at(current.as_fd(), *part) {
+            Ok(fd) => fd,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+    }
+    Ok(Some(current))
 }
 
 /// Bytes of file content `collect` may still read before the backup is too large.
@@ -364,62 +514,133 @@ impl Budget<'_> {
     }
 }
 
-/// Adds a file or a whole folder under `archived`. Symbolic links are followed, so
-/// the archive holds the content the IOC uses and restores as plain files.
+/// Why a tree could not be added: the backup as a whole is too large, or an entry
+/// (by path relative to the tree) could not be read.
+enum TreeError {
+    Backup(BackupError),
+    Read(PathBuf, io::Error),
+}
+
+/// Why one file could not be added.
+enum FileError {
+    Backup(BackupError),
+    Read(io::Error),
+}
+
+impl FileError {
+    fn into_backup_error(self, ioc: &str, path: &Path) -> BackupError {
+        match self {
+            FileError::Backup(err) => err,
+            FileError::Read(source) => BackupError::IocUnreadable {
+                ioc: ioc.to_owned(),
+                source: FsError {
+                    path: path.to_path_buf(),
+                    action: "cannot read",
+                    source,
+                },
+            },
+        }
+    }
+}
+
+/// Adds an opened regular file under `key`.
+fn add_file(
+    ioc: &mut ArchivedIoc,
+    key: &str,
+    mut file: File,
+    stat: &rustix::fs::Stat,
+    budget: &mut Budget<'_>,
+) -> Result<(), FileError> {
+    let len = u64::try_from(stat.st_size).unwrap_or(u64::MAX);
+    budget.take(len).map_err(FileError::Backup)?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).map_err(FileError::Read)?;
+    // A file growing while it is read (a live log) must not slip past the limit.
+    budget
+        .take((bytes.len() as u64).saturating_sub(len))
+        .map_err(FileError::Backup)?;
+    let mtime = u64::try_from(stat.st_mtime).unwrap_or(0);
+    let mode = stat.st_mode & 0o777;
+    ioc.insert(key, Node::File { bytes, mode, mtime })
+        .map_err(|problem| FileError::Read(io::Error::new(io::ErrorKind::InvalidData, problem)))
+}
+
+/// Adds the opened folder `root` and everything below it under `archived`: folders,
+/// regular files, and symbolic links as links (their target text; never the content
+/// they point to, never a folder they point to). Anything else, or an entry that
+/// vanishes or cannot be read while the walk goes, is an error.
 fn add_tree(
     ioc: &mut ArchivedIoc,
     archived: &str,
-    root: &Path,
+    root: OwnedFd,
     budget: &mut Budget<'_>,
-) -> Result<(), BackupError> {
-    for entry in WalkDir::new(root).follow_links(true).sort_by_file_name() {
-        let entry = entry.map_err(|err| {
-            let path = err.path().unwrap_or(root).to_path_buf();
-            FsError {
-                path,
-                action: "cannot read",
-                source: err.into(),
-            }
-        })?;
-        let path = entry.path();
-        let refuse = |action| FsError {
-            path: path.to_path_buf(),
-            action,
-            source: io::Error::from(io::ErrorKind::InvalidData),
-        };
+) -> Result<(), TreeError> {
+    let invalid = |relative: &Path, problem: &str| {
+        TreeError::Read(
+            relative.to_path_buf(),
+            io::Error::new(io::ErrorKind::InvalidData, problem.to_owned()),
+        )
+    };
+    let key_of = |relative: &Path| -> Result<String, TreeError> {
         let mut key = archived.to_owned();
-        for part in path.strip_prefix(root).unwrap_or(path) {
+        for part in relative {
             let part = part
                 .to_str()
-                .ok_or_else(|| refuse("cannot back up a name that is not UTF-8 text"))?;
+                .ok_or_else(|| invalid(relative, "cannot back up a name that is not UTF-8 text"))?;
             key.push('/');
             key.push_str(part);
         }
-        let metadata = entry.metadata().map_err(|err| FsError {
-            path: path.to_path_buf(),
-            action: "cannot read",
-            source: err.into(),
-        })?;
-        let mode = metadata.permissions().mode() & 0o777;
-        let node = if metadata.is_dir() {
-            Node::Dir { mode }
-        } else if metadata.is_file() {
-            budget.take(metadata.len())?;
-            let bytes = fs::read(path).at(path, "cannot read")?;
-            // A file growing while it is read (a live log) must not slip past the limit.
-            budget.take((bytes.len() as u64).saturating_sub(metadata.len()))?;
-            let mtime = metadata
-                .modified()
-                .ok()
-                .and_then(|time| time.duration_since(UNIX_EPOCH).ok())
-                .map_or(0, |since| since.as_secs());
-            Node::File { bytes, mode, mtime }
-        } else {
-            return Err(refuse("cannot back up what is neither a file nor a folder").into());
-        };
-        ioc.insert(&key, node).map_err(refuse)?;
-    }
-    Ok(())
+        Ok(key)
+    };
+    nofollow::walk(
+        root,
+        &mut |found| {
+            match found {
+                Found::Folder(relative, fd) => {
+                    let stat = rustix::fs::fstat(fd)
+                        .map_err(|e| TreeError::Read(relative.to_path_buf(), e.into()))?;
+                    let key = key_of(relative)?;
+                    ioc.insert(
+                        &key,
+                        Node::Dir {
+                            mode: stat.st_mode & 0o777,
+                        },
+                    )
+                    .map_err(|problem| invalid(relative, problem))?;
+                }
+                Found::File(relative, dir, name) => {
+                    let key = key_of(&relative)?;
+                    let (file, stat) = nofollow::open_file_at(dir, name)
+                        .map_err(|e| TreeError::Read(relative.clone(), e))?;
+                    add_file(ioc, &key, file, &stat, budget).map_err(|e| match e {
+                        FileError::Backup(err) => TreeError::Backup(err),
+                        FileError::Read(source) => TreeError::Read(relative.clone(), source),
+                    })?;
+                }
+                Found::Link(relative, dir, name) => {
+                    let key = key_of(&relative)?;
+                    let target = nofollow::link_target(dir, name)
+                        .map_err(|e| TreeError::Read(relative.clone(), e))?;
+                    let target = String::from_utf8(target).map_err(|_| {
+                        invalid(
+                            &relative,
+                            "cannot back up a link whose target is not UTF-8 text",
+                        )
+                    })?;
+                    ioc.insert(&key, Node::Symlink { target })
+                        .map_err(|problem| invalid(&relative, problem))?;
+                }
+                Found::Other(relative) => {
+                    return Err(invalid(
+                        &relative,
+                        "cannot back up what is neither a file, a folder nor a symbolic link",
+                    ));
+                }
+            }
+            Ok(())
+        },
+        &|relative, source| TreeError::Read(relative.to_path_buf(), source),
+    )
 }
 
 /// Builds the archive in a hidden temporary file of `dest_dir`, synced to disk, so
@@ -456,8 +677,10 @@ fn write_temp(
     buffered
         .into_inner()
         .map_err(|err| write_error(err.into_error()))?;
+    // An archive holds every IOC's files, the run folders' logs and settings
+    // included: only the owner reads it.
     temp.as_file()
-        .set_permissions(fs::Permissions::from_mode(0o644))
+        .set_permissions(fs::Permissions::from_mode(ARCHIVE_MODE))
         .at(path, "cannot set permissions")?;
     temp.as_file().sync_all().map_err(write_error)?;
     Ok(temp)
@@ -487,6 +710,13 @@ fn write_tar<W: Write>(archive: &Archive, out: W, mtime: u64) -> io::Result<W> {
                 header.set_mtime(*modified);
                 header.set_size(bytes.len() as u64);
                 builder.append_data(&mut header, path, bytes.as_slice())
+            }
+            Node::Symlink { target } => {
+                header.set_entry_type(tar::EntryType::Symlink);
+                header.set_mode(0o777);
+                header.set_mtime(mtime);
+                header.set_size(0);
+                builder.append_link(&mut header, path, target)
             }
         }
     };
@@ -642,13 +872,11 @@ fn parse_entries<R: Read>(tar: &mut tar::Archive<R>, path: &Path) -> Result<Arch
             problem: problem.to_owned(),
         };
         let parts = entry_parts(&raw).map_err(refuse)?;
-        let is_dir = match EntryKind::of(entry.header().entry_type()).map_err(refuse)? {
-            EntryKind::File => false,
-            EntryKind::Dir => true,
-            EntryKind::Symlink | EntryKind::HardLink => {
-                return Err(refuse("links are not allowed"));
-            }
-        };
+        let kind = EntryKind::of(entry.header().entry_type()).map_err(refuse)?;
+        if kind == EntryKind::HardLink {
+            return Err(refuse("hard links are not allowed"));
+        }
+        let is_dir = kind == EntryKind::Dir;
 
         let (stamp, rest) = parts.split_first().ok_or_else(|| refuse("empty path"))?;
         if !is_stamp(stamp) {
@@ -682,10 +910,11 @@ fn parse_entries<R: Read>(tar: &mut tar::Archive<R>, path: &Path) -> Result<Arch
             }
             return Err(refuse("a file outside <stamp>/<ioc>/ (an IOC is a folder)"));
         };
-        match (*first, inside.len(), is_dir) {
-            (INI_FILE | STATE_FILE, 1, false) => {}
+        match (*first, inside.len(), kind) {
+            (INI_FILE | STATE_FILE, 1, EntryKind::File) => {}
             (INI_FILE | STATE_FILE, _, _) => return Err(refuse("must be a file")),
-            (SRC_DIR | PROJECT_DIR, 1, false) => return Err(refuse("must be a folder")),
+            (SRC_DIR | PROJECT_DIR, 1, EntryKind::Dir) => {}
+            (SRC_DIR | PROJECT_DIR, 1, _) => return Err(refuse("must be a folder")),
             (SRC_DIR | PROJECT_DIR, _, _) => {}
             _ => {
                 return Err(refuse(
@@ -701,6 +930,15 @@ fn parse_entries<R: Read>(tar: &mut tar::Archive<R>, path: &Path) -> Result<Arch
             & 0o777;
         let node = if is_dir {
             Node::Dir { mode }
+        } else if kind == EntryKind::Symlink {
+            let target = entry
+                .link_name_bytes()
+                .filter(|target| !target.is_empty())
+                .ok_or_else(|| refuse("a symbolic link without a target"))?;
+            let target = std::str::from_utf8(&target)
+                .map_err(|_| refuse("the link target is not UTF-8 text"))?
+                .to_owned();
+            Node::Symlink { target }
         } else {
             let mtime = entry.header().mtime().unwrap_or(0);
             let size = entry.size();
@@ -713,7 +951,63 @@ fn parse_entries<R: Read>(tar: &mut tar::Archive<R>, path: &Path) -> Result<Arch
         };
         ioc.insert(&inside.join("/"), node).map_err(refuse)?;
     }
+    check_links(&archive, path)?;
     Ok(archive)
+}
+
+/// Every symbolic link must be relative and, resolved against its folder with every
+/// link of its IOC followed on the way, stay inside its IOC's folder; otherwise the
+/// whole archive is refused (a restored link leading out would let the next read of
+/// the IOC, by any tool, reach the host's files).
+fn check_links(archive: &Archive, path: &Path) -> Result<(), BackupError> {
+    for (name, ioc) in &archive.iocs {
+        if let Some((key, target, escape)) = escaping_links(ioc).into_iter().next() {
+            return Err(BackupError::Entry {
+                archive: path.to_path_buf(),
+                entry: format!("{}/{name}/{key}", archive.stamp),
+                problem: link_problem(name, &target, escape),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn link_problem(ioc: &str, target: &str, escape: LinkEscape) -> String {
+    match escape {
+        LinkEscape::Absolute => format!(
+            "a symbolic link to \"{target}\": links with an absolute target (or through one) are not allowed"
+        ),
+        LinkEscape::Outside => format!(
+            "a symbolic link to \"{target}\" leads outside IOC \"{ioc}\", which is not allowed"
+        ),
+        LinkEscape::Loop => format!("a symbolic link to \"{target}\" is part of a loop of links"),
+    }
+}
+
+/// The links of an IOC that a restore refuses (see `check_links`), by key, with their
+/// target. A link that passes through a refused one is refused too, so leaving these
+/// out changes nothing for the others.
+fn escaping_links(ioc: &ArchivedIoc) -> Vec<(String, String, LinkEscape)> {
+    let split = |key: &str| -> Vec<String> { key.split('/').map(str::to_owned).collect() };
+    let links: HashMap<Vec<String>, &str> = ioc
+        .entries
+        .iter()
+        .filter_map(|(key, node)| match node {
+            Node::Symlink { target } => Some((split(key), target.as_str())),
+            _ => None,
+        })
+        .collect();
+    let lookup = |at: &[String]| links.get(at).copied();
+    ioc.entries
+        .iter()
+        .filter_map(|(key, node)| {
+            let Node::Symlink { target } = node else {
+                return None;
+            };
+            let escape = resolve_link(&split(key), target, &[], &lookup).err()?;
+            Some((key.clone(), target.clone(), escape))
+        })
+        .collect()
 }
 
 /// Restores every IOC of `archive` into the repository. An existing IOC is restored
@@ -757,13 +1051,20 @@ fn restore_ioc(target: &Path, ioc: &ArchivedIoc, replace: bool) -> Result<(), Ba
             }
             // The tool must be able to read what it restores, to back it up again.
             Node::File { bytes, mode, mtime } => {
-                write_file(&dest, bytes, mode | 0o400, Some(*mtime))?;
+                write_file(&dest, bytes, restored_mode(*mode) | 0o400, Some(*mtime))?;
             }
             // and to write into the folders it restores.
             Node::Dir { mode } => {
                 fs::create_dir(&dest).at(&dest, "cannot create folder")?;
-                fs::set_permissions(&dest, fs::Permissions::from_mode(mode | 0o700))
-                    .at(&dest, "cannot set permissions")?;
+                fs::set_permissions(
+                    &dest,
+                    fs::Permissions::from_mode(restored_mode(*mode) | 0o700),
+                )
+                .at(&dest, "cannot set permissions")?;
+            }
+            // Checked by `check_links` to stay inside the IOC folder.
+            Node::Symlink { target } => {
+                std::os::unix::fs::symlink(target, &dest).at(&dest, "cannot create link")?;
             }
         }
     }
@@ -785,6 +1086,14 @@ fn restore_ioc(target: &Path, ioc: &ArchivedIoc, replace: bool) -> Result<(), Ba
         staged.commit()?;
     }
     Ok(())
+}
+
+/// The permission bits a restored file or folder gets: the archived ones without
+/// write for others (and, as the archive keeps only the low nine bits, never setuid,
+/// setgid or sticky). An archive may come from anywhere; a world-writable file in the
+/// repository would let any local user change what the next deploy runs.
+fn restored_mode(archived: u32) -> u32 {
+    archived & 0o775
 }
 
 /// The archive's state, legacy pickle or JSON; one that is missing or unreadable
@@ -1196,7 +1505,23 @@ mod tests {
             (file("/20261122000730/ioc1/src/b.db"), "absolute"),
             (
                 special("20261122000730/ioc1/src/link", Symlink, "/etc/passwd"),
-                "links are not allowed",
+                "absolute target",
+            ),
+            (
+                special(
+                    "20261122000730/ioc1/src/link",
+                    Symlink,
+                    "../../other/ioc.ini",
+                ),
+                "leads outside IOC \"ioc1\"",
+            ),
+            (
+                special("20261122000730/ioc1/ioc.ini", Symlink, "src/a.db"),
+                "must be a file",
+            ),
+            (
+                special("20261122000730/ioc1/src", Symlink, "project"),
+                "must be a folder",
             ),
             (
                 special(
@@ -1204,7 +1529,7 @@ mod tests {
                     Link,
                     "20261122000730/ioc1/ioc.ini",
                 ),
-                "links are not allowed",
+                "hard links are not allowed",
             ),
             (special("20261122000730/ioc1/src/tty", Char, ""), "devices"),
             (special("20261122000730/ioc1/src/sda", Block, ""), "devices"),
@@ -1255,6 +1580,80 @@ mod tests {
             assert!(!err.contains('\n'), "{err}");
             assert_eq!(tree(home.root()), before, "{shown}");
         }
+    }
+
+    #[test]
+    fn chained_links_leading_out_are_refused_and_links_inside_restore_as_links() {
+        use tar::EntryType::Symlink;
+        // Each link on its own stays inside ioc1; through `up`, `chain` leads to the
+        // folder above the IOC.
+        let chained = [
+            special("20261122000730/ioc1/src/up", Symlink, ".."),
+            special(
+                "20261122000730/ioc1/src/chain",
+                Symlink,
+                "up/../other/ioc.ini",
+            ),
+        ];
+        let home = Home::new();
+        home.add_ioc("other", "swarm");
+        let before = tree(home.root());
+        let mut entries = valid_entries();
+        entries.extend(chained);
+        let path = home.dir.path().join("chained.ioc.tar.gz");
+        fs::write(&path, crafted(&entries)).unwrap();
+        let err = home.restore_file(&path).unwrap_err().to_string();
+        assert!(err.contains("ioc1/src/chain"), "{err}");
+        assert!(err.contains("leads outside IOC \"ioc1\""), "{err}");
+        assert_eq!(tree(home.root()), before, "nothing is written");
+
+        let mut entries = valid_entries();
+        entries.push(special("20261122000730/ioc1/src/up", Symlink, ".."));
+        entries.push(special(
+            "20261122000730/ioc1/src/same.db",
+            Symlink,
+            "up/src/a.db",
+        ));
+        fs::write(&path, crafted(&entries)).unwrap();
+        home.restore_file(&path).unwrap();
+        let src = home.repository.dir("ioc1").join(SRC_DIR);
+        assert_eq!(fs::read_link(src.join("up")).unwrap(), Path::new(".."));
+        assert_eq!(
+            fs::read_link(src.join("same.db")).unwrap(),
+            Path::new("up/src/a.db")
+        );
+    }
+
+    #[test]
+    fn restored_modes_lose_world_write_and_set_id_bits() {
+        let mode = |mode: u32| Raw {
+            mode,
+            ..file("20261122000730/ioc1/src/x.db")
+        };
+        let home = Home::new();
+        let mut entries = valid_entries();
+        entries.push(mode(0o777));
+        entries.push(Raw {
+            mode: 0o4755,
+            ..file("20261122000730/ioc1/src/setuid")
+        });
+        entries.push(Raw {
+            mode: 0o666,
+            ..file("20261122000730/ioc1/src/open.db")
+        });
+        entries.push(Raw {
+            mode: 0o1777,
+            ..folder("20261122000730/ioc1/src/shared/")
+        });
+        let path = home.dir.path().join("modes.ioc.tar.gz");
+        fs::write(&path, crafted(&entries)).unwrap();
+        home.restore_file(&path).unwrap();
+        let restored = tree(&home.repository.dir("ioc1").join(SRC_DIR));
+        assert_eq!(restored["x.db"].1, 0o775);
+        assert_eq!(restored["setuid"].1, 0o755);
+        assert_eq!(restored["open.db"].1, 0o664);
+        assert_eq!(restored["shared"].1, 0o775);
+        assert_eq!(restored["a.db"].1, 0o644);
     }
 
     #[test]
@@ -1436,6 +1835,114 @@ mod tests {
         );
         let archive = read_archive(&backup.path).unwrap();
         assert_eq!(archive.ioc_names(), vec!["ioc1"]);
+    }
+
+    #[test]
+    fn links_are_archived_as_links_and_an_unreadable_ioc_is_left_out() {
+        use std::os::unix::fs::symlink;
+        let home = Home::new();
+        home.add_ioc("ioc1", "swarm");
+        home.add_ioc("ioc2", "swarm");
+        home.add_ioc("ioc3", "swarm");
+        let secret = home.dir.path().join("secret.db");
+        fs::write(&secret, "secret content").unwrap();
+        let src = home.repository.dir("ioc1").join(SRC_DIR);
+        symlink(&secret, src.join("shadow.db")).unwrap();
+        symlink(home.dir.path(), src.join("outside")).unwrap();
+        symlink("missing.db", src.join("dangling.db")).unwrap();
+        // Mode all reads the run folder, which the container writes.
+        let export = home.repository.run_dir("swarm", "ioc1").unwrap();
+        fs::create_dir_all(export.join("logs")).unwrap();
+        symlink(&secret, export.join("logs/ioc1.log")).unwrap();
+        symlink(home.dir.path(), export.join("settings")).unwrap();
+        // ioc2 holds something that is neither file, folder nor link.
+        let fifo = home.repository.dir("ioc2").join("src/pipe.db");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o644),
+            0,
+        )
+        .unwrap();
+
+        let backup = create(&home.repository, home.backups(), BackupMode::All).unwrap();
+        assert_eq!(backup.skipped.len(), 2, "{:?}", backup.skipped);
+        let messages: Vec<String> = backup.skipped.iter().map(|e| e.to_string()).collect();
+        assert!(
+            messages[0].contains("IOC \"ioc1\"") && messages[0].contains("settings"),
+            "{messages:?}"
+        );
+        assert!(
+            messages[1].contains("IOC \"ioc2\"") && messages[1].contains("pipe.db"),
+            "{messages:?}"
+        );
+
+        // Without the linked settings folder ioc1 is archived: links that stay inside
+        // as links, the others left out and named, and no content read through one.
+        fs::remove_file(export.join("settings")).unwrap();
+        fs::remove_file(&fifo).unwrap();
+        fs::write(export.join("logs/ioc1.0.log"), "log").unwrap();
+        symlink("ioc1.0.log", export.join("logs/current.log")).unwrap();
+        let backup = create(&home.repository, home.backups(), BackupMode::All).unwrap();
+        let mut left_out: Vec<String> = backup
+            .skipped
+            .iter()
+            .map(|e| match e {
+                BackupError::LinkLeftOut { path, .. } => path.display().to_string(),
+                other => panic!("{other}"),
+            })
+            .collect();
+        left_out.sort();
+        assert_eq!(
+            left_out,
+            [
+                export.join("logs/ioc1.log").display().to_string(),
+                src.join("outside").display().to_string(),
+                src.join("shadow.db").display().to_string(),
+            ]
+        );
+        let bytes = {
+            let mut out = Vec::new();
+            GzDecoder::new(File::open(&backup.path).unwrap())
+                .read_to_end(&mut out)
+                .unwrap();
+            out
+        };
+        assert!(
+            !bytes.windows(14).any(|w| w == b"secret content"),
+            "the content a link points to is never archived"
+        );
+        let archive = read_archive(&backup.path).unwrap();
+        let ioc1 = &archive.iocs["ioc1"];
+        let link = |key: &str| match ioc1.entries.get(key) {
+            Some(Node::Symlink { target }) => Some(target.clone()),
+            None => None,
+            Some(other) => panic!("{key}: {other:?}"),
+        };
+        assert_eq!(
+            link("project/logs/current.log").as_deref(),
+            Some("ioc1.0.log")
+        );
+        assert_eq!(link("src/dangling.db").as_deref(), Some("missing.db"));
+        assert_eq!(link("src/shadow.db"), None);
+        let mode = fs::metadata(&backup.path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let dir_mode = fs::metadata(home.backups()).unwrap().permissions().mode();
+        assert_eq!(dir_mode & 0o777, 0o700);
+
+        // Restored, the links are links again.
+        fs::remove_dir_all(home.root()).unwrap();
+        home.restore_file(&backup.path).unwrap();
+        let restored = home.repository.dir("ioc1");
+        assert_eq!(
+            fs::read_link(restored.join("project/logs/current.log")).unwrap(),
+            Path::new("ioc1.0.log")
+        );
+        assert_eq!(
+            fs::read_link(restored.join("src/dangling.db")).unwrap(),
+            Path::new("missing.db")
+        );
     }
 
     #[test]

@@ -1,8 +1,10 @@
-//! Unified diffs of files and folders, computed in-process.
+//! Unified diffs of files and folders, computed in-process. Nothing is read through
+//! a symbolic link: a link shows as its target text.
 
 use std::collections::BTreeSet;
-use std::fs;
 use std::path::{Path, PathBuf};
+
+use crate::fsutil::nofollow::{self, Content, Found};
 
 /// One file's difference in unified format, or None when both sides are equal.
 /// A missing side is shown as /dev/null, as diff -N does.
@@ -12,23 +14,45 @@ pub(crate) fn diff_file(
     old_label: &str,
     new_label: &str,
 ) -> Option<String> {
-    let old_bytes = fs::read(old).ok();
-    let new_bytes = fs::read(new).ok();
-    if old_bytes == new_bytes {
+    diff_contents(
+        nofollow::content_of(old),
+        nofollow::content_of(new),
+        old_label,
+        new_label,
+    )
+}
+
+fn diff_contents(
+    old: Option<Content>,
+    new: Option<Content>,
+    old_label: &str,
+    new_label: &str,
+) -> Option<String> {
+    if old == new {
         return None;
     }
-    let old_label = if old_bytes.is_some() {
+    let old_label = if old.is_some() {
         old_label
     } else {
         "/dev/null"
     };
-    let new_label = if new_bytes.is_some() {
+    let new_label = if new.is_some() {
         new_label
     } else {
         "/dev/null"
     };
-    let old_bytes = old_bytes.unwrap_or_default();
-    let new_bytes = new_bytes.unwrap_or_default();
+    // A link is shown the way `diff` shows one it does not follow.
+    let text = |content: Option<Content>| match content {
+        None => Vec::new(),
+        Some(Content::File(bytes)) => bytes,
+        Some(Content::Link(target)) => {
+            let mut text = b"symbolic link to ".to_vec();
+            text.extend_from_slice(&target);
+            text.push(b'\n');
+            text
+        }
+    };
+    let (old_bytes, new_bytes) = (text(old), text(new));
     let (Ok(old_text), Ok(new_text)) = (
         std::str::from_utf8(&old_bytes),
         std::str::from_utf8(&new_bytes),
@@ -46,30 +70,40 @@ pub(crate) fn diff_file(
     Some(text)
 }
 
-fn relative_files(dir: &Path) -> BTreeSet<PathBuf> {
-    walkdir::WalkDir::new(dir)
-        .into_iter()
-        .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_file())
-        .filter_map(|e| e.path().strip_prefix(dir).ok().map(Path::to_path_buf))
-        .collect()
+/// The files and links below `dir`, relative to it; a walk that follows no link.
+fn relative_entries(dir: &Path) -> BTreeSet<PathBuf> {
+    let mut out = BTreeSet::new();
+    if let Ok(root) = nofollow::open_folder(dir) {
+        let _ = nofollow::walk::<()>(
+            root,
+            &mut |found| {
+                if let Found::File(relative, _, _) | Found::Link(relative, _, _) = found {
+                    out.insert(relative);
+                }
+                Ok(())
+            },
+            &|_, _| (),
+        );
+    }
+    out
 }
 
-/// Diffs of every file below either folder, in path order; labels are `<label>/<path>`.
+/// Diffs of every file and link below either folder, in path order; labels are
+/// `<label>/<path>`.
 pub(crate) fn diff_tree(
     old_dir: &Path,
     new_dir: &Path,
     old_label: &str,
     new_label: &str,
 ) -> Vec<String> {
-    let mut files = relative_files(old_dir);
-    files.extend(relative_files(new_dir));
+    let mut files = relative_entries(old_dir);
+    files.extend(relative_entries(new_dir));
     files
         .iter()
         .filter_map(|rel| {
-            diff_file(
-                &old_dir.join(rel),
-                &new_dir.join(rel),
+            diff_contents(
+                nofollow::content_beneath(old_dir, rel),
+                nofollow::content_beneath(new_dir, rel),
                 &format!("{old_label}/{}", rel.display()),
                 &format!("{new_label}/{}", rel.display()),
             )
@@ -106,6 +140,7 @@ pub(crate) fn colourise(diff: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     #[test]
     fn unified_with_headers_and_missing_sides() {
@@ -124,5 +159,29 @@ mod tests {
             "--- snapshot/ioc.ini\n+++ repository/ioc.ini\n@@ -1,2 +1,2 @@\n x = 1\n-y = 2\n+y = 3\n"
         );
         assert!(diffs[1].starts_with("--- /dev/null\n+++ repository/new.db\n"));
+    }
+
+    #[test]
+    fn links_show_as_their_target_and_are_never_read_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        fs::create_dir_all(a.join("sub")).unwrap();
+        fs::create_dir_all(&b).unwrap();
+        let secret = dir.path().join("secret");
+        fs::write(&secret, "the secret\n").unwrap();
+        fs::write(a.join("x.db"), "x\n").unwrap();
+        fs::write(a.join("sub/y.db"), "y\n").unwrap();
+        std::os::unix::fs::symlink(&secret, b.join("x.db")).unwrap();
+        // A folder of one side that is a link on the other is not entered.
+        std::os::unix::fs::symlink(dir.path(), b.join("sub")).unwrap();
+        let diffs = diff_tree(&a, &b, "snapshot", "repository").concat();
+        assert!(!diffs.contains("the secret"), "{diffs}");
+        assert!(
+            diffs.contains(&format!("+symbolic link to {}", secret.display())),
+            "{diffs}"
+        );
+        assert!(diffs.contains("+++ /dev/null"), "{diffs}");
+        let file = diff_file(&a.join("x.db"), &b.join("x.db"), "a", "b").unwrap();
+        assert!(!file.contains("the secret"), "{file}");
     }
 }

@@ -9,7 +9,7 @@ use crate::fsutil::{self, FsError, IoContext, PathError, StagedDir};
 use crate::ioc::config::{self, InvalidHost, SWARM_HOST};
 use crate::ioc::ini::{IniDocument, IniError};
 use crate::ioc::name::{self, InvalidName};
-use crate::ioc::state::{IocState, StateError, StateFormat};
+use crate::ioc::state::{IocState, STATE_SIZE_LIMIT, StateError, StateFormat};
 use crate::settings::Paths;
 use crate::swarm::managed::ReservedNames;
 
@@ -312,8 +312,11 @@ impl Repository {
         name: &str,
     ) -> Result<(IocState, StateFormat), RepositoryError> {
         let path = self.state_path(name);
-        match fsutil::read_small(&path) {
+        match fsutil::read_small_capped(&path, STATE_SIZE_LIMIT) {
             Ok(bytes) => Ok(IocState::from_bytes(&bytes, &path)?),
+            Err(e) if e.kind() == io::ErrorKind::FileTooLarge => {
+                Err(StateError::TooLarge { path }.into())
+            }
             Err(e) => Err(RepositoryError::Fs(FsError {
                 path,
                 action: "cannot read state file",
@@ -619,17 +622,22 @@ impl Repository {
         let ini_text = doc.render();
 
         let state_path = dir.join(STATE_FILE);
-        let (state, state_recreated) = match fs::read(&state_path) {
-            Ok(bytes) => (IocState::from_bytes(&bytes, &state_path)?.0, false),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => (IocState::created(), true),
-            Err(e) => {
-                return Err(e)
-                    .at(&state_path, "cannot read state file")
-                    .map_err(Into::into);
-            }
-        };
+        let (state, state_recreated) =
+            match fsutil::read_small_capped(&state_path, STATE_SIZE_LIMIT) {
+                Ok(bytes) => (IocState::from_bytes(&bytes, &state_path)?.0, false),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => (IocState::created(), true),
+                Err(e) if e.kind() == io::ErrorKind::FileTooLarge => {
+                    return Err(StateError::TooLarge { path: state_path }.into());
+                }
+                Err(e) => {
+                    return Err(e)
+                        .at(&state_path, "cannot read state file")
+                        .map_err(Into::into);
+                }
+            };
         let state_text = state.to_json();
-        let state_before = fs::read(&state_path).unwrap_or_default();
+        let state_before =
+            fsutil::read_small_capped(&state_path, STATE_SIZE_LIMIT).unwrap_or_default();
 
         let mut changed = false;
         if ini_text.as_bytes() != before.as_slice() {

@@ -1,9 +1,12 @@
 //! Snapshots (`$SNAPSHOT_PATH/<name>`: ioc.ini and src/) and the comparisons of the
 //! repository with its snapshot and with its exported copy.
 
+use std::ffi::OsStr;
 use std::fs;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
+use crate::fsutil::nofollow::{self, Content};
 use crate::fsutil::{self, FsError, IoContext};
 use crate::ioc::config;
 use crate::ioc::diff::{diff_file, diff_tree};
@@ -29,6 +32,7 @@ pub(crate) enum SnapshotError {
 }
 
 /// Copies ioc.ini and src/ to the snapshot folder, replacing an older snapshot whole.
+/// Symbolic links of src/ are copied as links, never read through.
 pub(crate) fn add(repository: &Repository, name: &str) -> Result<PathBuf, SnapshotError> {
     repository.read_ini(name)?;
     let (mut state, _) = repository.read_state(name)?;
@@ -133,6 +137,16 @@ fn repository_file(repository: &Repository, name: &str, file: &str) -> PathBuf {
     }
 }
 
+/// What `file` is in the folder `ioc` (a snapshot or the repository's IOC folder),
+/// looked at without following a link.
+fn content(ioc: &Path, file: &str) -> Option<Content> {
+    if file == INI_FILE {
+        nofollow::content_of(&ioc.join(INI_FILE))
+    } else {
+        nofollow::content_beneath(&ioc.join(SRC_DIR), Path::new(file))
+    }
+}
+
 pub(crate) fn plan_restore(
     repository: &Repository,
     name: &str,
@@ -147,7 +161,10 @@ pub(crate) fn plan_restore(
             if let Ok(entries) = fs::read_dir(&src) {
                 let mut names: Vec<String> = entries
                     .filter_map(Result::ok)
-                    .filter(|e| e.path().is_file())
+                    .filter(|e| {
+                        e.file_type()
+                            .is_ok_and(|kind| kind.is_file() || kind.is_symlink())
+                    })
                     .filter_map(|e| e.file_name().into_string().ok())
                     .collect();
                 names.sort();
@@ -159,23 +176,29 @@ pub(crate) fn plan_restore(
             wanted.push(file.clone());
         }
     }
+    let current = repository.dir(name);
     let mut plan = RestorePlan::default();
     for file in wanted {
         if plan.restore.contains(&file) || plan.keep.iter().any(|(f, _)| *f == file) {
             continue;
         }
-        let from = snapshot_file(&snapshot, &file);
-        if !from.is_file() {
-            plan.keep.push((file, "not in the snapshot"));
-        } else if fs::read(&from).ok() == fs::read(repository_file(repository, name, &file)).ok() {
-            plan.keep.push((file, "unchanged"));
-        } else {
-            plan.restore.push(file);
+        match content(&snapshot, &file) {
+            None => plan.keep.push((file, "not in the snapshot")),
+            // ioc.ini must be a file; a snapshot made by iocdock never holds a link there.
+            Some(Content::Link(_)) if file == INI_FILE => {
+                plan.keep.push((file, "a symbolic link in the snapshot"))
+            }
+            Some(ours) if Some(&ours) == content(&current, &file).as_ref() => {
+                plan.keep.push((file, "unchanged"))
+            }
+            Some(_) => plan.restore.push(file),
         }
     }
     Ok(plan)
 }
 
+/// Restores the planned files; a symbolic link of the snapshot comes back as a link
+/// with the same target, never as the content it points to.
 pub(crate) fn restore(
     repository: &Repository,
     name: &str,
@@ -185,11 +208,14 @@ pub(crate) fn restore(
     // Restored files go where the checked folder is, not through a link out of it.
     repository.dir_checked(name)?;
     for file in &plan.restore {
-        fsutil::copy_file_atomically(
-            &snapshot_file(&snapshot, file),
-            &repository_file(repository, name, file),
-            INI_MODE,
-        )?;
+        let from = snapshot_file(&snapshot, file);
+        let to = repository_file(repository, name, file);
+        match content(&snapshot, file) {
+            Some(Content::Link(target)) => {
+                fsutil::atomic_symlink(Path::new(OsStr::from_bytes(&target)), &to)?
+            }
+            _ => fsutil::copy_file_atomically(&from, &to, INI_MODE)?,
+        }
     }
     Ok(())
 }

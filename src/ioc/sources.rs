@@ -2,9 +2,11 @@
 //! that mirror them.
 
 use std::fs;
+use std::io;
+use std::os::fd::AsFd;
 use std::path::Path;
 
-use crate::fsutil::{self, IoContext};
+use crate::fsutil::{self, FsError, IoContext, nofollow};
 use crate::ioc::config::SRC;
 use crate::ioc::repository::{Repository, RepositoryError, SRC_DIR};
 
@@ -23,12 +25,15 @@ fn kind_of(path: &Path) -> Option<&'static str> {
     KINDS.iter().find(|(e, _)| *e == ext).map(|(e, _)| *e)
 }
 
+/// The source files of `dir` by name: regular files with a source extension. Links
+/// and anything else that is not a regular file are not source files.
 fn source_files(dir: &Path) -> Result<Vec<(String, std::path::PathBuf)>, RepositoryError> {
     let mut files = Vec::new();
     for entry in fs::read_dir(dir).at(dir, "cannot read folder")? {
         let entry = entry.at(dir, "cannot read folder")?;
         let path = entry.path();
-        if !path.is_file() || kind_of(&path).is_none() {
+        let is_file = entry.file_type().is_ok_and(|kind| kind.is_file());
+        if !is_file || kind_of(&path).is_none() {
             continue;
         }
         if let Some(name) = path.file_name().and_then(|n| n.to_str()) {
@@ -40,14 +45,20 @@ fn source_files(dir: &Path) -> Result<Vec<(String, std::path::PathBuf)>, Reposit
 }
 
 /// What `--add-src-file` did for one IOC.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Default)]
 pub(crate) struct SourceUpdate {
     pub(crate) copied: Vec<String>,
+    /// Entries of the source folder with a source extension that were not copied: a
+    /// symbolic link (never read through), a folder, a fifo, or one that could not be
+    /// read. Each names the entry and why.
+    pub(crate) refused: Vec<FsError>,
     pub(crate) ini_changed: bool,
 }
 
 /// Copies the source files of `from` (if given) into the IOC's `src/`, then sets the
-/// `[SRC]` lists from what `src/` holds now.
+/// `[SRC]` lists from what `src/` holds now. Every file is opened relative to the
+/// opened folder `from` without following a link, and copied from that descriptor,
+/// so nothing can be swapped for a link between looking and reading.
 pub(crate) fn add_source_files(
     repository: &Repository,
     name: &str,
@@ -58,17 +69,7 @@ pub(crate) fn add_source_files(
     fs::create_dir_all(&src).at(&src, "cannot create folder")?;
     let mut update = SourceUpdate::default();
     if let Some(from) = from {
-        if !from.is_dir() {
-            return Err(RepositoryError::Fs(fsutil::FsError {
-                path: from.to_path_buf(),
-                action: "cannot copy source files from it",
-                source: std::io::Error::from(std::io::ErrorKind::NotADirectory),
-            }));
-        }
-        for (file, path) in source_files(from)? {
-            fsutil::copy_file_atomically(&path, &src.join(&file), SRC_MODE)?;
-            update.copied.push(file);
-        }
+        copy_sources(from, &src, &mut update)?;
     }
     let present = source_files(&src)?;
     let before = doc.clone();
@@ -85,4 +86,55 @@ pub(crate) fn add_source_files(
         update.ini_changed = true;
     }
     Ok(update)
+}
+
+fn copy_sources(from: &Path, src: &Path, update: &mut SourceUpdate) -> Result<(), FsError> {
+    use std::io::Read;
+    // The folder named on the command line is the operator's: a link to it is fine.
+    let dir = fs::File::open(from).at(from, "cannot copy source files from it")?;
+    if !dir.metadata().at(from, "cannot read")?.is_dir() {
+        return Err(FsError {
+            path: from.to_path_buf(),
+            action: "cannot copy source files from it",
+            source: io::Error::from(io::ErrorKind::NotADirectory),
+        });
+    }
+    let mut names = Vec::new();
+    for entry in fs::read_dir(from).at(from, "cannot read folder")? {
+        let entry = entry.at(from, "cannot read folder")?;
+        let path = entry.path();
+        if kind_of(&path).is_none() {
+            continue;
+        }
+        match entry.file_name().into_string() {
+            Ok(file) => names.push(file),
+            Err(_) => update.refused.push(FsError {
+                path,
+                action: "not copied",
+                source: io::Error::new(io::ErrorKind::InvalidData, "the name is not UTF-8 text"),
+            }),
+        }
+    }
+    names.sort();
+    for file in names {
+        let path = from.join(&file);
+        let read = nofollow::open_file_at(dir.as_fd(), file.as_str()).and_then(|(mut f, _)| {
+            let modified = f.metadata()?.modified()?;
+            let mut bytes = Vec::new();
+            f.read_to_end(&mut bytes)?;
+            Ok((bytes, modified))
+        });
+        match read {
+            Ok((bytes, modified)) => {
+                fsutil::write_copy(&src.join(&file), &bytes, SRC_MODE, modified)?;
+                update.copied.push(file);
+            }
+            Err(source) => update.refused.push(FsError {
+                path,
+                action: "not copied",
+                source,
+            }),
+        }
+    }
+    Ok(())
 }

@@ -463,28 +463,30 @@ impl Planned {
 /// Why a source file cannot be used.
 enum SourceError {
     NotFound,
-    Outside,
+    Link,
     Unreadable(io::Error),
 }
 
-/// Reads `base/relative` if it is a file that really lies inside `base`: a symbolic
-/// link out of the folder is refused so `src/` cannot be used to copy arbitrary files.
+/// Reads the regular file `base/relative` without following any symbolic link on the
+/// way or at the end: `src/` cannot be used to copy files from elsewhere, nor be
+/// swapped for a link while it is read.
 fn read_inside(base: &Path, relative: &str) -> Result<Vec<u8>, SourceError> {
-    let canonical = |p: &Path| {
-        fs::canonicalize(p).map_err(|e| match e.kind() {
-            io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => SourceError::NotFound,
-            _ => SourceError::Unreadable(e),
-        })
+    use crate::fsutil::nofollow::{self, Refused};
+    use std::io::Read;
+    let classify = |e: io::Error| match (nofollow::refusal(&e), e.kind()) {
+        (Some(Refused::Link), _) => SourceError::Link,
+        (Some(Refused::Kind { .. }), _)
+        | (_, io::ErrorKind::NotFound | io::ErrorKind::NotADirectory) => SourceError::NotFound,
+        _ => SourceError::Unreadable(e),
     };
-    let base = canonical(base)?;
-    let path = canonical(&base.join(relative))?;
-    if !path.starts_with(&base) {
-        return Err(SourceError::Outside);
-    }
-    if !path.is_file() {
-        return Err(SourceError::NotFound);
-    }
-    fs::read(&path).map_err(SourceError::Unreadable)
+    let dir = nofollow::open_folder(base).map_err(classify)?;
+    let (mut file, _) =
+        nofollow::open_file_beneath(std::os::fd::AsFd::as_fd(&dir), Path::new(relative))
+            .map_err(classify)?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)
+        .map_err(SourceError::Unreadable)?;
+    Ok(bytes)
 }
 
 /// `r`, `w`, `x` in any order, each at most once, `r` required (the IOC must read it).
@@ -669,9 +671,9 @@ pub(crate) fn plan(
                 continue;
             }
             Err(SourceError::NotFound) => format!("db file \"{db}\" not found."),
-            Err(SourceError::Outside) => {
-                format!("db file \"{db}\" is a link to a file outside src/.")
-            }
+            Err(SourceError::Link) => format!(
+                "db file \"{db}\" is a symbolic link; links in src/ are not read (copy the file itself into src/)."
+            ),
             Err(SourceError::Unreadable(e)) => format!("db file \"{db}\" unreadable: {e}."),
         };
         problems.push(Problem::new(invalid("load", config::DB), message));
@@ -739,9 +741,9 @@ fn plan_file_copy(
                     problems.push(origin.problem(format!("source file \"{source}\" not found.")));
                     None
                 }
-                Err(SourceError::Outside) => {
+                Err(SourceError::Link) => {
                     problems.push(origin.problem(format!(
-                        "source file \"{source}\" is a link to a file outside src/."
+                        "source file \"{source}\" is a symbolic link; links in src/ are not read (copy the file itself into src/)."
                     )));
                     None
                 }
@@ -848,7 +850,10 @@ pub(crate) fn write(project_dir: &Path, files: &StartupFiles) -> Result<bool, Fs
 /// Whether `startup/` already holds exactly the planned files (bytes and modes), no
 /// others, and every planned folder.
 fn startup_matches(target: &Path, files: &StartupFiles) -> bool {
-    let existing = fsutil::files_below(target);
+    // A link (say, restored from an archive) is never what generation writes.
+    let Some(existing) = fsutil::plain_files_below(target) else {
+        return false;
+    };
     let planned: Vec<(&Path, &GeneratedFile)> = files
         .files
         .iter()
@@ -863,8 +868,9 @@ fn startup_matches(target: &Path, files: &StartupFiles) -> bool {
         && existing.len() == planned.len()
         && planned.iter().all(|(relative, file)| {
             existing.get(*relative).is_some_and(|path| {
-                fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o7777 == file.mode)
-                    && fs::read(path).is_ok_and(|bytes| bytes == file.contents)
+                fs::symlink_metadata(path)
+                    .is_ok_and(|m| m.permissions().mode() & 0o7777 == file.mode)
+                    && fsutil::read_small(path).is_ok_and(|bytes| bytes == file.contents)
             })
         })
 }
@@ -1697,7 +1703,7 @@ mod tests {
         option "file_copy" in section "RAW" invalid. in "src/../ioc.ini:startup/ioc.ini". source "src/../ioc.ini" must be a path inside src/ (no "." or "..").
         option "file_copy" in section "RAW" invalid. in "templates/../settings.yaml:startup/s.yaml". source "templates/../settings.yaml" must be a path inside templates/ (no "." or "..").
         option "file_copy" in section "RAW" invalid. in "/etc/passwd:startup/passwd". source files can only be in "src/" or "templates/" directory.
-        option "file_copy" in section "RAW" invalid. in "src/link.proto:startup/link.proto". source file "src/link.proto" is a link to a file outside src/.
+        option "file_copy" in section "RAW" invalid. in "src/link.proto:startup/link.proto". source file "src/link.proto" is a symbolic link; links in src/ are not read (copy the file itself into src/).
         "#
         );
     }
@@ -1711,9 +1717,11 @@ mod tests {
             dir.path().join("src/link.db"),
         )
         .expect("symlink");
+        // Even a link to a file inside src/ is not read: it could be swapped.
+        symlink("ramper.db", dir.path().join("src/inner.db")).expect("symlink");
         let ini = demo_ini(
             "",
-            "\n../outside.db\n/etc/passwd\nsub/x.db\nlink.db\n.\nsrc",
+            "\n../outside.db\n/etc/passwd\nsub/x.db\nlink.db\ninner.db\n.\nsrc",
         );
         fs::create_dir_all(dir.path().join("src/src")).expect("folder");
         insta::assert_snapshot!(
@@ -1722,7 +1730,8 @@ mod tests {
         option "load" in section "DB" invalid. db file "../outside.db" must be the name of a file in src/ (no folder, quote or backslash).
         option "load" in section "DB" invalid. db file "/etc/passwd" must be the name of a file in src/ (no folder, quote or backslash).
         option "load" in section "DB" invalid. db file "sub/x.db" must be the name of a file in src/ (no folder, quote or backslash).
-        option "load" in section "DB" invalid. db file "link.db" is a link to a file outside src/.
+        option "load" in section "DB" invalid. db file "link.db" is a symbolic link; links in src/ are not read (copy the file itself into src/).
+        option "load" in section "DB" invalid. db file "inner.db" is a symbolic link; links in src/ are not read (copy the file itself into src/).
         option "load" in section "DB" invalid. db file "." must be the name of a file in src/ (no folder, quote or backslash).
         option "load" in section "DB" invalid. db file "src" not found.
         "#

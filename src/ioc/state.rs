@@ -162,8 +162,19 @@ pub(crate) enum StateFormat {
     LegacyPickle,
 }
 
+/// Most bytes a state file may have. A real one is under 10 KiB; a file far larger
+/// was not written by iocdock, and reading it whole for every `list` would cost its
+/// size in memory several times over.
+pub(crate) const STATE_SIZE_LIMIT: u64 = 1 << 20;
+
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum StateError {
+    #[error(
+        "{}: state file larger than {} MiB (one holds a few KiB); move it away and run `iocdock update` to start a fresh state",
+        path.display(),
+        STATE_SIZE_LIMIT >> 20
+    )]
+    TooLarge { path: PathBuf },
     #[error("{}: empty state file", path.display())]
     Empty { path: PathBuf },
     #[error("{}: not a state file (expected JSON or a legacy pickle)", path.display())]

@@ -50,7 +50,9 @@ use flate2::write::GzEncoder;
 use tempfile::NamedTempFile;
 use walkdir::WalkDir;
 
-use crate::archive::{Capped, EntryKind, STAMP_FORMAT, entry_parts, size_text};
+use crate::archive::{
+    Capped, EntryKind, LinkEscape, STAMP_FORMAT, entry_parts, resolve_link, size_text,
+};
 use crate::fsutil::{FsError, IoContext};
 use crate::swarm::engine::{Engine, SwarmError};
 
@@ -171,7 +173,7 @@ pub(crate) fn backup(
     if !is_swarm_dir(&swarm_dir) {
         return Err(SwarmBackupError::NoSwarmDir { dir: swarm_dir });
     }
-    fs::create_dir_all(dest_dir).at(dest_dir, "cannot create folder")?;
+    crate::archive::create_private_dir(dest_dir)?;
     let temp = tempfile::Builder::new()
         .prefix(".iocdock-swarm-backup-")
         .suffix(".tmp")
@@ -477,8 +479,14 @@ fn check_archive_limited(path: &Path, limit: u64) -> Result<CheckedArchive, Swar
             "neither {DOCKER_STATE_FILE} nor {STATE_FILE} is in the swarm folder"
         )));
     }
+    let links: HashMap<&[String], &str> = entries
+        .iter()
+        .filter(|entry| entry.kind == EntryKind::Symlink)
+        .filter_map(|entry| Some((entry.parts.as_slice(), entry.link.as_deref()?)))
+        .collect();
+    let lookup = |at: &[String]| links.get(at).copied();
     for entry in &entries {
-        check_placement(entry, &root).map_err(|problem| SwarmBackupError::Entry {
+        check_placement(entry, &root, &lookup).map_err(|problem| SwarmBackupError::Entry {
             archive: path.to_path_buf(),
             entry: entry.parts.join("/"),
             problem,
@@ -626,8 +634,14 @@ fn scan<R: Read>(
 }
 
 /// An entry must lie in the swarm folder, or be a folder above it; a link must
-/// point inside the swarm folder.
-fn check_placement(entry: &Planned, root: &[String]) -> Result<(), String> {
+/// point inside the swarm folder once every link of the archive on its way is
+/// followed (`links` gives the target of each symbolic link entry), so a chain of
+/// links that each look harmless cannot lead out.
+fn check_placement<'a>(
+    entry: &Planned,
+    root: &[String],
+    links: &dyn Fn(&[String]) -> Option<&'a str>,
+) -> Result<(), String> {
     if !entry.parts.starts_with(root) {
         if entry.kind == EntryKind::Dir && root.starts_with(&entry.parts) {
             return Ok(());
@@ -641,36 +655,24 @@ fn check_placement(entry: &Planned, root: &[String]) -> Result<(), String> {
         return Ok(());
     };
     let outside = || "links pointing outside the swarm folder are not allowed".to_string();
-    let resolved: Vec<String> = match entry.kind {
-        EntryKind::HardLink => target
-            .split('/')
-            .filter(|p| !p.is_empty() && *p != ".")
-            .map(str::to_owned)
-            .collect(),
-        _ => {
-            if target.starts_with('/') {
-                return Err(outside());
+    match entry.kind {
+        EntryKind::HardLink => {
+            let resolved: Vec<String> = target
+                .split('/')
+                .filter(|p| !p.is_empty() && *p != ".")
+                .map(str::to_owned)
+                .collect();
+            if resolved.starts_with(root) {
+                Ok(())
+            } else {
+                Err(outside())
             }
-            let mut at = entry.parts[..entry.parts.len() - 1].to_vec();
-            for part in target.split('/') {
-                match part {
-                    "" | "." => {}
-                    ".." => {
-                        if at.len() <= root.len() {
-                            return Err(outside());
-                        }
-                        at.pop();
-                    }
-                    name => at.push(name.to_owned()),
-                }
-            }
-            at
         }
-    };
-    if resolved.starts_with(root) {
-        Ok(())
-    } else {
-        Err(outside())
+        _ => match resolve_link(&entry.parts, target, root, links) {
+            Ok(_) => Ok(()),
+            Err(LinkEscape::Loop) => Err("links that form a loop are not allowed".to_string()),
+            Err(LinkEscape::Absolute | LinkEscape::Outside) => Err(outside()),
+        },
     }
 }
 
@@ -1203,9 +1205,18 @@ mod tests {
 
     #[test]
     fn crafted_valid_archive_passes() {
+        use tar::EntryType::Symlink;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("valid.swarm.tar.gz");
-        fs::write(&path, crafted(&valid_entries())).unwrap();
+        let mut entries = valid_entries();
+        // A chain that stays inside is fine.
+        entries.push(special("swarm/raft/up", Symlink, ".."));
+        entries.push(special(
+            "swarm/raft/cert",
+            Symlink,
+            "up/certificates/swarm-node.crt",
+        ));
+        fs::write(&path, crafted(&entries)).unwrap();
         let checked = check_archive(&path).unwrap();
         assert_eq!(checked.archived_folder(), "/swarm");
         let request = init_request(&checked.node, "");
@@ -1227,6 +1238,29 @@ mod tests {
             (
                 vec![special("swarm/raft/link", Symlink, "../../etc")],
                 "outside the swarm folder",
+            ),
+            // Each link looks inside on its own; followed through the first, the
+            // second leads two folders above raft/, out of the swarm folder.
+            (
+                vec![
+                    special("swarm/raft/up", Symlink, ".."),
+                    special("swarm/raft/chain", Symlink, "up/../etc"),
+                ],
+                "outside the swarm folder",
+            ),
+            (
+                vec![
+                    special("swarm/raft/a", Symlink, "b/x"),
+                    special("swarm/raft/b", Symlink, "../../.."),
+                ],
+                "outside the swarm folder",
+            ),
+            (
+                vec![
+                    special("swarm/raft/loop1", Symlink, "loop2"),
+                    special("swarm/raft/loop2", Symlink, "loop1"),
+                ],
+                "loop",
             ),
             (
                 vec![special("swarm/raft/hard", Link, "etc/passwd")],

@@ -14,6 +14,7 @@ mod exec;
 mod fixtures;
 mod help;
 mod lifecycle;
+mod links;
 mod list;
 mod manage;
 mod oracle;
