@@ -18,6 +18,7 @@ mod list;
 mod manage;
 mod oracle;
 mod registry;
+mod secrets;
 mod status;
 mod swarm_backup;
 
@@ -110,8 +111,11 @@ impl TestContext {
         copy_tree(&shared_fixtures().join("repository"), &self.repository());
     }
 
+    /// Writes settings.yaml private to its owner, as `iocdock init` creates it.
     pub(crate) fn write_settings(&self, yaml: &str) {
-        fs::write(self.home().join("settings.yaml"), yaml).expect("settings");
+        let file = self.home().join("settings.yaml");
+        fs::write(&file, yaml).expect("settings");
+        fs::set_permissions(&file, fs::Permissions::from_mode(0o600)).expect("chmod");
     }
 
     /// Every file below the home with its bytes and modification time, to prove a

@@ -1,0 +1,112 @@
+//! Secrets: who may read and change settings.yaml, what `config` and the operation log
+//! show of a secret.
+
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+
+use crate::TestContext;
+
+fn mode(path: &Path) -> u32 {
+    fs::metadata(path).expect("metadata").mode() & 0o7777
+}
+
+pub(crate) fn running_as_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+#[test]
+fn init_creates_a_private_settings_file() {
+    let t = TestContext::new();
+    t.ok(&["init"]);
+    assert_eq!(mode(&t.home().join("settings.yaml")), 0o600);
+}
+
+#[test]
+fn a_settings_file_others_can_change_is_refused() {
+    let t = TestContext::new();
+    t.write_settings("docker_stop_command: systemctl stop docker\n");
+    let file = t.home().join("settings.yaml");
+    fs::set_permissions(&file, fs::Permissions::from_mode(0o664)).unwrap();
+    let out = t.cmd(&["create", "ioc1"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{}: writable by group or others (mode 0664)",
+            file.display()
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("run `chmod 600 {}`", file.display())),
+        "{stderr}"
+    );
+    assert!(!t.repository().join("ioc1").exists());
+
+    if !running_as_root() {
+        eprintln!("SKIPPED the owner half of {}: not root", module_path!());
+        return;
+    }
+    fs::set_permissions(&file, fs::Permissions::from_mode(0o600)).unwrap();
+    std::os::unix::fs::chown(&file, Some(54_321), None).unwrap();
+    let out = t.cmd(&["list"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("owned by uid 54321, neither root nor the user running iocdock (uid 0)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("run `chown 0 {}`", file.display())),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn secrets_readable_by_others_are_a_warning_and_never_printed() {
+    let t = TestContext::new();
+    t.write_settings(
+        "registry_login_password: hunter2\n\
+         alert_manager_smtp_auth_password: smtp-pw\n\
+         alert_manager_default_webhook_receiver: https://hooks.lab/T0K3N\n\
+         alert_manager_info_webhook_receiver: https://hooks.lab/INF0\n",
+    );
+    let file = t.home().join("settings.yaml");
+    fs::set_permissions(&file, fs::Permissions::from_mode(0o644)).unwrap();
+    let out = t.cmd(&["config", "--list"]).output().unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{}: readable by group or others (mode 0644) while it holds secrets",
+            file.display()
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("alert_manager_default_webhook_receiver"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("run `chmod 600 {}`", file.display())),
+        "{stderr}"
+    );
+    let list = String::from_utf8_lossy(&out.stdout);
+    for masked in [
+        "REGISTRY_LOGIN_PASSWORD=***\n",
+        "ALERT_MANAGER_SMTP_AUTH_PASSWORD=***\n",
+        "ALERT_MANAGER_DEFAULT_WEBHOOK_RECEIVER=***\n",
+        "ALERT_MANAGER_INFO_WEBHOOK_RECEIVER=***\n",
+    ] {
+        assert!(list.contains(masked), "{masked} in {list}");
+    }
+    for secret in ["hunter2", "smtp-pw", "T0K3N", "INF0"] {
+        assert!(!list.contains(secret), "{secret} printed: {list}");
+    }
+
+    // Private again: no warning.
+    fs::set_permissions(&file, fs::Permissions::from_mode(0o600)).unwrap();
+    t.cmd(&["config", "--list"]).assert().success().stderr("");
+}
