@@ -110,3 +110,36 @@ fn secrets_readable_by_others_are_a_warning_and_never_printed() {
     fs::set_permissions(&file, fs::Permissions::from_mode(0o600)).unwrap();
     t.cmd(&["config", "--list"]).assert().success().stderr("");
 }
+
+#[test]
+fn the_operation_log_is_private_and_hides_secrets() {
+    let t = TestContext::new();
+    let log = t.home().join("IocDock/OperationLog");
+    fs::create_dir_all(log.parent().unwrap()).unwrap();
+    fs::write(&log, "an older line\n").unwrap();
+    fs::set_permissions(&log, fs::Permissions::from_mode(0o644)).unwrap();
+    // Fails (no inventory), and is logged all the same.
+    t.cmd(&[
+        "ansible",
+        "--",
+        "all",
+        "-e",
+        "ansible_password=hunter2 user=u",
+        "--extra-vars",
+        r#"{"vault": "s3cr3t"}"#,
+        "api_token=T0K3N",
+    ])
+    .assert()
+    .code(1);
+    assert_eq!(mode(&log), 0o600);
+    let text = fs::read_to_string(&log).unwrap();
+    for secret in ["hunter2", "s3cr3t", "T0K3N"] {
+        assert!(!text.contains(secret), "{secret} logged: {text}");
+    }
+    assert!(
+        text.contains(
+            r#"iocdock ansible -- all -e 'ansible_password=*** user=***' --extra-vars '{"vault":"***"}' 'api_token=***'"#
+        ),
+        "{text}"
+    );
+}
