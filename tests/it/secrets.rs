@@ -143,3 +143,74 @@ fn the_operation_log_is_private_and_hides_secrets() {
         "{text}"
     );
 }
+
+/// Runs `args` as a throwaway user with no groups, returning whether it succeeded and
+/// its stderr.
+fn as_other_user(args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new("setpriv")
+        .args([
+            "--reuid=54322",
+            "--regid=54322",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
+        .args(args)
+        .output()
+        .expect("setpriv");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn another_local_user_cannot_hold_the_repository_lock() {
+    if !running_as_root() {
+        eprintln!("SKIPPED {}: needs root to act as another user", module_path!());
+        return;
+    }
+    let t = TestContext::new();
+    // The home is reachable by everyone, as /opt/IocDockHome is.
+    fs::set_permissions(t.home(), fs::Permissions::from_mode(0o755)).unwrap();
+    t.ok(&["create", "ioc1"]);
+    let lock = t.repository().join(".iocdock.lock");
+    let ioc_ini = t.repository().join("ioc1/ioc.ini");
+    // The other user does reach the repository (so a refusal below is the lock's own).
+    let (read, stderr) = as_other_user(&["cat", ioc_ini.to_str().unwrap()]);
+    assert!(read, "the other user must reach the repository: {stderr}");
+    assert_eq!(mode(&lock), 0o600);
+    let (held, stderr) = as_other_user(&["flock", "-n", lock.to_str().unwrap(), "true"]);
+    assert!(!held, "another user took the lock");
+    assert!(stderr.contains("Permission denied"), "{stderr}");
+
+    // A lock file left readable by an older version is tightened by the next command.
+    fs::set_permissions(&lock, fs::Permissions::from_mode(0o644)).unwrap();
+    t.ok(&["set", "ioc1", "-o", "description=x"]);
+    assert_eq!(mode(&lock), 0o600);
+    let (held, _) = as_other_user(&["flock", "-n", lock.to_str().unwrap(), "true"]);
+    assert!(!held, "another user took the lock");
+}
+
+#[test]
+fn a_lock_file_that_is_a_link_is_refused() {
+    let t = TestContext::new();
+    t.ok(&["create", "ioc1"]);
+    let lock = t.repository().join(".iocdock.lock");
+    let target = t.home().join("someone-elses-file");
+    fs::write(&target, "keep\n").unwrap();
+    fs::remove_file(&lock).unwrap();
+    std::os::unix::fs::symlink(&target, &lock).unwrap();
+    let out = t.cmd(&["create", "ioc2"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "{}: cannot open lock file: is a symbolic link",
+            lock.display()
+        )),
+        "{stderr}"
+    );
+    assert!(!t.repository().join("ioc2").exists());
+    assert_eq!(fs::read_to_string(&target).unwrap(), "keep\n");
+    assert_eq!(mode(&target) & 0o777, 0o644);
+}
