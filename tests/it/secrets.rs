@@ -214,3 +214,39 @@ fn a_lock_file_that_is_a_link_is_refused() {
     assert_eq!(fs::read_to_string(&target).unwrap(), "keep\n");
     assert_eq!(mode(&target) & 0o777, 0o644);
 }
+
+/// Every file of the rendered built-in services that holds `needle`, with its mode.
+fn files_holding(root: &Path, needle: &str) -> Vec<(String, u32)> {
+    walkdir::WalkDir::new(root)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .filter(|e| {
+            fs::read(e.path())
+                .is_ok_and(|bytes| String::from_utf8_lossy(&bytes).contains(needle))
+        })
+        .map(|e| (e.path().display().to_string(), mode(e.path())))
+        .collect()
+}
+
+#[test]
+fn webhook_urls_are_only_written_to_private_files() {
+    let t = TestContext::new();
+    t.write_settings(
+        "registry_login_username: ops\nregistry_login_password: s3cret\n\
+         alert_manager_default_webhook_receiver: https://hooks.lab/DEFAULT-T0K3N\n\
+         alert_manager_info_webhook_receiver: https://hooks.lab/INFO-T0K3N\n",
+    );
+    t.cmd(&["swarm", "--gen-built-in-services", "--yes"])
+        .env("DOCKER_HOST", "unix:///nonexistent/iocdock-test/docker.sock")
+        .assert()
+        .success();
+    let swarm = t.mount().join("swarm");
+    for token in ["DEFAULT-T0K3N", "INFO-T0K3N"] {
+        let holders = files_holding(&swarm, token);
+        assert!(!holders.is_empty(), "{token} rendered nowhere");
+        for (file, mode) in holders {
+            assert_eq!(mode, 0o600, "{file} holds {token}");
+        }
+    }
+}
