@@ -395,7 +395,10 @@ mod tests {
             .err()
             .unwrap()
             .to_string();
-        assert!(err.contains(".iocdock.lock: cannot open lock file: is a symbolic link"), "{err}");
+        assert!(
+            err.contains(".iocdock.lock: cannot open lock file: is a symbolic link"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -250,20 +250,48 @@ mod tests {
             redacted(&args).join(" ")
         };
         assert_eq!(
-            line(&["iocdock", "ansible", "--", "all", "-e", "user=u ansible_password='a b'"]),
+            line(&[
+                "iocdock",
+                "ansible",
+                "--",
+                "all",
+                "-e",
+                "user=u ansible_password='a b'"
+            ]),
             "iocdock ansible -- all -e user=*** ansible_password=***"
         );
         assert_eq!(
-            line(&["iocdock", "ansible", "--", "--extra-vars", r#"{"pw": "x", "n": 1}"#]),
+            line(&[
+                "iocdock",
+                "ansible",
+                "--",
+                "--extra-vars",
+                r#"{"pw": "x", "n": 1}"#
+            ]),
             r#"iocdock ansible -- --extra-vars {"n":"***","pw":"***"}"#
         );
         assert_eq!(
-            line(&["iocdock", "ansible", "--", "--extra-vars=a=1", "-eb=2", "-e", "@vars.yml"]),
+            line(&[
+                "iocdock",
+                "ansible",
+                "--",
+                "--extra-vars=a=1",
+                "-eb=2",
+                "-e",
+                "@vars.yml"
+            ]),
             "iocdock ansible -- --extra-vars=a=*** -eb=*** -e @vars.yml"
         );
         assert_eq!(line(&["x", "-e", "[1, 2]"]), "x -e ***");
         assert_eq!(
-            line(&["x", "API_TOKEN=t", "db_Password=p", "secret=s", "ssh_key=k", "x_pass=p"]),
+            line(&[
+                "x",
+                "API_TOKEN=t",
+                "db_Password=p",
+                "secret=s",
+                "ssh_key=k",
+                "x_pass=p"
+            ]),
             "x API_TOKEN=*** db_Password=*** secret=*** ssh_key=*** x_pass=***"
         );
         // Ordinary options keep their values.

@@ -34,7 +34,11 @@ pub(crate) enum SettingsError {
     #[error(
         "{file}: owned by uid {owner}, neither root nor the user running iocdock (uid {user}), but the engine stop/start commands it holds run as root: run `chown {user} {file}`"
     )]
-    ForeignOwner { file: PathBuf, owner: u32, user: u32 },
+    ForeignOwner {
+        file: PathBuf,
+        owner: u32,
+        user: u32,
+    },
 }
 
 /// Settings keys whose values are secrets besides every key naming a password: a
@@ -523,7 +527,10 @@ mod tests {
         for mode in [0o666, 0o620, 0o602] {
             let (_home, loaded) = load_with_mode("prefix_stack_name: x\n", mode);
             let err = loaded.err().unwrap().to_string();
-            assert!(err.contains("settings.yaml: writable by group or others"), "{err}");
+            assert!(
+                err.contains("settings.yaml: writable by group or others"),
+                "{err}"
+            );
             assert!(err.contains(&format!("(mode {mode:04o})")), "{err}");
             assert!(err.contains("run `chmod 600 "), "{err}");
         }
@@ -531,10 +538,14 @@ mod tests {
 
     #[test]
     fn others_reading_secrets_is_a_warning_naming_them() {
-        let secret = "registry_login_password: pw\nalert_manager_info_webhook_receiver: http://h/t\n";
+        let secret =
+            "registry_login_password: pw\nalert_manager_info_webhook_receiver: http://h/t\n";
         let (_home, loaded) = load_with_mode(secret, 0o644);
         let exposure = loaded.unwrap().exposure.unwrap();
-        assert!(exposure.contains("readable by group or others (mode 0644)"), "{exposure}");
+        assert!(
+            exposure.contains("readable by group or others (mode 0644)"),
+            "{exposure}"
+        );
         assert!(
             exposure.contains("(registry_login_password, alert_manager_info_webhook_receiver)"),
             "{exposure}"

@@ -88,7 +88,10 @@ fn secrets_readable_by_others_are_a_warning_and_never_printed() {
         )),
         "{stderr}"
     );
-    assert!(stderr.contains("alert_manager_default_webhook_receiver"), "{stderr}");
+    assert!(
+        stderr.contains("alert_manager_default_webhook_receiver"),
+        "{stderr}"
+    );
     assert!(
         stderr.contains(&format!("run `chmod 600 {}`", file.display())),
         "{stderr}"
@@ -166,7 +169,10 @@ fn as_other_user(args: &[&str]) -> (bool, String) {
 #[test]
 fn another_local_user_cannot_hold_the_repository_lock() {
     if !running_as_root() {
-        eprintln!("SKIPPED {}: needs root to act as another user", module_path!());
+        eprintln!(
+            "SKIPPED {}: needs root to act as another user",
+            module_path!()
+        );
         return;
     }
     let t = TestContext::new();
@@ -222,8 +228,7 @@ fn files_holding(root: &Path, needle: &str) -> Vec<(String, u32)> {
         .filter_map(Result::ok)
         .filter(|e| e.file_type().is_file())
         .filter(|e| {
-            fs::read(e.path())
-                .is_ok_and(|bytes| String::from_utf8_lossy(&bytes).contains(needle))
+            fs::read(e.path()).is_ok_and(|bytes| String::from_utf8_lossy(&bytes).contains(needle))
         })
         .map(|e| (e.path().display().to_string(), mode(e.path())))
         .collect()
@@ -238,7 +243,10 @@ fn webhook_urls_are_only_written_to_private_files() {
          alert_manager_info_webhook_receiver: https://hooks.lab/INFO-T0K3N\n",
     );
     t.cmd(&["swarm", "--gen-built-in-services", "--yes"])
-        .env("DOCKER_HOST", "unix:///nonexistent/iocdock-test/docker.sock")
+        .env(
+            "DOCKER_HOST",
+            "unix:///nonexistent/iocdock-test/docker.sock",
+        )
         .assert()
         .success();
     let swarm = t.mount().join("swarm");
@@ -249,4 +257,141 @@ fn webhook_urls_are_only_written_to_private_files() {
             assert_eq!(mode, 0o600, "{file} holds {token}");
         }
     }
+}
+
+/// A setting holding a template that would run a command on the controller reaches
+/// ansible as the literal text.
+#[test]
+fn settings_reach_ansible_as_data_never_as_templates() {
+    if !crate::cluster::tool_ready("unsafe_vars", "ansible", "ansible-core") {
+        return;
+    }
+    let t = TestContext::new();
+    let marker = t.home().join("created-by-a-setting");
+    let template = format!("{{{{ lookup('pipe', 'touch {}') }}}}", marker.display());
+    t.write_settings(&format!(
+        "cluster_manager_nodes: {{localhost: 127.0.0.1}}\n\
+         ansible_create_password: \"{template}\"\n\
+         registry_login_password: \"{{% if true %}}x{{% endif %}}\"\n"
+    ));
+    t.ok(&["cluster", "--gen-inventory-files"]);
+    for (var, literal) in [
+        ("ansible_create_password", template.as_str()),
+        ("registry_login_password", "{% if true %}x{% endif %}"),
+    ] {
+        let out = t.ok(&[
+            "ansible",
+            "--",
+            "localhost",
+            "-m",
+            "ansible.builtin.debug",
+            "-a",
+            &format!("var={var}"),
+        ]);
+        let shown = serde_json::to_string(literal).unwrap();
+        assert!(out.contains(&format!("\"{var}\": {shown}")), "{out}");
+    }
+    assert!(!marker.exists(), "a setting ran a command through ansible");
+}
+
+fn iocdock_ansible_folders(tmp: &Path) -> Vec<std::path::PathBuf> {
+    fs::read_dir(tmp)
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("iocdock-ansible-")
+        })
+        .map(|e| e.path())
+        .collect()
+}
+
+/// Waits up to `limit` for `done`, polling.
+fn wait_for(limit: std::time::Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    done()
+}
+
+/// The variables' folder is private while ansible runs and gone after SIGTERM.
+#[test]
+fn sigterm_during_an_ansible_run_removes_the_variables() {
+    if !crate::cluster::tool_ready("sigterm_vars", "ansible", "ansible-core") {
+        return;
+    }
+    let t = TestContext::new();
+    t.write_settings(
+        "cluster_manager_nodes: {localhost: 127.0.0.1}\nregistry_login_password: hunter2\n",
+    );
+    t.ok(&["cluster", "--gen-inventory-files"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let mut child = t
+        .std_cmd(&[
+            "ansible",
+            "--",
+            "localhost",
+            "-m",
+            "ansible.builtin.command",
+            "-a",
+            "sleep 25",
+        ])
+        .env("TMPDIR", tmp.path())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let children = format!("/proc/{pid}/task/{pid}/children");
+    let started = wait_for(std::time::Duration::from_secs(20), || {
+        iocdock_ansible_folders(tmp.path()).len() == 1
+            && fs::read_to_string(&children).is_ok_and(|c| !c.trim().is_empty())
+    });
+    assert!(started, "ansible did not start");
+    let folder = iocdock_ansible_folders(tmp.path()).remove(0);
+    assert_eq!(mode(&folder), 0o700);
+    let vars = folder.join("vars.yml");
+    assert_eq!(mode(&vars), 0o600);
+    assert!(
+        fs::read_to_string(&vars)
+            .unwrap()
+            .contains("!unsafe \"hunter2\"")
+    );
+    // Into the long task.
+    std::thread::sleep(std::time::Duration::from_secs(2));
+
+    let signalled = std::time::Instant::now();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut exit = None;
+    wait_for(std::time::Duration::from_secs(20), || {
+        exit = child.try_wait().unwrap();
+        exit.is_some()
+    });
+    let Some(exit) = exit else {
+        let _ = child.kill();
+        panic!("iocdock still runs 20 s after SIGTERM");
+    };
+    assert!(
+        signalled.elapsed() < std::time::Duration::from_secs(15),
+        "iocdock waited for the task instead of stopping it"
+    );
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(exit.code(), Some(143), "{stderr}");
+    assert!(
+        stderr.contains("stopped by SIGTERM; ansible was stopped and its temporary files removed"),
+        "{stderr}"
+    );
+    assert!(!folder.exists(), "the variables survived SIGTERM");
+    assert!(iocdock_ansible_folders(tmp.path()).is_empty());
 }
