@@ -10,6 +10,7 @@ mod create;
 mod deploy;
 mod docker;
 mod e2e;
+mod engine;
 mod exec;
 mod fixtures;
 mod help;
