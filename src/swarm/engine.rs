@@ -166,27 +166,97 @@ fn connect_to(timeout: Duration, version: &ClientVersion) -> Result<Docker, Swar
         Route::Socket => Docker::connect_with_unix(host, seconds, version).map_err(unreachable),
         Route::Plain => Docker::connect_with_http(host, seconds, version).map_err(unreachable),
         Route::Tls(certs) => {
-            let ca = certs.join("ca.pem");
-            let cert = certs.join("cert.pem");
-            let key = certs.join("key.pem");
-            // bollard reads the client pair only during the handshake and silently
-            // goes without it when it cannot; say which file is wrong instead.
-            for file in [&ca, &cert, &key] {
-                if let Err(e) = std::fs::File::open(file) {
-                    return Err(SwarmError::TlsSetUp {
-                        endpoint: host.to_string(),
-                        problem: format!("{}: {e}", file.display()),
-                    });
-                }
-            }
-            Docker::connect_with_ssl(host, &key, &cert, &ca, seconds, version).map_err(|e| {
-                SwarmError::TlsSetUp {
-                    endpoint: host.to_string(),
-                    problem: with_causes(&e),
-                }
+            tls_client(host, &certs, seconds, version).map_err(|problem| SwarmError::TlsSetUp {
+                endpoint: host.to_string(),
+                problem,
             })
         }
     }
+}
+
+/// A client that speaks TLS to `host` and trusts exactly the CA of `certs/ca.pem`, as
+/// the docker CLI does (bollard's own TLS client would trust the system's store too,
+/// where the cluster CA sits on every node), and shows `cert.pem`/`key.pem` when there.
+fn tls_client(
+    host: &str,
+    certs: &std::path::Path,
+    seconds: u64,
+    version: &ClientVersion,
+) -> Result<Docker, String> {
+    use hyper_util::client::legacy::Client;
+    use hyper_util::client::legacy::connect::HttpConnector;
+    use hyper_util::rt::TokioExecutor;
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    use std::sync::Arc;
+
+    let unreadable =
+        |file: &std::path::Path, e: &dyn std::fmt::Display| format!("{}: {e}", file.display());
+    let ca = certs.join("ca.pem");
+    let cert = certs.join("cert.pem");
+    let key = certs.join("key.pem");
+    let mut roots = rustls::RootCertStore::empty();
+    for der in CertificateDer::pem_file_iter(&ca).map_err(|e| unreadable(&ca, &e))? {
+        roots
+            .add(der.map_err(|e| unreadable(&ca, &e))?)
+            .map_err(|e| unreadable(&ca, &e))?;
+    }
+    if roots.is_empty() {
+        return Err(unreadable(&ca, &"no certificate in it"));
+    }
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| e.to_string())?
+    .with_root_certificates(roots);
+    // Like the docker CLI, no client pair at all means no client certificate (an
+    // engine started with --tlsverify then refuses the handshake); half a pair is a
+    // mistake to name.
+    let config = if !cert.exists() && !key.exists() {
+        builder.with_no_client_auth()
+    } else {
+        let chain = CertificateDer::pem_file_iter(&cert)
+            .map_err(|e| unreadable(&cert, &e))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| unreadable(&cert, &e))?;
+        let private_key = PrivateKeyDer::from_pem_file(&key).map_err(|e| unreadable(&key, &e))?;
+        builder
+            .with_client_auth_cert(chain, private_key)
+            .map_err(|e| format!("{} and {}: {e}", cert.display(), key.display()))?
+    };
+    let mut tcp = HttpConnector::new();
+    tcp.enforce_http(false);
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(config)
+        .https_only()
+        .enable_http1()
+        .wrap_connector(tcp);
+    let client = Arc::new(
+        Client::builder(TokioExecutor::new())
+            // As bollard's own clients: one request per connection.
+            .pool_max_idle_per_host(0)
+            .build(connector),
+    );
+    let address = host
+        .strip_prefix("tcp://")
+        .or_else(|| host.strip_prefix("https://"))
+        .unwrap_or(host)
+        .trim_end_matches('/');
+    Docker::connect_with_custom_transport(
+        move |request: bollard::BollardRequest| {
+            let client = Arc::clone(&client);
+            async move {
+                client.request(request).await.map_err(|e| {
+                    bollard::errors::Error::from(std::io::Error::other(with_causes(&e)))
+                })
+            }
+        },
+        Some(format!("https://{address}")),
+        seconds,
+        version,
+    )
+    .map_err(|e| with_causes(&e))
 }
 
 /// A request, or a series of them, that ran out of time.

@@ -233,7 +233,8 @@ fn a_tls_engine_is_verified_against_the_ca_of_docker_cert_path() {
         assert!(stdout.contains(&node), "{host}: {stdout}");
     }
 
-    // The same endpoint, checked against another CA: refused.
+    // The same endpoint, checked against another CA: refused, even though the
+    // system's trust store (as SSL_CERT_FILE makes it) trusts the engine's CA.
     let wrong = t.home().join("wrong-certs");
     Pki::new("another").client_folder(&wrong);
     let host = format!("tcp://{address}");
@@ -243,6 +244,7 @@ fn a_tls_engine_is_verified_against_the_ca_of_docker_cert_path() {
         &[
             ("DOCKER_TLS_VERIFY", Path::new("1")),
             ("DOCKER_CERT_PATH", &wrong),
+            ("SSL_CERT_FILE", &certs.join("ca.pem")),
         ],
         &["swarm", "--show-nodes"],
     );
@@ -256,7 +258,23 @@ fn a_tls_engine_is_verified_against_the_ca_of_docker_cert_path() {
         "{stderr}"
     );
 
-    // A missing client key is named, not silently left out of the handshake.
+    // Without a client certificate the engine refuses the handshake.
+    let anonymous = t.home().join("ca-only");
+    fs::create_dir_all(&anonymous).unwrap();
+    fs::copy(certs.join("ca.pem"), anonymous.join("ca.pem")).unwrap();
+    let out = against(
+        &t,
+        &host,
+        &[
+            ("DOCKER_TLS_VERIFY", Path::new("1")),
+            ("DOCKER_CERT_PATH", &anonymous),
+        ],
+        &["swarm", "--show-nodes"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+
+    // Half a client pair is named, not silently left out of the handshake.
     fs::remove_file(certs.join("key.pem")).unwrap();
     let out = against(
         &t,
