@@ -350,12 +350,36 @@ impl RepositoryLock {
     pub(crate) fn acquire(repository: &Path, on_wait: impl FnOnce()) -> Result<Self, FsError> {
         fs::create_dir_all(repository).at(repository, "cannot create folder")?;
         let path = repository.join(LOCK_FILE);
+        // Private and never through a link: a user who could open the file, even for
+        // reading, could take the lock and stall every mutating command and cron job.
         let file = OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
+            .mode(0o600)
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
             .open(&path)
+            .map_err(|e| {
+                if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
+                    io::Error::other("is a symbolic link; remove it, iocdock makes its own")
+                } else {
+                    e
+                }
+            })
             .at(&path, "cannot open lock file")?;
+        let metadata = file.metadata().at(&path, "cannot open lock file")?;
+        if !metadata.is_file() {
+            return Err(FsError {
+                path,
+                action: "cannot open lock file",
+                source: io::Error::other("not a regular file; remove it, iocdock makes its own"),
+            });
+        }
+        if metadata.mode() & 0o077 != 0 {
+            // Left readable by an older iocdock.
+            file.set_permissions(fs::Permissions::from_mode(0o600))
+                .at(&path, "cannot make the lock file private")?;
+        }
         match file.try_lock() {
             Ok(()) => {}
             Err(fs::TryLockError::WouldBlock) => {
@@ -433,6 +457,31 @@ mod tests {
         assert!(!target.join("old").exists());
         let names: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(names.len(), 1, "nothing may stay beside the folder");
+    }
+
+    #[test]
+    fn the_lock_file_is_private_and_never_a_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let lock_file = dir.path().join(LOCK_FILE);
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        drop(RepositoryLock::acquire(dir.path(), || {}).unwrap());
+        assert_eq!(mode(&lock_file), 0o600);
+        fs::set_permissions(&lock_file, fs::Permissions::from_mode(0o644)).unwrap();
+        drop(RepositoryLock::acquire(dir.path(), || {}).unwrap());
+        assert_eq!(mode(&lock_file), 0o600);
+
+        fs::remove_file(&lock_file).unwrap();
+        let elsewhere = dir.path().join("elsewhere");
+        fs::write(&elsewhere, "").unwrap();
+        std::os::unix::fs::symlink(&elsewhere, &lock_file).unwrap();
+        let err = RepositoryLock::acquire(dir.path(), || {})
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains(".iocdock.lock: cannot open lock file: is a symbolic link"),
+            "{err}"
+        );
     }
 
     #[test]

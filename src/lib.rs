@@ -85,6 +85,9 @@ pub fn run() -> ExitCode {
         }
     };
     let settings = loaded.settings;
+    if let Some(exposure) = &loaded.exposure {
+        printer.warn(exposure);
+    }
     for key in &loaded.unknown_keys {
         printer.warn(&format!(
             "{}: unknown key \"{key}\" ignored",

@@ -27,6 +27,30 @@ pub(crate) enum SettingsError {
         key: String,
         expected: &'static str,
     },
+    #[error(
+        "{file}: writable by group or others (mode {mode:04o}), but the engine stop/start commands it holds run as root: run `chmod 600 {file}`"
+    )]
+    Writable { file: PathBuf, mode: u32 },
+    #[error(
+        "{file}: owned by uid {owner}, neither root nor the user running iocdock (uid {user}), but the engine stop/start commands it holds run as root: run `chown {user} {file}`"
+    )]
+    ForeignOwner {
+        file: PathBuf,
+        owner: u32,
+        user: u32,
+    },
+}
+
+/// Settings keys whose values are secrets besides every key naming a password: a
+/// webhook URL carries the receiver's token. `config` prints secrets as `***`, and a
+/// settings.yaml holding one should be readable by its owner only.
+const SECRET_KEYS: &[&str] = &[
+    "alert_manager_default_webhook_receiver",
+    "alert_manager_info_webhook_receiver",
+];
+
+pub(crate) fn is_secret_key(key: &str) -> bool {
+    key.contains("password") || SECRET_KEYS.contains(&key)
 }
 
 /// Every folder the tool works in, derived from the home folder (SPEC §2).
@@ -290,6 +314,45 @@ impl Overrides {
 pub(crate) struct Loaded {
     pub(crate) settings: Settings,
     pub(crate) unknown_keys: Vec<String>,
+    /// Why the settings file should be tightened, when others can read its secrets.
+    pub(crate) exposure: Option<String>,
+}
+
+/// Reads settings.yaml after checking who may change it: its engine stop/start
+/// commands run as root, so a file others can write (or that another user owns) is
+/// refused. Returns the text and the file's mode; a missing file is an empty text.
+fn read_checked(file: &Path) -> Result<(String, u32), SettingsError> {
+    use std::io::Read;
+    use std::os::unix::fs::MetadataExt;
+    let read_error = |source| SettingsError::Read {
+        file: file.to_path_buf(),
+        source,
+    };
+    let mut handle = match std::fs::File::open(file) {
+        Ok(handle) => handle,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((String::new(), 0o600)),
+        Err(source) => return Err(read_error(source)),
+    };
+    // The open file is checked, so the file read is the file judged.
+    let metadata = handle.metadata().map_err(read_error)?;
+    let mode = metadata.mode() & 0o7777;
+    if mode & 0o022 != 0 {
+        return Err(SettingsError::Writable {
+            file: file.to_path_buf(),
+            mode,
+        });
+    }
+    let user = rustix::process::geteuid().as_raw();
+    if metadata.uid() != 0 && metadata.uid() != user {
+        return Err(SettingsError::ForeignOwner {
+            file: file.to_path_buf(),
+            owner: metadata.uid(),
+            user,
+        });
+    }
+    let mut text = String::new();
+    handle.read_to_string(&mut text).map_err(read_error)?;
+    Ok((text, mode))
 }
 
 impl Settings {
@@ -301,11 +364,7 @@ impl Settings {
         let home = std::path::absolute(&home).unwrap_or(home);
         let paths = Paths::new(home, overrides.mount_env);
         let file = paths.home.join(SETTINGS_FILE);
-        let text = match std::fs::read_to_string(&file) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-            Err(source) => return Err(SettingsError::Read { file, source }),
-        };
+        let (text, mode) = read_checked(&file)?;
         let document: Value = if text.trim().is_empty() {
             Value::Mapping(Default::default())
         } else {
@@ -325,10 +384,29 @@ impl Settings {
             .filter(|k| !KEYS.contains(&k.as_str()))
             .collect();
         let settings = Settings::from_values(paths, &values, &file)?;
+        let secrets = settings.secrets_set();
+        let exposure = (mode & 0o044 != 0 && !secrets.is_empty()).then(|| {
+            format!(
+                "{}: readable by group or others (mode {mode:04o}) while it holds secrets ({}): run `chmod 600 {}`",
+                file.display(),
+                secrets.join(", "),
+                file.display()
+            )
+        });
         Ok(Loaded {
             settings,
             unknown_keys,
+            exposure,
         })
+    }
+
+    /// The secret keys that have a value.
+    pub(crate) fn secrets_set(&self) -> Vec<&'static str> {
+        self.key_entries()
+            .into_iter()
+            .filter(|(key, value)| is_secret_key(key) && !value.is_empty())
+            .map(|(key, _)| key)
+            .collect()
     }
 
     pub(crate) fn settings_file(&self) -> PathBuf {
@@ -337,7 +415,7 @@ impl Settings {
 
     /// Every name `config` knows with its printable value: paths first, then the
     /// settings keys, names in upper case as the original tool printed them.
-    /// Passwords that are set print as `***`.
+    /// Secrets that are set print as `***`.
     pub(crate) fn entries(&self) -> Vec<(String, String)> {
         let mut entries: Vec<(String, String)> = self
             .paths
@@ -346,7 +424,7 @@ impl Settings {
             .map(|(name, value)| (name.to_string(), value))
             .collect();
         for (key, value) in self.key_entries() {
-            let value = if key.ends_with("password") && !value.is_empty() {
+            let value = if is_secret_key(key) && !value.is_empty() {
                 "***".to_string()
             } else {
                 value
@@ -436,6 +514,69 @@ mod tests {
     fn unknown_keys_are_reported_not_fatal() {
         let loaded = load_with("colour: blue\nprefix_stack_name: x\n").unwrap();
         assert_eq!(loaded.unknown_keys, vec!["colour".to_string()]);
+    }
+
+    fn load_with_mode(yaml: &str, mode: u32) -> (tempfile::TempDir, Result<Loaded, SettingsError>) {
+        use std::os::unix::fs::PermissionsExt;
+        let home = tempfile::tempdir().unwrap();
+        let file = home.path().join(SETTINGS_FILE);
+        std::fs::write(&file, yaml).unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode)).unwrap();
+        let loaded = Settings::load(Overrides {
+            home_flag: Some(home.path().to_path_buf()),
+            ..Default::default()
+        });
+        (home, loaded)
+    }
+
+    #[test]
+    fn a_settings_file_others_can_write_is_refused() {
+        for mode in [0o666, 0o620, 0o602] {
+            let (_home, loaded) = load_with_mode("prefix_stack_name: x\n", mode);
+            let err = loaded.err().unwrap().to_string();
+            assert!(
+                err.contains("settings.yaml: writable by group or others"),
+                "{err}"
+            );
+            assert!(err.contains(&format!("(mode {mode:04o})")), "{err}");
+            assert!(err.contains("run `chmod 600 "), "{err}");
+        }
+    }
+
+    #[test]
+    fn others_reading_secrets_is_a_warning_naming_them() {
+        let secret =
+            "registry_login_password: pw\nalert_manager_info_webhook_receiver: http://h/t\n";
+        let (_home, loaded) = load_with_mode(secret, 0o644);
+        let exposure = loaded.unwrap().exposure.unwrap();
+        assert!(
+            exposure.contains("readable by group or others (mode 0644)"),
+            "{exposure}"
+        );
+        assert!(
+            exposure.contains("(registry_login_password, alert_manager_info_webhook_receiver)"),
+            "{exposure}"
+        );
+        assert!(exposure.contains("run `chmod 600 "), "{exposure}");
+        let (_home, loaded) = load_with_mode(secret, 0o600);
+        assert!(loaded.unwrap().exposure.is_none());
+        let (_home, loaded) = load_with_mode("prefix_stack_name: x\n", 0o644);
+        assert!(loaded.unwrap().exposure.is_none());
+    }
+
+    #[test]
+    fn webhook_urls_are_secrets_like_passwords() {
+        let loaded =
+            load_with("alert_manager_default_webhook_receiver: http://hooks/T0K3N\n").unwrap();
+        assert_eq!(
+            loaded
+                .settings
+                .lookup("ALERT_MANAGER_DEFAULT_WEBHOOK_RECEIVER")
+                .unwrap(),
+            "***"
+        );
+        assert!(is_secret_key("grafana_admin_password"));
+        assert!(!is_secret_key("registry_login_username"));
     }
 
     #[test]

@@ -5,14 +5,20 @@
 //! them from disk. A file the operator changed there is kept: the new shipped version
 //! goes beside it as `<file>.iocdock-new`. Settings reach the playbooks as extra vars in
 //! a file of a private temporary folder, never written into `$ANSIBLE_PATH`, since they
-//! carry passwords.
+//! carry passwords. Every string in that file is marked `!unsafe`, so ansible never
+//! evaluates a `{{ }}` a setting holds, and the folder is removed however the run ends:
+//! normally, with an error, or by Ctrl-C, SIGTERM or SIGHUP.
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
+use std::fmt::Write as _;
 use std::fs;
 use std::io;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
+
+use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use super::inventory::{InventoryKind, is_user_name};
 use super::{BadSetting, certs_dir, optional_ip, registry_name};
@@ -89,6 +95,121 @@ pub(crate) enum ClusterError {
         "{file}: set registry_login_username and registry_login_password to log in to the registry"
     )]
     NoRegistryCredentials { file: PathBuf },
+    #[error("cannot watch for Ctrl-C and SIGTERM: {0}")]
+    Signals(io::Error),
+    #[error("stopped by {}; ansible was stopped and its temporary files removed", .0.name())]
+    Interrupted(Interruption),
+}
+
+/// A signal that stops a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Interruption {
+    Interrupt,
+    Terminate,
+    HangUp,
+}
+
+impl Interruption {
+    fn name(self) -> &'static str {
+        match self {
+            Interruption::Interrupt => "Ctrl-C (SIGINT)",
+            Interruption::Terminate => "SIGTERM",
+            Interruption::HangUp => "SIGHUP",
+        }
+    }
+
+    fn signal(self) -> rustix::process::Signal {
+        match self {
+            Interruption::Interrupt => rustix::process::Signal::INT,
+            Interruption::Terminate => rustix::process::Signal::TERM,
+            Interruption::HangUp => rustix::process::Signal::HUP,
+        }
+    }
+
+    /// The exit code of a program stopped by this signal, as shells report it.
+    pub(crate) fn exit_code(self) -> u8 {
+        128 + self.signal().as_raw() as u8
+    }
+}
+
+/// Catches the signals that would otherwise end iocdock at once, leaving the
+/// temporary folder with the passwords behind. Watching starts before that folder
+/// exists and lasts as long as the `Ansible` that owns both.
+struct Watch {
+    runtime: tokio::runtime::Runtime,
+    signals: Vec<(Interruption, Signal)>,
+}
+
+impl Watch {
+    fn start() -> Result<Self, ClusterError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(ClusterError::Signals)?;
+        let signals = {
+            let _context = runtime.enter();
+            [
+                (Interruption::Interrupt, SignalKind::interrupt()),
+                (Interruption::Terminate, SignalKind::terminate()),
+                (Interruption::HangUp, SignalKind::hangup()),
+            ]
+            .into_iter()
+            .map(|(which, kind)| Ok((which, signal(kind).map_err(ClusterError::Signals)?)))
+            .collect::<Result<Vec<_>, ClusterError>>()?
+        };
+        Ok(Watch { runtime, signals })
+    }
+
+    /// A signal that arrived since the last look, if any.
+    fn arrived(&mut self) -> Option<Interruption> {
+        use futures_util::FutureExt;
+        let signals = &mut self.signals;
+        self.runtime.block_on(async move {
+            // Lets the runtime read the signals that came while it was not running.
+            tokio::task::yield_now().await;
+            signals
+                .iter_mut()
+                .find_map(|(which, signal)| signal.recv().now_or_never().map(|_| *which))
+        })
+    }
+
+    /// Waits for `child`, passing on any stopping signal to it; returns its status and
+    /// the first signal that arrived meanwhile.
+    fn wait(
+        &mut self,
+        mut child: std::process::Child,
+    ) -> (io::Result<ExitStatus>, Option<Interruption>) {
+        let pid = rustix::process::Pid::from_child(&child);
+        let (done, exited) = tokio::sync::oneshot::channel();
+        // std's wait blocks; it runs beside the signal watch.
+        std::thread::spawn(move || {
+            let _ = done.send(child.wait());
+        });
+        let signals = &mut self.signals;
+        self.runtime.block_on(async move {
+            let mut exited = exited;
+            let mut first = None;
+            loop {
+                let mut arrivals = futures_util::future::select_all(
+                    signals
+                        .iter_mut()
+                        .map(|(which, signal)| Box::pin(async move { signal.recv().await.map(|_| *which) })),
+                );
+                tokio::select! {
+                    status = &mut exited => {
+                        let status = status.unwrap_or_else(|_| Err(io::Error::other("lost the ansible process")));
+                        return (status, first);
+                    }
+                    (Some(which), _, _) = &mut arrivals => {
+                        // A terminal's Ctrl-C reaches ansible too; a signal sent to
+                        // iocdock alone has to be passed on.
+                        let _ = rustix::process::kill_process(pid, which.signal());
+                        first.get_or_insert(which);
+                    }
+                }
+            }
+        })
+    }
 }
 
 /// What `install` did, for the command to report.
@@ -271,13 +392,73 @@ pub(crate) fn extra_vars(settings: &Settings) -> Result<serde_json::Value, BadSe
     }))
 }
 
+/// A double-quoted YAML scalar. Everything but printable ASCII is escaped, since YAML
+/// readers refuse some characters written as they are.
+fn yaml_quoted(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            ' '..='~' => out.push(c),
+            c if u32::from(c) <= 0xffff => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => {
+                let _ = write!(out, "\\U{:08x}", u32::from(c));
+            }
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// A value as YAML in flow style with every string tagged `!unsafe`: ansible then
+/// takes it as data and never evaluates `{{ }}` or `{% %}` inside it.
+fn unsafe_yaml(value: &serde_json::Value) -> String {
+    use serde_json::Value;
+    match value {
+        Value::String(text) => format!("!unsafe {}", yaml_quoted(text)),
+        Value::Null => "null".to_string(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::Array(items) => format!(
+            "[{}]",
+            items.iter().map(unsafe_yaml).collect::<Vec<_>>().join(", ")
+        ),
+        Value::Object(map) => format!(
+            "{{{}}}",
+            map.iter()
+                .map(|(k, v)| format!("{}: {}", yaml_quoted(k), unsafe_yaml(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// The extra-vars file: one top-level variable per line.
+fn vars_file(vars: &serde_json::Value) -> String {
+    match vars {
+        serde_json::Value::Object(map) => map
+            .iter()
+            .map(|(k, v)| format!("{}: {}\n", yaml_quoted(k), unsafe_yaml(v)))
+            .collect(),
+        other => format!("{}\n", unsafe_yaml(other)),
+    }
+}
+
+const VARS_FILE: &str = "vars.yml";
+
 /// Ansible runs in `$ANSIBLE_PATH` against one inventory with the settings' variables.
 pub(crate) struct Ansible {
     dir: PathBuf,
     inventory: PathBuf,
     inventory_shown: String,
-    // Holds vars.json; removed (with the passwords in it) when the runs are done.
+    // Holds the vars file; removed (with the passwords in it) when this is dropped,
+    // which a stopping signal no longer prevents while `watch` lives.
     vars: tempfile::TempDir,
+    watch: Watch,
 }
 
 /// One command line, with the form shown to the operator (without the vars file).
@@ -295,17 +476,20 @@ impl Ansible {
             return Err(ClusterError::NoInventory(inventory));
         }
         let vars_json = extra_vars(settings)?;
+        let watch = Watch::start()?;
         let vars = tempfile::Builder::new()
             .prefix("iocdock-ansible-")
+            .permissions(fs::Permissions::from_mode(0o700))
             .tempdir()
             .at(&std::env::temp_dir(), "cannot create a temporary folder")?;
-        let file = vars.path().join("vars.json");
-        fsutil::atomic_write(&file, vars_json.to_string().as_bytes(), 0o600)?;
+        let file = vars.path().join(VARS_FILE);
+        fsutil::atomic_write(&file, vars_file(&vars_json).as_bytes(), 0o600)?;
         Ok(Ansible {
             dir,
             inventory,
             inventory_shown: format!("inventory/{}", kind.file_name()),
             vars,
+            watch,
         })
     }
 
@@ -314,7 +498,7 @@ impl Ansible {
             "-i".into(),
             self.inventory.clone().into(),
             "-e".into(),
-            format!("@{}", self.vars.path().join("vars.json").display()).into(),
+            format!("@{}", self.vars.path().join(VARS_FILE).display()).into(),
         ];
         args.extend(rest.iter().map(OsString::from));
         let shown = std::iter::once(format!("{program} -i {}", self.inventory_shown))
@@ -342,13 +526,17 @@ impl Ansible {
 
     /// Runs the command with the terminal's stdin, stdout and stderr (ansible's output
     /// is what the operator wants to see, and `--ask-pass` must be able to ask).
-    pub(crate) fn run(&self, invocation: &Invocation) -> Result<(), ClusterError> {
-        let status = Command::new(invocation.program)
+    /// A stopping signal stops ansible and is returned as `Interrupted`.
+    pub(crate) fn run(&mut self, invocation: &Invocation) -> Result<(), ClusterError> {
+        if let Some(which) = self.watch.arrived() {
+            return Err(ClusterError::Interrupted(which));
+        }
+        let child = Command::new(invocation.program)
             .args(&invocation.args)
             .current_dir(&self.dir)
             // ansible ignores an ansible.cfg in a world-writable working folder.
             .env("ANSIBLE_CONFIG", self.dir.join("ansible.cfg"))
-            .status()
+            .spawn()
             .map_err(|source| {
                 if source.kind() == io::ErrorKind::NotFound {
                     ClusterError::AnsibleMissing {
@@ -361,6 +549,14 @@ impl Ansible {
                     }
                 }
             })?;
+        let (status, interrupted) = self.watch.wait(child);
+        if let Some(which) = interrupted {
+            return Err(ClusterError::Interrupted(which));
+        }
+        let status = status.map_err(|source| ClusterError::Spawn {
+            program: invocation.program,
+            source,
+        })?;
         if status.success() {
             Ok(())
         } else {
@@ -450,6 +646,25 @@ mod tests {
         let report = install(dir.path()).unwrap();
         assert!(report.kept.is_empty());
         assert!(!beside.exists());
+    }
+
+    #[test]
+    fn every_string_of_the_vars_file_is_unsafe_and_quoted() {
+        let vars = serde_json::json!({
+            "password": "{{ lookup('pipe', 'id') }}",
+            "odd": "a\"b\\c\nd\u{85}\u{1f600}",
+            "port": 5443,
+            "become": false,
+            "list": ["x", 1],
+        });
+        assert_eq!(
+            vars_file(&vars),
+            "\"become\": false\n\
+             \"list\": [!unsafe \"x\", 1]\n\
+             \"odd\": !unsafe \"a\\\"b\\\\c\\u000ad\\u0085\\U0001f600\"\n\
+             \"password\": !unsafe \"{{ lookup('pipe', 'id') }}\"\n\
+             \"port\": 5443\n"
+        );
     }
 
     #[test]

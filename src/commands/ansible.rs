@@ -12,11 +12,13 @@ pub(crate) fn run(
 ) -> anyhow::Result<ExitStatus> {
     Nodes::from_settings(settings)?;
     super::cluster::install_playbooks(settings, printer)?;
-    let ansible = Ansible::new(settings, InventoryKind::from(args.inventory))?;
+    let mut ansible = Ansible::new(settings, InventoryKind::from(args.inventory))?;
     let invocation = ansible.adhoc(&args.args);
     printer.detail(&format!("running {}", invocation.shown));
     // Whatever ansible printed is the answer; flush ours first so the order holds.
     printer.flush();
-    ansible.run(&invocation)?;
-    Ok(ExitStatus::Success)
+    Ok(
+        super::cluster::run_ansible(&mut ansible, &invocation, printer)?
+            .unwrap_or(ExitStatus::Success),
+    )
 }

@@ -1,6 +1,6 @@
 use crate::ExitStatus;
 use crate::cli::{ClusterArgs, InventoryArg};
-use crate::cluster::ansible::{self, Ansible, Playbook};
+use crate::cluster::ansible::{self, Ansible, ClusterError, Invocation, Playbook};
 use crate::cluster::inventory::{self, InventoryKind, Nodes};
 use crate::printer::Printer;
 use crate::settings::Settings;
@@ -29,6 +29,24 @@ pub(crate) fn install_playbooks(settings: &Settings, printer: &Printer) -> anyho
         ));
     }
     Ok(())
+}
+
+/// Runs one ansible command. Stopped by a signal, it ends the iocdock command with the
+/// exit code a shell gives a program that signal stopped (130 for Ctrl-C, 143 for
+/// SIGTERM); returning drops the `Ansible` and with it the temporary variables.
+pub(crate) fn run_ansible(
+    ansible: &mut Ansible,
+    invocation: &Invocation,
+    printer: &Printer,
+) -> anyhow::Result<Option<ExitStatus>> {
+    match ansible.run(invocation) {
+        Ok(()) => Ok(None),
+        Err(e @ ClusterError::Interrupted(which)) => {
+            printer.error(&e.to_string());
+            Ok(Some(ExitStatus::Tool(which.exit_code())))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The checked node maps, and a warning when the inventory on disk no longer says what
@@ -110,7 +128,7 @@ pub(crate) fn run(
         ));
     }
     install_playbooks(settings, printer)?;
-    let ansible = Ansible::new(settings, kind)?;
+    let mut ansible = Ansible::new(settings, kind)?;
 
     if args.ping {
         let mut ping = vec![
@@ -121,13 +139,17 @@ pub(crate) fn run(
         ping.extend(args.ansible_args.iter().cloned());
         let invocation = ansible.adhoc(&ping);
         printer.status(&format!("running {}", invocation.shown));
-        ansible.run(&invocation)?;
+        if let Some(stopped) = run_ansible(&mut ansible, &invocation, printer)? {
+            return Ok(stopped);
+        }
         return Ok(ExitStatus::Success);
     }
     for playbook in &playbooks {
         let invocation = ansible.playbook(*playbook, &args.ansible_args);
         printer.status(&format!("running {}", invocation.shown));
-        ansible.run(&invocation)?;
+        if let Some(stopped) = run_ansible(&mut ansible, &invocation, printer)? {
+            return Ok(stopped);
+        }
     }
     if args.set_up_cluster {
         printer.status(

@@ -6,6 +6,7 @@ use crate::printer::Printer;
 use crate::settings::{SETTINGS_FILE, Settings};
 
 /// A settings file whose every key is commented out, so operators see what exists.
+/// Private from the start: it will hold passwords and commands that run as root.
 const SETTINGS_EXAMPLE: &str = include_str!("../../templates/settings.yaml");
 
 pub(crate) fn run(settings: &Settings, printer: &Printer) -> anyhow::Result<ExitStatus> {
@@ -25,7 +26,7 @@ pub(crate) fn run(settings: &Settings, printer: &Printer) -> anyhow::Result<Exit
     super::cluster::install_playbooks(settings, printer)?;
     let file = settings.paths.home.join(SETTINGS_FILE);
     if !file.exists() {
-        fsutil::atomic_write(&file, SETTINGS_EXAMPLE.as_bytes(), 0o644)?;
+        fsutil::atomic_write(&file, SETTINGS_EXAMPLE.as_bytes(), 0o600)?;
         printer.status(&format!("created {}", file.display()));
     }
     Ok(ExitStatus::Success)

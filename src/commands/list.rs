@@ -188,6 +188,9 @@ fn deploy_statuses(
                 }
                 SwarmError::NotManager { .. } => "unknown (not a swarm manager)",
                 SwarmError::Api { .. } => "unknown (docker error)",
+                SwarmError::PlainTcp { .. }
+                | SwarmError::UnsupportedEndpoint { .. }
+                | SwarmError::TlsSetUp { .. } => "unknown (DOCKER_HOST refused)",
             };
             printer.warn(&format!("DeployStatus unknown: {e}"));
             return vec![unknown.to_string(); iocs.len()];

@@ -35,7 +35,7 @@ fn webhook(url: &str) -> Value {
 
 /// Fills `template` (the rendered alertmanager.yml) from the settings. `smtp_password`
 /// is the password to use when `alert_manager_smtp_auth_username` is set.
-/// Returns the file and whether it holds a secret.
+/// Returns the file and whether it holds a secret (a password or a webhook URL).
 pub(crate) fn fill(
     template: &str,
     settings: &Settings,
@@ -86,6 +86,8 @@ pub(crate) fn fill(
         ));
     }
     if !settings.alert_manager_default_webhook_receiver.is_empty() {
+        // A webhook URL usually carries the receiver's token.
+        holds_secret = true;
         default_configs.push((
             "webhook_configs",
             webhook(&settings.alert_manager_default_webhook_receiver),
@@ -95,6 +97,7 @@ pub(crate) fn fill(
         if settings.alert_manager_info_webhook_receiver.is_empty() {
             default_configs.clone()
         } else {
+            holds_secret = true;
             vec![(
                 "webhook_configs",
                 webhook(&settings.alert_manager_info_webhook_receiver),
@@ -179,6 +182,18 @@ mod tests {
         let info = &doc["receivers"][1];
         assert_eq!(info["webhook_configs"][0]["url"], "http://hooks/info");
         assert!(info.get("email_configs").is_none());
+    }
+
+    #[test]
+    fn a_webhook_url_alone_makes_the_file_secret() {
+        for key in [
+            "alert_manager_default_webhook_receiver",
+            "alert_manager_info_webhook_receiver",
+        ] {
+            let s = settings(&format!("{key}: https://hooks/T0K3N\n"));
+            let (_, secret) = fill(TEMPLATE, &s, None).unwrap();
+            assert!(secret, "{key}");
+        }
     }
 
     #[test]

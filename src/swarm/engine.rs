@@ -1,6 +1,13 @@
 //! The connection to the Docker Engine of this manager node.
+//!
+//! Every client is made by `connect_to`, which decides how to reach the engine from
+//! `DOCKER_HOST`: its Unix socket as it is; a TCP endpoint only with TLS that verifies
+//! the engine's certificate (`DOCKER_TLS_VERIFY`, `DOCKER_CERT_PATH`), unless plain TCP
+//! is allowed explicitly, since deployments send registry passwords
+//! (`X-Registry-Auth`) to the engine.
 
 use std::future::Future;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use bollard::{API_DEFAULT_VERSION, ClientVersion, Docker};
@@ -19,7 +26,20 @@ pub(crate) enum SwarmError {
     Api { action: String, detail: String },
     #[error("cannot start the Docker client runtime: {0}")]
     Runtime(String),
+    #[error(
+        "DOCKER_HOST={endpoint} is plain TCP, which would send registry passwords (X-Registry-Auth) across the network in clear: set DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH (ca.pem, cert.pem, key.pem) to connect with TLS, or {ALLOW_PLAIN_TCP}=1 to allow plain TCP"
+    )]
+    PlainTcp { endpoint: String },
+    #[error(
+        "DOCKER_HOST={endpoint}: unsupported; iocdock connects to unix:// sockets and to tcp:// or https:// endpoints"
+    )]
+    UnsupportedEndpoint { endpoint: String },
+    #[error("DOCKER_HOST={endpoint}: cannot use TLS: {problem}")]
+    TlsSetUp { endpoint: String, problem: String },
 }
+
+/// Environment variable that allows a `tcp://` engine endpoint without TLS.
+pub(crate) const ALLOW_PLAIN_TCP: &str = "IOCDOCK_ALLOW_PLAIN_TCP";
 
 impl SwarmError {
     pub(crate) fn api(action: impl Into<String>, error: bollard::errors::Error) -> Self {
@@ -49,11 +69,194 @@ fn runtime() -> Result<tokio::runtime::Runtime, SwarmError> {
         .map_err(|e| SwarmError::Runtime(e.to_string()))
 }
 
+/// An error with its causes: what failed in a TLS handshake is only said by a cause
+/// of a cause ("client error (Connect)" alone tells nothing).
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        let more = inner.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        cause = inner.source();
+    }
+    one_line(&text)
+}
+
 fn unreachable(e: bollard::errors::Error) -> SwarmError {
     SwarmError::Unreachable {
         endpoint: endpoint(),
-        detail: one_line(&e.to_string()),
+        detail: with_causes(&e),
     }
+}
+
+/// How the engine at `DOCKER_HOST` is reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Route {
+    Socket,
+    /// TLS, trusting the CA of `ca.pem` and showing `cert.pem`/`key.pem` when the
+    /// engine asks for a client certificate, all from this folder.
+    Tls(PathBuf),
+    /// Plain TCP, allowed by `IOCDOCK_ALLOW_PLAIN_TCP=1`.
+    Plain,
+}
+
+/// What the environment says about the engine connection, read once.
+struct Environment {
+    host: String,
+    tls_verify: bool,
+    allow_plain: bool,
+    cert_path: Option<PathBuf>,
+}
+
+impl Environment {
+    fn read() -> Self {
+        let set = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+        // The docker CLI's rule: DOCKER_CERT_PATH, else the docker config folder.
+        let cert_path = set("DOCKER_CERT_PATH")
+            .or_else(|| set("DOCKER_CONFIG"))
+            .map(PathBuf::from)
+            .or_else(|| set("HOME").map(|home| PathBuf::from(home).join(".docker")));
+        Environment {
+            host: endpoint(),
+            tls_verify: set("DOCKER_TLS_VERIFY").is_some(),
+            allow_plain: std::env::var(ALLOW_PLAIN_TCP).is_ok_and(|v| v == "1"),
+            cert_path,
+        }
+    }
+
+    fn route(&self) -> Result<Route, SwarmError> {
+        let host = self.host.as_str();
+        if host.starts_with("unix://") {
+            return Ok(Route::Socket);
+        }
+        let tcp = host.starts_with("tcp://") || host.starts_with("http://");
+        if !tcp && !host.starts_with("https://") {
+            return Err(SwarmError::UnsupportedEndpoint {
+                endpoint: host.to_string(),
+            });
+        }
+        if self.tls_verify || host.starts_with("https://") {
+            let certs = self.cert_path.clone().ok_or_else(|| SwarmError::TlsSetUp {
+                endpoint: host.to_string(),
+                problem: "set DOCKER_CERT_PATH to the folder of ca.pem, cert.pem and key.pem"
+                    .to_string(),
+            })?;
+            return Ok(Route::Tls(certs));
+        }
+        if self.allow_plain {
+            Ok(Route::Plain)
+        } else {
+            Err(SwarmError::PlainTcp {
+                endpoint: host.to_string(),
+            })
+        }
+    }
+}
+
+/// A client for the engine at `DOCKER_HOST` speaking `version`: the one place where
+/// engine connections are made.
+fn connect_to(timeout: Duration, version: &ClientVersion) -> Result<Docker, SwarmError> {
+    let environment = Environment::read();
+    let host = environment.host.as_str();
+    let seconds = timeout.as_secs().max(1);
+    match environment.route()? {
+        Route::Socket => Docker::connect_with_unix(host, seconds, version).map_err(unreachable),
+        Route::Plain => Docker::connect_with_http(host, seconds, version).map_err(unreachable),
+        Route::Tls(certs) => {
+            tls_client(host, &certs, seconds, version).map_err(|problem| SwarmError::TlsSetUp {
+                endpoint: host.to_string(),
+                problem,
+            })
+        }
+    }
+}
+
+/// A client that speaks TLS to `host` and trusts exactly the CA of `certs/ca.pem`, as
+/// the docker CLI does (bollard's own TLS client would trust the system's store too,
+/// where the cluster CA sits on every node), and shows `cert.pem`/`key.pem` when there.
+fn tls_client(
+    host: &str,
+    certs: &std::path::Path,
+    seconds: u64,
+    version: &ClientVersion,
+) -> Result<Docker, String> {
+    use hyper_util::client::legacy::Client;
+    use hyper_util::client::legacy::connect::HttpConnector;
+    use hyper_util::rt::TokioExecutor;
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    use std::sync::Arc;
+
+    let unreadable =
+        |file: &std::path::Path, e: &dyn std::fmt::Display| format!("{}: {e}", file.display());
+    let ca = certs.join("ca.pem");
+    let cert = certs.join("cert.pem");
+    let key = certs.join("key.pem");
+    let mut roots = rustls::RootCertStore::empty();
+    for der in CertificateDer::pem_file_iter(&ca).map_err(|e| unreadable(&ca, &e))? {
+        roots
+            .add(der.map_err(|e| unreadable(&ca, &e))?)
+            .map_err(|e| unreadable(&ca, &e))?;
+    }
+    if roots.is_empty() {
+        return Err(unreadable(&ca, &"no certificate in it"));
+    }
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| e.to_string())?
+    .with_root_certificates(roots);
+    // Like the docker CLI, no client pair at all means no client certificate (an
+    // engine started with --tlsverify then refuses the handshake); half a pair is a
+    // mistake to name.
+    let config = if !cert.exists() && !key.exists() {
+        builder.with_no_client_auth()
+    } else {
+        let chain = CertificateDer::pem_file_iter(&cert)
+            .map_err(|e| unreadable(&cert, &e))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| unreadable(&cert, &e))?;
+        let private_key = PrivateKeyDer::from_pem_file(&key).map_err(|e| unreadable(&key, &e))?;
+        builder
+            .with_client_auth_cert(chain, private_key)
+            .map_err(|e| format!("{} and {}: {e}", cert.display(), key.display()))?
+    };
+    let mut tcp = HttpConnector::new();
+    tcp.enforce_http(false);
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(config)
+        .https_only()
+        .enable_http1()
+        .wrap_connector(tcp);
+    let client = Arc::new(
+        Client::builder(TokioExecutor::new())
+            // As bollard's own clients: one request per connection.
+            .pool_max_idle_per_host(0)
+            .build(connector),
+    );
+    let address = host
+        .strip_prefix("tcp://")
+        .or_else(|| host.strip_prefix("https://"))
+        .unwrap_or(host)
+        .trim_end_matches('/');
+    Docker::connect_with_custom_transport(
+        move |request: bollard::BollardRequest| {
+            let client = Arc::clone(&client);
+            async move {
+                client.request(request).await.map_err(|e| {
+                    bollard::errors::Error::from(std::io::Error::other(with_causes(&e)))
+                })
+            }
+        },
+        Some(format!("https://{address}")),
+        seconds,
+        version,
+    )
+    .map_err(|e| with_causes(&e))
 }
 
 /// A request, or a series of them, that ran out of time.
@@ -81,10 +284,9 @@ async fn client(limit: Option<Duration>) -> Result<Docker, SwarmError> {
         } else {
             *API_DEFAULT_VERSION
         };
-        return Docker::connect_with_unix(&host, timeout.as_secs(), &version).map_err(unreachable);
+        return connect_to(timeout, &version);
     }
-    let mut docker = Docker::connect_with_defaults().map_err(unreachable)?;
-    docker.set_timeout(timeout);
+    let docker = connect_to(timeout, API_DEFAULT_VERSION)?;
     docker.negotiate_version().await.map_err(unreachable)
 }
 
@@ -218,26 +420,24 @@ impl Engine {
             let deadline = Instant::now() + limit;
             loop {
                 // Connecting fails too while the daemon has not made its socket yet.
-                let error = match Docker::connect_with_defaults() {
-                    Ok(docker) => {
-                        let docker = docker.with_timeout(PROBE_TIMEOUT);
-                        match docker.ping().await {
-                            Ok(_) => match docker.negotiate_version().await {
-                                // Back to the usual timeout for the calls that follow:
-                                // `swarm init` waits for the new node.
-                                Ok(docker) => return Ok(docker.with_timeout(REQUEST_TIMEOUT)),
-                                Err(e) => e,
-                            },
-                            Err(e) => e,
-                        }
-                    }
-                    Err(e) => e,
+                let detail = match connect_to(PROBE_TIMEOUT, API_DEFAULT_VERSION) {
+                    Ok(docker) => match docker.ping().await {
+                        Ok(_) => match docker.negotiate_version().await {
+                            // Back to the usual timeout for the calls that follow:
+                            // `swarm init` waits for the new node.
+                            Ok(docker) => return Ok(docker.with_timeout(REQUEST_TIMEOUT)),
+                            Err(e) => with_causes(&e),
+                        },
+                        Err(e) => with_causes(&e),
+                    },
+                    Err(SwarmError::Unreachable { detail, .. }) => detail,
+                    // A refused endpoint stays refused however long one waits.
+                    Err(refused) => return Err(refused),
                 };
                 if Instant::now() >= deadline {
                     return Err(gone(format!(
-                        "no answer within {} s: {}",
-                        limit.as_secs(),
-                        one_line(&error.to_string())
+                        "no answer within {} s: {detail}",
+                        limit.as_secs()
                     )));
                 }
                 tokio::time::sleep(POLL).await;
@@ -258,6 +458,65 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn environment(host: &str, tls_verify: bool, allow_plain: bool) -> Environment {
+        Environment {
+            host: host.to_string(),
+            tls_verify,
+            allow_plain,
+            cert_path: Some(PathBuf::from("/certs")),
+        }
+    }
+
+    #[test]
+    fn tcp_endpoints_need_tls_or_an_explicit_permission() {
+        let tls = Some(Route::Tls(PathBuf::from("/certs")));
+        assert_eq!(
+            environment("unix:///run/docker.sock", false, false)
+                .route()
+                .ok(),
+            Some(Route::Socket)
+        );
+        assert_eq!(
+            environment("tcp://10.0.0.1:2376", true, false).route().ok(),
+            tls
+        );
+        assert_eq!(
+            environment("https://10.0.0.1:2376", false, false)
+                .route()
+                .ok(),
+            tls
+        );
+        // TLS wins over the permission for plain TCP.
+        assert_eq!(
+            environment("tcp://10.0.0.1:2376", true, true).route().ok(),
+            tls
+        );
+        assert_eq!(
+            environment("tcp://10.0.0.1:2375", false, true).route().ok(),
+            Some(Route::Plain)
+        );
+        for host in ["tcp://10.0.0.1:2375", "http://10.0.0.1:2375"] {
+            let err = environment(host, false, false)
+                .route()
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.starts_with(&format!("DOCKER_HOST={host} is plain TCP")),
+                "{err}"
+            );
+            assert!(err.contains("DOCKER_TLS_VERIFY=1"), "{err}");
+            assert!(err.contains("IOCDOCK_ALLOW_PLAIN_TCP=1"), "{err}");
+        }
+        let err = environment("ssh://ops@node", false, true)
+            .route()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("DOCKER_HOST=ssh://ops@node: unsupported"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn the_api_version_comes_from_a_successful_ping_answer() {

@@ -10,6 +10,7 @@ mod create;
 mod deploy;
 mod docker;
 mod e2e;
+mod engine;
 mod exec;
 mod fixtures;
 mod help;
@@ -20,6 +21,7 @@ mod manage;
 mod oracle;
 mod paths;
 mod registry;
+mod secrets;
 mod status;
 mod swarm_backup;
 
@@ -125,8 +127,11 @@ impl TestContext {
         copy_tree(&shared_fixtures().join("repository"), &self.repository());
     }
 
+    /// Writes settings.yaml private to its owner, as `iocdock init` creates it.
     pub(crate) fn write_settings(&self, yaml: &str) {
-        fs::write(self.home().join("settings.yaml"), yaml).expect("settings");
+        let file = self.home().join("settings.yaml");
+        fs::write(&file, yaml).expect("settings");
+        fs::set_permissions(&file, fs::Permissions::from_mode(0o600)).expect("chmod");
     }
 
     /// Every file below the home with its bytes and modification time, to prove a
