@@ -5,7 +5,7 @@
 //! Tests needing a tool: in CI (CI=true) a missing tool fails the test; elsewhere the
 //! test is skipped with a printed reason. scripts/test.sh installs the tools.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 use crate::TestContext;
 use crate::docker::{TEST_IMAGE, docker, docker_ready, unique_prefix};
 
-const GLOBAL: [&str; 5] = [
+const GLOBAL: [&str; 6] = [
+    "socketProxy",
     "client",
     "iocLogServer",
     "cAdvisor",
@@ -26,12 +27,15 @@ const LOCAL: [&str; 5] = ["registry", "prometheus", "alertManager", "loki", "gra
 /// A daemon address nothing listens on: generation then cannot check deployments.
 const NO_DAEMON: &str = "unix:///nonexistent/iocdock-test/docker.sock";
 
-const CREDENTIALS: &str = "registry_login_username: ops\nregistry_login_password: s3cret\n";
+const CREDENTIALS: &str = "registry_login_username: ops\nregistry_login_password: s3cret\n\
+monitoring_admin_password: m0n-pw\ngrafana_admin_password: gr4f-pw\n";
 
 /// Every alerting setting set, so the fullest alertmanager.yml is rendered.
 const FULL_SETTINGS: &str = "prefix_stack_name: lab\n\
 registry_login_username: ops\n\
 registry_login_password: s3cret\n\
+monitoring_admin_password: 'm0n: \"pw'\n\
+grafana_admin_password: 'gr4f $pw'\n\
 registry_port: 5443\n\
 registry_master_ip: 10.0.0.10\n\
 cluster_manager_nodes: {m1: 10.0.0.1}\n\
@@ -137,6 +141,11 @@ fn promtool_accepts_the_prometheus_config_and_rules() {
         args.extend(rules.iter().map(String::as_str));
         let (ok, out) = run("promtool", &args, &dir);
         assert!(ok, "promtool check rules:\n{out}");
+        // The same format for both: prometheus' and alertmanager's web configuration.
+        for web in ["prometheus/config/web.yml", "alertManager/config/web.yml"] {
+            let (ok, out) = run("promtool", &["check", "web-config", web], &swarm);
+            assert!(ok, "promtool check web-config {web}:\n{out}");
+        }
     }
 }
 
@@ -366,6 +375,268 @@ fn dashboard_queries_are_valid_promql() {
     assert!(ok, "dashboard queries:\n{out}");
 }
 
+/// The one service of a rendered compose file.
+fn compose_service(file: &Path) -> serde_yaml::Value {
+    let name = file.file_stem().unwrap().to_string_lossy().into_owned();
+    yaml(file)["services"][format!("srv-{name}").as_str()].clone()
+}
+
+fn is_host_network(service: &serde_yaml::Value, file: &Path) -> bool {
+    let networks = yaml(file)["networks"].clone();
+    service["networks"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .any(|n| networks[n.as_str().unwrap()]["name"] == "host")
+}
+
+/// Each built-in service's published ports, as its rendered compose file says, and
+/// whether it is on the host network.
+fn published_ports(swarm: &Path) -> BTreeMap<String, (Vec<u64>, bool)> {
+    compose_files(swarm)
+        .iter()
+        .map(|file| {
+            let service = compose_service(file);
+            let ports = service["ports"]
+                .as_sequence()
+                .into_iter()
+                .flatten()
+                .map(|p| {
+                    assert_eq!(p["mode"], "host", "{}: {p:?}", file.display());
+                    p["published"].as_u64().expect("published port")
+                })
+                .collect();
+            let name = file.file_stem().unwrap().to_string_lossy().into_owned();
+            (name, (ports, is_host_network(&service, file)))
+        })
+        .collect()
+}
+
+#[test]
+fn only_ports_behind_a_login_are_published() {
+    let (_t, swarm) = rendered(FULL_SETTINGS);
+    let found = published_ports(&swarm);
+    // Loki has no authentication, alloy's and cAdvisor's UIs none either: prometheus
+    // and grafana reach them on the overlay network. Alertmanager's gossip port is
+    // gone with its second replica. iocLogServer takes log lines from the IOCs (host
+    // network) and serves nothing; the host-network services listen on no port but
+    // node-exporter's read-only metrics.
+    let expected: BTreeMap<String, (Vec<u64>, bool)> = [
+        ("socketProxy", (vec![], true)),
+        ("client", (vec![], true)),
+        ("iocLogServer", (vec![7004], false)),
+        ("cAdvisor", (vec![], false)),
+        ("nodeExporter", (vec![], true)),
+        ("alloy", (vec![], false)),
+        ("registry", (vec![5443], false)),
+        ("prometheus", (vec![9090], false)),
+        ("alertManager", (vec![9093], false)),
+        ("loki", (vec![], false)),
+        ("grafana", (vec![3000], false)),
+    ]
+    .into_iter()
+    .map(|(name, ports)| (name.to_string(), ports))
+    .collect();
+    assert_eq!(found, expected);
+    let alertmanager = compose_service(&swarm.join("alertManager/alertManager.yaml"));
+    let flags = alertmanager["command"].as_sequence().unwrap();
+    assert!(flags.iter().any(|f| f == "--cluster.listen-address="));
+    assert!(
+        !flags
+            .iter()
+            .any(|f| f.as_str().unwrap().starts_with("--cluster.peer")),
+        "{flags:?}"
+    );
+    let prometheus = compose_service(&swarm.join("prometheus/prometheus.yaml"));
+    let flags = prometheus["command"].as_sequence().unwrap();
+    assert!(
+        flags
+            .iter()
+            .any(|f| f == "--web.config.file=/etc/prometheus/web.yml")
+    );
+    assert!(
+        !flags
+            .iter()
+            .any(|f| f.as_str().unwrap().contains("enable-lifecycle")
+                || f.as_str().unwrap().contains("enable-admin-api")),
+        "{flags:?}"
+    );
+}
+
+#[test]
+fn only_the_proxy_mounts_the_docker_socket() {
+    let (_t, swarm) = rendered(FULL_SETTINGS);
+    let socket = "/run/docker-api/docker.sock";
+    let mut readers = BTreeSet::new();
+    for file in compose_files(&swarm) {
+        let name = file.file_stem().unwrap().to_string_lossy().into_owned();
+        let service = compose_service(&file);
+        let mounts = service["volumes"]
+            .as_sequence()
+            .cloned()
+            .unwrap_or_default();
+        for mount in &mounts {
+            let source = mount["source"].as_str().unwrap_or_default();
+            let target = mount["target"].as_str().unwrap();
+            if mount["type"] == "bind" {
+                let engine = [
+                    "/var/run/docker.sock",
+                    "/run/docker.sock",
+                    "/var/run",
+                    "/run",
+                ]
+                .contains(&source);
+                assert!(
+                    !engine || name == "socketProxy",
+                    "{name} mounts {source}: only socketProxy may reach the engine"
+                );
+            }
+            // A mount of / would bring /run/docker.sock along: its /run is hidden.
+            if mount["type"] == "bind" && source == "/" {
+                let hidden = format!("{target}/run");
+                assert!(
+                    mounts
+                        .iter()
+                        .any(|m| m["type"] == "volume" && m["target"] == hidden.as_str()),
+                    "{name} mounts / at {target} without hiding {hidden}"
+                );
+            }
+            if source == "docker-api" {
+                assert_eq!(target, "/run/docker-api", "{name}");
+                assert_eq!(mount["read_only"] == true, name != "socketProxy", "{name}");
+                readers.insert(name.clone());
+            }
+        }
+    }
+    assert_eq!(
+        readers,
+        ["socketProxy", "cAdvisor", "alloy", "prometheus"]
+            .map(String::from)
+            .into()
+    );
+    // Each reader talks to the proxy's socket, not the engine's.
+    let prometheus = yaml(&swarm.join("prometheus/config/prometheus.yml"));
+    let hosts: Vec<&str> = prometheus["scrape_configs"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .flat_map(|job| {
+            job["dockerswarm_sd_configs"]
+                .as_sequence()
+                .into_iter()
+                .flatten()
+        })
+        .map(|sd| sd["host"].as_str().unwrap())
+        .collect();
+    assert_eq!(hosts.len(), 5, "{hosts:?}");
+    assert!(
+        hosts.iter().all(|h| *h == format!("unix://{socket}")),
+        "{hosts:?}"
+    );
+    let alloy = fs::read_to_string(swarm.join("global-services/alloy/config.alloy")).unwrap();
+    assert_eq!(alloy.matches("unix:///").count(), 2, "{alloy}");
+    assert_eq!(
+        alloy.matches(&format!("\"unix://{socket}\"")).count(),
+        2,
+        "{alloy}"
+    );
+    let cadvisor = compose_service(&swarm.join("global-services/cAdvisor.yaml"));
+    assert!(
+        cadvisor["command"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .any(|f| *f == format!("--docker=unix://{socket}").as_str())
+    );
+    let haproxy =
+        fs::read_to_string(swarm.join("global-services/socketProxy/haproxy.cfg")).unwrap();
+    assert!(
+        haproxy.contains(&format!("bind unix@{socket} mode 660")),
+        "{haproxy}"
+    );
+    assert!(
+        haproxy.contains("server engine unix@/var/run/docker.sock"),
+        "{haproxy}"
+    );
+}
+
+#[test]
+fn grafana_and_loki_read_their_passwords_from_files_they_own() {
+    use std::os::unix::fs::MetadataExt;
+
+    let (_t, swarm) = rendered(FULL_SETTINGS);
+    // No password in an environment, a label or a command of any service.
+    for file in compose_files(&swarm) {
+        let text = fs::read_to_string(&file).unwrap();
+        for password in ["m0n: \"pw", "gr4f $pw", "s3cret"] {
+            assert!(!text.contains(password), "{}", file.display());
+        }
+    }
+    let mount_target = |service: &serde_yaml::Value, source: &str| -> String {
+        service["volumes"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .find(|m| m["source"] == source)
+            .and_then(|m| {
+                assert_eq!(m["read_only"], true, "{source}");
+                m["target"].as_str()
+            })
+            .unwrap_or_else(|| panic!("no mount of {source}"))
+            .to_string()
+    };
+    let owned = |relative: &str, uid: u32, contents: &str| {
+        let path = swarm.join(relative);
+        let meta = fs::metadata(&path).unwrap();
+        assert_eq!(
+            (meta.uid(), meta.mode() & 0o777),
+            (uid, 0o600),
+            "{relative}"
+        );
+        assert_eq!(fs::read_to_string(&path).unwrap(), contents, "{relative}");
+    };
+
+    let grafana = compose_service(&swarm.join("grafana/grafana.yaml"));
+    let secrets = mount_target(&grafana, "./secrets");
+    let env = &grafana["environment"];
+    assert_eq!(env["GF_AUTH_ANONYMOUS_ENABLED"], "false");
+    assert_eq!(
+        env["GF_SECURITY_ADMIN_PASSWORD__FILE"],
+        format!("{secrets}/admin-password").as_str()
+    );
+    assert!(env.get("GF_SECURITY_ADMIN_PASSWORD").is_none());
+    owned("grafana/secrets/admin-password", 472, "gr4f $pw");
+    owned("grafana/secrets/monitoring-password", 472, "m0n: \"pw");
+    let datasources = yaml(&swarm.join("grafana/provisioning/datasources/iocdock.yml"));
+    for datasource in datasources["datasources"].as_sequence().unwrap() {
+        if datasource["type"] == "loki" {
+            continue;
+        }
+        assert_eq!(datasource["basicAuth"], true, "{datasource:?}");
+        assert_eq!(datasource["basicAuthUser"], "monitoring");
+        assert_eq!(
+            datasource["secureJsonData"]["basicAuthPassword"],
+            format!("$__file{{{secrets}/monitoring-password}}").as_str()
+        );
+    }
+
+    let loki = compose_service(&swarm.join("loki/loki.yaml"));
+    let secrets = mount_target(&loki, "./secrets");
+    let config = yaml(&swarm.join("loki/config/loki.yml"));
+    let client = &config["ruler"]["alertmanager_client"];
+    assert_eq!(client["type"], "Basic");
+    assert_eq!(
+        client["credentials_file"],
+        format!("{secrets}/alertmanager-credentials").as_str()
+    );
+    // base64 of `monitoring:m0n: "pw`
+    owned(
+        "loki/secrets/alertmanager-credentials",
+        10001,
+        "bW9uaXRvcmluZzptMG46ICJwdw==",
+    );
+}
+
 #[test]
 fn loki_and_alloy_files_point_at_the_stack_services() {
     let (_t, swarm) = rendered(FULL_SETTINGS);
@@ -459,6 +730,26 @@ fn missing_secrets_without_a_terminal_name_their_key() {
         stderr.contains("alert_manager_smtp_auth_password is not set"),
         "{stderr}"
     );
+
+    for key in ["monitoring_admin_password", "grafana_admin_password"] {
+        t.write_settings(&CREDENTIALS.replace(key, "unset_key"));
+        let out = t
+            .cmd(&["swarm", "--gen-built-in-services", "--yes"])
+            .env("DOCKER_HOST", NO_DAEMON)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(&format!(
+                "error: {key} is not set (the login \"monitoring\" of prometheus and alertmanager) and there is no terminal to ask for it: set it in"
+            )) || stderr.contains(&format!(
+                "error: {key} is not set (grafana's admin login) and there is no terminal"
+            )),
+            "{stderr}"
+        );
+        assert!(!t.mount().join("swarm").exists());
+    }
 }
 
 /// Runs `iocdock ARGS` on a pseudo-terminal (util-linux `script`) typing `input`.
@@ -505,22 +796,45 @@ fn missing_registry_login_is_asked_on_a_terminal() {
     );
     assert!(!t.mount().join("swarm").exists());
 
-    let (ok, out) = on_terminal(&t, generate, "ops\ntyped\ntyped\n");
+    let (ok, out) = on_terminal(&t, generate, "ops\ntyped\ntyped\n m0n\n m0n\n");
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("monitoring_admin_password: a password that does not begin or end with a space is expected"),
+        "{out}"
+    );
+    assert!(!t.mount().join("swarm").exists());
+
+    let (ok, out) = on_terminal(&t, generate, "ops\ntyped\ntyped\nm0n\nm0n\ngr4f\ngr4f\n");
     assert!(ok, "{out}");
     for question in [
         "registry_login_username (the registry's htpasswd login): ",
         "registry_login_password (the registry's htpasswd login): ",
         "registry_login_password again: ",
+        "monitoring_admin_password (the login \"monitoring\" of prometheus and alertmanager): ",
+        "monitoring_admin_password again: ",
+        "grafana_admin_password (grafana's admin login): ",
+        "grafana_admin_password again: ",
     ] {
         assert!(out.contains(question), "{out}");
     }
-    let htpasswd = fs::read_to_string(t.mount().join("swarm/registry/auth/htpasswd")).unwrap();
+    let swarm = t.mount().join("swarm");
+    let htpasswd = fs::read_to_string(swarm.join("registry/auth/htpasswd")).unwrap();
     let hash = htpasswd.trim().strip_prefix("ops:").expect("user ops");
     assert!(bcrypt::verify("typed", hash).unwrap());
-    // The answers are not saved; the htpasswd file is kept from now on.
+    let web = yaml(&swarm.join("prometheus/config/web.yml"));
+    let hash = web["basic_auth_users"]["monitoring"].as_str().unwrap();
+    assert!(bcrypt::verify("m0n", hash).unwrap());
+    let admin = fs::read_to_string(swarm.join("grafana/secrets/admin-password")).unwrap();
+    assert_eq!(admin, "gr4f");
+    // The answers are not saved; the files are kept from now on, byte for byte.
     assert!(!t.home().join("settings.yaml").exists());
+    let before = t.tree_state();
     let (ok, out) = on_terminal(&t, generate, "");
-    assert!(ok && !out.contains("registry_login"), "{out}");
+    assert!(ok && !out.contains("password"), "{out}");
+    assert!(
+        before == t.tree_state(),
+        "a run without answers changed files"
+    );
 }
 
 #[test]
@@ -555,7 +869,7 @@ fn an_unreachable_daemon_stops_generation_unless_yes() {
         stderr.contains("warning: cannot reach the Docker daemon"),
         "{stderr}"
     );
-    assert!(stderr.contains("prometheus: wrote 5 files"), "{stderr}");
+    assert!(stderr.contains("prometheus: wrote 7 files"), "{stderr}");
     for file in compose_files(&t.mount().join("swarm")) {
         assert!(file.is_file(), "{}", file.display());
     }
@@ -623,6 +937,8 @@ impl Drop for Cleanup {
 /// A stand-in for every image the global services name: the busybox test image with a
 /// sleeping stub at each absolute entrypoint path, whose own entrypoint sleeps too
 /// (the compose `command` arguments land in `$0…` of `sh -c` and are ignored).
+/// cAdvisor's shell entrypoint waits for the proxy's socket, which the sleeping
+/// stand-in of socketProxy never makes: its task runs, waiting.
 fn stand_in_images(prefix: &str, swarm: &Path, cleanup: &mut Cleanup) {
     let mut images = BTreeSet::new();
     let mut stubs = BTreeSet::new();
@@ -630,9 +946,10 @@ fn stand_in_images(prefix: &str, swarm: &Path, cleanup: &mut Cleanup) {
         let compose = yaml(&swarm.join(format!("global-services/{name}.yaml")));
         let service = &compose["services"][format!("srv-{name}").as_str()];
         images.insert(service["image"].as_str().expect("image").to_string());
+        // A shell entrypoint (cAdvisor's wait for the proxy) runs busybox's shell.
         if let Some(program) = service["entrypoint"][0]
             .as_str()
-            .filter(|p| p.starts_with('/'))
+            .filter(|p| p.starts_with('/') && *p != "/bin/sh")
         {
             stubs.insert(program.to_string());
         }
