@@ -525,6 +525,21 @@ pub(crate) fn write<'a>(
     rendering: &'a Rendering,
     deployed: &BTreeSet<String>,
 ) -> Result<Vec<(&'a RenderedService, Outcome)>, FsError> {
+    // Only root can give a file to another user: refuse before anything is written
+    // rather than half-way.
+    if !rustix::process::geteuid().is_root()
+        && let Some(file) = rendering
+            .services
+            .iter()
+            .flat_map(|s| &s.files)
+            .find(|f| f.owner.is_some())
+    {
+        return Err(FsError {
+            path: rendering.root.join(&file.relative),
+            action: "cannot give it to the user its service runs as: run iocdock as root (nothing was written)",
+            source: std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+        });
+    }
     for dir in &rendering.shared_dirs {
         create_dir(&rendering.root.join(dir))?;
     }

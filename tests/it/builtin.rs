@@ -758,6 +758,48 @@ fn missing_secrets_without_a_terminal_name_their_key() {
     }
 }
 
+#[test]
+fn generation_by_another_user_than_root_writes_nothing() {
+    let test = "generation_by_another_user_than_root_writes_nothing";
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("SKIPPED {test}: only root can run iocdock as another user");
+        return;
+    }
+    if !tool_ready("setpriv", "util-linux", test) {
+        return;
+    }
+    let t = TestContext::new();
+    t.write_settings(CREDENTIALS);
+    let nobody = 65534;
+    for path in [t.home().to_path_buf(), t.home().join("settings.yaml")] {
+        std::os::unix::fs::chown(&path, Some(nobody), Some(nobody)).unwrap();
+    }
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(crate::bin())
+        .args(["swarm", "--gen-built-in-services", "--yes"])
+        .env("IOCDOCK_HOME", t.home())
+        .env("DOCKER_HOST", NO_DAEMON)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("error: "))
+        .collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(
+        errors[0].contains("/secrets/")
+            && errors[0].contains("run iocdock as root (nothing was written)"),
+        "{stderr}"
+    );
+    let swarm = t.mount().join("swarm");
+    for service in ["prometheus", "grafana", "global-services", "iocLog"] {
+        assert!(!swarm.join(service).exists(), "{service} was written");
+    }
+}
+
 /// Runs `iocdock ARGS` on a pseudo-terminal (util-linux `script`) typing `input`.
 fn on_terminal(t: &TestContext, args: &str, input: &str) -> (bool, String) {
     use std::io::Write;
