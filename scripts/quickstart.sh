@@ -57,14 +57,26 @@ done
 
 say "deploy"
 "$iocdock" swarm --deploy-all-iocs
-# The built-in services need the registry login; a demo home gets demo values.
+# The built-in services need the registry login and the monitoring and grafana
+# passwords; a demo home gets random ones (read them in settings.yaml).
 settings=$home/settings.yaml
-if [[ -z "$("$iocdock" config REGISTRY_LOGIN_USERNAME)" ]]; then
+random_password() { head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
+add_setting() {
+    local tmp
     tmp=$(mktemp "$home/.settings.XXXXXX")
-    { cat "$settings" 2>/dev/null || true; printf 'registry_login_username: iocdock\nregistry_login_password: %s\n' "$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"; } >"$tmp"
+    { cat "$settings" 2>/dev/null || true; printf '%s\n' "$@"; } >"$tmp"
     mv "$tmp" "$settings"
+}
+if [[ -z "$("$iocdock" config REGISTRY_LOGIN_USERNAME)" ]]; then
+    add_setting "registry_login_username: iocdock" "registry_login_password: $(random_password)"
     say "wrote demo registry credentials into $settings"
 fi
+for key in monitoring_admin_password grafana_admin_password; do
+    if [[ -z "$("$iocdock" config "$key")" ]]; then
+        add_setting "$key: $(random_password)"
+        say "wrote a demo $key into $settings"
+    fi
+done
 "$iocdock" swarm --gen-built-in-services
 "$iocdock" service client --deploy
 

@@ -5,9 +5,9 @@
 #   scripts/test.sh
 #
 # Steps: rust components -> Docker Engine + swarm (scripts/docker-up.sh) -> demo IOC
-# image -> cluster tools (ansible-core, docker-registry) -> configuration checkers
-# (promtool, amtool) -> python test dependencies -> cargo fmt --check -> cargo clippy
-# -> cargo test.
+# image -> stand-ins of the built-in services' images -> cluster tools (ansible-core,
+# docker-registry) -> configuration checkers (promtool, amtool) -> python test
+# dependencies -> cargo fmt --check -> cargo clippy -> cargo test.
 # The three cargo checks all run even if an earlier one fails, so one CI run reports
 # every problem; the exit status is non-zero if any of them failed.
 #
@@ -79,6 +79,52 @@ fi
 if [[ "${IOCDOCK_DOCKER_TESTS:-}" != skip ]]; then
     say "scripts/demo-image/build.sh"
     scripts/demo-image/build.sh
+fi
+
+# Stand-ins for the images of the built-in services that the deployment test runs:
+# prometheus, alertmanager, node-exporter and the registry from the shared
+# monitoring-images tool (Debian packages; about a minute, skipped when the images
+# exist), and the socket proxy's haproxy (scripts/proxy-image/build.sh, a no-op when
+# current). Without them that test fails in CI and skips elsewhere.
+# image:tag of an entry of imsrvs/images.yaml ("<key>:\n  image: X\n  tag: Y").
+images_yaml_entry() {
+    awk -v k="$1:" '
+        $1 == k { inside = 1; next }
+        inside && /^[^ #]/ { inside = 0 }
+        inside && $1 == "image:" { image = $2 }
+        inside && $1 == "tag:" { tag = $2 }
+        END { gsub(/"/, "", image); gsub(/"/, "", tag); if (image != "" && tag != "") print image ":" tag }
+    ' imsrvs/images.yaml
+}
+stand_in_failed() {
+    if is_ci; then
+        echo "test.sh: $1 failed in CI; stopping" >&2
+        exit 1
+    fi
+    echo "test.sh: WARNING: $1 failed; the built-in services deployment test will SKIP" >&2
+}
+if [[ "${IOCDOCK_DOCKER_TESTS:-}" != skip ]]; then
+    monitoring_images=../shared/tools/monitoring-images/build.sh
+    missing=()
+    for key in prometheus alertmanager node-exporter registry; do
+        image="registry.iasf/$(images_yaml_entry "$key")"
+        timeout 10 docker image inspect "$image" >/dev/null 2>&1 || missing+=("$image")
+    done
+    if ((${#missing[@]})); then
+        if [[ -f "$monitoring_images" ]]; then
+            say "$monitoring_images (missing: ${missing[*]})"
+            # A scratch folder of our own: the tool's default is shared by every user.
+            scratch="$(mktemp -d /tmp/iocdock-monitoring-images.XXXXXX)"
+            WORK="$scratch" IMAGES_YAML="$PWD/imsrvs/images.yaml" bash "$monitoring_images" ||
+                stand_in_failed "$monitoring_images"
+            rm -rf "$scratch"
+        else
+            # A clone outside the project's machines: the test says why it skips.
+            echo "test.sh: WARNING: $monitoring_images not found; the built-in services deployment test will SKIP (fail in CI)" >&2
+        fi
+    fi
+    say "scripts/proxy-image/build.sh"
+    scripts/proxy-image/build.sh || stand_in_failed scripts/proxy-image/build.sh
 fi
 
 # ----------------------------------------------------------------------------------

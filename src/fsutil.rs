@@ -239,6 +239,43 @@ pub(crate) fn write_if_changed_timed(
     Ok(true)
 }
 
+/// `write_if_changed` for a file that belongs to `uid`: a service that runs as that
+/// user reads its secret from it, and mode 0600 keeps everyone else out. The owner is
+/// given to the temporary file, so the file never appears under its name with
+/// another owner; a file with the right bytes but another owner or mode is replaced.
+pub(crate) fn write_owned_if_changed(
+    path: &Path,
+    contents: &[u8],
+    mode: u32,
+    uid: u32,
+) -> Result<bool, FsError> {
+    if let Ok(metadata) = fs::symlink_metadata(path)
+        && metadata.is_file()
+        && metadata.permissions().mode() & 0o7777 == mode
+        && metadata.uid() == uid
+        && fs::read(path).is_ok_and(|old| old == contents)
+    {
+        return Ok(false);
+    }
+    let mut temp = tempfile::Builder::new()
+        .prefix(".iocdock-")
+        .suffix(".tmp")
+        .tempfile_in(parent_of(path))
+        .at(path, "cannot create a temporary file beside it")?;
+    temp.write_all(contents).at(path, "cannot write")?;
+    temp.as_file()
+        .set_permissions(fs::Permissions::from_mode(mode))
+        .at(path, "cannot set permissions")?;
+    std::os::unix::fs::fchown(temp.as_file(), Some(uid), None).at(
+        path,
+        "cannot give it to the user its service runs as (only root can)",
+    )?;
+    temp.persist(path)
+        .map_err(|e| e.error)
+        .at(path, "cannot replace")?;
+    Ok(true)
+}
+
 /// The bytes of a small file (an ioc.ini, a database, a startup file) in as few
 /// system calls as possible: open, read, the read that finds the end, close. The
 /// bytes go to a buffer on the stack first, so the heap holds only what the file has:

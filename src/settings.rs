@@ -281,6 +281,8 @@ settings_keys! {
     alert_manager_receive_email_list: Vec<String> = Vec::new();
     alert_manager_default_webhook_receiver: String = String::new();
     alert_manager_info_webhook_receiver: String = String::new();
+    monitoring_admin_password: String = String::new();
+    grafana_admin_password: String = String::new();
     docker_stop_command: String = "systemctl stop docker".to_string();
     docker_start_command: String = "systemctl start docker".to_string();
     docker_swarm_dir: String = "/var/lib/docker/swarm".to_string();
@@ -590,5 +592,10 @@ mod tests {
             loaded.settings.lookup("ANSIBLE_CREATE_PASSWORD").unwrap(),
             ""
         );
+        let loaded =
+            load_with("monitoring_admin_password: m0n\ngrafana_admin_password: gr4f\n").unwrap();
+        for key in ["MONITORING_ADMIN_PASSWORD", "GRAFANA_ADMIN_PASSWORD"] {
+            assert_eq!(loaded.settings.lookup(key).unwrap(), "***", "{key}");
+        }
     }
 }

@@ -451,6 +451,9 @@ fn gen_built_in_services(
         if answer.is_empty() {
             return Err(secret.missing_error(settings).into());
         }
+        if let Some(problem) = secret.problem(&answer) {
+            anyhow::bail!("{problem}; nothing was written");
+        }
         if secret.hidden() && ask(&format!("{} again", secret.key()), true)? != answer {
             anyhow::bail!(
                 "the two {} entries differ; nothing was written",

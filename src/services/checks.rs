@@ -155,6 +155,14 @@ pub(crate) fn problems(settings: &Settings) -> Vec<String> {
             ));
         }
     }
+    for (key, value) in [
+        ("monitoring_admin_password", &s.monitoring_admin_password),
+        ("grafana_admin_password", &s.grafana_admin_password),
+    ] {
+        if !value.is_empty() {
+            problems.extend(super::monitoring::problem(key, value));
+        }
+    }
     problems
 }
 
@@ -220,5 +228,19 @@ mod tests {
         assert!(found[1].starts_with("registry_common_name: \"registry.a b\""));
         assert!(found[2].starts_with("container_top_path:"));
         assert!(found[3].starts_with("alert_manager_info_webhook_receiver:"));
+    }
+
+    #[test]
+    fn passwords_the_services_cannot_read_back_are_named() {
+        let found = problems(&settings(
+            "monitoring_admin_password: ' padded'\ngrafana_admin_password: fine\n",
+        ));
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].starts_with("monitoring_admin_password: "),
+            "{found:?}"
+        );
+        // The value itself is never part of a message.
+        assert!(!found[0].contains("padded"), "{found:?}");
     }
 }

@@ -1,6 +1,8 @@
-//! The registry's htpasswd file: one `user:bcrypt-hash` line.
+//! bcrypt hashes of the built-in services' passwords: the registry's htpasswd file
+//! (one `user:bcrypt-hash` line) and the web configuration of prometheus and
+//! alertmanager.
 
-/// The registry checks the hash on every request (a push makes dozens), so the cost
+/// The services check the hash on every request (a push makes dozens), so the cost
 /// is a compromise between that latency and the work of guessing offline; `htpasswd
 /// -B` uses 5, Go's bcrypt default is 10.
 const COST: u32 = 10;
@@ -11,9 +13,8 @@ fn matches(existing: &str, user: &str, password: &str) -> bool {
     let (Some(line), None) = (lines.next(), lines.next()) else {
         return false;
     };
-    line.split_once(':').is_some_and(|(name, hash)| {
-        name == user && bcrypt::verify(password, hash.trim()).unwrap_or(false)
-    })
+    line.split_once(':')
+        .is_some_and(|(name, hash)| name == user && verifies(hash.trim(), password))
 }
 
 /// The htpasswd file for `user`. An `existing` file that already holds this user and
@@ -31,17 +32,27 @@ pub(crate) fn file(user: &str, password: &str, existing: Option<&str>) -> Result
     if let Some(existing) = existing.filter(|e| matches(e, user, password)) {
         return Ok(existing.to_string());
     }
-    let hash = bcrypt::non_truncating_hash_with_result(password, COST).map_err(|e| match e {
-        bcrypt::BcryptError::Truncation(_) => {
-            "registry_login_password is longer than 72 bytes, which bcrypt cannot hash".to_string()
-        }
-        other => format!("cannot hash registry_login_password: {other}"),
-    })?;
-    // $2y$ like `htpasswd -B`, which is what registry documentation shows.
     Ok(format!(
         "{user}:{}\n",
-        hash.format_for_version(bcrypt::Version::TwoY)
+        hash(password, "registry_login_password")?
     ))
+}
+
+/// A new bcrypt hash of `password`, the value of the settings key `key`.
+pub(crate) fn hash(password: &str, key: &str) -> Result<String, String> {
+    let hash = bcrypt::non_truncating_hash_with_result(password, COST).map_err(|e| match e {
+        bcrypt::BcryptError::Truncation(_) => {
+            format!("{key} is longer than 72 bytes, which bcrypt cannot hash")
+        }
+        other => format!("cannot hash {key}: {other}"),
+    })?;
+    // $2y$ like `htpasswd -B`, which is what the services' documentation shows.
+    Ok(hash.format_for_version(bcrypt::Version::TwoY))
+}
+
+/// Whether `hash` is a bcrypt hash of `password`.
+pub(crate) fn verifies(hash: &str, password: &str) -> bool {
+    bcrypt::verify(password, hash).unwrap_or(false)
 }
 
 #[cfg(test)]
@@ -74,5 +85,16 @@ mod tests {
         );
         let long = "x".repeat(73);
         assert!(file("a", &long, None).unwrap_err().contains("72 bytes"));
+        let err = hash(&long, "monitoring_admin_password").unwrap_err();
+        assert!(err.starts_with("monitoring_admin_password is longer than 72 bytes"));
+    }
+
+    #[test]
+    fn hashes_verify_their_password_only() {
+        let hashed = hash("m0n", "monitoring_admin_password").unwrap();
+        assert!(hashed.starts_with("$2y$10$"), "{hashed}");
+        assert!(verifies(&hashed, "m0n"));
+        assert!(!verifies(&hashed, "m0n "));
+        assert!(!verifies("not a hash", "m0n"));
     }
 }

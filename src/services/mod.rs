@@ -8,14 +8,16 @@
 //!   `<name>/` (registry, prometheus, alertManager, loki, grafana);
 //! - `iocLog/`, shared by the IOCs and iocLogServer.
 //!
-//! Rendering is pure apart from reading the templates and the registry's existing
-//! htpasswd; writing is a separate step that leaves the files of a deployed service
-//! alone, since a running service would otherwise no longer match its file.
+//! Rendering is pure apart from reading the templates and what earlier runs left in
+//! the run directory (the registry's htpasswd, the monitoring passwords and hash);
+//! writing is a separate step that leaves the files of a deployed service alone,
+//! since a running service would otherwise no longer match its file.
 
 pub(crate) mod alertmanager;
 pub(crate) mod checks;
 pub(crate) mod htpasswd;
 pub(crate) mod images;
+pub(crate) mod monitoring;
 pub(crate) mod placeholder;
 pub(crate) mod sources;
 
@@ -23,10 +25,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use crate::compose::model::ComposeFile;
-use crate::fsutil::{FsError, IoContext, write_if_changed};
+use crate::fsutil::{FsError, IoContext, write_if_changed, write_owned_if_changed};
 use crate::settings::Settings;
 use crate::swarm::managed::{GLOBAL_SERVICES, LOCAL_SERVICES, ServiceType};
 
+use self::monitoring::Logins;
 use self::placeholder::Values;
 use self::sources::Source;
 
@@ -84,6 +87,8 @@ pub(crate) enum Secret {
     RegistryUsername,
     RegistryPassword,
     SmtpPassword,
+    MonitoringPassword,
+    GrafanaAdminPassword,
 }
 
 impl Secret {
@@ -93,6 +98,8 @@ impl Secret {
             Secret::RegistryUsername => "registry_login_username",
             Secret::RegistryPassword => "registry_login_password",
             Secret::SmtpPassword => "alert_manager_smtp_auth_password",
+            Secret::MonitoringPassword => "monitoring_admin_password",
+            Secret::GrafanaAdminPassword => "grafana_admin_password",
         }
     }
 
@@ -101,12 +108,24 @@ impl Secret {
         match self {
             Secret::RegistryUsername | Secret::RegistryPassword => "the registry's htpasswd login",
             Secret::SmtpPassword => "alertmanager's login to the SMTP server",
+            Secret::MonitoringPassword => "the login \"monitoring\" of prometheus and alertmanager",
+            Secret::GrafanaAdminPassword => "grafana's admin login",
         }
     }
 
     /// Whether the answer must not be echoed.
     pub(crate) fn hidden(self) -> bool {
         !matches!(self, Secret::RegistryUsername)
+    }
+
+    /// What is wrong with `value` as this secret, if anything.
+    pub(crate) fn problem(self, value: &str) -> Option<String> {
+        match self {
+            Secret::MonitoringPassword | Secret::GrafanaAdminPassword => {
+                monitoring::problem(self.key(), value)
+            }
+            _ => None,
+        }
     }
 
     pub(crate) fn missing_error(self, settings: &Settings) -> BuiltinError {
@@ -132,6 +151,8 @@ pub(crate) struct RenderedFile {
     pub(crate) relative: String,
     pub(crate) contents: Vec<u8>,
     pub(crate) mode: u32,
+    /// The user the file is given to, when its service does not run as root.
+    pub(crate) owner: Option<u32>,
 }
 
 /// Everything of one built-in service.
@@ -175,7 +196,8 @@ fn existing_htpasswd(settings: &Settings) -> Option<String> {
 }
 
 /// Secrets the settings do not give and rendering needs. The registry login is not
-/// needed when the settings lack it but an htpasswd file exists: that file is kept.
+/// needed when the settings lack it but an htpasswd file exists: that file is kept;
+/// likewise the monitoring and grafana passwords an earlier run stored.
 pub(crate) fn missing_secrets(settings: &Settings) -> Vec<Secret> {
     let mut missing = Vec::new();
     let user = &settings.registry_login_username;
@@ -194,6 +216,21 @@ pub(crate) fn missing_secrets(settings: &Settings) -> Vec<Secret> {
     {
         missing.push(Secret::SmtpPassword);
     }
+    let root = swarm_dir(settings);
+    for (setting, secret) in [
+        (
+            &settings.monitoring_admin_password,
+            Secret::MonitoringPassword,
+        ),
+        (
+            &settings.grafana_admin_password,
+            Secret::GrafanaAdminPassword,
+        ),
+    ] {
+        if setting.is_empty() && !monitoring::has_stored(&root, secret) {
+            missing.push(secret);
+        }
+    }
     missing
 }
 
@@ -210,7 +247,7 @@ fn registry_host(settings: &Settings) -> String {
     }
 }
 
-fn values(settings: &Settings, images: &images::Images) -> Values {
+fn values(settings: &Settings, images: &images::Images, logins: &Logins) -> Values {
     let prefix = &settings.prefix_stack_name;
     let registry = registry_host(settings);
     let top = settings.container_top_path.trim_end_matches('/');
@@ -231,6 +268,8 @@ fn values(settings: &Settings, images: &images::Images) -> Values {
         .map_or("/var/lib/docker", |(root, _)| root);
     values.insert("docker_root", docker_root);
     values.insert("docker_metrics_port", DOCKER_METRICS_PORT.to_string());
+    values.insert("monitoring_user", monitoring::MONITORING_USER);
+    values.insert("monitoring_password_hash", logins.monitoring_hash.as_str());
     for name in GLOBAL_SERVICES.iter().chain(LOCAL_SERVICES.iter()) {
         values.insert(format!("service.{name}"), format!("{prefix}_srv-{name}"));
     }
@@ -373,7 +412,10 @@ pub(crate) fn render(
     let images_text = std::str::from_utf8(&images_source.bytes)
         .map_err(|_| template_error(images_source, "not UTF-8 text"))?;
     let images = images::parse(images_text).map_err(|e| template_error(images_source, e))?;
-    let values = values(settings, &images);
+    // Secrets in the order they are asked for, so the first missing one is named.
+    let htpasswd = htpasswd_file(settings, answers)?;
+    let logins = Logins::resolve(settings, answers, &swarm_dir(settings))?;
+    let values = values(settings, &images, &logins);
 
     let mut services: Vec<RenderedService> = GLOBAL_SERVICES
         .iter()
@@ -398,7 +440,13 @@ pub(crate) fn render(
             .map_err(|_| template_error(source, "not UTF-8 text"))?;
         let mut text =
             placeholder::substitute(text, &values).map_err(|e| template_error(source, e))?;
-        let mut mode = 0o644;
+        // A web configuration holds the monitoring password's hash: guessing offline
+        // starts from it.
+        let mut mode = if monitoring::WEB_CONFIGS.contains(&source.relative.as_str()) {
+            0o600
+        } else {
+            0o644
+        };
         if source.relative == ALERTMANAGER_CONFIG {
             let smtp_password = if settings.alert_manager_smtp_auth_password.is_empty() {
                 answers.get(&Secret::SmtpPassword).map(String::as_str)
@@ -421,6 +469,7 @@ pub(crate) fn render(
             relative: source.relative.clone(),
             contents: text.into_bytes(),
             mode,
+            owner: None,
         });
     }
 
@@ -429,9 +478,15 @@ pub(crate) fn render(
     if let Some(registry) = services.iter_mut().find(|s| s.name == "registry") {
         registry.files.push(RenderedFile {
             relative: REGISTRY_HTPASSWD.to_string(),
-            contents: htpasswd_file(settings, answers)?.into_bytes(),
+            contents: htpasswd.into_bytes(),
             mode: 0o600,
+            owner: None,
         });
+    }
+    for (name, file) in logins.files() {
+        if let Some(service) = services.iter_mut().find(|s| s.name == name) {
+            service.files.push(file);
+        }
     }
     for (name, dir) in EXTRA_DIRS {
         if let Some(service) = services.iter_mut().find(|s| s.name == *name) {
@@ -470,6 +525,21 @@ pub(crate) fn write<'a>(
     rendering: &'a Rendering,
     deployed: &BTreeSet<String>,
 ) -> Result<Vec<(&'a RenderedService, Outcome)>, FsError> {
+    // Only root can give a file to another user: refuse before anything is written
+    // rather than half-way.
+    if !rustix::process::geteuid().is_root()
+        && let Some(file) = rendering
+            .services
+            .iter()
+            .flat_map(|s| &s.files)
+            .find(|f| f.owner.is_some())
+    {
+        return Err(FsError {
+            path: rendering.root.join(&file.relative),
+            action: "cannot give it to the user its service runs as: run iocdock as root (nothing was written)",
+            source: std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+        });
+    }
     for dir in &rendering.shared_dirs {
         create_dir(&rendering.root.join(dir))?;
     }
@@ -494,7 +564,11 @@ pub(crate) fn write<'a>(
             if let Some(parent) = path.parent() {
                 create_dir(parent)?;
             }
-            if write_if_changed(&path, &file.contents, file.mode)? {
+            let written_now = match file.owner {
+                Some(uid) => write_owned_if_changed(&path, &file.contents, file.mode, uid)?,
+                None => write_if_changed(&path, &file.contents, file.mode)?,
+            };
+            if written_now {
                 written.push(file.relative.clone());
             }
         }

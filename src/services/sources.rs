@@ -16,6 +16,8 @@ macro_rules! built_in {
 /// Relative path and contents of every built-in template.
 const BUILT_IN: &[(&str, &[u8])] = built_in![
     "images.yaml",
+    "global-services/socketProxy.yaml",
+    "global-services/socketProxy/haproxy.cfg",
     "global-services/client.yaml",
     "global-services/iocLogServer.yaml",
     "global-services/cAdvisor.yaml",
@@ -26,11 +28,13 @@ const BUILT_IN: &[(&str, &[u8])] = built_in![
     "registry/config/config.yml",
     "prometheus/prometheus.yaml",
     "prometheus/config/prometheus.yml",
+    "prometheus/config/web.yml",
     "prometheus/config/rules/nodes.yml",
     "prometheus/config/rules/containers.yml",
     "prometheus/config/rules/scrape.yml",
     "alertManager/alertManager.yaml",
     "alertManager/config/alertmanager.yml",
+    "alertManager/config/web.yml",
     "loki/loki.yaml",
     "loki/config/loki.yml",
     "loki/rules/fake/ioc-logs.yml",

@@ -41,7 +41,8 @@ impl Home {
     }
 }
 
-const CREDENTIALS: &str = "registry_login_username: ops\nregistry_login_password: s3cret\n";
+const CREDENTIALS: &str = "registry_login_username: ops\nregistry_login_password: s3cret\n\
+monitoring_admin_password: m0n\ngrafana_admin_password: gr4f\n";
 
 fn file<'a>(rendering: &'a Rendering, relative: &str) -> &'a RenderedFile {
     rendering
@@ -64,6 +65,7 @@ fn every_service_renders_with_the_defaults() {
     assert_eq!(
         names,
         [
+            "socketProxy",
             "client",
             "iocLogServer",
             "cAdvisor",
@@ -114,7 +116,7 @@ fn every_service_renders_with_the_defaults() {
     let registry = text(&rendering, "registry/registry.yaml");
     assert!(registry.contains("published: 443"));
     assert_eq!(
-        rendering.services[5].dirs,
+        rendering.services[6].dirs,
         ["registry/certs", "registry/data"]
     );
     assert_eq!(rendering.shared_dirs, ["iocLog"]);
@@ -138,7 +140,8 @@ fn prefix_port_and_paths_come_from_the_settings() {
     assert!(config.contains("host: \"https://registry.lab:5443\""));
     let alertmanager = text(&rendering, "alertManager/alertManager.yaml");
     assert!(alertmanager.contains("--web.external-url=http://10.1.2.3:9093/"));
-    assert!(alertmanager.contains("--cluster.peer=lab_srv-alertManager:9094"));
+    assert!(alertmanager.contains("- --cluster.listen-address=\n"));
+    assert!(!alertmanager.contains("cluster.peer=") && !alertmanager.contains("published: 9094"));
     let datasources = text(&rendering, "grafana/provisioning/datasources/iocdock.yml");
     assert!(datasources.contains("http://lab_srv-prometheus:9090"));
     let alloy = text(&rendering, "global-services/alloy/config.alloy");
@@ -150,7 +153,12 @@ fn secrets_are_asked_only_when_nothing_gives_them() {
     let home = Home::new("");
     assert_eq!(
         missing_secrets(&home.settings()),
-        [Secret::RegistryUsername, Secret::RegistryPassword]
+        [
+            Secret::RegistryUsername,
+            Secret::RegistryPassword,
+            Secret::MonitoringPassword,
+            Secret::GrafanaAdminPassword
+        ]
     );
     let err = home.render().unwrap_err().to_string();
     assert!(
@@ -160,6 +168,15 @@ fn secrets_are_asked_only_when_nothing_gives_them() {
     let mut answers = Answers::new();
     answers.insert(Secret::RegistryUsername, "ops".to_string());
     answers.insert(Secret::RegistryPassword, "typed".to_string());
+    let err = render(&home.settings(), &home.sources(), &answers)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("monitoring_admin_password is not set"),
+        "{err}"
+    );
+    answers.insert(Secret::MonitoringPassword, "typed-m0n".to_string());
+    answers.insert(Secret::GrafanaAdminPassword, "typed-gr4f".to_string());
     let rendering = render(&home.settings(), &home.sources(), &answers).unwrap();
     let htpasswd = file(&rendering, "registry/auth/htpasswd");
     assert_eq!(htpasswd.mode, 0o600);
@@ -167,13 +184,27 @@ fn secrets_are_asked_only_when_nothing_gives_them() {
     let hash = line.trim().strip_prefix("ops:").unwrap();
     assert!(bcrypt::verify("typed", hash).unwrap());
 
-    // Once the file exists, runs without credentials keep it.
+    // Once the files exist, runs without credentials keep them, byte for byte.
     write(&rendering, &BTreeSet::new()).unwrap();
     assert_eq!(missing_secrets(&home.settings()), []);
     let again = home.render().unwrap();
+    for service in &rendering.services {
+        for f in &service.files {
+            assert_eq!(
+                file(&again, &f.relative).contents,
+                f.contents,
+                "{}",
+                f.relative
+            );
+        }
+    }
     assert_eq!(
-        file(&again, "registry/auth/htpasswd").contents,
-        htpasswd.contents
+        file(&again, "grafana/secrets/admin-password").contents,
+        b"typed-gr4f"
+    );
+    assert_eq!(
+        file(&again, "prometheus/config/monitoring_password").contents,
+        b"typed-m0n"
     );
 
     let home = Home::new(&format!(
@@ -347,4 +378,109 @@ fn owners_follow_the_layout() {
     assert_eq!(owner("grafana"), None);
     assert_eq!(owner("images.yaml"), None);
     assert_eq!(owner("iocLog/x"), None);
+}
+
+#[test]
+fn monitoring_logins_reach_every_service_that_needs_them() {
+    use std::os::unix::fs::MetadataExt;
+
+    let home = Home::new(CREDENTIALS);
+    let rendering = home.render().unwrap();
+    let mut hashes = Vec::new();
+    for web in ["prometheus/config/web.yml", "alertManager/config/web.yml"] {
+        assert_eq!(file(&rendering, web).mode, 0o600, "{web}");
+        let doc: serde_yaml::Value = serde_yaml::from_str(&text(&rendering, web)).unwrap();
+        let hash = doc["basic_auth_users"]["monitoring"].as_str().unwrap();
+        assert!(bcrypt::verify("m0n", hash).unwrap(), "{web}");
+        hashes.push(hash.to_string());
+    }
+    assert_eq!(hashes[0], hashes[1]);
+    let secret = |relative: &str, contents: &[u8], owner: Option<u32>| {
+        let f = file(&rendering, relative);
+        assert_eq!(f.contents, contents, "{relative}");
+        assert_eq!((f.mode, f.owner), (0o600, owner), "{relative}");
+    };
+    secret("prometheus/config/monitoring_password", b"m0n", None);
+    secret("grafana/secrets/monitoring-password", b"m0n", Some(472));
+    secret("grafana/secrets/admin-password", b"gr4f", Some(472));
+    // base64("monitoring:m0n")
+    secret(
+        "loki/secrets/alertmanager-credentials",
+        b"bW9uaXRvcmluZzptMG4=",
+        Some(10001),
+    );
+    let config: serde_yaml::Value =
+        serde_yaml::from_str(&text(&rendering, "prometheus/config/prometheus.yml")).unwrap();
+    let login: serde_yaml::Value =
+        serde_yaml::from_str("{username: monitoring, password_file: monitoring_password}").unwrap();
+    assert_eq!(config["alerting"]["alertmanagers"][0]["basic_auth"], login);
+    let jobs = config["scrape_configs"].as_sequence().unwrap();
+    for job in ["prometheus", "alertmanager"] {
+        let found = jobs.iter().find(|j| j["job_name"] == job).unwrap();
+        assert_eq!(found["basic_auth"], login, "{job}");
+    }
+    // Nowhere else in clear: not in an environment, a label or a configuration.
+    for service in &rendering.services {
+        for f in service.files.iter().filter(|f| f.mode != 0o600) {
+            let contents = String::from_utf8_lossy(&f.contents);
+            assert!(
+                !contents.contains("m0n") && !contents.contains("gr4f"),
+                "{}",
+                f.relative
+            );
+        }
+    }
+
+    // Written as rendered, given to the services' users.
+    write(&rendering, &BTreeSet::new()).unwrap();
+    let root = swarm_dir(&home.settings());
+    let meta = std::fs::metadata(root.join("grafana/secrets/admin-password")).unwrap();
+    assert_eq!((meta.uid(), meta.mode() & 0o777), (472, 0o600));
+    let meta = std::fs::metadata(root.join("loki/secrets/alertmanager-credentials")).unwrap();
+    assert_eq!((meta.uid(), meta.mode() & 0o777), (10001, 0o600));
+    let meta = std::fs::metadata(root.join("prometheus/config/web.yml")).unwrap();
+    assert_eq!((meta.uid(), meta.mode() & 0o777), (0, 0o600));
+
+    // A new password: a new hash, every copy follows.
+    std::fs::write(
+        home.dir.path().join("settings.yaml"),
+        CREDENTIALS.replace("m0n", "n3w"),
+    )
+    .unwrap();
+    let changed = home.render().unwrap();
+    let doc: serde_yaml::Value =
+        serde_yaml::from_str(&text(&changed, "alertManager/config/web.yml")).unwrap();
+    assert!(
+        bcrypt::verify(
+            "n3w",
+            doc["basic_auth_users"]["monitoring"].as_str().unwrap()
+        )
+        .unwrap()
+    );
+    assert_eq!(
+        file(&changed, "grafana/secrets/monitoring-password").contents,
+        b"n3w"
+    );
+}
+
+#[test]
+fn unusable_passwords_are_refused_before_anything_is_written() {
+    let home = Home::new(
+        "registry_login_username: ops\nregistry_login_password: s3cret\ngrafana_admin_password: gr4f\n",
+    );
+    let mut answers = Answers::new();
+    answers.insert(Secret::MonitoringPassword, "m0n\n".to_string());
+    let err = render(&home.settings(), &home.sources(), &answers)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("monitoring_admin_password: a password without control characters"),
+        "{err}"
+    );
+    assert!(
+        Secret::MonitoringPassword
+            .problem(&"x".repeat(73))
+            .is_some()
+    );
+    assert_eq!(Secret::SmtpPassword.problem(" spaced "), None);
 }

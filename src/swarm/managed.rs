@@ -10,8 +10,10 @@ use crate::fsutil::FsError;
 use crate::ioc::repository::Repository;
 use crate::settings::Settings;
 
-/// Built-in services with one task per node.
-pub(crate) const GLOBAL_SERVICES: [&str; 5] = [
+/// Built-in services with one task per node. The Docker API proxy comes first: the
+/// services that read the engine use its socket.
+pub(crate) const GLOBAL_SERVICES: [&str; 6] = [
+    "socketProxy",
     "client",
     "iocLogServer",
     "cAdvisor",

@@ -2,10 +2,16 @@
 //! file checked by the program that will read it (promtool, amtool, the docker CLI)
 //! or, for grafana, against the fields grafana requires.
 //!
-//! Tests needing a tool: in CI (CI=true) a missing tool fails the test; elsewhere the
-//! test is skipped with a printed reason. scripts/test.sh installs the tools.
+//! One test deploys prometheus, alertmanager, node-exporter, the registry and the
+//! Docker API proxy on the single-node swarm and probes every port they publish,
+//! with and without credentials. It runs stand-in images built from Debian packages
+//! (the shared monitoring-images tool and scripts/proxy-image/build.sh).
+//!
+//! Tests needing a tool or those images: in CI (CI=true) their absence fails the
+//! test; elsewhere the test is skipped with a printed reason. scripts/test.sh installs
+//! the tools and builds the images.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -14,7 +20,8 @@ use std::time::{Duration, Instant};
 use crate::TestContext;
 use crate::docker::{TEST_IMAGE, docker, docker_ready, unique_prefix};
 
-const GLOBAL: [&str; 5] = [
+const GLOBAL: [&str; 6] = [
+    "socketProxy",
     "client",
     "iocLogServer",
     "cAdvisor",
@@ -26,12 +33,15 @@ const LOCAL: [&str; 5] = ["registry", "prometheus", "alertManager", "loki", "gra
 /// A daemon address nothing listens on: generation then cannot check deployments.
 const NO_DAEMON: &str = "unix:///nonexistent/iocdock-test/docker.sock";
 
-const CREDENTIALS: &str = "registry_login_username: ops\nregistry_login_password: s3cret\n";
+const CREDENTIALS: &str = "registry_login_username: ops\nregistry_login_password: s3cret\n\
+monitoring_admin_password: m0n-pw\ngrafana_admin_password: gr4f-pw\n";
 
 /// Every alerting setting set, so the fullest alertmanager.yml is rendered.
 const FULL_SETTINGS: &str = "prefix_stack_name: lab\n\
 registry_login_username: ops\n\
 registry_login_password: s3cret\n\
+monitoring_admin_password: 'm0n: \"pw'\n\
+grafana_admin_password: 'gr4f $pw'\n\
 registry_port: 5443\n\
 registry_master_ip: 10.0.0.10\n\
 cluster_manager_nodes: {m1: 10.0.0.1}\n\
@@ -137,6 +147,11 @@ fn promtool_accepts_the_prometheus_config_and_rules() {
         args.extend(rules.iter().map(String::as_str));
         let (ok, out) = run("promtool", &args, &dir);
         assert!(ok, "promtool check rules:\n{out}");
+        // The same format for both: prometheus' and alertmanager's web configuration.
+        for web in ["prometheus/config/web.yml", "alertManager/config/web.yml"] {
+            let (ok, out) = run("promtool", &["check", "web-config", web], &swarm);
+            assert!(ok, "promtool check web-config {web}:\n{out}");
+        }
     }
 }
 
@@ -366,6 +381,268 @@ fn dashboard_queries_are_valid_promql() {
     assert!(ok, "dashboard queries:\n{out}");
 }
 
+/// The one service of a rendered compose file.
+fn compose_service(file: &Path) -> serde_yaml::Value {
+    let name = file.file_stem().unwrap().to_string_lossy().into_owned();
+    yaml(file)["services"][format!("srv-{name}").as_str()].clone()
+}
+
+fn is_host_network(service: &serde_yaml::Value, file: &Path) -> bool {
+    let networks = yaml(file)["networks"].clone();
+    service["networks"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .any(|n| networks[n.as_str().unwrap()]["name"] == "host")
+}
+
+/// Each built-in service's published ports, as its rendered compose file says, and
+/// whether it is on the host network.
+fn published_ports(swarm: &Path) -> BTreeMap<String, (Vec<u64>, bool)> {
+    compose_files(swarm)
+        .iter()
+        .map(|file| {
+            let service = compose_service(file);
+            let ports = service["ports"]
+                .as_sequence()
+                .into_iter()
+                .flatten()
+                .map(|p| {
+                    assert_eq!(p["mode"], "host", "{}: {p:?}", file.display());
+                    p["published"].as_u64().expect("published port")
+                })
+                .collect();
+            let name = file.file_stem().unwrap().to_string_lossy().into_owned();
+            (name, (ports, is_host_network(&service, file)))
+        })
+        .collect()
+}
+
+#[test]
+fn only_ports_behind_a_login_are_published() {
+    let (_t, swarm) = rendered(FULL_SETTINGS);
+    let found = published_ports(&swarm);
+    // Loki has no authentication, alloy's and cAdvisor's UIs none either: prometheus
+    // and grafana reach them on the overlay network. Alertmanager's gossip port is
+    // gone with its second replica. iocLogServer takes log lines from the IOCs (host
+    // network) and serves nothing; the host-network services listen on no port but
+    // node-exporter's read-only metrics.
+    let expected: BTreeMap<String, (Vec<u64>, bool)> = [
+        ("socketProxy", (vec![], true)),
+        ("client", (vec![], true)),
+        ("iocLogServer", (vec![7004], false)),
+        ("cAdvisor", (vec![], false)),
+        ("nodeExporter", (vec![], true)),
+        ("alloy", (vec![], false)),
+        ("registry", (vec![5443], false)),
+        ("prometheus", (vec![9090], false)),
+        ("alertManager", (vec![9093], false)),
+        ("loki", (vec![], false)),
+        ("grafana", (vec![3000], false)),
+    ]
+    .into_iter()
+    .map(|(name, ports)| (name.to_string(), ports))
+    .collect();
+    assert_eq!(found, expected);
+    let alertmanager = compose_service(&swarm.join("alertManager/alertManager.yaml"));
+    let flags = alertmanager["command"].as_sequence().unwrap();
+    assert!(flags.iter().any(|f| f == "--cluster.listen-address="));
+    assert!(
+        !flags
+            .iter()
+            .any(|f| f.as_str().unwrap().starts_with("--cluster.peer")),
+        "{flags:?}"
+    );
+    let prometheus = compose_service(&swarm.join("prometheus/prometheus.yaml"));
+    let flags = prometheus["command"].as_sequence().unwrap();
+    assert!(
+        flags
+            .iter()
+            .any(|f| f == "--web.config.file=/etc/prometheus/web.yml")
+    );
+    assert!(
+        !flags
+            .iter()
+            .any(|f| f.as_str().unwrap().contains("enable-lifecycle")
+                || f.as_str().unwrap().contains("enable-admin-api")),
+        "{flags:?}"
+    );
+}
+
+#[test]
+fn only_the_proxy_mounts_the_docker_socket() {
+    let (_t, swarm) = rendered(FULL_SETTINGS);
+    let socket = "/run/docker-api/docker.sock";
+    let mut readers = BTreeSet::new();
+    for file in compose_files(&swarm) {
+        let name = file.file_stem().unwrap().to_string_lossy().into_owned();
+        let service = compose_service(&file);
+        let mounts = service["volumes"]
+            .as_sequence()
+            .cloned()
+            .unwrap_or_default();
+        for mount in &mounts {
+            let source = mount["source"].as_str().unwrap_or_default();
+            let target = mount["target"].as_str().unwrap();
+            if mount["type"] == "bind" {
+                let engine = [
+                    "/var/run/docker.sock",
+                    "/run/docker.sock",
+                    "/var/run",
+                    "/run",
+                ]
+                .contains(&source);
+                assert!(
+                    !engine || name == "socketProxy",
+                    "{name} mounts {source}: only socketProxy may reach the engine"
+                );
+            }
+            // A mount of / would bring /run/docker.sock along: its /run is hidden.
+            if mount["type"] == "bind" && source == "/" {
+                let hidden = format!("{target}/run");
+                assert!(
+                    mounts
+                        .iter()
+                        .any(|m| m["type"] == "volume" && m["target"] == hidden.as_str()),
+                    "{name} mounts / at {target} without hiding {hidden}"
+                );
+            }
+            if source == "docker-api" {
+                assert_eq!(target, "/run/docker-api", "{name}");
+                assert_eq!(mount["read_only"] == true, name != "socketProxy", "{name}");
+                readers.insert(name.clone());
+            }
+        }
+    }
+    assert_eq!(
+        readers,
+        ["socketProxy", "cAdvisor", "alloy", "prometheus"]
+            .map(String::from)
+            .into()
+    );
+    // Each reader talks to the proxy's socket, not the engine's.
+    let prometheus = yaml(&swarm.join("prometheus/config/prometheus.yml"));
+    let hosts: Vec<&str> = prometheus["scrape_configs"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .flat_map(|job| {
+            job["dockerswarm_sd_configs"]
+                .as_sequence()
+                .into_iter()
+                .flatten()
+        })
+        .map(|sd| sd["host"].as_str().unwrap())
+        .collect();
+    assert_eq!(hosts.len(), 5, "{hosts:?}");
+    assert!(
+        hosts.iter().all(|h| *h == format!("unix://{socket}")),
+        "{hosts:?}"
+    );
+    let alloy = fs::read_to_string(swarm.join("global-services/alloy/config.alloy")).unwrap();
+    assert_eq!(alloy.matches("unix:///").count(), 2, "{alloy}");
+    assert_eq!(
+        alloy.matches(&format!("\"unix://{socket}\"")).count(),
+        2,
+        "{alloy}"
+    );
+    let cadvisor = compose_service(&swarm.join("global-services/cAdvisor.yaml"));
+    assert!(
+        cadvisor["command"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .any(|f| *f == format!("--docker=unix://{socket}").as_str())
+    );
+    let haproxy =
+        fs::read_to_string(swarm.join("global-services/socketProxy/haproxy.cfg")).unwrap();
+    assert!(
+        haproxy.contains(&format!("bind unix@{socket} mode 660")),
+        "{haproxy}"
+    );
+    assert!(
+        haproxy.contains("server engine unix@/var/run/docker.sock"),
+        "{haproxy}"
+    );
+}
+
+#[test]
+fn grafana_and_loki_read_their_passwords_from_files_they_own() {
+    use std::os::unix::fs::MetadataExt;
+
+    let (_t, swarm) = rendered(FULL_SETTINGS);
+    // No password in an environment, a label or a command of any service.
+    for file in compose_files(&swarm) {
+        let text = fs::read_to_string(&file).unwrap();
+        for password in ["m0n: \"pw", "gr4f $pw", "s3cret"] {
+            assert!(!text.contains(password), "{}", file.display());
+        }
+    }
+    let mount_target = |service: &serde_yaml::Value, source: &str| -> String {
+        service["volumes"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .find(|m| m["source"] == source)
+            .and_then(|m| {
+                assert_eq!(m["read_only"], true, "{source}");
+                m["target"].as_str()
+            })
+            .unwrap_or_else(|| panic!("no mount of {source}"))
+            .to_string()
+    };
+    let owned = |relative: &str, uid: u32, contents: &str| {
+        let path = swarm.join(relative);
+        let meta = fs::metadata(&path).unwrap();
+        assert_eq!(
+            (meta.uid(), meta.mode() & 0o777),
+            (uid, 0o600),
+            "{relative}"
+        );
+        assert_eq!(fs::read_to_string(&path).unwrap(), contents, "{relative}");
+    };
+
+    let grafana = compose_service(&swarm.join("grafana/grafana.yaml"));
+    let secrets = mount_target(&grafana, "./secrets");
+    let env = &grafana["environment"];
+    assert_eq!(env["GF_AUTH_ANONYMOUS_ENABLED"], "false");
+    assert_eq!(
+        env["GF_SECURITY_ADMIN_PASSWORD__FILE"],
+        format!("{secrets}/admin-password").as_str()
+    );
+    assert!(env.get("GF_SECURITY_ADMIN_PASSWORD").is_none());
+    owned("grafana/secrets/admin-password", 472, "gr4f $pw");
+    owned("grafana/secrets/monitoring-password", 472, "m0n: \"pw");
+    let datasources = yaml(&swarm.join("grafana/provisioning/datasources/iocdock.yml"));
+    for datasource in datasources["datasources"].as_sequence().unwrap() {
+        if datasource["type"] == "loki" {
+            continue;
+        }
+        assert_eq!(datasource["basicAuth"], true, "{datasource:?}");
+        assert_eq!(datasource["basicAuthUser"], "monitoring");
+        assert_eq!(
+            datasource["secureJsonData"]["basicAuthPassword"],
+            format!("$__file{{{secrets}/monitoring-password}}").as_str()
+        );
+    }
+
+    let loki = compose_service(&swarm.join("loki/loki.yaml"));
+    let secrets = mount_target(&loki, "./secrets");
+    let config = yaml(&swarm.join("loki/config/loki.yml"));
+    let client = &config["ruler"]["alertmanager_client"];
+    assert_eq!(client["type"], "Basic");
+    assert_eq!(
+        client["credentials_file"],
+        format!("{secrets}/alertmanager-credentials").as_str()
+    );
+    // base64 of `monitoring:m0n: "pw`
+    owned(
+        "loki/secrets/alertmanager-credentials",
+        10001,
+        "bW9uaXRvcmluZzptMG46ICJwdw==",
+    );
+}
+
 #[test]
 fn loki_and_alloy_files_point_at_the_stack_services() {
     let (_t, swarm) = rendered(FULL_SETTINGS);
@@ -459,6 +736,68 @@ fn missing_secrets_without_a_terminal_name_their_key() {
         stderr.contains("alert_manager_smtp_auth_password is not set"),
         "{stderr}"
     );
+
+    for key in ["monitoring_admin_password", "grafana_admin_password"] {
+        t.write_settings(&CREDENTIALS.replace(key, "unset_key"));
+        let out = t
+            .cmd(&["swarm", "--gen-built-in-services", "--yes"])
+            .env("DOCKER_HOST", NO_DAEMON)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(&format!(
+                "error: {key} is not set (the login \"monitoring\" of prometheus and alertmanager) and there is no terminal to ask for it: set it in"
+            )) || stderr.contains(&format!(
+                "error: {key} is not set (grafana's admin login) and there is no terminal"
+            )),
+            "{stderr}"
+        );
+        assert!(!t.mount().join("swarm").exists());
+    }
+}
+
+#[test]
+fn generation_by_another_user_than_root_writes_nothing() {
+    let test = "generation_by_another_user_than_root_writes_nothing";
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("SKIPPED {test}: only root can run iocdock as another user");
+        return;
+    }
+    if !tool_ready("setpriv", "util-linux", test) {
+        return;
+    }
+    let t = TestContext::new();
+    t.write_settings(CREDENTIALS);
+    let nobody = 65534;
+    for path in [t.home().to_path_buf(), t.home().join("settings.yaml")] {
+        std::os::unix::fs::chown(&path, Some(nobody), Some(nobody)).unwrap();
+    }
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(crate::bin())
+        .args(["swarm", "--gen-built-in-services", "--yes"])
+        .env("IOCDOCK_HOME", t.home())
+        .env("DOCKER_HOST", NO_DAEMON)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("error: "))
+        .collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(
+        errors[0].contains("/secrets/")
+            && errors[0].contains("run iocdock as root (nothing was written)"),
+        "{stderr}"
+    );
+    let swarm = t.mount().join("swarm");
+    for service in ["prometheus", "grafana", "global-services", "iocLog"] {
+        assert!(!swarm.join(service).exists(), "{service} was written");
+    }
 }
 
 /// Runs `iocdock ARGS` on a pseudo-terminal (util-linux `script`) typing `input`.
@@ -505,22 +844,45 @@ fn missing_registry_login_is_asked_on_a_terminal() {
     );
     assert!(!t.mount().join("swarm").exists());
 
-    let (ok, out) = on_terminal(&t, generate, "ops\ntyped\ntyped\n");
+    let (ok, out) = on_terminal(&t, generate, "ops\ntyped\ntyped\n m0n\n m0n\n");
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("monitoring_admin_password: a password that does not begin or end with a space is expected"),
+        "{out}"
+    );
+    assert!(!t.mount().join("swarm").exists());
+
+    let (ok, out) = on_terminal(&t, generate, "ops\ntyped\ntyped\nm0n\nm0n\ngr4f\ngr4f\n");
     assert!(ok, "{out}");
     for question in [
         "registry_login_username (the registry's htpasswd login): ",
         "registry_login_password (the registry's htpasswd login): ",
         "registry_login_password again: ",
+        "monitoring_admin_password (the login \"monitoring\" of prometheus and alertmanager): ",
+        "monitoring_admin_password again: ",
+        "grafana_admin_password (grafana's admin login): ",
+        "grafana_admin_password again: ",
     ] {
         assert!(out.contains(question), "{out}");
     }
-    let htpasswd = fs::read_to_string(t.mount().join("swarm/registry/auth/htpasswd")).unwrap();
+    let swarm = t.mount().join("swarm");
+    let htpasswd = fs::read_to_string(swarm.join("registry/auth/htpasswd")).unwrap();
     let hash = htpasswd.trim().strip_prefix("ops:").expect("user ops");
     assert!(bcrypt::verify("typed", hash).unwrap());
-    // The answers are not saved; the htpasswd file is kept from now on.
+    let web = yaml(&swarm.join("prometheus/config/web.yml"));
+    let hash = web["basic_auth_users"]["monitoring"].as_str().unwrap();
+    assert!(bcrypt::verify("m0n", hash).unwrap());
+    let admin = fs::read_to_string(swarm.join("grafana/secrets/admin-password")).unwrap();
+    assert_eq!(admin, "gr4f");
+    // The answers are not saved; the files are kept from now on, byte for byte.
     assert!(!t.home().join("settings.yaml").exists());
+    let before = t.tree_state();
     let (ok, out) = on_terminal(&t, generate, "");
-    assert!(ok && !out.contains("registry_login"), "{out}");
+    assert!(ok && !out.contains("password"), "{out}");
+    assert!(
+        before == t.tree_state(),
+        "a run without answers changed files"
+    );
 }
 
 #[test]
@@ -555,7 +917,7 @@ fn an_unreachable_daemon_stops_generation_unless_yes() {
         stderr.contains("warning: cannot reach the Docker daemon"),
         "{stderr}"
     );
-    assert!(stderr.contains("prometheus: wrote 5 files"), "{stderr}");
+    assert!(stderr.contains("prometheus: wrote 7 files"), "{stderr}");
     for file in compose_files(&t.mount().join("swarm")) {
         assert!(file.is_file(), "{}", file.display());
     }
@@ -623,6 +985,8 @@ impl Drop for Cleanup {
 /// A stand-in for every image the global services name: the busybox test image with a
 /// sleeping stub at each absolute entrypoint path, whose own entrypoint sleeps too
 /// (the compose `command` arguments land in `$0…` of `sh -c` and are ignored).
+/// cAdvisor's shell entrypoint waits for the proxy's socket, which the sleeping
+/// stand-in of socketProxy never makes: its task runs, waiting.
 fn stand_in_images(prefix: &str, swarm: &Path, cleanup: &mut Cleanup) {
     let mut images = BTreeSet::new();
     let mut stubs = BTreeSet::new();
@@ -630,9 +994,10 @@ fn stand_in_images(prefix: &str, swarm: &Path, cleanup: &mut Cleanup) {
         let compose = yaml(&swarm.join(format!("global-services/{name}.yaml")));
         let service = &compose["services"][format!("srv-{name}").as_str()];
         images.insert(service["image"].as_str().expect("image").to_string());
+        // A shell entrypoint (cAdvisor's wait for the proxy) runs busybox's shell.
         if let Some(program) = service["entrypoint"][0]
             .as_str()
-            .filter(|p| p.starts_with('/'))
+            .filter(|p| p.starts_with('/') && *p != "/bin/sh")
         {
             stubs.insert(program.to_string());
         }
@@ -708,6 +1073,14 @@ fn global_services_deploy_and_show_in_the_digest() {
     };
     let t = TestContext::new();
     t.write_settings(&format!("prefix_stack_name: {prefix}\n{CREDENTIALS}"));
+    // iocLogServer's host port is one of its own, so suites running at once do not
+    // wait for each other's.
+    let log_port = format!("published: {}", free_port());
+    override_template(
+        &t,
+        "global-services/iocLogServer.yaml",
+        &[("published: 7004", &log_port)],
+    );
     t.ok(&["swarm", "--gen-built-in-services"]);
     let swarm = t.mount().join("swarm");
     stand_in_images(&prefix, &swarm, &mut cleanup);
@@ -824,4 +1197,571 @@ fn registry_certificates_are_verified_before_generation() {
         .env("DOCKER_HOST", NO_DAEMON)
         .assert()
         .success();
+}
+
+/// The answer to one HTTP request made with curl.
+#[derive(Debug)]
+struct Reply {
+    status: u16,
+    body: String,
+}
+
+/// `curl -X METHOD URL` with `extra` options; status 0 when nothing answered.
+fn http(method: &str, url: &str, extra: &[&str]) -> Reply {
+    let mut args = vec!["-s", "-o", "-", "-w", "\n%{http_code}", "--max-time", "10"];
+    if method == "HEAD" {
+        args.push("-I");
+    } else {
+        args.extend(["-X", method]);
+    }
+    args.extend(extra);
+    args.push(url);
+    let out = Command::new("curl").args(&args).output().expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, status) = text.rsplit_once('\n').unwrap_or(("", &text));
+    Reply {
+        status: status.trim().parse().unwrap_or(0),
+        body: body.to_string(),
+    }
+}
+
+/// A TCP port nothing listens on now, so that suites running at once do not publish
+/// the same host port.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("0.0.0.0:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// Copies the shipped template `relative` into the test home's `$SERVICES_PATH` with
+/// `changes` made, each of which must apply: the file deployed is the shipped one but
+/// for what is replaced.
+fn override_template(t: &TestContext, relative: &str, changes: &[(&str, &str)]) {
+    let mut text = fs::read_to_string(crate::project_file(&format!("imsrvs/{relative}")))
+        .unwrap_or_else(|e| panic!("imsrvs/{relative}: {e}"));
+    for (from, to) in changes {
+        assert!(
+            text.contains(from),
+            "imsrvs/{relative} no longer has {from:?}"
+        );
+        text = text.replace(from, to);
+    }
+    let path = t.home().join("IocDock/imsrvs").join(relative);
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(path, text).unwrap();
+}
+
+/// Whether the stand-in images the deployment test runs exist (scripts/test.sh builds
+/// them); in CI their absence fails the test.
+fn stand_ins_ready(images: &[String], test: &str) -> bool {
+    let missing: Vec<&String> = images
+        .iter()
+        .filter(|image| {
+            !Command::new("docker")
+                .args(["image", "inspect", "--format", "{{.Id}}", image])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    let shared = crate::project_file("../shared/tools/monitoring-images/build.sh");
+    let how = if shared.is_file() {
+        "scripts/test.sh builds them (../shared/tools/monitoring-images/build.sh, scripts/proxy-image/build.sh)"
+    } else {
+        "../shared/tools/monitoring-images is not beside this clone; scripts/proxy-image/build.sh builds the proxy's"
+    };
+    assert!(!in_ci(), "{test}: CI needs the images {missing:?}: {how}");
+    eprintln!("SKIPPED {test}: no image {missing:?}: {how}");
+    false
+}
+
+/// Waits until every service in `names` runs its one task.
+fn wait_running(prefix: &str, names: &[&str]) {
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let listed = docker(&[
+            "service",
+            "ls",
+            "--filter",
+            &format!("name={prefix}_srv-"),
+            "--format",
+            "{{.Name}} {{.Replicas}}",
+        ]);
+        let running = |name: &&str| {
+            listed
+                .lines()
+                .any(|l| l == format!("{prefix}_srv-{name} 1/1"))
+        };
+        if names.iter().all(running) {
+            return;
+        }
+        if Instant::now() > deadline {
+            let tasks: Vec<String> = names
+                .iter()
+                .map(|n| {
+                    docker(&[
+                        "service",
+                        "ps",
+                        "--no-trunc",
+                        "--format",
+                        "{{.Name}} {{.CurrentState}} {{.Error}}",
+                        &format!("{prefix}_srv-{n}"),
+                    ])
+                })
+                .collect();
+            panic!("not running after 180 s:\n{listed}\n{}", tasks.join(""));
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+/// Polls `check` every second until it returns Some, for up to `seconds`.
+fn eventually<T>(seconds: u64, what: &str, mut check: impl FnMut() -> Result<T, String>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    loop {
+        match check() {
+            Ok(value) => return value,
+            Err(last) if Instant::now() > deadline => {
+                panic!("{what} after {seconds} s; last: {last}")
+            }
+            Err(_) => std::thread::sleep(Duration::from_secs(1)),
+        }
+    }
+}
+
+/// The published ports of a deployed service, as the engine stores its spec.
+fn engine_ports(service: &str) -> Vec<u64> {
+    let spec = docker(&[
+        "service",
+        "inspect",
+        "--format",
+        "{{json .Spec.EndpointSpec}}",
+        service,
+    ]);
+    let spec: serde_json::Value = serde_json::from_str(&spec).unwrap();
+    spec["Ports"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| {
+            assert_eq!(p["PublishMode"], "host", "{service}: {p}");
+            p["PublishedPort"].as_u64().unwrap()
+        })
+        .collect()
+}
+
+/// The bind-mount sources of a deployed service, as the engine stores its spec.
+fn engine_binds(service: &str) -> Vec<String> {
+    let mounts = docker(&[
+        "service",
+        "inspect",
+        "--format",
+        "{{json .Spec.TaskTemplate.ContainerSpec.Mounts}}",
+        service,
+    ]);
+    let mounts: serde_json::Value = serde_json::from_str(&mounts).unwrap();
+    mounts
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| m["Type"] == "bind")
+        .map(|m| m["Source"].as_str().unwrap().to_string())
+        .collect()
+}
+
+const MONITORING_PASSWORD: &str = "m0n-pw";
+
+#[test]
+fn published_ports_refuse_admin_and_write_requests_without_credentials() {
+    let test = "published_ports_refuse_admin_and_write_requests_without_credentials";
+    if !docker_ready(test) || !tool_ready("curl", "curl", test) {
+        return;
+    }
+    let prefix = unique_prefix("bs");
+    let mut cleanup = Cleanup {
+        prefix: prefix.clone(),
+        images: Vec::new(),
+    };
+    let t = TestContext::new();
+    let [
+        registry_port,
+        prometheus_port,
+        alertmanager_port,
+        exporter_port,
+    ] = [(); 4].map(|_| free_port());
+    // registry.iasf is the name the stand-in images carry; the registry's port is a
+    // free one, so the image names carry it too.
+    t.write_settings(&format!(
+        "prefix_stack_name: {prefix}\nregistry_common_name: registry.iasf\nregistry_port: {registry_port}\n{CREDENTIALS}"
+    ));
+    // The shipped files, on ports of their own and on this single manager node
+    // (no node labels are added to the shared node).
+    let on_manager = [
+        (
+            "constraints: [node.labels.registry==true]",
+            "constraints: [node.role==manager]",
+        ),
+        (
+            "constraints: [node.labels.alertmanager==true]",
+            "constraints: [node.role==manager]",
+        ),
+        (
+            "constraints: [node.role==manager, node.labels.prometheus==true]",
+            "constraints: [node.role==manager]",
+        ),
+    ];
+    override_template(&t, "registry/registry.yaml", &on_manager[..1]);
+    override_template(
+        &t,
+        "alertManager/alertManager.yaml",
+        &[
+            on_manager[1],
+            (
+                "published: 9093",
+                &format!("published: {alertmanager_port}"),
+            ),
+        ],
+    );
+    override_template(
+        &t,
+        "prometheus/prometheus.yaml",
+        &[
+            on_manager[2],
+            ("published: 9090", &format!("published: {prometheus_port}")),
+        ],
+    );
+    override_template(
+        &t,
+        "global-services/nodeExporter.yaml",
+        &[(
+            "--web.listen-address=:9100",
+            &format!("--web.listen-address=:{exporter_port}"),
+        )],
+    );
+    override_template(
+        &t,
+        "prometheus/config/prometheus.yml",
+        &[("port: 9100", &format!("port: {exporter_port}"))],
+    );
+    t.ok(&["make-certs"]);
+    t.ok(&["swarm", "--gen-built-in-services"]);
+    let swarm = t.mount().join("swarm");
+
+    let deployed = [
+        "socketProxy",
+        "nodeExporter",
+        "registry",
+        "alertManager",
+        "prometheus",
+    ];
+    let files: Vec<PathBuf> = compose_files(&swarm)
+        .into_iter()
+        .filter(|f| deployed.contains(&f.file_stem().unwrap().to_str().unwrap()))
+        .collect();
+    let mut images = Vec::new();
+    for file in &files {
+        let image = compose_service(file)["image"].as_str().unwrap().to_string();
+        let stand_in = image.replacen(
+            &format!("registry.iasf:{registry_port}/"),
+            "registry.iasf/",
+            1,
+        );
+        images.push((stand_in, image));
+    }
+    let stand_ins: Vec<String> = images.iter().map(|(s, _)| s.clone()).collect();
+    if !stand_ins_ready(&stand_ins, test) {
+        return;
+    }
+    for (stand_in, image) in &images {
+        docker(&["tag", stand_in, image]);
+        cleanup.images.push(image.clone());
+    }
+
+    // The proxy first: the others find the engine through its socket.
+    t.ok(&["service", "socketProxy", "--deploy"]);
+    // Swarm makes the volume when the proxy's task starts.
+    let volume = format!("{prefix}_docker-api");
+    let socket = eventually(60, "no proxy socket", || {
+        use std::os::unix::fs::FileTypeExt;
+        let out = Command::new("docker")
+            .args(["volume", "inspect", "--format", "{{.Mountpoint}}", &volume])
+            .output()
+            .map_err(|e| e.to_string())?;
+        let socket = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()).join("docker.sock");
+        match fs::metadata(&socket) {
+            Ok(m) if m.file_type().is_socket() => Ok(socket),
+            other => Err(format!("{}: {other:?}", socket.display())),
+        }
+    });
+    t.ok(&[
+        "service",
+        "nodeExporter",
+        "registry",
+        "alertManager",
+        "prometheus",
+        "--deploy",
+    ]);
+    wait_running(&prefix, &deployed);
+
+    // Only the proxy reaches the engine, as the engine itself stores the specs.
+    for name in deployed {
+        let binds = engine_binds(&format!("{prefix}_srv-{name}"));
+        let engine = binds
+            .iter()
+            .any(|b| b.ends_with("docker.sock") || b == "/var/run" || b == "/run");
+        assert_eq!(engine, name == "socketProxy", "{name}: {binds:?}");
+    }
+
+    // Through the proxy: reads answer, writes and whatever the services do not read
+    // are refused before they reach the engine.
+    let proxy = |method: &str, path: &str, body: Option<&str>| {
+        let socket = socket.to_string_lossy().into_owned();
+        // --path-as-is: the proxy, not curl, has to deal with "..".
+        let mut extra = vec!["--path-as-is", "--unix-socket", socket.as_str()];
+        if let Some(body) = body {
+            extra.extend(["-H", "Content-Type: application/json", "--data", body]);
+        }
+        http(method, &format!("http://docker{path}"), &extra)
+    };
+    let services = proxy("GET", "/services", None);
+    assert_eq!(services.status, 200, "{services:?}");
+    assert!(
+        services.body.contains(&format!("{prefix}_srv-prometheus")),
+        "{services:?}"
+    );
+    for (method, path) in [
+        ("HEAD", "/_ping"),
+        ("GET", "/v1.41/version"),
+        ("GET", "/info"),
+    ] {
+        assert_eq!(proxy(method, path, None).status, 200, "{method} {path}");
+    }
+    let own_container = docker(&[
+        "ps",
+        "-q",
+        "--no-trunc",
+        "--filter",
+        &format!("label=com.docker.swarm.service.name={prefix}_srv-socketProxy"),
+    ]);
+    let own_container = own_container.trim();
+    assert!(!own_container.is_empty());
+    let intruder = format!("{prefix}_intruder");
+    let create = format!(
+        "{{\"Name\":\"{intruder}\",\"TaskTemplate\":{{\"ContainerSpec\":{{\"Image\":\"{TEST_IMAGE}\"}}}}}}"
+    );
+    let victim = format!("{prefix}_srv-nodeExporter");
+    for (method, path, body) in [
+        (
+            "POST",
+            "/services/create".to_string(),
+            Some(create.as_str()),
+        ),
+        (
+            "POST",
+            "/v1.41/services/create".to_string(),
+            Some(create.as_str()),
+        ),
+        ("DELETE", format!("/services/{victim}"), None),
+        (
+            "POST",
+            format!("/containers/{own_container}/exec"),
+            Some("{\"Cmd\":[\"id\"]}"),
+        ),
+        (
+            "GET",
+            format!("/containers/{own_container}/archive?path=/etc"),
+            None,
+        ),
+        ("GET", "/containers/../services".to_string(), None),
+        ("GET", "/secrets".to_string(), None),
+        ("GET", "/events".to_string(), None),
+    ] {
+        let reply = proxy(method, &path, body);
+        assert_eq!(reply.status, 403, "{method} {path}: {reply:?}");
+    }
+    let names = docker(&["service", "ls", "--format", "{{.Name}}"]);
+    assert!(!names.lines().any(|n| n == intruder), "{names}");
+    assert!(names.lines().any(|n| n == victim), "{names}");
+
+    // Every published port of the deployed services, from the rendered files and from
+    // the engine, is probed below.
+    let rendered_ports = published_ports(&swarm);
+    let mut published = BTreeSet::new();
+    for name in deployed {
+        let ports = engine_ports(&format!("{prefix}_srv-{name}"));
+        assert_eq!(ports, rendered_ports[name].0, "{name}");
+        published.extend(ports);
+    }
+    let mut probed = BTreeSet::new();
+    let login = format!("monitoring:{MONITORING_PASSWORD}");
+    let with_login = ["-u", login.as_str()];
+    let wrong_login = ["-u", "monitoring:guess"];
+
+    // prometheus: nothing without the login; with it, no lifecycle or admin API.
+    let prometheus = format!("http://127.0.0.1:{prometheus_port}");
+    probed.insert(u64::from(prometheus_port));
+    eventually(90, "prometheus not ready", || {
+        let reply = http("GET", &format!("{prometheus}/-/ready"), &with_login);
+        (reply.status == 200)
+            .then_some(())
+            .ok_or(format!("{reply:?}"))
+    });
+    for (method, path) in [
+        ("POST", "/-/quit"),
+        ("POST", "/-/reload"),
+        ("POST", "/api/v1/admin/tsdb/delete_series?match[]=up"),
+        ("POST", "/api/v1/admin/tsdb/snapshot"),
+        ("GET", "/api/v1/query?query=up"),
+        ("GET", "/api/v1/targets"),
+        ("GET", "/-/ready"),
+    ] {
+        let url = format!("{prometheus}{path}");
+        assert_eq!(http(method, &url, &[]).status, 401, "{method} {path}");
+        assert_eq!(
+            http(method, &url, &wrong_login).status,
+            401,
+            "{method} {path}"
+        );
+    }
+    let quit = http("POST", &format!("{prometheus}/-/quit"), &with_login);
+    assert_eq!(quit.status, 403, "{quit:?}");
+    let delete = http(
+        "POST",
+        &format!("{prometheus}/api/v1/admin/tsdb/delete_series?match[]=up"),
+        &with_login,
+    );
+    assert!(delete.body.contains("admin APIs disabled"), "{delete:?}");
+    // Swarm discovery through the proxy finds the node (its exporter and engine) and
+    // the registry's task; prometheus' own login gets it into itself and into
+    // alertmanager.
+    let targets = eventually(150, "targets not found", || {
+        let reply = http("GET", &format!("{prometheus}/api/v1/targets"), &with_login);
+        let doc: serde_json::Value =
+            serde_json::from_str(&reply.body).map_err(|e| e.to_string())?;
+        let active = doc["data"]["activeTargets"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let health = |job: &str| {
+            active
+                .iter()
+                .find(|t| t["labels"]["job"] == job)
+                .map(|t| t["health"].as_str().unwrap_or_default().to_string())
+        };
+        let up = |job: &str| health(job).as_deref() == Some("up");
+        let found = |job: &str| health(job).is_some();
+        if up("prometheus")
+            && up("alertmanager")
+            && ["node-exporter", "docker", "registry"]
+                .into_iter()
+                .all(found)
+        {
+            Ok(active)
+        } else {
+            Err(reply.body)
+        }
+    });
+    let exporter = targets
+        .iter()
+        .find(|t| t["labels"]["job"] == "node-exporter")
+        .unwrap();
+    assert!(
+        exporter["discoveredLabels"]["__address__"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!(":{exporter_port}")),
+        "{exporter}"
+    );
+    assert_eq!(
+        http("GET", &format!("{prometheus}/-/ready"), &with_login).status,
+        200
+    );
+
+    // alertmanager: no silence, no alert, no reload without the login; no gossip.
+    let alertmanager = format!("http://127.0.0.1:{alertmanager_port}");
+    probed.insert(u64::from(alertmanager_port));
+    eventually(60, "alertmanager not ready", || {
+        let reply = http("GET", &format!("{alertmanager}/-/ready"), &with_login);
+        (reply.status == 200)
+            .then_some(())
+            .ok_or(format!("{reply:?}"))
+    });
+    let silence = r#"{"matchers":[{"name":"alertname","value":".+","isRegex":true}],"startsAt":"2026-01-01T00:00:00Z","endsAt":"2027-01-01T00:00:00Z","createdBy":"x","comment":"x"}"#;
+    let json = ["-H", "Content-Type: application/json", "--data", silence];
+    for (method, path, extra) in [
+        ("POST", "/api/v2/silences", &json[..]),
+        (
+            "POST",
+            "/api/v2/alerts",
+            &["-H", "Content-Type: application/json", "--data", "[]"][..],
+        ),
+        ("POST", "/-/reload", &[][..]),
+        ("GET", "/api/v2/status", &[][..]),
+    ] {
+        let url = format!("{alertmanager}{path}");
+        assert_eq!(http(method, &url, extra).status, 401, "{method} {path}");
+        let mut wrong = wrong_login.to_vec();
+        wrong.extend(extra);
+        assert_eq!(http(method, &url, &wrong).status, 401, "{method} {path}");
+    }
+    let silences = http(
+        "GET",
+        &format!("{alertmanager}/api/v2/silences"),
+        &with_login,
+    );
+    assert_eq!((silences.status, silences.body.trim()), (200, "[]"));
+    let status = http("GET", &format!("{alertmanager}/api/v2/status"), &with_login);
+    let status: serde_json::Value = serde_json::from_str(&status.body).unwrap();
+    assert_eq!(status["cluster"]["status"], "disabled", "{status}");
+
+    // The registry: no push, no read without its login.
+    let registry = format!("https://registry.iasf:{registry_port}");
+    probed.insert(u64::from(registry_port));
+    let ca = swarm.join("registry/certs/ca.crt");
+    let resolve = format!("registry.iasf:{registry_port}:127.0.0.1");
+    let tls = [
+        "--cacert",
+        ca.to_str().unwrap(),
+        "--resolve",
+        resolve.as_str(),
+    ];
+    eventually(60, "registry not answering", || {
+        let reply = http("GET", &format!("{registry}/v2/"), &tls);
+        (reply.status == 401)
+            .then_some(())
+            .ok_or(format!("{reply:?}"))
+    });
+    for (method, path) in [
+        ("POST", "/v2/iocdock-probe/blobs/uploads/"),
+        ("PUT", "/v2/iocdock-probe/manifests/latest"),
+        ("GET", "/v2/_catalog"),
+    ] {
+        let reply = http(method, &format!("{registry}{path}"), &tls);
+        assert_eq!(reply.status, 401, "{method} {path}: {reply:?}");
+    }
+    let mut with_registry_login = tls.to_vec();
+    with_registry_login.extend(["-u", "ops:s3cret"]);
+    let catalog = http(
+        "GET",
+        &format!("{registry}/v2/_catalog"),
+        &with_registry_login,
+    );
+    assert_eq!(catalog.status, 200, "{catalog:?}");
+
+    assert_eq!(probed, published, "every published port is probed");
+    // node-exporter is on the host network with no published port: its metrics are
+    // read-only and answer anyone who reaches the node.
+    let metrics = http(
+        "GET",
+        &format!("http://127.0.0.1:{exporter_port}/metrics"),
+        &[],
+    );
+    assert!(
+        metrics.status == 200 && metrics.body.contains("node_"),
+        "{}",
+        metrics.status
+    );
 }

@@ -382,7 +382,8 @@ fn every_built_in_service_deploys_as_docker_stack_deploy_does() {
     let _theirs_guard = StackGuard(theirs.clone());
     let t = swarm_context(&ours);
     t.write_settings(&format!(
-        "prefix_stack_name: {ours}\nregistry_login_username: ops\nregistry_login_password: s3cret\n"
+        "prefix_stack_name: {ours}\nregistry_login_username: ops\nregistry_login_password: s3cret\n\
+         monitoring_admin_password: m0n\ngrafana_admin_password: gr4f\n"
     ));
     t.ok(&["swarm", "--gen-built-in-services"]);
     let swarm = t.mount().join("swarm");
@@ -403,8 +404,8 @@ fn every_built_in_service_deploys_as_docker_stack_deploy_does() {
     }
     assert_eq!(
         built_ins.len(),
-        10,
-        "five global and five local services: {built_ins:?}"
+        11,
+        "six global and five local services: {built_ins:?}"
     );
     // Each file holds one service; their tasks may not start here (no images, node
     // labels, shared host ports): the specs the engine stores are what is compared.
