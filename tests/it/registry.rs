@@ -22,6 +22,10 @@ fn mode(path: &Path) -> u32 {
     fs::metadata(path).unwrap().permissions().mode() & 0o777
 }
 
+fn pki(t: &TestContext) -> PathBuf {
+    t.home().join("IocDock/pki")
+}
+
 #[test]
 fn make_certs_writes_checked_certificates_and_private_keys() {
     let t = TestContext::new();
@@ -29,9 +33,13 @@ fn make_certs_writes_checked_certificates_and_private_keys() {
     let out = t.ok(&["make-certs"]);
     assert!(out.starts_with("File "), "{out}");
     assert!(out.contains("CN=lab cluster root CA"), "{out}");
+    assert!(out.contains("lab and names below it, 10.1.2.3/32"), "{out}");
     assert!(out.contains("registry.lab, 10.1.2.3"), "{out}");
     let dir = certs(&t);
-    assert_eq!(mode(&dir.join("ca.key")), 0o600);
+    // The CA key is on the manager only, never in the run directory.
+    assert!(!dir.join("ca.key").exists());
+    assert_eq!(mode(&pki(&t)), 0o700);
+    assert_eq!(mode(&pki(&t).join("ca.key")), 0o600);
     assert_eq!(mode(&dir.join("registry.key")), 0o600);
     assert_eq!(mode(&dir.join("ca.crt")), 0o644);
     assert_eq!(mode(&dir.join("registry.crt")), 0o644);
@@ -45,15 +53,49 @@ fn make_certs_writes_checked_certificates_and_private_keys() {
         .stderr(predicate::str::contains("already exist; use --force"));
     assert_eq!(fs::read(dir.join("registry.crt")).unwrap(), server);
 
-    // --force renews the server certificate with the same CA.
-    let out = t.ok(&["make-certs", "--force", "--localhost", "--san", "nginx.lab"]);
+    // --force renews the server certificate with the same CA, for names in its scope.
+    let out = t.ok(&["make-certs", "--force", "--san", "nginx.lab"]);
+    assert!(out.contains("registry.lab, nginx.lab, 10.1.2.3"), "{out}");
+    assert_eq!(fs::read(dir.join("ca.crt")).unwrap(), ca);
+    assert_ne!(fs::read(dir.join("registry.crt")).unwrap(), server);
+    t.ok(&["make-certs", "--verify", "--san", "nginx.lab"]);
+
+    // Names outside the CA's scope need a new CA; nothing is written.
+    let server = fs::read(dir.join("registry.crt")).unwrap();
+    let out = t
+        .cmd(&["make-certs", "--force", "--localhost", "--san", "nginx.lab"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with(&format!(
+            "error: localhost is outside the names the cluster CA {} may sign for (lab and names below it, 10.1.2.3/32); make a new CA that covers it with `iocdock make-certs --new-ca --force`",
+            dir.join("ca.crt").display()
+        )),
+        "{stderr}"
+    );
+    assert_eq!(fs::read(dir.join("registry.crt")).unwrap(), server);
+    let out = t.ok(&[
+        "make-certs",
+        "--new-ca",
+        "--force",
+        "--localhost",
+        "--san",
+        "nginx.lab",
+    ]);
     assert!(
         out.contains("registry.lab, nginx.lab, localhost, 10.1.2.3, 127.0.0.1"),
         "{out}"
     );
-    assert_eq!(fs::read(dir.join("ca.crt")).unwrap(), ca);
-    assert_ne!(fs::read(dir.join("registry.crt")).unwrap(), server);
-    t.ok(&["make-certs", "--verify", "--san", "nginx.lab"]);
+    assert!(
+        out.contains(
+            "lab and names below it, localhost and names below it, 10.1.2.3/32, 127.0.0.1/32"
+        ),
+        "{out}"
+    );
+    assert_ne!(fs::read(dir.join("ca.crt")).unwrap(), ca);
 
     // A name the certificate lacks fails the check, naming it.
     t.cmd(&["make-certs", "--verify", "--san", "other.lab"])
@@ -66,6 +108,74 @@ fn make_certs_writes_checked_certificates_and_private_keys() {
         .assert()
         .code(1)
         .stderr(predicate::str::contains("is not valid for 10.1.2.4"));
+}
+
+/// A home as earlier versions left it: the CA key beside the certificates.
+fn with_key_in_run_directory(t: &TestContext) {
+    t.ok(&["make-certs"]);
+    fs::rename(pki(t).join("ca.key"), certs(t).join("ca.key")).unwrap();
+}
+
+#[test]
+fn a_ca_key_in_the_run_directory_is_reported_then_moved() {
+    let t = TestContext::new();
+    t.write_settings("registry_login_username: ops\nregistry_login_password: s3cret\n");
+    with_key_in_run_directory(&t);
+    let key = fs::read(certs(&t).join("ca.key")).unwrap();
+    let server = fs::read(certs(&t).join("registry.crt")).unwrap();
+    let warning = format!(
+        "warning: {} is the CA's private key in the run directory, which every node mounts; run `iocdock make-certs` to move it to {}",
+        certs(&t).join("ca.key").display(),
+        pki(&t).join("ca.key").display()
+    );
+
+    let out = t.cmd(&["make-certs", "--verify"]).output().unwrap();
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(&warning),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = t
+        .cmd(&["swarm", "--gen-built-in-services", "--yes"])
+        .env(
+            "DOCKER_HOST",
+            "unix:///nonexistent/iocdock-test/docker.sock",
+        )
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(&warning),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        certs(&t).join("ca.key").exists(),
+        "only make-certs moves it"
+    );
+
+    // The next make-certs moves it, keeps the certificates, and says so.
+    let out = t.cmd(&["make-certs"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "moved the CA private key from the run directory to {}",
+            pki(&t).join("ca.key").display()
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("the existing certificates are kept"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("warning:"), "{stderr}");
+    assert!(!certs(&t).join("ca.key").exists());
+    assert_eq!(fs::read(pki(&t).join("ca.key")).unwrap(), key);
+    assert_eq!(mode(&pki(&t).join("ca.key")), 0o600);
+    assert_eq!(fs::read(certs(&t).join("registry.crt")).unwrap(), server);
+    // The moved key still signs: the CA is the same.
+    t.ok(&["make-certs", "--force"]);
 }
 
 #[test]
