@@ -57,14 +57,20 @@ done
 
 say "deploy"
 "$iocdock" swarm --deploy-all-iocs
-# The built-in services need the registry login; a demo home gets demo values.
+# The built-in services need the registry logins (pull and push); a demo home gets
+# demo values.
 settings=$home/settings.yaml
-if [[ -z "$("$iocdock" config REGISTRY_LOGIN_USERNAME)" ]]; then
-    tmp=$(mktemp "$home/.settings.XXXXXX")
-    { cat "$settings" 2>/dev/null || true; printf 'registry_login_username: iocdock\nregistry_login_password: %s\n' "$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"; } >"$tmp"
-    mv "$tmp" "$settings"
-    say "wrote demo registry credentials into $settings"
-fi
+demo_password() { head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
+for identity in login:iocdock push:iocdock-push; do
+    kind=${identity%%:*} user=${identity#*:}
+    if [[ -z "$("$iocdock" config "REGISTRY_${kind^^}_USERNAME")" ]]; then
+        tmp=$(mktemp "$home/.settings.XXXXXX")
+        { cat "$settings" 2>/dev/null || true; printf 'registry_%s_username: %s\nregistry_%s_password: %s\n' "$kind" "$user" "$kind" "$(demo_password)"; } >"$tmp"
+        chmod 600 "$tmp"
+        mv "$tmp" "$settings"
+        say "wrote demo registry_${kind}_* credentials into $settings"
+    fi
+done
 "$iocdock" swarm --gen-built-in-services
 "$iocdock" service client --deploy
 

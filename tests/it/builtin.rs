@@ -21,17 +21,27 @@ const GLOBAL: [&str; 5] = [
     "nodeExporter",
     "alloy",
 ];
-const LOCAL: [&str; 5] = ["registry", "prometheus", "alertManager", "loki", "grafana"];
+const LOCAL: [&str; 6] = [
+    "registry",
+    "registryPush",
+    "prometheus",
+    "alertManager",
+    "loki",
+    "grafana",
+];
 
 /// A daemon address nothing listens on: generation then cannot check deployments.
 const NO_DAEMON: &str = "unix:///nonexistent/iocdock-test/docker.sock";
 
-const CREDENTIALS: &str = "registry_login_username: ops\nregistry_login_password: s3cret\n";
+const CREDENTIALS: &str = "registry_login_username: ops\nregistry_login_password: s3cret\n\
+registry_push_username: pusher\nregistry_push_password: push-s3cret\n";
 
 /// Every alerting setting set, so the fullest alertmanager.yml is rendered.
 const FULL_SETTINGS: &str = "prefix_stack_name: lab\n\
 registry_login_username: ops\n\
 registry_login_password: s3cret\n\
+registry_push_username: pusher\n\
+registry_push_password: push-s3cret\n\
 registry_port: 5443\n\
 registry_master_ip: 10.0.0.10\n\
 cluster_manager_nodes: {m1: 10.0.0.1}\n\
@@ -505,22 +515,40 @@ fn missing_registry_login_is_asked_on_a_terminal() {
     );
     assert!(!t.mount().join("swarm").exists());
 
-    let (ok, out) = on_terminal(&t, generate, "ops\ntyped\ntyped\n");
+    let (ok, out) = on_terminal(
+        &t,
+        generate,
+        "ops\ntyped\ntyped\npusher\ntyped-push\ntyped-push\n",
+    );
     assert!(ok, "{out}");
     for question in [
         "registry_login_username (the registry's htpasswd login): ",
         "registry_login_password (the registry's htpasswd login): ",
         "registry_login_password again: ",
+        "registry_push_username (the push registry's htpasswd login, for the manager only): ",
+        "registry_push_password (the push registry's htpasswd login, for the manager only): ",
+        "registry_push_password again: ",
     ] {
         assert!(out.contains(question), "{out}");
     }
-    let htpasswd = fs::read_to_string(t.mount().join("swarm/registry/auth/htpasswd")).unwrap();
-    let hash = htpasswd.trim().strip_prefix("ops:").expect("user ops");
-    assert!(bcrypt::verify("typed", hash).unwrap());
-    // The answers are not saved; the htpasswd file is kept from now on.
+    for (file, user, password) in [
+        ("registry/auth/htpasswd", "ops", "typed"),
+        ("registryPush/auth/htpasswd", "pusher", "typed-push"),
+    ] {
+        let htpasswd = fs::read_to_string(t.mount().join("swarm").join(file)).unwrap();
+        let hash = htpasswd
+            .trim()
+            .strip_prefix(&format!("{user}:"))
+            .expect("user");
+        assert!(bcrypt::verify(password, hash).unwrap());
+    }
+    // The answers are not saved; the htpasswd files are kept from now on.
     assert!(!t.home().join("settings.yaml").exists());
     let (ok, out) = on_terminal(&t, generate, "");
-    assert!(ok && !out.contains("registry_login"), "{out}");
+    assert!(
+        ok && !out.contains("registry_login") && !out.contains("registry_push"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -563,9 +591,9 @@ fn an_unreachable_daemon_stops_generation_unless_yes() {
 
 /// Removes what a test deployed under `prefix`, waiting for the containers to go so
 /// the networks and volumes can be removed too, and the stand-in image names.
-struct Cleanup {
-    prefix: String,
-    images: Vec<String>,
+pub(crate) struct Cleanup {
+    pub(crate) prefix: String,
+    pub(crate) images: Vec<String>,
 }
 
 impl Drop for Cleanup {

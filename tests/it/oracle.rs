@@ -381,7 +381,8 @@ fn every_built_in_service_deploys_as_docker_stack_deploy_does() {
     let _theirs_guard = StackGuard(theirs.clone());
     let t = swarm_context(&ours);
     t.write_settings(&format!(
-        "prefix_stack_name: {ours}\nregistry_login_username: ops\nregistry_login_password: s3cret\n"
+        "prefix_stack_name: {ours}\nregistry_login_username: ops\nregistry_login_password: s3cret\n\
+         registry_push_username: pusher\nregistry_push_password: push-s3cret\n"
     ));
     t.ok(&["swarm", "--gen-built-in-services"]);
     let swarm = t.mount().join("swarm");
@@ -393,7 +394,14 @@ fn every_built_in_service_deploys_as_docker_stack_deploy_does() {
             built_ins.push((name, "global", path));
         }
     }
-    for name in ["registry", "prometheus", "alertManager", "loki", "grafana"] {
+    for name in [
+        "registry",
+        "registryPush",
+        "prometheus",
+        "alertManager",
+        "loki",
+        "grafana",
+    ] {
         built_ins.push((
             name.to_string(),
             "local",
@@ -402,8 +410,8 @@ fn every_built_in_service_deploys_as_docker_stack_deploy_does() {
     }
     assert_eq!(
         built_ins.len(),
-        10,
-        "five global and five local services: {built_ins:?}"
+        11,
+        "five global and six local services: {built_ins:?}"
     );
     // Each file holds one service; their tasks may not start here (no images, node
     // labels, shared host ports): the specs the engine stores are what is compared.
