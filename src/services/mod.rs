@@ -215,6 +215,25 @@ fn registry_host(settings: &Settings, port: u16) -> String {
     }
 }
 
+/// How images on the push registry are named (`name:port`, and `ip:port` when the
+/// settings give the registry's address): a service must never carry that login.
+pub(crate) fn push_registry_addresses(settings: &Settings) -> Vec<String> {
+    let port = settings.registry_push_port;
+    let mut addresses = vec![registry_host(settings, port)];
+    if let Ok(ip) = settings
+        .registry_master_ip
+        .trim()
+        .parse::<std::net::IpAddr>()
+    {
+        addresses.push(match (ip, port) {
+            (_, 443) => ip.to_string(),
+            (std::net::IpAddr::V6(ip), _) => format!("[{ip}]:{port}"),
+            (ip, _) => format!("{ip}:{port}"),
+        });
+    }
+    addresses
+}
+
 fn values(settings: &Settings, images: &images::Images) -> Values {
     let prefix = &settings.prefix_stack_name;
     let registry = registry_host(settings, settings.registry_port);

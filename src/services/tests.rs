@@ -479,3 +479,21 @@ fn owners_follow_the_layout() {
     assert_eq!(owner("images.yaml"), None);
     assert_eq!(owner("iocLog/x"), None);
 }
+
+#[test]
+fn images_on_the_push_registry_are_known_by_name_and_address() {
+    let settings = crate::settings::for_test("prefix_stack_name: lab\n");
+    assert_eq!(push_registry_addresses(&settings), ["registry.lab:4443"]);
+    let settings = crate::settings::for_test(
+        "registry_master_ip: 10.1.2.3\nregistry_port: 5443\nregistry_push_port: 443\n",
+    );
+    assert_eq!(
+        push_registry_addresses(&settings),
+        ["registry.iasf", "10.1.2.3"]
+    );
+    let settings = crate::settings::for_test("registry_master_ip: 'fd00::1'\n");
+    assert_eq!(
+        push_registry_addresses(&settings),
+        ["registry.iasf:4443", "[fd00::1]:4443"]
+    );
+}

@@ -681,6 +681,28 @@ fn the_registry_services_keep_pull_and_push_identities_apart() {
     let (ok, err) = docker_as(node.path(), &["pull", &pull_image], None);
     assert!(ok, "docker pull with the pull identity: {err}");
 
+    // A service naming the push registry never carries the manager's push login.
+    let manager_dir = t.home().join("IocDock");
+    fs::write(manager_dir.join("services.yaml"), "probe: probe.yaml\n").unwrap();
+    fs::write(
+        manager_dir.join("probe.yaml"),
+        format!("services:\n  probe:\n    image: {push_image}\n    deploy:\n      replicas: 0\n"),
+    )
+    .unwrap();
+    let out = t
+        .cmd(&["service", "probe", "--deploy"])
+        .env("DOCKER_CONFIG", manager.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{push_image} names the push registry {push_address}, whose login stays on the manager: deployed without registry credentials"
+        )),
+        "{stderr}"
+    );
+
     // registry --list uses the push identity on the push registry...
     assert_eq!(t.ok(&["registry", "--list"]), "iocdock-test/busybox\n");
     assert_eq!(
