@@ -549,7 +549,14 @@ fn read_regular_file(path: &Path) -> Result<Option<Vec<u8>>, CertError> {
                 problem: "is a symbolic link, which iocdock does not follow; put the key file itself there or remove the link".to_string(),
             });
         }
-        Err(e) => return Err(io::Error::from(e)).at(path, "cannot open")?,
+        Err(e) => {
+            return Err(FsError {
+                path: path.to_path_buf(),
+                action: "cannot open",
+                source: e.into(),
+            }
+            .into());
+        }
     };
     let mut file = File::from(fd);
     let meta = file.metadata().at(path, "cannot read")?;
@@ -601,6 +608,8 @@ fn move_run_directory_key(files: &CertFiles) -> Result<Option<MovedKey>, CertErr
     Ok(Some(MovedKey { from, to }))
 }
 
+/// Makes what is missing or asked for (the CA only when there is none or `new_ca`),
+/// moving a CA key out of the run directory first, then verifies the result.
 pub(crate) fn make(
     files: &CertFiles,
     ca_name: &str,
@@ -655,6 +664,7 @@ pub(crate) fn make(
     // certificate as not yet valid.
     let now = time::OffsetDateTime::now_utc();
     let not_before = now - time::Duration::hours(1);
+    std::fs::create_dir_all(&files.dir).at(&files.dir, "cannot create folder")?;
 
     let issuer = if reuse_ca {
         if !ca_key.exists() {
@@ -695,12 +705,10 @@ pub(crate) fn make(
         params.not_after = now + days(CA_DAYS);
         let cert = params.self_signed(&key)?;
         private_folder(&files.pki)?;
-        std::fs::create_dir_all(&files.dir).at(&files.dir, "cannot create folder")?;
         write_key(&ca_key, key.serialize_pem().as_bytes())?;
         fsutil::atomic_write(&ca_cert, cert.pem().as_bytes(), 0o644)?;
         Issuer::new(params, key)
     };
-    std::fs::create_dir_all(&files.dir).at(&files.dir, "cannot create folder")?;
 
     let key = KeyPair::generate()?;
     let mut params = CertificateParams::default();
