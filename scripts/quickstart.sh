@@ -57,20 +57,24 @@ done
 
 say "deploy"
 "$iocdock" swarm --deploy-all-iocs
-# The built-in services need the registry login and the monitoring and grafana
-# passwords; a demo home gets random ones (read them in settings.yaml).
+# The built-in services need the registry logins (pull and push) and the monitoring and
+# grafana passwords; a demo home gets random ones (read them in settings.yaml).
 settings=$home/settings.yaml
 random_password() { head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
 add_setting() {
     local tmp
     tmp=$(mktemp "$home/.settings.XXXXXX")
     { cat "$settings" 2>/dev/null || true; printf '%s\n' "$@"; } >"$tmp"
+    chmod 600 "$tmp"
     mv "$tmp" "$settings"
 }
-if [[ -z "$("$iocdock" config REGISTRY_LOGIN_USERNAME)" ]]; then
-    add_setting "registry_login_username: iocdock" "registry_login_password: $(random_password)"
-    say "wrote demo registry credentials into $settings"
-fi
+for identity in login:iocdock push:iocdock-push; do
+    kind=${identity%%:*} user=${identity#*:}
+    if [[ -z "$("$iocdock" config "REGISTRY_${kind^^}_USERNAME")" ]]; then
+        add_setting "registry_${kind}_username: $user" "registry_${kind}_password: $(random_password)"
+        say "wrote demo registry_${kind}_* credentials into $settings"
+    fi
+done
 for key in monitoring_admin_password grafana_admin_password; do
     if [[ -z "$("$iocdock" config "$key")" ]]; then
         add_setting "$key: $(random_password)"

@@ -263,6 +263,9 @@ settings_keys! {
     registry_master_ip: String = String::new();
     registry_login_username: String = String::new();
     registry_login_password: String = String::new();
+    registry_push_port: u16 = 4443;
+    registry_push_username: String = String::new();
+    registry_push_password: String = String::new();
     cluster_manager_nodes: BTreeMap<String, String> = BTreeMap::new();
     cluster_worker_nodes: BTreeMap<String, String> = BTreeMap::new();
     default_nodes: BTreeMap<String, String> = BTreeMap::new();
@@ -583,9 +586,14 @@ mod tests {
 
     #[test]
     fn passwords_are_masked_when_set() {
-        let loaded = load_with("registry_login_password: secret\n").unwrap();
+        let loaded =
+            load_with("registry_login_password: secret\nregistry_push_password: secret\n").unwrap();
         assert_eq!(
             loaded.settings.lookup("REGISTRY_LOGIN_PASSWORD").unwrap(),
+            "***"
+        );
+        assert_eq!(
+            loaded.settings.lookup("REGISTRY_PUSH_PASSWORD").unwrap(),
             "***"
         );
         assert_eq!(

@@ -378,6 +378,9 @@ pub(crate) fn extra_vars(settings: &Settings) -> Result<serde_json::Value, BadSe
         "prefix_stack_name": settings.prefix_stack_name,
         "registry_common_name": registry,
         "registry_port": settings.registry_port,
+        // Only the port: nodes log in with the pull identity alone, so the push
+        // identity never leaves the manager's settings.
+        "registry_push_port": settings.registry_push_port,
         "registry_master_ip": settings.registry_master_ip.trim(),
         "registry_login_username": settings.registry_login_username,
         "registry_login_password": settings.registry_login_password,
@@ -664,6 +667,25 @@ mod tests {
              \"odd\": !unsafe \"a\\\"b\\\\c\\u000ad\\u0085\\U0001f600\"\n\
              \"password\": !unsafe \"{{ lookup('pipe', 'id') }}\"\n\
              \"port\": 5443\n"
+        );
+    }
+
+    #[test]
+    fn playbooks_get_the_pull_identity_only() {
+        let settings = crate::settings::for_test(
+            "registry_login_username: puller\nregistry_login_password: pull-secret\n\
+             registry_push_username: pusher\nregistry_push_password: push-secret\n",
+        );
+        let vars = extra_vars(&settings).unwrap().to_string();
+        assert!(
+            vars.contains("\"registry_login_username\":\"puller\""),
+            "{vars}"
+        );
+        assert!(vars.contains("pull-secret"), "{vars}");
+        assert!(vars.contains("\"registry_push_port\":4443"), "{vars}");
+        assert!(
+            !vars.contains("pusher") && !vars.contains("push-secret"),
+            "{vars}"
         );
     }
 

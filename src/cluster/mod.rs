@@ -84,6 +84,12 @@ pub(crate) fn certs_dir(mount: &Path) -> PathBuf {
     mount.join("swarm/registry/certs")
 }
 
+/// Where the cluster CA's private key lives: on the manager, outside the run
+/// directory that every node mounts and containers bind.
+pub(crate) fn pki_dir(manager: &Path) -> PathBuf {
+    manager.join("pki")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,5 +1,9 @@
 //! The cluster registry's HTTP API v2: repositories and tags, over HTTPS with basic
 //! auth from the settings, trusting only the cluster CA.
+//!
+//! On the manager this is the push registry with the push identity when the settings
+//! give one (what an operator checks before and after pushing), else the read-only
+//! registry with the pull identity; both serve the same storage.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -16,6 +20,7 @@ use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 
 use super::{BadSetting, certs_dir, optional_ip, registry_name};
 use crate::fsutil::FsError;
+use crate::services::htpasswd::Identity;
 use crate::settings::Settings;
 
 /// A registry answers in milliseconds; a run that waits longer would only hang a script.
@@ -48,17 +53,26 @@ pub(crate) enum RegistryError {
         name: String,
     },
     #[error(
-        "the registry at {registry} refused the credentials of user \"{user}\" (401 Unauthorized); check registry_login_username and registry_login_password in {file}"
+        "the registry at {registry} refused the credentials of user \"{user}\" (401 Unauthorized); check {} and {} in {file}",
+        .identity.username_key(),
+        .identity.password_key()
     )]
     Unauthorized {
         registry: String,
         user: String,
+        identity: Identity,
         file: PathBuf,
     },
     #[error(
-        "the registry at {registry} requires a login (401 Unauthorized): set registry_login_username and registry_login_password in {file}"
+        "the registry at {registry} requires a login (401 Unauthorized): set {} and {} in {file}",
+        .identity.username_key(),
+        .identity.password_key()
     )]
-    LoginRequired { registry: String, file: PathBuf },
+    LoginRequired {
+        registry: String,
+        identity: Identity,
+        file: PathBuf,
+    },
     #[error("the registry at {registry} has no repository \"{image}\"")]
     NoSuchImage { registry: String, image: String },
     #[error("the registry at {registry} answered {status}{message}")]
@@ -101,6 +115,7 @@ pub(crate) struct Registry {
     /// How messages name the registry: `name:port`, plus the address used if fixed.
     shown: String,
     user: String,
+    identity: Identity,
     authorization: Option<String>,
     settings_file: PathBuf,
     ca_path: PathBuf,
@@ -137,7 +152,15 @@ impl Registry {
         let name = registry_name(settings)?.to_string();
         let ip: Option<IpAddr> =
             optional_ip(settings, "registry_master_ip", &settings.registry_master_ip)?;
-        let port = settings.registry_port;
+        let identity = if settings.registry_push_username.is_empty() {
+            Identity::Pull
+        } else {
+            Identity::Push
+        };
+        let port = match identity {
+            Identity::Pull => settings.registry_port,
+            Identity::Push => settings.registry_push_port,
+        };
         let ca_path = certs_dir(&settings.paths.mount).join("ca.crt");
         let pem = match std::fs::read(&ca_path) {
             Ok(pem) => pem,
@@ -189,9 +212,10 @@ impl Registry {
                 host.clone(),
             ),
         };
-        let user = settings.registry_login_username.clone();
+        let (user, password) = identity.credentials(settings);
+        let user = user.to_string();
         let authorization = (!user.is_empty()).then(|| {
-            let pair = format!("{user}:{}", settings.registry_login_password);
+            let pair = format!("{user}:{password}");
             format!(
                 "Basic {}",
                 base64::engine::general_purpose::STANDARD.encode(pair)
@@ -202,6 +226,7 @@ impl Registry {
             host,
             shown,
             user,
+            identity,
             authorization,
             settings_file: settings.settings_file(),
             ca_path,
@@ -284,11 +309,13 @@ impl Registry {
             200 => Ok((body, link)),
             401 if self.authorization.is_none() => Err(RegistryError::LoginRequired {
                 registry: self.shown.clone(),
+                identity: self.identity,
                 file: self.settings_file.clone(),
             }),
             401 => Err(RegistryError::Unauthorized {
                 registry: self.shown.clone(),
                 user: self.user.clone(),
+                identity: self.identity,
                 file: self.settings_file.clone(),
             }),
             404 if image.is_some() => Err(RegistryError::NoSuchImage {

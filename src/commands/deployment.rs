@@ -102,6 +102,7 @@ pub(crate) fn deploy_and_report(
         &services,
         existing,
         on_existing,
+        &crate::services::push_registry_addresses(settings),
     );
     for network in &report.networks {
         printer.status(&format!("created network {network}"));

@@ -5,18 +5,15 @@ use crate::printer::{self, Printer};
 use crate::settings::Settings;
 
 fn show(report: &CertReport, printer: &Printer) {
-    let row = |info: &certs::CertInfo, names: String| {
+    let row = |info: &certs::CertInfo| {
         vec![
             info.path.display().to_string(),
             info.subject.clone(),
-            names,
+            info.names.join(", "),
             info.not_after.clone(),
         ]
     };
-    let rows = vec![
-        row(&report.ca, "-".to_string()),
-        row(&report.server, report.server.names.join(", ")),
-    ];
+    let rows = vec![row(&report.ca), row(&report.server)];
     printer.data(&printer::table(
         &["File", "Subject", "Names", "Valid until"],
         &rows,
@@ -33,7 +30,7 @@ pub(crate) fn run(
 ) -> anyhow::Result<ExitStatus> {
     let names = ServerNames::required(settings)?.with(&args.san, args.localhost)?;
     if args.verify {
-        let report = certs::verify(&CertFiles::in_mount(&settings.paths.mount), &names)?;
+        let report = certs::verify(&CertFiles::of(settings), &names)?;
         show(&report, printer);
         return Ok(ExitStatus::Success);
     }
@@ -46,8 +43,18 @@ pub(crate) fn run(
             days: args.days,
         },
     )?;
+    if let Some(moved) = &made.moved {
+        printer.status(&format!(
+            "moved the CA private key from the run directory to {} ({} is gone)",
+            moved.to.display(),
+            moved.from.display()
+        ));
+    }
     show(&made.report, printer);
-    if made.new_ca {
+    if !made.server_made {
+        printer
+            .status("the existing certificates are kept (--force renews the server certificate)");
+    } else if made.new_ca {
         printer.status(
             "new cluster root CA: run `iocdock cluster --set-up-root-cert` so every node trusts it",
         );

@@ -438,6 +438,10 @@ fn gen_built_in_services(
             "the registry needs {} before it is deployed (iocdock make-certs writes them)",
             names.join(" and ")
         ));
+        let files = crate::cluster::certs::CertFiles::of(settings);
+        if let Some(warning) = crate::cluster::certs::run_directory_key_warning(&files) {
+            printer.warn(&warning);
+        }
     }
     let deployed = deployed_built_ins(yes, settings, printer)?;
     let mut answers = Answers::new();

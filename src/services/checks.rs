@@ -93,6 +93,12 @@ pub(crate) fn problems(settings: &Settings) -> Vec<String> {
             s.docker_swarm_dir
         ));
     }
+    if s.registry_push_port == s.registry_port {
+        problems.push(format!(
+            "registry_push_port: {} is also registry_port; the push registry needs a port of its own",
+            s.registry_push_port
+        ));
+    }
     problems.extend(ip_problem("registry_master_ip", &s.registry_master_ip));
     problems.extend(ip_problem(
         "alert_manager_master_ip",

@@ -29,6 +29,7 @@ use crate::fsutil::{FsError, IoContext, write_if_changed, write_owned_if_changed
 use crate::settings::Settings;
 use crate::swarm::managed::{GLOBAL_SERVICES, LOCAL_SERVICES, ServiceType};
 
+use self::htpasswd::Identity;
 use self::monitoring::Logins;
 use self::placeholder::Values;
 use self::sources::Source;
@@ -45,13 +46,12 @@ const EPICS_HOST_ARCH: &str = "linux-x86_64";
 const IOC_LOG_DIR: &str = "iocLog";
 const GLOBAL_DIR: &str = "global-services";
 const ALERTMANAGER_CONFIG: &str = "alertManager/config/alertmanager.yml";
-const REGISTRY_HTPASSWD: &str = "registry/auth/htpasswd";
 /// Folders a service's bind mounts need besides those holding rendered files.
 const EXTRA_DIRS: &[(&str, &str)] = &[
     ("registry", "registry/certs"),
     ("registry", "registry/data"),
 ];
-/// What `iocdock make-certs` writes for the registry, which reads the first two.
+/// What `iocdock make-certs` writes for the registries, which read the first two.
 pub(crate) const REGISTRY_CERTS: [&str; 3] = [
     "registry/certs/registry.crt",
     "registry/certs/registry.key",
@@ -84,8 +84,8 @@ pub(crate) enum BuiltinError {
 /// A secret the settings may leave out, to be asked for on a terminal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Secret {
-    RegistryUsername,
-    RegistryPassword,
+    RegistryUsername(Identity),
+    RegistryPassword(Identity),
     SmtpPassword,
     MonitoringPassword,
     GrafanaAdminPassword,
@@ -95,8 +95,8 @@ impl Secret {
     /// The settings key that holds it.
     pub(crate) fn key(self) -> &'static str {
         match self {
-            Secret::RegistryUsername => "registry_login_username",
-            Secret::RegistryPassword => "registry_login_password",
+            Secret::RegistryUsername(identity) => identity.username_key(),
+            Secret::RegistryPassword(identity) => identity.password_key(),
             Secret::SmtpPassword => "alert_manager_smtp_auth_password",
             Secret::MonitoringPassword => "monitoring_admin_password",
             Secret::GrafanaAdminPassword => "grafana_admin_password",
@@ -106,7 +106,12 @@ impl Secret {
     /// What it is needed for, in the operator's words.
     pub(crate) fn purpose(self) -> &'static str {
         match self {
-            Secret::RegistryUsername | Secret::RegistryPassword => "the registry's htpasswd login",
+            Secret::RegistryUsername(Identity::Pull) | Secret::RegistryPassword(Identity::Pull) => {
+                "the registry's htpasswd login"
+            }
+            Secret::RegistryUsername(Identity::Push) | Secret::RegistryPassword(Identity::Push) => {
+                "the push registry's htpasswd login, for the manager only"
+            }
             Secret::SmtpPassword => "alertmanager's login to the SMTP server",
             Secret::MonitoringPassword => "the login \"monitoring\" of prometheus and alertmanager",
             Secret::GrafanaAdminPassword => "grafana's admin login",
@@ -115,7 +120,7 @@ impl Secret {
 
     /// Whether the answer must not be echoed.
     pub(crate) fn hidden(self) -> bool {
-        !matches!(self, Secret::RegistryUsername)
+        !matches!(self, Secret::RegistryUsername(_))
     }
 
     /// What is wrong with `value` as this secret, if anything.
@@ -189,25 +194,28 @@ pub(crate) fn check_settings(settings: &Settings) -> Result<(), BuiltinError> {
     }
 }
 
-fn existing_htpasswd(settings: &Settings) -> Option<String> {
-    std::fs::read_to_string(swarm_dir(settings).join(REGISTRY_HTPASSWD))
+fn existing_htpasswd(settings: &Settings, identity: Identity) -> Option<String> {
+    std::fs::read_to_string(swarm_dir(settings).join(identity.htpasswd()))
         .ok()
         .filter(|text| !text.trim().is_empty())
 }
 
-/// Secrets the settings do not give and rendering needs. The registry login is not
-/// needed when the settings lack it but an htpasswd file exists: that file is kept;
+/// Secrets the settings do not give and rendering needs. A registry login is not
+/// needed when the settings lack it but its htpasswd file exists: that file is kept;
 /// likewise the monitoring and grafana passwords an earlier run stored.
 pub(crate) fn missing_secrets(settings: &Settings) -> Vec<Secret> {
     let mut missing = Vec::new();
-    let user = &settings.registry_login_username;
-    let password = &settings.registry_login_password;
-    if (user.is_empty() || password.is_empty()) && existing_htpasswd(settings).is_none() {
-        if user.is_empty() {
-            missing.push(Secret::RegistryUsername);
-        }
-        if password.is_empty() {
-            missing.push(Secret::RegistryPassword);
+    for identity in Identity::ALL {
+        let (user, password) = identity.credentials(settings);
+        if (user.is_empty() || password.is_empty())
+            && existing_htpasswd(settings, identity).is_none()
+        {
+            if user.is_empty() {
+                missing.push(Secret::RegistryUsername(identity));
+            }
+            if password.is_empty() {
+                missing.push(Secret::RegistryPassword(identity));
+            }
         }
     }
     if !settings.alert_manager_receive_email_list.is_empty()
@@ -236,25 +244,49 @@ pub(crate) fn missing_secrets(settings: &Settings) -> Vec<Secret> {
 
 /// The image registry part of a reference: its name, with the port unless it is the
 /// HTTPS default (a reference without a port means 443).
-fn registry_host(settings: &Settings) -> String {
-    if settings.registry_port == 443 {
+fn registry_host(settings: &Settings, port: u16) -> String {
+    if port == 443 {
         settings.registry_common_name.clone()
     } else {
-        format!(
-            "{}:{}",
-            settings.registry_common_name, settings.registry_port
-        )
+        format!("{}:{port}", settings.registry_common_name)
     }
+}
+
+/// How images on the push registry are named (`name:port`, and `ip:port` when the
+/// settings give the registry's address): a service must never carry that login.
+pub(crate) fn push_registry_addresses(settings: &Settings) -> Vec<String> {
+    let port = settings.registry_push_port;
+    let mut addresses = vec![registry_host(settings, port)];
+    if let Ok(ip) = settings
+        .registry_master_ip
+        .trim()
+        .parse::<std::net::IpAddr>()
+    {
+        addresses.push(match (ip, port) {
+            (_, 443) => ip.to_string(),
+            (std::net::IpAddr::V6(ip), _) => format!("[{ip}]:{port}"),
+            (ip, _) => format!("{ip}:{port}"),
+        });
+    }
+    addresses
 }
 
 fn values(settings: &Settings, images: &images::Images, logins: &Logins) -> Values {
     let prefix = &settings.prefix_stack_name;
-    let registry = registry_host(settings);
+    let registry = registry_host(settings, settings.registry_port);
     let top = settings.container_top_path.trim_end_matches('/');
     let mut values = Values::default();
     values.insert("prefix", prefix.as_str());
     values.insert("registry", registry.as_str());
     values.insert("registry_port", settings.registry_port.to_string());
+    values.insert(
+        "registry_push",
+        registry_host(settings, settings.registry_push_port),
+    );
+    values.insert(
+        "registry_push_port",
+        settings.registry_push_port.to_string(),
+    );
     values.insert("network", format!("{prefix}_{NETWORK_KEY}"));
     values.insert("container_top", top);
     values.insert("container_run", settings.container_run_path());
@@ -371,29 +403,59 @@ fn check_rendered(
     Ok(())
 }
 
-/// The registry's htpasswd: from the settings or the answers, else the existing file.
-fn htpasswd_file(settings: &Settings, answers: &Answers) -> Result<String, BuiltinError> {
-    let pick = |setting: &String, secret: Secret| {
+/// The htpasswd of one registry identity: from the settings or the answers, else
+/// the existing file.
+fn htpasswd_file(
+    settings: &Settings,
+    answers: &Answers,
+    identity: Identity,
+) -> Result<String, BuiltinError> {
+    let pick = |setting: &str, secret: Secret| {
         if setting.is_empty() {
             answers.get(&secret).cloned().unwrap_or_default()
         } else {
-            setting.clone()
+            setting.to_string()
         }
     };
-    let user = pick(&settings.registry_login_username, Secret::RegistryUsername);
-    let password = pick(&settings.registry_login_password, Secret::RegistryPassword);
-    let existing = existing_htpasswd(settings);
+    let (user, password) = identity.credentials(settings);
+    let user = pick(user, Secret::RegistryUsername(identity));
+    let password = pick(password, Secret::RegistryPassword(identity));
+    let existing = existing_htpasswd(settings, identity);
     if user.is_empty() || password.is_empty() {
         return match existing {
             Some(existing) => Ok(existing),
             None => Err(if user.is_empty() {
-                Secret::RegistryUsername.missing_error(settings)
+                Secret::RegistryUsername(identity).missing_error(settings)
             } else {
-                Secret::RegistryPassword.missing_error(settings)
+                Secret::RegistryPassword(identity).missing_error(settings)
             }),
         };
     }
-    htpasswd::file(&user, &password, existing.as_deref()).map_err(BuiltinError::Credentials)
+    htpasswd::file(identity, &user, &password, existing.as_deref())
+        .map_err(BuiltinError::Credentials)
+}
+
+/// Both registries' htpasswd files, refused when one user holds both identities: the
+/// login every node has could then push.
+fn htpasswd_files(
+    settings: &Settings,
+    answers: &Answers,
+) -> Result<Vec<(Identity, String)>, BuiltinError> {
+    let files = Identity::ALL
+        .iter()
+        .map(|identity| Ok((*identity, htpasswd_file(settings, answers, *identity)?)))
+        .collect::<Result<Vec<_>, BuiltinError>>()?;
+    let users: Vec<Option<&str>> = files.iter().map(|(_, f)| htpasswd::user_of(f)).collect();
+    if let [Some(pull), Some(push)] = users[..]
+        && pull == push
+    {
+        return Err(BuiltinError::Credentials(format!(
+            "{} and {} are both \"{pull}\": the push identity must be another user, or every node's pull login could push",
+            Identity::Push.username_key(),
+            Identity::Pull.username_key(),
+        )));
+    }
+    Ok(files)
 }
 
 /// Renders every built-in service from `sources` (see `sources::ServiceSources`).
@@ -413,7 +475,7 @@ pub(crate) fn render(
         .map_err(|_| template_error(images_source, "not UTF-8 text"))?;
     let images = images::parse(images_text).map_err(|e| template_error(images_source, e))?;
     // Secrets in the order they are asked for, so the first missing one is named.
-    let htpasswd = htpasswd_file(settings, answers)?;
+    let htpasswds = htpasswd_files(settings, answers)?;
     let logins = Logins::resolve(settings, answers, &swarm_dir(settings))?;
     let values = values(settings, &images, &logins);
 
@@ -475,13 +537,17 @@ pub(crate) fn render(
 
     // Only services something was rendered for (nginx ships no template).
     services.retain(|s| !s.files.is_empty());
-    if let Some(registry) = services.iter_mut().find(|s| s.name == "registry") {
-        registry.files.push(RenderedFile {
-            relative: REGISTRY_HTPASSWD.to_string(),
-            contents: htpasswd.into_bytes(),
-            mode: 0o600,
-            owner: None,
-        });
+    for (identity, htpasswd) in htpasswds {
+        let relative = identity.htpasswd();
+        let owner = relative.split('/').next().unwrap_or_default();
+        if let Some(service) = services.iter_mut().find(|s| s.name == owner) {
+            service.files.push(RenderedFile {
+                relative: relative.to_string(),
+                contents: htpasswd.into_bytes(),
+                mode: 0o600,
+                owner: None,
+            });
+        }
     }
     for (name, file) in logins.files() {
         if let Some(service) = services.iter_mut().find(|s| s.name == name) {

@@ -26,6 +26,8 @@ const BUILT_IN: &[(&str, &[u8])] = built_in![
     "global-services/alloy/config.alloy",
     "registry/registry.yaml",
     "registry/config/config.yml",
+    "registryPush/registryPush.yaml",
+    "registryPush/config/config.yml",
     "prometheus/prometheus.yaml",
     "prometheus/config/prometheus.yml",
     "prometheus/config/web.yml",

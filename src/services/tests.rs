@@ -42,7 +42,8 @@ impl Home {
 }
 
 const CREDENTIALS: &str = "registry_login_username: ops\nregistry_login_password: s3cret\n\
-monitoring_admin_password: m0n\ngrafana_admin_password: gr4f\n";
+monitoring_admin_password: m0n\ngrafana_admin_password: gr4f\n\
+registry_push_username: pusher\nregistry_push_password: push-s3cret\n";
 
 fn file<'a>(rendering: &'a Rendering, relative: &str) -> &'a RenderedFile {
     rendering
@@ -72,6 +73,7 @@ fn every_service_renders_with_the_defaults() {
             "nodeExporter",
             "alloy",
             "registry",
+            "registryPush",
             "prometheus",
             "alertManager",
             "loki",
@@ -122,6 +124,112 @@ fn every_service_renders_with_the_defaults() {
     assert_eq!(rendering.shared_dirs, ["iocLog"]);
 }
 
+/// The bind mounts of a rendered compose file: (source, target, read-only).
+fn binds(rendering: &Rendering, relative: &str) -> Vec<(String, String, bool)> {
+    let compose: serde_yaml::Value = serde_yaml::from_str(&text(rendering, relative)).unwrap();
+    let (_, service) = compose["services"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .next()
+        .unwrap();
+    service["volumes"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["source"].as_str().unwrap().to_string(),
+                v["target"].as_str().unwrap().to_string(),
+                v["read_only"].as_bool().unwrap_or(false),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn registries_split_pull_and_push_and_see_only_their_files() {
+    let home = Home::new(&format!(
+        "{CREDENTIALS}prefix_stack_name: lab\nregistry_port: 5443\nregistry_push_port: 6443\n"
+    ));
+    let rendering = home.render().unwrap();
+    let bind = |s: &str, t: &str, ro: bool| (s.to_string(), t.to_string(), ro);
+    // Certificate, key and htpasswd file by file: never the certs folder, where a CA
+    // key of an earlier version may still be.
+    assert_eq!(
+        binds(&rendering, "registry/registry.yaml"),
+        [
+            bind("./config", "/etc/docker/registry", true),
+            bind("./auth/htpasswd", "/auth/htpasswd", true),
+            bind("./certs/registry.crt", "/certs/registry.crt", true),
+            bind("./certs/registry.key", "/certs/registry.key", true),
+            bind("./data", "/var/lib/registry", true),
+            bind("/etc/localtime", "/etc/localtime", true),
+        ]
+    );
+    assert_eq!(
+        binds(&rendering, "registryPush/registryPush.yaml"),
+        [
+            bind("./config", "/etc/docker/registry", true),
+            bind("./auth/htpasswd", "/auth/htpasswd", true),
+            bind(
+                "../registry/certs/registry.crt",
+                "/certs/registry.crt",
+                true
+            ),
+            bind(
+                "../registry/certs/registry.key",
+                "/certs/registry.key",
+                true
+            ),
+            bind("../registry/data", "/var/lib/registry", false),
+            bind("/etc/localtime", "/etc/localtime", true),
+        ]
+    );
+    let push = text(&rendering, "registryPush/registryPush.yaml");
+    assert!(push.contains("published: 6443"), "{push}");
+
+    let yaml = |relative: &str| -> serde_yaml::Value {
+        serde_yaml::from_str(&text(&rendering, relative)).unwrap()
+    };
+    let pull = yaml("registry/config/config.yml");
+    assert_eq!(pull["storage"]["maintenance"]["readonly"]["enabled"], true);
+    assert_eq!(pull["http"]["host"], "https://registry.lab:5443");
+    let push = yaml("registryPush/config/config.yml");
+    assert!(push["storage"].get("maintenance").is_none());
+    // Upload locations must lead back to the push registry: they follow the request.
+    assert!(push["http"].get("host").is_none());
+    assert_eq!(push["auth"]["htpasswd"]["realm"], "registry.lab:6443");
+    assert_eq!(push["auth"]["htpasswd"]["path"], "/auth/htpasswd");
+
+    // Each registry has its own identity.
+    let user = |relative: &str| {
+        let line = text(&rendering, relative);
+        line.split_once(':').unwrap().0.to_string()
+    };
+    assert_eq!(user("registry/auth/htpasswd"), "ops");
+    assert_eq!(user("registryPush/auth/htpasswd"), "pusher");
+    assert_eq!(file(&rendering, "registryPush/auth/htpasswd").mode, 0o600);
+}
+
+#[test]
+fn one_user_for_both_identities_or_one_port_for_both_registries_is_refused() {
+    let home = Home::new(
+        "registry_login_username: ops\nregistry_login_password: a\nregistry_push_username: ops\nregistry_push_password: b\n",
+    );
+    let err = home.render().unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "registry_push_username and registry_login_username are both \"ops\": the push identity must be another user, or every node's pull login could push"
+    );
+    let settings = crate::settings::for_test("registry_push_port: 443\n");
+    let err = check_settings(&settings).unwrap_err().to_string();
+    assert!(
+        err.contains("registry_push_port: 443 is also registry_port; the push registry needs a port of its own"),
+        "{err}"
+    );
+}
+
 #[test]
 fn prefix_port_and_paths_come_from_the_settings() {
     let home = Home::new(&format!(
@@ -151,11 +259,14 @@ fn prefix_port_and_paths_come_from_the_settings() {
 #[test]
 fn secrets_are_asked_only_when_nothing_gives_them() {
     let home = Home::new("");
+    let (pull, push) = (Identity::Pull, Identity::Push);
     assert_eq!(
         missing_secrets(&home.settings()),
         [
-            Secret::RegistryUsername,
-            Secret::RegistryPassword,
+            Secret::RegistryUsername(pull),
+            Secret::RegistryPassword(pull),
+            Secret::RegistryUsername(push),
+            Secret::RegistryPassword(push),
             Secret::MonitoringPassword,
             Secret::GrafanaAdminPassword
         ]
@@ -166,8 +277,17 @@ fn secrets_are_asked_only_when_nothing_gives_them() {
         "{err}"
     );
     let mut answers = Answers::new();
-    answers.insert(Secret::RegistryUsername, "ops".to_string());
-    answers.insert(Secret::RegistryPassword, "typed".to_string());
+    answers.insert(Secret::RegistryUsername(pull), "ops".to_string());
+    answers.insert(Secret::RegistryPassword(pull), "typed".to_string());
+    let err = render(&home.settings(), &home.sources(), &answers)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("registry_push_username is not set"),
+        "{err}"
+    );
+    answers.insert(Secret::RegistryUsername(push), "pusher".to_string());
+    answers.insert(Secret::RegistryPassword(push), "typed-push".to_string());
     let err = render(&home.settings(), &home.sources(), &answers)
         .unwrap_err()
         .to_string();
@@ -183,6 +303,10 @@ fn secrets_are_asked_only_when_nothing_gives_them() {
     let line = String::from_utf8(htpasswd.contents.clone()).unwrap();
     let hash = line.trim().strip_prefix("ops:").unwrap();
     assert!(bcrypt::verify("typed", hash).unwrap());
+    let push_file = file(&rendering, "registryPush/auth/htpasswd");
+    let line = String::from_utf8(push_file.contents.clone()).unwrap();
+    let hash = line.trim().strip_prefix("pusher:").unwrap();
+    assert!(bcrypt::verify("typed-push", hash).unwrap());
 
     // Once the files exist, runs without credentials keep them, byte for byte.
     write(&rendering, &BTreeSet::new()).unwrap();
@@ -205,6 +329,10 @@ fn secrets_are_asked_only_when_nothing_gives_them() {
     assert_eq!(
         file(&again, "prometheus/config/monitoring_password").contents,
         b"typed-m0n"
+    );
+    assert_eq!(
+        file(&again, "registryPush/auth/htpasswd").contents,
+        push_file.contents
     );
 
     let home = Home::new(&format!(
@@ -466,7 +594,8 @@ fn monitoring_logins_reach_every_service_that_needs_them() {
 #[test]
 fn unusable_passwords_are_refused_before_anything_is_written() {
     let home = Home::new(
-        "registry_login_username: ops\nregistry_login_password: s3cret\ngrafana_admin_password: gr4f\n",
+        "registry_login_username: ops\nregistry_login_password: s3cret\ngrafana_admin_password: gr4f\n\
+         registry_push_username: pusher\nregistry_push_password: push-s3cret\n",
     );
     let mut answers = Answers::new();
     answers.insert(Secret::MonitoringPassword, "m0n\n".to_string());
@@ -483,4 +612,22 @@ fn unusable_passwords_are_refused_before_anything_is_written() {
             .is_some()
     );
     assert_eq!(Secret::SmtpPassword.problem(" spaced "), None);
+}
+
+#[test]
+fn images_on_the_push_registry_are_known_by_name_and_address() {
+    let settings = crate::settings::for_test("prefix_stack_name: lab\n");
+    assert_eq!(push_registry_addresses(&settings), ["registry.lab:4443"]);
+    let settings = crate::settings::for_test(
+        "registry_master_ip: 10.1.2.3\nregistry_port: 5443\nregistry_push_port: 443\n",
+    );
+    assert_eq!(
+        push_registry_addresses(&settings),
+        ["registry.iasf", "10.1.2.3"]
+    );
+    let settings = crate::settings::for_test("registry_master_ip: 'fd00::1'\n");
+    assert_eq!(
+        push_registry_addresses(&settings),
+        ["registry.iasf:4443", "[fd00::1]:4443"]
+    );
 }

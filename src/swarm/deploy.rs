@@ -199,13 +199,16 @@ fn prepare(
 
 /// Deploys `services` (each the service `key` of its file) into stack `namespace`.
 /// `existing` is what [`deployed`] returned. A service that cannot be read or
-/// deployed fails alone; the others go on.
+/// deployed fails alone; the others go on. Credentials for an image of a registry in
+/// `withheld` (`host[:port]`) are never sent with a service: that login is the
+/// manager's own and would reach every node that runs a task.
 pub(crate) fn deploy(
     engine: &Engine,
     namespace: &str,
     services: &[ManagedService],
     existing: &BTreeMap<String, Deployed>,
     on_existing: OnExisting,
+    withheld: &[String],
 ) -> Report {
     let mut report = Report::default();
     let mut prepared = Vec::new();
@@ -257,6 +260,14 @@ pub(crate) fn deploy(
     for p in &ready {
         let image = image_of(&p.spec);
         if credentials.contains_key(&image) {
+            continue;
+        }
+        let registry = crate::compose::image::auth_key(&image).unwrap_or_default();
+        if withheld.iter().any(|w| w.eq_ignore_ascii_case(&registry)) {
+            report.warnings.push(format!(
+                "{image} names the push registry {registry}, whose login stays on the manager: deployed without registry credentials (name the image with the pull registry's address)"
+            ));
+            credentials.insert(image, None);
             continue;
         }
         let found = match auth.lookup(&image) {

@@ -21,8 +21,9 @@ pub(crate) const GLOBAL_SERVICES: [&str; 6] = [
     "alloy",
 ];
 /// Built-in services placed on the nodes labelled for them.
-pub(crate) const LOCAL_SERVICES: [&str; 6] = [
+pub(crate) const LOCAL_SERVICES: [&str; 7] = [
     "registry",
+    "registryPush",
     "prometheus",
     "alertManager",
     "loki",

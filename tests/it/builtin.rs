@@ -28,13 +28,22 @@ const GLOBAL: [&str; 6] = [
     "nodeExporter",
     "alloy",
 ];
-const LOCAL: [&str; 5] = ["registry", "prometheus", "alertManager", "loki", "grafana"];
+const LOCAL: [&str; 6] = [
+    "registry",
+    "registryPush",
+    "prometheus",
+    "alertManager",
+    "loki",
+    "grafana",
+];
 
 /// A daemon address nothing listens on: generation then cannot check deployments.
 const NO_DAEMON: &str = "unix:///nonexistent/iocdock-test/docker.sock";
 
-const CREDENTIALS: &str = "registry_login_username: ops\nregistry_login_password: s3cret\n\
-monitoring_admin_password: m0n-pw\ngrafana_admin_password: gr4f-pw\n";
+/// Every login the built-in services need, so generation asks for nothing.
+pub(crate) const CREDENTIALS: &str = "registry_login_username: ops\nregistry_login_password: s3cret\n\
+monitoring_admin_password: m0n-pw\ngrafana_admin_password: gr4f-pw\n\
+registry_push_username: pusher\nregistry_push_password: push-s3cret\n";
 
 /// Every alerting setting set, so the fullest alertmanager.yml is rendered.
 const FULL_SETTINGS: &str = "prefix_stack_name: lab\n\
@@ -42,6 +51,8 @@ registry_login_username: ops\n\
 registry_login_password: s3cret\n\
 monitoring_admin_password: 'm0n: \"pw'\n\
 grafana_admin_password: 'gr4f $pw'\n\
+registry_push_username: pusher\n\
+registry_push_password: push-s3cret\n\
 registry_port: 5443\n\
 registry_master_ip: 10.0.0.10\n\
 cluster_manager_nodes: {m1: 10.0.0.1}\n\
@@ -435,6 +446,7 @@ fn only_ports_behind_a_login_are_published() {
         ("nodeExporter", (vec![], true)),
         ("alloy", (vec![], false)),
         ("registry", (vec![5443], false)),
+        ("registryPush", (vec![4443], false)),
         ("prometheus", (vec![9090], false)),
         ("alertManager", (vec![9093], false)),
         ("loki", (vec![], false)),
@@ -844,7 +856,11 @@ fn missing_registry_login_is_asked_on_a_terminal() {
     );
     assert!(!t.mount().join("swarm").exists());
 
-    let (ok, out) = on_terminal(&t, generate, "ops\ntyped\ntyped\n m0n\n m0n\n");
+    let (ok, out) = on_terminal(
+        &t,
+        generate,
+        "ops\ntyped\ntyped\npusher\ntyped-push\ntyped-push\n m0n\n m0n\n",
+    );
     assert!(!ok, "{out}");
     assert!(
         out.contains("monitoring_admin_password: a password that does not begin or end with a space is expected"),
@@ -852,12 +868,19 @@ fn missing_registry_login_is_asked_on_a_terminal() {
     );
     assert!(!t.mount().join("swarm").exists());
 
-    let (ok, out) = on_terminal(&t, generate, "ops\ntyped\ntyped\nm0n\nm0n\ngr4f\ngr4f\n");
+    let (ok, out) = on_terminal(
+        &t,
+        generate,
+        "ops\ntyped\ntyped\npusher\ntyped-push\ntyped-push\nm0n\nm0n\ngr4f\ngr4f\n",
+    );
     assert!(ok, "{out}");
     for question in [
         "registry_login_username (the registry's htpasswd login): ",
         "registry_login_password (the registry's htpasswd login): ",
         "registry_login_password again: ",
+        "registry_push_username (the push registry's htpasswd login, for the manager only): ",
+        "registry_push_password (the push registry's htpasswd login, for the manager only): ",
+        "registry_push_password again: ",
         "monitoring_admin_password (the login \"monitoring\" of prometheus and alertmanager): ",
         "monitoring_admin_password again: ",
         "grafana_admin_password (grafana's admin login): ",
@@ -866,9 +889,17 @@ fn missing_registry_login_is_asked_on_a_terminal() {
         assert!(out.contains(question), "{out}");
     }
     let swarm = t.mount().join("swarm");
-    let htpasswd = fs::read_to_string(swarm.join("registry/auth/htpasswd")).unwrap();
-    let hash = htpasswd.trim().strip_prefix("ops:").expect("user ops");
-    assert!(bcrypt::verify("typed", hash).unwrap());
+    for (file, user, password) in [
+        ("registry/auth/htpasswd", "ops", "typed"),
+        ("registryPush/auth/htpasswd", "pusher", "typed-push"),
+    ] {
+        let htpasswd = fs::read_to_string(swarm.join(file)).unwrap();
+        let hash = htpasswd
+            .trim()
+            .strip_prefix(&format!("{user}:"))
+            .expect("user");
+        assert!(bcrypt::verify(password, hash).unwrap());
+    }
     let web = yaml(&swarm.join("prometheus/config/web.yml"));
     let hash = web["basic_auth_users"]["monitoring"].as_str().unwrap();
     assert!(bcrypt::verify("m0n", hash).unwrap());
@@ -925,9 +956,9 @@ fn an_unreachable_daemon_stops_generation_unless_yes() {
 
 /// Removes what a test deployed under `prefix`, waiting for the containers to go so
 /// the networks and volumes can be removed too, and the stand-in image names.
-struct Cleanup {
-    prefix: String,
-    images: Vec<String>,
+pub(crate) struct Cleanup {
+    pub(crate) prefix: String,
+    pub(crate) images: Vec<String>,
 }
 
 impl Drop for Cleanup {

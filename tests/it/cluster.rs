@@ -362,12 +362,21 @@ fn user_cert_and_login_playbooks_run_in_check_mode_here() {
         "--registry-login",
     ] {
         let out = t.cmd(&["cluster", step, "--", "--check"]).output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(
             out.status.success(),
-            "{step} --check failed:\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
+            "{step} --check failed:\n{stdout}\n{}",
             String::from_utf8_lossy(&out.stderr)
         );
+        if step == "--set-up-root-cert" {
+            // Docker trusts the CA for both registries: pulls and pushes.
+            for address in [format!("{registry}:443"), format!("{registry}:4443")] {
+                assert!(
+                    stdout.contains(&format!("(item={address})")),
+                    "{address}:\n{stdout}"
+                );
+            }
+        }
     }
     let user_exists = Command::new("id")
         .arg(&user)

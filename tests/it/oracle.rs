@@ -383,7 +383,8 @@ fn every_built_in_service_deploys_as_docker_stack_deploy_does() {
     let t = swarm_context(&ours);
     t.write_settings(&format!(
         "prefix_stack_name: {ours}\nregistry_login_username: ops\nregistry_login_password: s3cret\n\
-         monitoring_admin_password: m0n\ngrafana_admin_password: gr4f\n"
+         monitoring_admin_password: m0n\ngrafana_admin_password: gr4f\n\
+         registry_push_username: pusher\nregistry_push_password: push-s3cret\n"
     ));
     t.ok(&["swarm", "--gen-built-in-services"]);
     let swarm = t.mount().join("swarm");
@@ -395,7 +396,14 @@ fn every_built_in_service_deploys_as_docker_stack_deploy_does() {
             built_ins.push((name, "global", path));
         }
     }
-    for name in ["registry", "prometheus", "alertManager", "loki", "grafana"] {
+    for name in [
+        "registry",
+        "registryPush",
+        "prometheus",
+        "alertManager",
+        "loki",
+        "grafana",
+    ] {
         built_ins.push((
             name.to_string(),
             "local",
@@ -404,8 +412,8 @@ fn every_built_in_service_deploys_as_docker_stack_deploy_does() {
     }
     assert_eq!(
         built_ins.len(),
-        11,
-        "six global and five local services: {built_ins:?}"
+        12,
+        "six global and six local services: {built_ins:?}"
     );
     // Each file holds one service; their tasks may not start here (no images, node
     // labels, shared host ports): the specs the engine stores are what is compared.

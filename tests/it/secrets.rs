@@ -237,11 +237,11 @@ fn files_holding(root: &Path, needle: &str) -> Vec<(String, u32)> {
 #[test]
 fn webhook_urls_are_only_written_to_private_files() {
     let t = TestContext::new();
-    t.write_settings(
-        "registry_login_username: ops\nregistry_login_password: s3cret\n\
-         alert_manager_default_webhook_receiver: https://hooks.lab/DEFAULT-T0K3N\n\
+    t.write_settings(&format!(
+        "{}alert_manager_default_webhook_receiver: https://hooks.lab/DEFAULT-T0K3N\n\
          alert_manager_info_webhook_receiver: https://hooks.lab/INFO-T0K3N\n",
-    );
+        crate::builtin::CREDENTIALS
+    ));
     t.cmd(&["swarm", "--gen-built-in-services", "--yes"])
         .env(
             "DOCKER_HOST",
