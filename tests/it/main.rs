@@ -12,6 +12,7 @@ mod docker;
 mod e2e;
 mod exec;
 mod fixtures;
+mod health;
 mod help;
 mod lifecycle;
 mod list;
