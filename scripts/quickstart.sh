@@ -68,8 +68,10 @@ fi
 "$iocdock" swarm --gen-built-in-services
 "$iocdock" service client --deploy
 
+# A task runs once its first health check has passed, one check interval (30 s)
+# after the IOC started.
 say "waiting for the IOCs to run"
-for _ in $(seq 60); do
+for _ in $(seq 120); do
     running=$("$iocdock" list -p | grep -c 'Running' || true)
     ((running >= ${#iocs[@]})) && break
     sleep 1
