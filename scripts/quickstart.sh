@@ -36,7 +36,7 @@ port=$("$iocdock" config REGISTRY_PORT)
 [[ "$port" == 443 ]] || registry="$registry:$port"
 tag=$(awk '/^ioc-exec:/ { found = 1 } found && /tag:/ { gsub(/[" ]/, "", $2); print $2; exit }' imsrvs/images.yaml)
 image="$registry/ioc-exec:$tag"
-docker tag iocdock-demo/ioc-exec:1.0 "$image"
+docker tag iocdock-demo/ioc-exec:1.1 "$image"
 
 say "test IOCs"
 iocs=(worker_test_1 worker_test_2 worker_test_3 worker_test_4 worker_test_5)
@@ -84,8 +84,10 @@ done
 "$iocdock" swarm --gen-built-in-services
 "$iocdock" service client --deploy
 
+# A task runs once its first health check has passed, one check interval (30 s)
+# after the IOC started.
 say "waiting for the IOCs to run"
-for _ in $(seq 60); do
+for _ in $(seq 120); do
     running=$("$iocdock" list -p | grep -c 'Running' || true)
     ((running >= ${#iocs[@]})) && break
     sleep 1

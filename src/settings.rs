@@ -208,6 +208,64 @@ impl SettingType for BTreeMap<String, String> {
     }
 }
 
+/// A duration of at least one second, written as compose files and Go write them
+/// (`30s`, `2m`, `1m30s`); kept as written, so files rendered from it show it so.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Seconds {
+    text: String,
+    nanos: i64,
+}
+
+impl Seconds {
+    const NANOS: i64 = 1_000_000_000;
+
+    fn new(seconds: u32) -> Seconds {
+        Seconds {
+            text: format!("{seconds}s"),
+            nanos: i64::from(seconds) * Self::NANOS,
+        }
+    }
+
+    pub(crate) fn as_text(&self) -> &str {
+        &self.text
+    }
+
+    /// Whole seconds, rounded down.
+    pub(crate) fn whole_seconds(&self) -> u64 {
+        u64::try_from(self.nanos / Self::NANOS).unwrap_or(0)
+    }
+}
+
+impl SettingType for Seconds {
+    const EXPECTED: &'static str = "a duration of at least 1s, such as 30s, 2m or 1m30s";
+    fn from_yaml(value: &Value) -> Option<Self> {
+        let text = match value {
+            Value::String(s) => s.trim().to_string(),
+            _ => return None,
+        };
+        let nanos = crate::compose::units::duration_nanos(&text).ok()?;
+        (nanos >= Self::NANOS).then_some(Seconds { text, nanos })
+    }
+    fn show(&self) -> String {
+        self.text.clone()
+    }
+}
+
+impl SettingType for u32 {
+    const EXPECTED: &'static str = "a whole number of at least 1";
+    fn from_yaml(value: &Value) -> Option<Self> {
+        let n = match value {
+            Value::Number(n) => n.as_u64()?,
+            Value::String(s) => s.trim().parse().ok()?,
+            _ => return None,
+        };
+        u32::try_from(n).ok().filter(|n| *n != 0)
+    }
+    fn show(&self) -> String {
+        self.to_string()
+    }
+}
+
 /// Declares every settings key once: the struct field, its type and its default
 /// (a default may use keys declared above it), so reading, listing and `config`
 /// can never disagree about which keys exist.
@@ -257,6 +315,10 @@ settings_keys! {
     ioc_cpu_limit: String = "1".to_string();
     ioc_memory_limit: String = "1G".to_string();
     ioc_default_constraints: Vec<String> = vec!["node.role==worker".to_string()];
+    ioc_health_interval: Seconds = Seconds::new(30);
+    ioc_health_timeout: Seconds = Seconds::new(10);
+    ioc_health_retries: u32 = 5;
+    ioc_health_start_period: Seconds = Seconds::new(120);
     container_top_path: String = "/opt/EPICS".to_string();
     registry_common_name: String = format!("registry.{prefix_stack_name}");
     registry_port: u16 = 443;
@@ -513,6 +575,33 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(err.contains("mapping of hostname"), "{err}");
+    }
+
+    #[test]
+    fn health_timing_is_checked() {
+        let loaded = load_with("ioc_health_interval: 1m30s\nioc_health_retries: 3\n").unwrap();
+        assert_eq!(loaded.settings.ioc_health_interval.as_text(), "1m30s");
+        assert_eq!(loaded.settings.ioc_health_interval.whole_seconds(), 90);
+        assert_eq!(loaded.settings.ioc_health_retries, 3);
+        assert_eq!(loaded.settings.ioc_health_start_period.as_text(), "120s");
+        assert_eq!(loaded.settings.lookup("IOC_HEALTH_TIMEOUT").unwrap(), "10s");
+        for bad in [
+            "ioc_health_timeout: 500ms",
+            "ioc_health_timeout: 10",
+            "ioc_health_interval: soon",
+            "ioc_health_start_period: -2m",
+        ] {
+            let err = load_with(bad).err().unwrap().to_string();
+            assert!(err.contains("a duration of at least 1s"), "{bad}: {err}");
+        }
+        let err = load_with("ioc_health_retries: 0")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("\"ioc_health_retries\" must be a whole number of at least 1"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 # iocdock generates, plus Channel Access client tools, made from package registries
 # only (no image can be pulled on these machines).
 #
-#   scripts/demo-image/build.sh [--rebuild] [IMAGE]     (default iocdock-demo/ioc-exec:1.0)
+#   scripts/demo-image/build.sh [--rebuild] [IMAGE]     (default iocdock-demo/ioc-exec:1.1)
 #
 # Steps: mmdebstrap a Debian bookworm rootfs (python3, libstdc++6, hostname, procps,
 # bash) -> pip-install the epicscorelibs wheel (EPICS base libraries and dbd files)
@@ -15,12 +15,13 @@
 #   DEBIAN_MIRROR   Debian mirror (default: the first one apt uses here)
 set -euo pipefail
 
-readonly DEFAULT_IMAGE="iocdock-demo/ioc-exec:1.0"
+readonly DEFAULT_IMAGE="iocdock-demo/ioc-exec:1.1"
 # Bump when the recipe changes, so an image built by an older recipe is rebuilt.
-readonly RECIPE_REV=3
+readonly RECIPE_REV=4
 readonly BIN="ST-IOC"
 readonly EPICS_TOP="/opt/EPICS"
-readonly CLIENT_BIN_DIR="$EPICS_TOP/base/bin/linux-x86_64"
+readonly HOST_ARCH="linux-x86_64"
+readonly CLIENT_BIN_DIR="$EPICS_TOP/base/bin/$HOST_ARCH"
 readonly SITE_PACKAGES="/usr/local/lib/python3.11/dist-packages"
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -180,6 +181,7 @@ tar -C "$rootfs" --numeric-owner -cf - . |
         --change "WORKDIR $EPICS_TOP" \
         --change "ENV PATH=$CLIENT_BIN_DIR:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
         --change "ENV EPICS_BASE=$EPICS_TOP/base" \
+        --change "ENV EPICS_HOST_ARCH=$HOST_ARCH" \
         --change "ENV EPICS_CLIENT_BIN=$CLIENT_BIN_DIR" \
         --change "ENV EPICS_CA_AUTO_ADDR_LIST=YES" \
         --change "LABEL iocdock.epics-bin-dir=$CLIENT_BIN_DIR" \

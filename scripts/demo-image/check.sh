@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prove that the demo image runs an IOC iocdock generated and serves Channel Access:
 #
-#   scripts/demo-image/check.sh [IMAGE]        (default iocdock-demo/ioc-exec:1.0)
+#   scripts/demo-image/check.sh [IMAGE]        (default iocdock-demo/ioc-exec:1.1)
 #
 # 1. a throw-away iocdock home with one IOC made from templates/test (ramper.db, no
 #    modules), its startup files generated;
@@ -16,7 +16,7 @@
 #   IOCDOCK   the iocdock binary (default: target/debug/iocdock, then PATH)
 set -euo pipefail
 
-image="${1:-iocdock-demo/ioc-exec:1.0}"
+image="${1:-iocdock-demo/ioc-exec:1.1}"
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 

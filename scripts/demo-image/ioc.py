@@ -14,7 +14,11 @@ starts it, so a generated st.cmd with that shebang runs as on a real image.
   service with tty and stdin_open, `docker attach`); otherwise the IOC simply
   keeps running.
 - SIGTERM (docker stop) and SIGINT end the IOC through epicsExit, which runs
-  the IOC's exit handlers; the IOC shell's `exit` does the same.
+  the IOC's exit handlers, with the status of a process ended by that signal
+  (128 + its number: 143 for SIGTERM), so the engine records a stopped IOC, for
+  example one its health check stopped, as a failure; a compiled IOC running as
+  PID 1 ignores SIGTERM and ends with SIGKILL's 137. The IOC shell's `exit`
+  ends it with status 0.
 """
 
 import ctypes
@@ -117,8 +121,10 @@ def main():
     com.iocshRegister(ctypes.byref(definition), callback)
 
     stop = threading.Event()
+    received = []
 
-    def on_signal(_signum, _frame):
+    def on_signal(signum, _frame):
+        received.append(signum)
         stop.set()
 
     signal.signal(signal.SIGTERM, on_signal)
@@ -138,7 +144,7 @@ def main():
         pass
     sys.stdout.flush()
     sys.stderr.flush()
-    com.epicsExit(0)
+    com.epicsExit(128 + received[0] if received else 0)
 
 
 if __name__ == "__main__":

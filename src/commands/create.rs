@@ -2,6 +2,7 @@ use crate::ExitStatus;
 use crate::cli::EditArgs;
 use crate::commands::{checked_names, ini_changes, lock_repository, unreserved};
 use crate::ioc::config::{checked_host, new_ioc_ini};
+use crate::ioc::health;
 use crate::ioc::repository::Repository;
 use crate::printer::Printer;
 use crate::settings::Settings;
@@ -20,10 +21,10 @@ pub(crate) fn run(
     for name in names {
         let mut doc = new_ioc_ini(name, settings);
         changes.apply(&mut doc, name, settings);
-        let created = match checked_host(name, &doc) {
-            Ok(_) => repository.create(name, &doc).map_err(anyhow::Error::from),
-            Err(e) => Err(e.into()),
-        };
+        let created = checked_host(name, &doc)
+            .map_err(anyhow::Error::from)
+            .and_then(|_| Ok(health::options(name, &doc)?))
+            .and_then(|_| Ok(repository.create(name, &doc)?));
         match created {
             Ok(()) => printer.status(&format!("created IOC \"{name}\"")),
             Err(e) => {

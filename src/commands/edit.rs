@@ -42,9 +42,11 @@ pub(crate) fn run(ioc: &str, settings: &Settings, printer: &Printer) -> anyhow::
         );
     }
     let doc = read_ini_file(&path)?;
-    // The file is the operator's now; a host that can be no folder is reported so it
-    // is fixed before anything is exported.
+    // The file is the operator's now; a host that can be no folder, or health check
+    // options that cannot be deployed, are reported so they are fixed before anything
+    // is exported.
     crate::ioc::config::checked_host(ioc, &doc)?;
+    crate::ioc::health::options(ioc, &doc)?;
     printer.status(&format!("{} is valid", path.display()));
     Ok(ExitStatus::Success)
 }

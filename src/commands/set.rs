@@ -2,6 +2,7 @@ use crate::ExitStatus;
 use crate::cli::EditArgs;
 use crate::commands::{checked_names, ini_changes, lock_repository};
 use crate::ioc::config::checked_host;
+use crate::ioc::health;
 use crate::ioc::repository::Repository;
 use crate::printer::Printer;
 use crate::settings::Settings;
@@ -34,6 +35,9 @@ pub(crate) fn run(
                     anyhow::anyhow!(
                         "{e}; nothing written (set it with -o host=swarm or a host name)"
                     )
+                })?;
+                health::options(name, &after).map_err(|e| {
+                    anyhow::anyhow!("{e}; nothing written (set it with -s deploy -o KEY=VALUE)")
                 })?;
                 if after == before {
                     return Ok(false);

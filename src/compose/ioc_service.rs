@@ -6,10 +6,11 @@ use std::path::Path;
 
 use crate::compose::ComposeError;
 use crate::compose::model::{
-    ComposeFile, Deploy, KeyValues, Mount, MountLong, Network, Placement, ResourceAmounts,
-    Resources, Scalar, Service, ServiceNetworks, StringOrList, UpdateConfig,
+    ComposeFile, Deploy, HealthCheck, KeyValues, Mount, MountLong, Network, Placement,
+    ResourceAmounts, Resources, Scalar, Service, ServiceNetworks, StringOrList, UpdateConfig,
 };
 use crate::ioc::config::DEPLOY;
+use crate::ioc::health;
 use crate::ioc::ini::{IniDocument, value_lines};
 use crate::settings::Settings;
 
@@ -40,15 +41,43 @@ fn amounts(doc: &IniDocument, cpus: &str, memory: &str) -> Option<ResourceAmount
     (cpus.is_some() || memory.is_some()).then_some(ResourceAmounts { cpus, memory })
 }
 
+/// The container health check: reads `pv` with the image's CA client, on the timing
+/// of the settings; none (`disable`, which also turns off a check the image may
+/// declare) when the IOC's check is off.
+fn healthcheck(pv: Option<&str>, settings: &Settings) -> HealthCheck {
+    let Some(pv) = pv else {
+        return HealthCheck {
+            disable: true,
+            ..Default::default()
+        };
+    };
+    // caget gives up well before the engine kills the check, so a slow answer reads
+    // as caget's own message rather than as a timeout.
+    let wait = (settings.ioc_health_timeout.whole_seconds() / 2).max(1);
+    HealthCheck {
+        test: Some(StringOrList::List(vec![
+            "CMD-SHELL".to_string(),
+            literal(&health::check_command(pv, wait)),
+        ])),
+        interval: Some(literal(settings.ioc_health_interval.as_text())),
+        timeout: Some(literal(settings.ioc_health_timeout.as_text())),
+        retries: Some(u64::from(settings.ioc_health_retries)),
+        start_period: Some(literal(settings.ioc_health_start_period.as_text())),
+        disable: false,
+    }
+}
+
 /// The compose model of an IOC service, from its ioc.ini. `run_folder` is the IOC's
 /// run folder on the nodes, `log_folder` the shared iocLog folder; both absolute, so
-/// the file means the same wherever it lies.
+/// the file means the same wherever it lies. `health_pv` is what its health check
+/// reads (`None`: no check; see `ioc::health::checked_pv`).
 pub(crate) fn model(
     name: &str,
     doc: &IniDocument,
     settings: &Settings,
     run_folder: &Path,
     log_folder: &Path,
+    health_pv: Option<&str>,
 ) -> Result<ComposeFile, ComposeError> {
     let run = settings.container_run_path();
     let image = doc
@@ -147,8 +176,17 @@ pub(crate) fn model(
         labels: Some(KeyValues::Map(labels)),
         networks: Some(ServiceNetworks::List(vec![HOST_NETWORK.to_string()])),
         volumes,
+        healthcheck: Some(healthcheck(health_pv, settings)),
         deploy: Some(Deploy {
             replicas: Some(1),
+            // Engines write the container's health check under a key bollard does not
+            // read back; a service label says it survives any client.
+            labels: health_pv.map(|pv| {
+                KeyValues::Map(BTreeMap::from([(
+                    health::PV_LABEL.to_string(),
+                    Some(Scalar::Text(literal(pv))),
+                )]))
+            }),
             placement: Some(Placement {
                 constraints,
                 ..Default::default()
@@ -188,8 +226,9 @@ pub(crate) fn render(
     settings: &Settings,
     run_folder: &Path,
     log_folder: &Path,
+    health_pv: Option<&str>,
 ) -> Result<String, ComposeError> {
-    let file = model(name, doc, settings, run_folder, log_folder)?;
+    let file = model(name, doc, settings, run_folder, log_folder, health_pv)?;
     serde_yaml::to_string(&file).map_err(|e| ComposeError::Render(e.to_string()))
 }
 
@@ -214,6 +253,7 @@ mod tests {
             &settings(),
             &Path::new("/data/swarm/iocs").join(name),
             Path::new("/data/swarm/iocLog"),
+            Some(&format!("{name}:HEARTBEAT")),
         )
         .unwrap()
     }
@@ -236,6 +276,16 @@ mod tests {
         for file in [&mut ours, &mut theirs] {
             file["services"]["srv-worker_test_1"]["volumes"] = serde_yaml::Value::Null;
         }
+        // The original had no health check, nor the service label naming its PV.
+        let service = ours["services"]["srv-worker_test_1"]
+            .as_mapping_mut()
+            .unwrap();
+        assert!(service.remove("healthcheck").is_some());
+        let deploy = service["deploy"].as_mapping_mut().unwrap();
+        assert_eq!(
+            deploy.remove("labels"),
+            Some(serde_yaml::from_str("{iocdock.health-pv: 'worker_test_1:HEARTBEAT'}").unwrap())
+        );
         assert_eq!(ours, theirs);
         // The original mounted the whole run folder read-write from `../<name>`.
         let expected: serde_yaml::Value = serde_yaml::from_str(
@@ -303,6 +353,75 @@ mod tests {
     }
 
     #[test]
+    fn the_health_check_reads_its_pv_on_the_settings_timing() {
+        let yaml = render_at("worker_test_1", &worker_test(1));
+        let value: serde_yaml::Value = serde_yaml::from_str(&yaml).unwrap();
+        let check =
+            serde_yaml::to_string(&value["services"]["srv-worker_test_1"]["healthcheck"]).unwrap();
+        insta::assert_snapshot!(check, @r#"
+        test:
+        - CMD-SHELL
+        - 'caget=$$(command -v caget || echo "$$EPICS_BASE/bin/$$EPICS_HOST_ARCH/caget"); if [ ! -x "$$caget" ]; then echo "no health verdict: no caget in PATH or in \$$EPICS_BASE/bin/\$$EPICS_HOST_ARCH"; exit 0; fi; export EPICS_CA_AUTO_ADDR_LIST=NO EPICS_CA_ADDR_LIST=127.255.255.255; exec "$$caget" -w 5 ''worker_test_1:HEARTBEAT'''
+        interval: 30s
+        timeout: 10s
+        retries: 5
+        start_period: 120s
+        "#);
+        // What the engine runs is the command itself: `$$` is compose's `$`.
+        let no_env = |_: &str| -> Option<String> { Some("from the environment".to_string()) };
+        let file = crate::compose::load::parse(&yaml, Path::new("f.yaml"), &no_env).unwrap();
+        let test = file.services["srv-worker_test_1"]
+            .healthcheck
+            .clone()
+            .unwrap()
+            .test
+            .unwrap();
+        assert_eq!(
+            test,
+            StringOrList::List(vec![
+                "CMD-SHELL".to_string(),
+                health::check_command("worker_test_1:HEARTBEAT", 5)
+            ])
+        );
+
+        let quick = crate::settings::for_test(
+            "ioc_health_interval: 2s\nioc_health_timeout: 3s\nioc_health_retries: 2\nioc_health_start_period: 1m\n",
+        );
+        let check = healthcheck(Some("a:b"), &quick);
+        assert_eq!(check.interval.as_deref(), Some("2s"));
+        assert_eq!(check.timeout.as_deref(), Some("3s"));
+        assert_eq!(check.retries, Some(2));
+        assert_eq!(check.start_period.as_deref(), Some("1m"));
+        let Some(StringOrList::List(test)) = check.test else {
+            panic!("a list test")
+        };
+        assert!(test[1].ends_with("-w 1 'a:b'"), "{}", test[1]);
+    }
+
+    #[test]
+    fn a_check_turned_off_is_disabled() {
+        let yaml = render(
+            "worker_test_1",
+            &worker_test(1),
+            &settings(),
+            Path::new("/r"),
+            Path::new("/l"),
+            None,
+        )
+        .unwrap();
+        let value: serde_yaml::Value = serde_yaml::from_str(&yaml).unwrap();
+        assert_eq!(
+            value["services"]["srv-worker_test_1"]["healthcheck"],
+            serde_yaml::from_str::<serde_yaml::Value>("{disable: true}").unwrap()
+        );
+        assert!(
+            value["services"]["srv-worker_test_1"]["deploy"]
+                .get("labels")
+                .is_none()
+        );
+    }
+
+    #[test]
     fn an_empty_image_is_refused() {
         let mut doc = worker_test(1);
         doc.set("IOC", "image", "");
@@ -312,6 +431,7 @@ mod tests {
             &settings(),
             Path::new("/r"),
             Path::new("/l"),
+            None,
         )
         .unwrap_err()
         .to_string();

@@ -101,6 +101,18 @@ mod tests {
             err.contains("services.web.environment: invalid type"),
             "{err}"
         );
+        let err = error("services:\n  web:\n    image: x\n    healthcheck:\n      test: true\n");
+        assert!(
+            err.contains("services.web.healthcheck.test: invalid type: boolean"),
+            "{err}"
+        );
+        // API 1.41 engines know no start_interval: refused, never dropped.
+        let err =
+            error("services:\n  web:\n    image: x\n    healthcheck:\n      start_interval: 1s\n");
+        assert!(
+            err.contains("services.web.healthcheck: unknown field `start_interval`"),
+            "{err}"
+        );
         let err = error("services:\n  web:\n    image: x\n    ports: [{target: 80, host_ip: a}]\n");
         assert!(
             err.contains("services.web.ports[0]: unknown field `host_ip`"),

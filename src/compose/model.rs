@@ -253,7 +253,41 @@ pub(crate) struct Service {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) volumes: Vec<Mount>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) healthcheck: Option<HealthCheck>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) deploy: Option<Deploy>,
+}
+
+/// A container health check. `test` as one string runs in the image's shell
+/// (`CMD-SHELL`); as a list it is `[CMD, program, args...]`, `[CMD-SHELL, command]`
+/// or `[NONE]`. `start_interval` is left out: API 1.41 engines do not know it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct HealthCheck {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) test: Option<StringOrList>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "opt_text"
+    )]
+    pub(crate) interval: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "opt_text"
+    )]
+    pub(crate) timeout: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) retries: Option<u64>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "opt_text"
+    )]
+    pub(crate) start_period: Option<String>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub(crate) disable: bool,
 }
 
 /// A published port: `"8080:80/udp"`, `80`, or the long form.

@@ -7,10 +7,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Component, Path, PathBuf};
 
 use bollard::models::{
-    EndpointPortConfig, EndpointSpec, Limit, Mount as MountSpec, MountType, MountVolumeOptions,
-    MountVolumeOptionsDriverConfig, NetworkAttachmentConfig, NetworkCreateRequest, ResourceObject,
-    ServiceSpec, ServiceSpecMode, ServiceSpecModeReplicated, ServiceSpecRollbackConfig,
-    ServiceSpecUpdateConfig, ServiceSpecUpdateConfigFailureActionEnum as UpdateAction,
+    EndpointPortConfig, EndpointSpec, HealthConfig, Limit, Mount as MountSpec, MountType,
+    MountVolumeOptions, MountVolumeOptionsDriverConfig, NetworkAttachmentConfig,
+    NetworkCreateRequest, ResourceObject, ServiceSpec, ServiceSpecMode, ServiceSpecModeReplicated,
+    ServiceSpecRollbackConfig, ServiceSpecUpdateConfig,
+    ServiceSpecUpdateConfigFailureActionEnum as UpdateAction,
     ServiceSpecUpdateConfigOrderEnum as UpdateOrder, TaskSpec, TaskSpecContainerSpec,
     TaskSpecContainerSpecPrivileges, TaskSpecPlacement, TaskSpecPlacementPreferences,
     TaskSpecPlacementSpread, TaskSpecResources, TaskSpecRestartPolicy,
@@ -20,8 +21,8 @@ use crate::compose::ComposeError;
 use crate::compose::image;
 use crate::compose::interpolate::Env;
 use crate::compose::model::{
-    ComposeFile, Deploy, KeyValues, Mount, MountLong, NamedVolume, Network, Port, ResourceAmounts,
-    Scalar, Service, ServiceNetworks, StringOrList, UpdateConfig,
+    ComposeFile, Deploy, HealthCheck, KeyValues, Mount, MountLong, NamedVolume, Network, Port,
+    ResourceAmounts, Scalar, Service, ServiceNetworks, StringOrList, UpdateConfig,
 };
 use crate::compose::units::{duration_nanos, go_float, nano_cpus, ram_bytes, shell_words};
 
@@ -250,6 +251,7 @@ fn translate_service(
         tty: service.tty.then_some(true),
         open_stdin: service.stdin_open.then_some(true),
         mounts: (!mounts.is_empty()).then_some(mounts),
+        health_check: healthcheck(service.healthcheck.as_ref())?,
         ..Default::default()
     };
 
@@ -389,6 +391,52 @@ fn duration(value: Option<&String>, path: &str) -> Result<Option<i64>, Problem> 
     value
         .map(|d| duration_nanos(d).map_err(|e| at(path, e)))
         .transpose()
+}
+
+/// `healthcheck:` as docker's `convertHealthcheck` makes it: `disable` is `[NONE]`
+/// alone, a test written as one string runs in the image's shell (`CMD-SHELL`), and
+/// durations and retries of 0 are left out (the engine reads them as "inherit").
+fn healthcheck(check: Option<&HealthCheck>) -> Result<Option<HealthConfig>, Problem> {
+    let Some(check) = check else {
+        return Ok(None);
+    };
+    let path = ".healthcheck";
+    let test = match &check.test {
+        None => Vec::new(),
+        Some(StringOrList::One(command)) => vec!["CMD-SHELL".to_string(), command.clone()],
+        Some(StringOrList::List(items)) => items.clone(),
+    };
+    if check.disable {
+        if !test.is_empty() {
+            return Err(at(path, "test and disable can't be set at the same time"));
+        }
+        return Ok(Some(HealthConfig {
+            test: Some(vec!["NONE".to_string()]),
+            ..Default::default()
+        }));
+    }
+    // The engine refuses what lies between 0 and its minimum of 1 ms, negatives too;
+    // said here with the key's path instead.
+    let period = |value: Option<&String>, key: &str| -> Result<Option<i64>, Problem> {
+        let key_path = format!("{path}.{key}");
+        match duration(value, &key_path)? {
+            None | Some(0) => Ok(None),
+            Some(nanos) if nanos < 1_000_000 => Err(at(&key_path, "must be 0 or at least 1ms")),
+            Some(nanos) => Ok(Some(nanos)),
+        }
+    };
+    Ok(Some(HealthConfig {
+        test: (!test.is_empty()).then_some(test),
+        interval: period(check.interval.as_ref(), "interval")?,
+        timeout: period(check.timeout.as_ref(), "timeout")?,
+        retries: check
+            .retries
+            .filter(|n| *n != 0)
+            .map(|n| i64::try_from(n).map_err(|_| at(&format!("{path}.retries"), "too large")))
+            .transpose()?,
+        start_period: period(check.start_period.as_ref(), "start_period")?,
+        start_interval: None,
+    }))
 }
 
 fn restart_policy(deploy: &Deploy) -> Result<Option<TaskSpecRestartPolicy>, Problem> {
@@ -1214,6 +1262,63 @@ volumes:
     }
 
     #[test]
+    fn healthchecks_translate_as_docker_converts_them() {
+        let text = r#"
+services:
+  shell:
+    image: x
+    healthcheck: {test: "caget a:b", interval: 1m30s, timeout: 10s, retries: 5, start_period: 2m}
+  exec:
+    image: x
+    healthcheck: {test: [CMD, /bin/check, "-v"], interval: "0", retries: 0}
+  off:
+    image: x
+    healthcheck: {disable: true}
+  inherit:
+    image: x
+    healthcheck: {test: [], timeout: 3s}
+  none:
+    image: x
+"#;
+        let t = translate_text(text, "st", "/d").unwrap();
+        let check = |key: &str| {
+            serde_json::to_value(
+                &t.services[key]
+                    .spec
+                    .task_template
+                    .as_ref()
+                    .unwrap()
+                    .container_spec
+                    .as_ref()
+                    .unwrap()
+                    .health_check,
+            )
+            .unwrap()
+        };
+        assert_eq!(
+            check("shell"),
+            serde_json::json!({
+                "Test": ["CMD-SHELL", "caget a:b"],
+                "Interval": 90_000_000_000_i64,
+                "Timeout": 10_000_000_000_i64,
+                "Retries": 5,
+                "StartPeriod": 120_000_000_000_i64,
+            })
+        );
+        // Zero durations and retries are left out, as Go's omitempty does.
+        assert_eq!(
+            check("exec"),
+            serde_json::json!({"Test": ["CMD", "/bin/check", "-v"]})
+        );
+        assert_eq!(check("off"), serde_json::json!({"Test": ["NONE"]}));
+        assert_eq!(
+            check("inherit"),
+            serde_json::json!({"Timeout": 3_000_000_000_i64})
+        );
+        assert_eq!(check("none"), serde_json::Value::Null);
+    }
+
+    #[test]
     fn environment_without_value_comes_from_the_deploying_shell() {
         let env = |name: &str| match name {
             "FROM_SHELL" => Some("s".to_string()),
@@ -1298,6 +1403,22 @@ volumes:
             (
                 "entrypoint: \"sh -c 'x\"",
                 "services.a.entrypoint: unclosed quote",
+            ),
+            (
+                "healthcheck: {test: [CMD, x], disable: true}",
+                "services.a.healthcheck: test and disable can't be set at the same time",
+            ),
+            (
+                "healthcheck: {interval: often}",
+                "services.a.healthcheck.interval: invalid duration",
+            ),
+            (
+                "healthcheck: {timeout: 500us}",
+                "services.a.healthcheck.timeout: must be 0 or at least 1ms",
+            ),
+            (
+                "healthcheck: {start_period: -1s}",
+                "services.a.healthcheck.start_period: must be 0 or at least 1ms",
             ),
         ];
         for (body, expected) in cases {

@@ -69,7 +69,7 @@ impl Problem {
 }
 
 /// The modules of `[IOC] module` that the tool knows, in the order the file lists them.
-fn modules(ini: &IniDocument) -> Vec<Module> {
+pub(crate) fn modules(ini: &IniDocument) -> Vec<Module> {
     let mut found = Vec::new();
     for word in ini.get(config::IOC, "module").unwrap_or("").split(',') {
         if let Some(module) = Module::parse(word)
@@ -139,14 +139,14 @@ fn substitution_word(value: &str) -> Cow<'_, str> {
 
 /// One `[DB] load` line: `file.db` or `file.db, A=1, B=2`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct LoadLine<'a> {
-    db: &'a str,
-    macros: Vec<(&'a str, &'a str)>,
+pub(crate) struct LoadLine<'a> {
+    pub(crate) db: &'a str,
+    pub(crate) macros: Vec<(&'a str, &'a str)>,
 }
 
 /// Parses a load line, with every reason it is unusable (messages for `Problem`).
 /// Whether the db file exists is checked by `plan`, which alone reads `src/`.
-fn parse_load_line(line: &str) -> Result<LoadLine<'_>, Vec<String>> {
+pub(crate) fn parse_load_line(line: &str) -> Result<LoadLine<'_>, Vec<String>> {
     let mut items = line.split(',').map(str::trim);
     let db = items.next().unwrap_or("");
     let mut messages = Vec::new();
@@ -461,7 +461,7 @@ impl Planned {
 }
 
 /// Why a source file cannot be used.
-enum SourceError {
+pub(crate) enum SourceError {
     NotFound,
     Link,
     Unreadable(io::Error),
@@ -470,7 +470,7 @@ enum SourceError {
 /// Reads the regular file `base/relative` without following any symbolic link on the
 /// way or at the end: `src/` cannot be used to copy files from elsewhere, nor be
 /// swapped for a link while it is read.
-fn read_inside(base: &Path, relative: &str) -> Result<Vec<u8>, SourceError> {
+pub(crate) fn read_inside(base: &Path, relative: &str) -> Result<Vec<u8>, SourceError> {
     use crate::fsutil::nofollow::{self, Refused};
     use std::io::Read;
     let classify = |e: io::Error| match (nofollow::refusal(&e), e.kind()) {

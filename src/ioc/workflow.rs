@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use crate::compose::ioc_service;
 use crate::fsutil::{self, FsError, IoContext};
 use crate::ioc::config::{self, InvalidHost, SWARM_HOST};
+use crate::ioc::health::{self, HealthError};
 use crate::ioc::ini::IniDocument;
 use crate::ioc::repository::{
     INI_FILE, PROJECT_DIR, Repository, RepositoryError, SERVICE_FILE, now_stamp,
@@ -48,6 +49,8 @@ pub(crate) enum WorkflowError {
     NotASwarmIoc { name: String, host: String },
     #[error(transparent)]
     Compose(#[from] crate::compose::ComposeError),
+    #[error(transparent)]
+    Health(#[from] HealthError),
     #[error("{0}; rename the IOC first (iocdock rename {name} NEW_NAME)", name = .0.name)]
     Reserved(#[from] ReservedName),
     #[error("{0}; fix it first (iocdock set {ioc} -o host=swarm or a host name)", ioc = .0.ioc)]
@@ -223,7 +226,8 @@ fn rendered_service_file(
         });
     }
     let log = repository.ioc_log_dir_checked()?;
-    let yaml = ioc_service::render(name, &ini, settings, &run, &log)?;
+    let health_pv = health::checked_pv(name, &ini, &repository.dir(name))?;
+    let yaml = ioc_service::render(name, &ini, settings, &run, &log, health_pv.as_deref())?;
     Ok((repository.service_file(name), yaml))
 }
 

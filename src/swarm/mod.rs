@@ -5,6 +5,10 @@ pub(crate) mod client;
 pub(crate) mod deploy;
 pub(crate) mod engine;
 pub(crate) mod format;
+// What task states mean for health, for the status views; until they show health
+// only its tests read it.
+#[allow(dead_code)]
+pub(crate) mod health;
 pub(crate) mod inspect;
 pub(crate) mod logs;
 pub(crate) mod managed;

@@ -501,9 +501,10 @@ fn a_service_file_changed_on_disk_is_refused_and_the_engine_keeps_its_spec() {
             stderr.contains("iocdock exec tamp --gen-swarm-file"),
             "{stderr}"
         );
+        let after = service(&name);
         assert!(
-            service(&name) == Some(before.clone()),
-            "{args:?} changed the service"
+            after == Some(before.clone()),
+            "{args:?} changed the service: before {before:?}, after {after:?}"
         );
     }
     // The other IOC still took its update.

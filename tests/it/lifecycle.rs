@@ -45,7 +45,13 @@ fn rename_rewrites_the_service_file_of_an_undeployed_ioc() {
     let yaml = fs::read_to_string(&file).unwrap();
     assert!(yaml.contains("srv-after:"), "{yaml}");
     assert!(yaml.contains("cd RUN/after/startup/iocBoot"), "{yaml}");
-    assert!(!yaml.contains("before"), "{yaml}");
+    // The health check reads a PV the IOC serves: its load line, which rename leaves
+    // as the operator wrote it, still says name=before.
+    assert!(yaml.contains("'limit:before'"), "{yaml}");
+    assert!(
+        !yaml.replace("limit:before", "").contains("before"),
+        "{yaml}"
+    );
     assert!(!t.run_dir("before").exists());
     assert!(!t.service_file("before").exists());
     assert!(t.run_dir("after").join("startup").is_dir());

@@ -13,6 +13,7 @@ mod e2e;
 mod engine;
 mod exec;
 mod fixtures;
+mod health;
 mod help;
 mod lifecycle;
 mod links;

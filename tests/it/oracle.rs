@@ -273,6 +273,12 @@ services:
       - type: volume
         source: outside
         target: /outside
+    healthcheck:
+      test: "caget -w 5 'a:b' || exit 1"
+      interval: 1m30s
+      timeout: 10s
+      retries: 5
+      start_period: 2m
     deploy:
       mode: replicated
       replicas: 0
@@ -297,6 +303,10 @@ services:
     labels: {{role: agent, number: 3}}
     networks: [hostnet]
     volumes: ["/etc/localtime:/etc/localtime:ro"]
+    healthcheck:
+      test: [CMD, /bin/true]
+      interval: 0s
+      retries: 0
     deploy:
       mode: global
       endpoint_mode: dnsrr
@@ -305,6 +315,7 @@ services:
       update_config: {{failure_action: pause}}
   plain:
     image: {TEST_IMAGE}
+    healthcheck: {{disable: true}}
     deploy: {{replicas: 0}}
 networks:
   front: {{}}
