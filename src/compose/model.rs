@@ -254,6 +254,10 @@ pub(crate) struct Service {
     pub(crate) volumes: Vec<Mount>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) healthcheck: Option<HealthCheck>,
+    /// `host:address` lines for the container's /etc/hosts; the address may be
+    /// `host-gateway`, which the engine replaces by the node's bridge address.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) extra_hosts: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) deploy: Option<Deploy>,
 }

@@ -252,6 +252,7 @@ fn translate_service(
         open_stdin: service.stdin_open.then_some(true),
         mounts: (!mounts.is_empty()).then_some(mounts),
         health_check: healthcheck(service.healthcheck.as_ref())?,
+        hosts: extra_hosts(&service.extra_hosts)?,
         ..Default::default()
     };
 
@@ -391,6 +392,26 @@ fn duration(value: Option<&String>, path: &str) -> Result<Option<i64>, Problem> 
     value
         .map(|d| duration_nanos(d).map_err(|e| at(path, e)))
         .transpose()
+}
+
+/// `extra_hosts:` as docker's `convertExtraHosts` makes it: each `host:address`
+/// (split at the first colon, so an IPv6 address keeps its own) becomes swarm's
+/// `address host`, in the order written.
+fn extra_hosts(entries: &[String]) -> Result<Option<Vec<String>>, Problem> {
+    let hosts = entries
+        .iter()
+        .enumerate()
+        .map(|(i, entry)| match entry.split_once(':') {
+            Some((host, address)) if !host.trim().is_empty() && !address.trim().is_empty() => {
+                Ok(format!("{address} {host}"))
+            }
+            _ => Err(at(
+                &format!(".extra_hosts[{i}]"),
+                format!("\"{entry}\" is not host:address"),
+            )),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((!hosts.is_empty()).then_some(hosts))
 }
 
 /// `healthcheck:` as docker's `convertHealthcheck` makes it: `disable` is `[NONE]`
@@ -1259,6 +1280,42 @@ volumes:
             .as_ref()
             .unwrap()[0];
         assert_eq!(attached.aliases.as_deref().unwrap(), ["glob"]);
+    }
+
+    #[test]
+    fn extra_hosts_become_swarm_host_lines() {
+        let text = r#"
+services:
+  web:
+    image: x
+    extra_hosts: ["host.docker.internal:host-gateway", "v6:fd00::1"]
+  bad:
+    image: x
+    extra_hosts: [nocolon]
+"#;
+        let err = translate_text(text, "st", "/d").err().unwrap().to_string();
+        assert!(
+            err.contains("services.bad.extra_hosts[0]: \"nocolon\" is not host:address"),
+            "{err}"
+        );
+        let t = translate_text(&text.replace("[nocolon]", "[]"), "st", "/d").unwrap();
+        let hosts = |key: &str| {
+            t.services[key]
+                .spec
+                .task_template
+                .as_ref()
+                .unwrap()
+                .container_spec
+                .as_ref()
+                .unwrap()
+                .hosts
+                .clone()
+        };
+        assert_eq!(
+            hosts("web").unwrap(),
+            ["host-gateway host.docker.internal", "fd00::1 v6"]
+        );
+        assert_eq!(hosts("bad"), None);
     }
 
     #[test]
