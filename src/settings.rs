@@ -226,6 +226,13 @@ impl Seconds {
         }
     }
 
+    fn minutes(minutes: u32) -> Seconds {
+        Seconds {
+            text: format!("{minutes}m"),
+            nanos: i64::from(minutes) * 60 * Self::NANOS,
+        }
+    }
+
     pub(crate) fn as_text(&self) -> &str {
         &self.text
     }
@@ -340,12 +347,17 @@ settings_keys! {
     registry_nfs_mount_src: String = String::new();
     alert_manager_master_ip: String = String::new();
     alert_manager_smtp_smart_host: String = String::new();
+    alert_manager_smtp_tls: String = "starttls".to_string();
     alert_manager_smtp_auth_username: String = String::new();
     alert_manager_smtp_auth_password: String = String::new();
     alert_manager_smtp_email_send_address: String = String::new();
     alert_manager_receive_email_list: Vec<String> = Vec::new();
     alert_manager_default_webhook_receiver: String = String::new();
     alert_manager_info_webhook_receiver: String = String::new();
+    management_address: String = String::new();
+    prometheus_external_url: String = String::new();
+    alertmanager_external_url: String = String::new();
+    ioc_down_alert_after: Seconds = Seconds::minutes(3);
     monitoring_admin_password: String = String::new();
     grafana_admin_password: String = String::new();
     docker_stop_command: String = "systemctl stop docker".to_string();

@@ -7,6 +7,7 @@
 
 use serde_yaml::{Mapping, Value};
 
+use super::checks::SmtpTls;
 use crate::settings::Settings;
 
 /// Receiver every alert goes to unless a route says otherwise.
@@ -63,6 +64,14 @@ pub(crate) fn fill(
         global.insert(
             text("smtp_from"),
             text(&settings.alert_manager_smtp_email_send_address),
+        );
+        // Alertmanager's own default is true (STARTTLS or nothing), which a plain
+        // relay cannot satisfy; on port 465 the connection is TLS already and the
+        // server offers no STARTTLS.
+        let mode = SmtpTls::parse(&settings.alert_manager_smtp_tls).unwrap_or(SmtpTls::StartTls);
+        global.insert(
+            text("smtp_require_tls"),
+            Value::Bool(mode == SmtpTls::StartTls),
         );
         let user = &settings.alert_manager_smtp_auth_username;
         if !user.is_empty() {
@@ -218,5 +227,36 @@ mod tests {
         assert!(err.contains("receiver named \"default\""), "{err}");
         let err = fill("route: {receiver: x}\n", &settings(""), None).unwrap_err();
         assert!(err.contains("\"receivers\""), "{err}");
+    }
+
+    #[test]
+    fn tls_modes_set_what_alertmanager_requires_of_the_server() {
+        let email = "alert_manager_receive_email_list: [a@lab.org]\n\
+                     alert_manager_smtp_email_send_address: am@lab.org\n";
+        for (extra, require_tls) in [
+            (
+                "alert_manager_smtp_smart_host: relay:25\nalert_manager_smtp_tls: none\n",
+                false,
+            ),
+            ("alert_manager_smtp_smart_host: smtp:587\n", true),
+            (
+                "alert_manager_smtp_smart_host: smtp:587\nalert_manager_smtp_tls: starttls\n",
+                true,
+            ),
+            (
+                "alert_manager_smtp_smart_host: smtp:465\nalert_manager_smtp_tls: tls\n",
+                false,
+            ),
+        ] {
+            let (out, _) = fill(TEMPLATE, &settings(&format!("{email}{extra}")), None).unwrap();
+            assert_eq!(
+                parsed(&out)["global"]["smtp_require_tls"],
+                Value::Bool(require_tls),
+                "{extra}"
+            );
+        }
+        // Without e-mail there is no SMTP to speak of.
+        let (out, _) = fill(TEMPLATE, &settings("alert_manager_smtp_tls: none\n"), None).unwrap();
+        assert!(parsed(&out)["global"].get("smtp_require_tls").is_none());
     }
 }

@@ -64,6 +64,117 @@ fn url(text: &str) -> bool {
         && !text.contains(char::is_whitespace)
 }
 
+/// How alertmanager may talk to the SMTP server (`alert_manager_smtp_tls`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SmtpTls {
+    /// Plain SMTP: for a relay that offers no TLS (and takes no login).
+    None,
+    /// Plain connection upgraded with STARTTLS, which the server must offer.
+    StartTls,
+    /// TLS from the first byte (SMTPS); alertmanager speaks it on port 465 only.
+    Tls,
+}
+
+impl SmtpTls {
+    pub(crate) const KEY: &'static str = "alert_manager_smtp_tls";
+    const WORDS: [(&'static str, SmtpTls); 3] = [
+        ("none", SmtpTls::None),
+        ("starttls", SmtpTls::StartTls),
+        ("tls", SmtpTls::Tls),
+    ];
+
+    /// The mode a setting value names, if it names one.
+    pub(crate) fn parse(value: &str) -> Option<SmtpTls> {
+        Self::WORDS
+            .iter()
+            .find(|(word, _)| *word == value)
+            .map(|(_, mode)| *mode)
+    }
+}
+
+/// Alertmanager opens SMTPS (TLS from the first byte) exactly when the port is 465.
+const SMTPS_PORT: &str = "465";
+
+/// Characters that would need quoting where a URL is rendered (compose files, shell
+/// words, YAML): an external URL has no use for them.
+fn url_safe(text: &str) -> bool {
+    !text.contains(|c: char| {
+        c.is_whitespace()
+            || c.is_control()
+            || matches!(c, '"' | '\'' | '`' | '$' | '\\' | '{' | '}')
+    })
+}
+
+fn external_url(text: &str) -> bool {
+    let Some(rest) = text
+        .strip_prefix("http://")
+        .or_else(|| text.strip_prefix("https://"))
+    else {
+        return false;
+    };
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    !host.is_empty() && url_safe(text)
+}
+
+/// The settings of the alert path: how e-mail reaches the SMTP server and where the
+/// links in notifications lead. Kept apart so the rules move as one.
+fn alert_path_problems(s: &Settings, problems: &mut Vec<String>) {
+    let tls = SmtpTls::parse(&s.alert_manager_smtp_tls);
+    if tls.is_none() {
+        problems.push(format!(
+            "{}: \"{}\" is not one of none, starttls, tls",
+            SmtpTls::KEY,
+            s.alert_manager_smtp_tls
+        ));
+    }
+    // Only e-mail uses the SMTP settings; host:port itself is checked with them.
+    let port = s
+        .alert_manager_smtp_smart_host
+        .rsplit_once(':')
+        .map(|(_, port)| port);
+    if let (Some(tls), Some(port), false) =
+        (tls, port, s.alert_manager_receive_email_list.is_empty())
+    {
+        match tls {
+            SmtpTls::Tls if port != SMTPS_PORT => problems.push(format!(
+                "{}: tls needs alert_manager_smtp_smart_host on port {SMTPS_PORT}, the only port alertmanager speaks TLS on from the first byte (\"{}\"; use starttls there)",
+                SmtpTls::KEY,
+                s.alert_manager_smtp_smart_host
+            )),
+            SmtpTls::None | SmtpTls::StartTls if port == SMTPS_PORT => problems.push(format!(
+                "alert_manager_smtp_smart_host: port {SMTPS_PORT} is TLS from the first byte, where alertmanager always uses TLS: set {}: tls",
+                SmtpTls::KEY
+            )),
+            _ => {}
+        }
+        if tls == SmtpTls::None && !s.alert_manager_smtp_auth_username.is_empty() {
+            problems.push(format!(
+                "{}: none would send the SMTP login of alert_manager_smtp_auth_username in clear: use starttls or tls, or a relay that takes no login",
+                SmtpTls::KEY
+            ));
+        }
+    }
+    let address = &s.management_address;
+    if !address.is_empty()
+        && address.parse::<IpAddr>().is_err()
+        && !plain_name(address, &['-', '.'])
+    {
+        problems.push(format!(
+            "management_address: \"{address}\" is not a host name or IP address (the address alone, such as 10.0.0.1 or manager.lab.org)"
+        ));
+    }
+    for (key, value) in [
+        ("prometheus_external_url", &s.prometheus_external_url),
+        ("alertmanager_external_url", &s.alertmanager_external_url),
+    ] {
+        if !value.is_empty() && !external_url(value) {
+            problems.push(format!(
+                "{key}: \"{value}\" is not an http:// or https:// URL (with a host, without spaces, quotes, '$', '\\', '{{' or '}}')"
+            ));
+        }
+    }
+}
+
 /// Every problem of the settings the built-in services use, each naming its key.
 pub(crate) fn problems(settings: &Settings) -> Vec<String> {
     let mut problems = Vec::new();
@@ -161,6 +272,7 @@ pub(crate) fn problems(settings: &Settings) -> Vec<String> {
             ));
         }
     }
+    alert_path_problems(s, &mut problems);
     for (key, value) in [
         ("monitoring_admin_password", &s.monitoring_admin_password),
         ("grafana_admin_password", &s.grafana_admin_password),
@@ -248,5 +360,79 @@ mod tests {
         );
         // The value itself is never part of a message.
         assert!(!found[0].contains("padded"), "{found:?}");
+    }
+
+    const EMAIL: &str = "alert_manager_receive_email_list: [ops@lab.org]\nalert_manager_smtp_email_send_address: am@lab.org\n";
+
+    #[test]
+    fn the_smtp_tls_mode_matches_the_port_alertmanager_uses_it_on() {
+        for (extra, expected) in [
+            (
+                "alert_manager_smtp_smart_host: relay.lab.org:25\nalert_manager_smtp_tls: none\n",
+                None,
+            ),
+            ("alert_manager_smtp_smart_host: smtp.lab.org:587\n", None),
+            (
+                "alert_manager_smtp_smart_host: smtp.lab.org:465\nalert_manager_smtp_tls: tls\n",
+                None,
+            ),
+            (
+                "alert_manager_smtp_smart_host: smtp.lab.org:587\nalert_manager_smtp_tls: tls\n",
+                Some("alert_manager_smtp_tls: tls needs alert_manager_smtp_smart_host on port 465"),
+            ),
+            (
+                "alert_manager_smtp_smart_host: smtp.lab.org:465\n",
+                Some("alert_manager_smtp_smart_host: port 465 is TLS from the first byte"),
+            ),
+            (
+                "alert_manager_smtp_smart_host: relay.lab.org:25\nalert_manager_smtp_tls: none\nalert_manager_smtp_auth_username: am\n",
+                Some("alert_manager_smtp_tls: none would send the SMTP login"),
+            ),
+            (
+                "alert_manager_smtp_smart_host: smtp.lab.org:587\nalert_manager_smtp_tls: STARTTLS\n",
+                Some("alert_manager_smtp_tls: \"STARTTLS\" is not one of none, starttls, tls"),
+            ),
+        ] {
+            let found = problems(&settings(&format!("{EMAIL}{extra}")));
+            match expected {
+                None => assert_eq!(found, Vec::<String>::new(), "{extra}"),
+                Some(start) => {
+                    assert_eq!(found.len(), 1, "{extra}: {found:?}");
+                    assert!(found[0].starts_with(start), "{extra}: {found:?}");
+                }
+            }
+        }
+        // Without e-mail receivers only the word itself is checked.
+        assert!(
+            problems(&settings(
+                "alert_manager_smtp_tls: tls\nalert_manager_smtp_smart_host: x:25\n"
+            ))
+            .is_empty()
+        );
+        assert_eq!(
+            problems(&settings("alert_manager_smtp_tls: ssl\n")).len(),
+            1
+        );
+    }
+
+    #[test]
+    fn link_addresses_must_be_reachable_names() {
+        let fine = settings(
+            "management_address: manager.lab.org\nprometheus_external_url: https://mon.lab.org/prometheus/\nalertmanager_external_url: http://10.0.0.1:9093\n",
+        );
+        assert_eq!(problems(&fine), Vec::<String>::new());
+        assert!(problems(&settings("management_address: 'fd00::1'\n")).is_empty());
+        let found = problems(&settings(
+            "management_address: http://manager\nprometheus_external_url: manager:9090\nalertmanager_external_url: 'http://am/$x'\n",
+        ));
+        assert_eq!(found.len(), 3, "{found:?}");
+        assert!(found[0].starts_with(
+            "management_address: \"http://manager\" is not a host name or IP address"
+        ));
+        assert!(found[1].starts_with(
+            "prometheus_external_url: \"manager:9090\" is not an http:// or https:// URL"
+        ));
+        assert!(found[2].starts_with("alertmanager_external_url: "));
+        assert!(problems(&settings("prometheus_external_url: 'http:///x'\n")).len() == 1);
     }
 }

@@ -17,6 +17,7 @@ pub(crate) mod alertmanager;
 pub(crate) mod checks;
 pub(crate) mod htpasswd;
 pub(crate) mod images;
+pub(crate) mod links;
 pub(crate) mod monitoring;
 pub(crate) mod placeholder;
 pub(crate) mod sources;
@@ -299,30 +300,38 @@ fn values(settings: &Settings, images: &images::Images, logins: &Logins) -> Valu
         .rsplit_once('/')
         .map_or("/var/lib/docker", |(root, _)| root);
     values.insert("docker_root", docker_root);
+    values.insert(
+        "docker_root_pattern",
+        regex_escaped(docker_root.trim_start_matches('/')),
+    );
     values.insert("docker_metrics_port", DOCKER_METRICS_PORT.to_string());
     values.insert("monitoring_user", monitoring::MONITORING_USER);
     values.insert("monitoring_password_hash", logins.monitoring_hash.as_str());
     for name in GLOBAL_SERVICES.iter().chain(LOCAL_SERVICES.iter()) {
         values.insert(format!("service.{name}"), format!("{prefix}_srv-{name}"));
     }
-    // Links in notifications must open in an operator's browser, so they use the
-    // alertmanager node's address when the settings give it.
-    let alertmanager_url = if settings.alert_manager_master_ip.is_empty() {
-        format!("http://{prefix}_srv-alertManager:9093/")
-    } else {
-        let ip = &settings.alert_manager_master_ip;
-        let host = if ip.contains(':') {
-            format!("[{ip}]")
-        } else {
-            ip.clone()
-        };
-        format!("http://{host}:9093/")
-    };
-    values.insert("alertmanager_url", alertmanager_url);
+    values.insert("prometheus_url", links::prometheus(settings));
+    values.insert("alertmanager_url", links::alertmanager(settings));
+    values.insert(
+        "ioc_down_for",
+        format!("{}s", settings.ioc_down_alert_after.whole_seconds()),
+    );
     for (key, image) in images {
         values.insert(format!("image.{key}"), images::reference(&registry, image));
     }
     values
+}
+
+/// `text` as a regular expression (RE2, Go's) that matches it literally.
+fn regex_escaped(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if "\\.+*?()|[]{}^$".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// The built-in service a template belongs to, from its relative path.
