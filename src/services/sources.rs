@@ -34,6 +34,7 @@ const BUILT_IN: &[(&str, &[u8])] = built_in![
     "prometheus/config/rules/nodes.yml",
     "prometheus/config/rules/containers.yml",
     "prometheus/config/rules/scrape.yml",
+    "prometheus/config/rules/services.yml",
     "alertManager/alertManager.yaml",
     "alertManager/config/alertmanager.yml",
     "alertManager/config/web.yml",
@@ -46,6 +47,9 @@ const BUILT_IN: &[(&str, &[u8])] = built_in![
     "grafana/dashboards/node-monitoring.json",
     "grafana/dashboards/container-monitoring.json",
     "grafana/dashboards/ioc-overview.json",
+    "swarmExporter/swarmExporter.yaml",
+    "swarmExporter/config/haproxy.cfg",
+    "swarmExporter/config/swarm-metrics.lua",
 ];
 
 /// One template with where it came from, for error messages.

@@ -77,7 +77,8 @@ fn every_service_renders_with_the_defaults() {
             "prometheus",
             "alertManager",
             "loki",
-            "grafana"
+            "grafana",
+            "swarmExporter"
         ]
     );
     assert!(rendering.ignored.is_empty());
@@ -247,7 +248,7 @@ fn prefix_port_and_paths_come_from_the_settings() {
     let config = text(&rendering, "registry/config/config.yml");
     assert!(config.contains("host: \"https://registry.lab:5443\""));
     let alertmanager = text(&rendering, "alertManager/alertManager.yaml");
-    assert!(alertmanager.contains("--web.external-url=http://10.1.2.3:9093/"));
+    assert!(alertmanager.contains("IOCDOCK_EXTERNAL_URL: \"http://10.1.2.3:9093/\""));
     assert!(alertmanager.contains("- --cluster.listen-address=\n"));
     assert!(!alertmanager.contains("cluster.peer=") && !alertmanager.contains("published: 9094"));
     let datasources = text(&rendering, "grafana/provisioning/datasources/iocdock.yml");
@@ -543,7 +544,7 @@ fn monitoring_logins_reach_every_service_that_needs_them() {
         serde_yaml::from_str("{username: monitoring, password_file: monitoring_password}").unwrap();
     assert_eq!(config["alerting"]["alertmanagers"][0]["basic_auth"], login);
     let jobs = config["scrape_configs"].as_sequence().unwrap();
-    for job in ["prometheus", "alertmanager"] {
+    for job in ["prometheus", "alertmanager", "grafana"] {
         let found = jobs.iter().find(|j| j["job_name"] == job).unwrap();
         assert_eq!(found["basic_auth"], login, "{job}");
     }
@@ -629,5 +630,147 @@ fn images_on_the_push_registry_are_known_by_name_and_address() {
     assert_eq!(
         push_registry_addresses(&settings),
         ["registry.iasf:4443", "[fd00::1]:4443"]
+    );
+}
+
+/// The flags a compose file's service starts with: its entrypoint and command.
+fn start_words(rendering: &Rendering, relative: &str) -> (Vec<String>, serde_yaml::Value) {
+    let compose: serde_yaml::Value = serde_yaml::from_str(&text(rendering, relative)).unwrap();
+    let service = compose["services"]
+        .as_mapping()
+        .unwrap()
+        .values()
+        .next()
+        .unwrap()
+        .clone();
+    let words = ["entrypoint", "command"]
+        .iter()
+        .flat_map(|key| service[*key].as_sequence().cloned().unwrap_or_default())
+        .map(|w| w.as_str().unwrap().to_string())
+        .collect();
+    (words, service)
+}
+
+#[test]
+fn links_in_notifications_name_an_address_operators_reach() {
+    for (settings, prometheus, alertmanager) in [
+        (
+            "management_address: 10.0.0.1\n",
+            "http://10.0.0.1:9090/",
+            "http://10.0.0.1:9093/",
+        ),
+        (
+            "management_address: manager.lab.org\nalert_manager_master_ip: 10.0.0.9\n",
+            "http://manager.lab.org:9090/",
+            "http://10.0.0.9:9093/",
+        ),
+        (
+            "prometheus_external_url: https://mon.lab.org/prometheus/\nalertmanager_external_url: https://mon.lab.org/alerts/\nmanagement_address: 10.0.0.1\n",
+            "https://mon.lab.org/prometheus/",
+            "https://mon.lab.org/alerts/",
+        ),
+        // Nothing set: the node each task runs on, as swarm fills it in.
+        (
+            "",
+            "http://{{.Node.Hostname}}:9090/",
+            "http://{{.Node.Hostname}}:9093/",
+        ),
+    ] {
+        let home = Home::new(&format!("{CREDENTIALS}{settings}"));
+        let rendering = home.render().unwrap();
+        for (relative, program, url) in [
+            ("prometheus/prometheus.yaml", "/bin/prometheus", prometheus),
+            (
+                "alertManager/alertManager.yaml",
+                "/bin/alertmanager",
+                alertmanager,
+            ),
+        ] {
+            let (words, service) = start_words(&rendering, relative);
+            assert_eq!(
+                service["environment"]["IOCDOCK_EXTERNAL_URL"], url,
+                "{relative}"
+            );
+            // The URL reaches the program's flag; the routes stay at / whatever
+            // path the URL has, where prometheus, grafana and loki call them.
+            assert_eq!(words[..2], ["/bin/sh", "-c"], "{relative}");
+            assert_eq!(
+                words[2],
+                format!("exec {program} --web.external-url=\"$$IOCDOCK_EXTERNAL_URL\" \"$$@\""),
+                "{relative}"
+            );
+            assert!(
+                words.contains(&"--web.route-prefix=/".to_string()),
+                "{words:?}"
+            );
+            assert!(!words.iter().any(|w| w.contains("_srv-")), "{words:?}");
+        }
+    }
+}
+
+#[test]
+fn the_ioc_alerts_wait_as_long_as_the_setting_says() {
+    let home = Home::new(&format!("{CREDENTIALS}ioc_down_alert_after: 1m30s\n"));
+    let rendering = home.render().unwrap();
+    let rules: serde_yaml::Value =
+        serde_yaml::from_str(&text(&rendering, "prometheus/config/rules/services.yml")).unwrap();
+    let rules = rules["groups"][0]["rules"].as_sequence().unwrap();
+    let wait = |alert: &str| {
+        rules
+            .iter()
+            .find(|r| r["alert"] == alert)
+            .unwrap_or_else(|| panic!("no {alert}"))["for"]
+            .clone()
+    };
+    assert_eq!(wait("IocServiceDown"), "90s");
+    assert_eq!(wait("IocStatesUnknown"), "90s");
+    // No window to look back over: an IOC down for a day still alerts.
+    for rule in rules {
+        let expr = rule["expr"].as_str().unwrap();
+        assert!(!expr.contains('['), "{expr}");
+    }
+    let default = Home::new(CREDENTIALS).render().unwrap();
+    assert!(text(&default, "prometheus/config/rules/services.yml").contains("for: 180s"));
+}
+
+#[test]
+fn node_exporter_leaves_out_the_mounts_below_the_docker_root_only() {
+    let home = Home::new(&format!(
+        "{CREDENTIALS}docker_swarm_dir: /srv/docker.d+1/swarm\n"
+    ));
+    let rendering = home.render().unwrap();
+    let (words, _) = start_words(&rendering, "global-services/nodeExporter.yaml");
+    assert!(
+        words.contains(
+            &"--collector.filesystem.mount-points-exclude=^/(dev|proc|sys|run|srv/docker\\.d\\+1/.+)($$|/)"
+                .to_string()
+        ),
+        "{words:?}"
+    );
+}
+
+#[test]
+fn swarm_exporter_reads_the_stack_through_the_proxy() {
+    let home = Home::new(&format!("{CREDENTIALS}prefix_stack_name: lab\n"));
+    let rendering = home.render().unwrap();
+    let lua = text(&rendering, "swarmExporter/config/swarm-metrics.lua");
+    assert!(lua.contains("local STACK = \"lab\""), "{lua}");
+    assert!(lua.contains("unix@/run/docker-api/docker.sock"));
+    let (words, service) = start_words(&rendering, "swarmExporter/swarmExporter.yaml");
+    assert_eq!(
+        words,
+        ["haproxy", "-f", "/usr/local/etc/haproxy/haproxy.cfg"]
+    );
+    assert_eq!(
+        service["deploy"]["placement"]["constraints"][0],
+        "node.role==manager"
+    );
+    assert!(service.get("ports").is_none());
+    let mounts = service["volumes"].as_sequence().unwrap();
+    assert!(mounts.iter().all(|m| m["read_only"] == true), "{mounts:?}");
+    assert!(
+        mounts
+            .iter()
+            .any(|m| m["source"] == "docker-api" && m["target"] == "/run/docker-api")
     );
 }

@@ -21,13 +21,14 @@ pub(crate) const GLOBAL_SERVICES: [&str; 6] = [
     "alloy",
 ];
 /// Built-in services placed on the nodes labelled for them.
-pub(crate) const LOCAL_SERVICES: [&str; 7] = [
+pub(crate) const LOCAL_SERVICES: [&str; 8] = [
     "registry",
     "registryPush",
     "prometheus",
     "alertManager",
     "loki",
     "grafana",
+    "swarmExporter",
     "nginx",
 ];
 /// `$MANAGER_PATH/services.yaml`: custom service name → compose file.
