@@ -392,6 +392,8 @@ pub(crate) fn extra_vars(settings: &Settings) -> Result<serde_json::Value, BadSe
         "ansible_create_password": settings.ansible_create_password,
         "mount_dir_nfs_mount_src": settings.mount_dir_nfs_mount_src.trim(),
         "registry_nfs_mount_src": settings.registry_nfs_mount_src.trim(),
+        // Where every engine serves its metrics: the port prometheus scrapes.
+        "docker_metrics_port": crate::services::DOCKER_METRICS_PORT,
     }))
 }
 
@@ -683,6 +685,7 @@ mod tests {
         );
         assert!(vars.contains("pull-secret"), "{vars}");
         assert!(vars.contains("\"registry_push_port\":4443"), "{vars}");
+        assert!(vars.contains("\"docker_metrics_port\":9323"), "{vars}");
         assert!(
             !vars.contains("pusher") && !vars.contains("push-secret"),
             "{vars}"
