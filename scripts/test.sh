@@ -81,7 +81,8 @@ if [[ "${IOCDOCK_DOCKER_TESTS:-}" != skip ]]; then
     scripts/demo-image/build.sh
 fi
 
-# Stand-ins for the images of the built-in services that the deployment test runs:
+# Stand-ins for the images of the built-in services that the deployment tests run
+# (the monitoring test copies them into the multi-node harness' nodes too):
 # prometheus, alertmanager, node-exporter and the registry from the shared
 # monitoring-images tool (Debian packages; about a minute, skipped when the images
 # exist), and the socket proxy's haproxy (scripts/proxy-image/build.sh, a no-op when
@@ -139,6 +140,9 @@ fi
 cluster_tools=()
 command -v ansible-playbook >/dev/null || cluster_tools+=(ansible-core)
 command -v docker-registry >/dev/null || cluster_tools+=(docker-registry)
+# The multi-node harness (../shared/tools/multinode) that the monitoring test scrapes
+# three nodes on builds its nodes' image from busybox-static.
+command -v busybox >/dev/null || cluster_tools+=(busybox-static)
 if ((${#cluster_tools[@]})); then
     say "apt-get install ${cluster_tools[*]}"
     if ! {

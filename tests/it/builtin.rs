@@ -28,13 +28,14 @@ const GLOBAL: [&str; 6] = [
     "nodeExporter",
     "alloy",
 ];
-const LOCAL: [&str; 6] = [
+const LOCAL: [&str; 7] = [
     "registry",
     "registryPush",
     "prometheus",
     "alertManager",
     "loki",
     "grafana",
+    "swarmExporter",
 ];
 
 /// A daemon address nothing listens on: generation then cannot check deployments.
@@ -66,12 +67,12 @@ alert_manager_receive_email_list: [ops@lab.org, oncall@lab.org]\n\
 alert_manager_default_webhook_receiver: http://hooks.lab.org:8080/all\n\
 alert_manager_info_webhook_receiver: https://hooks.lab.org/info\n";
 
-fn in_ci() -> bool {
+pub(crate) fn in_ci() -> bool {
     matches!(std::env::var("CI").as_deref(), Ok("true") | Ok("1"))
 }
 
 /// Whether `program` can be run; in CI its absence fails the test.
-fn tool_ready(program: &str, package: &str, test: &str) -> bool {
+pub(crate) fn tool_ready(program: &str, package: &str, test: &str) -> bool {
     let found = Command::new(program)
         .arg("--version")
         .output()
@@ -119,7 +120,7 @@ fn run(program: &str, args: &[&str], dir: &Path) -> (bool, String) {
     (out.status.success(), text)
 }
 
-fn compose_files(swarm: &Path) -> Vec<PathBuf> {
+pub(crate) fn compose_files(swarm: &Path) -> Vec<PathBuf> {
     GLOBAL
         .iter()
         .map(|name| swarm.join(format!("global-services/{name}.yaml")))
@@ -131,7 +132,7 @@ fn compose_files(swarm: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-fn yaml(path: &Path) -> serde_yaml::Value {
+pub(crate) fn yaml(path: &Path) -> serde_yaml::Value {
     let text = fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
@@ -148,12 +149,12 @@ fn promtool_accepts_the_prometheus_config_and_rules() {
         // `check config` also checks the rule files the config names.
         let (ok, out) = run("promtool", &["check", "config", "prometheus.yml"], &dir);
         assert!(ok, "promtool check config:\n{out}");
-        assert!(out.contains("3 rule files found"), "{out}");
+        assert!(out.contains("4 rule files found"), "{out}");
         let rules: Vec<String> = fs::read_dir(dir.join("rules"))
             .unwrap()
             .map(|e| format!("rules/{}", e.unwrap().file_name().to_string_lossy()))
             .collect();
-        assert_eq!(rules.len(), 3, "{rules:?}");
+        assert_eq!(rules.len(), 4, "{rules:?}");
         let mut args = vec!["check", "rules"];
         args.extend(rules.iter().map(String::as_str));
         let (ok, out) = run("promtool", &args, &dir);
@@ -319,7 +320,17 @@ fn grafana_provisioning_and_dashboards_have_what_grafana_requires() {
     for column in ["State", "Restarts", "CPU", "Memory"] {
         assert!(columns.contains(column), "{columns}");
     }
-    for target in table["targets"].as_array().unwrap() {
+    // The state is the swarm's (swarmExporter), the rest cAdvisor's.
+    let targets = table["targets"].as_array().unwrap();
+    assert!(
+        targets[0]["expr"]
+            .as_str()
+            .unwrap()
+            .contains("iocdock_service_running_tasks{service_type=\"ioc\""),
+        "{}",
+        targets[0]
+    );
+    for target in &targets[1..] {
         assert!(
             target["expr"]
                 .as_str()
@@ -339,7 +350,7 @@ fn grafana_provisioning_and_dashboards_have_what_grafana_requires() {
 
 /// Grafana's variables replaced by values of their kind, so an expression is plain
 /// PromQL.
-fn without_grafana_variables(expr: &str) -> String {
+pub(crate) fn without_grafana_variables(expr: &str) -> String {
     expr.replace("$__rate_interval", "2m")
         .replace("$__range", "6h")
         .replace("$service", ".*")
@@ -393,7 +404,7 @@ fn dashboard_queries_are_valid_promql() {
 }
 
 /// The one service of a rendered compose file.
-fn compose_service(file: &Path) -> serde_yaml::Value {
+pub(crate) fn compose_service(file: &Path) -> serde_yaml::Value {
     let name = file.file_stem().unwrap().to_string_lossy().into_owned();
     yaml(file)["services"][format!("srv-{name}").as_str()].clone()
 }
@@ -451,6 +462,7 @@ fn only_ports_behind_a_login_are_published() {
         ("alertManager", (vec![9093], false)),
         ("loki", (vec![], false)),
         ("grafana", (vec![3000], false)),
+        ("swarmExporter", (vec![], false)),
     ]
     .into_iter()
     .map(|(name, ports)| (name.to_string(), ports))
@@ -528,9 +540,15 @@ fn only_the_proxy_mounts_the_docker_socket() {
     }
     assert_eq!(
         readers,
-        ["socketProxy", "cAdvisor", "alloy", "prometheus"]
-            .map(String::from)
-            .into()
+        [
+            "socketProxy",
+            "cAdvisor",
+            "alloy",
+            "prometheus",
+            "swarmExporter"
+        ]
+        .map(String::from)
+        .into()
     );
     // Each reader talks to the proxy's socket, not the engine's.
     let prometheus = yaml(&swarm.join("prometheus/config/prometheus.yml"));
@@ -546,7 +564,7 @@ fn only_the_proxy_mounts_the_docker_socket() {
         })
         .map(|sd| sd["host"].as_str().unwrap())
         .collect();
-    assert_eq!(hosts.len(), 5, "{hosts:?}");
+    assert_eq!(hosts.len(), 8, "{hosts:?}");
     assert!(
         hosts.iter().all(|h| *h == format!("unix://{socket}")),
         "{hosts:?}"
@@ -566,6 +584,9 @@ fn only_the_proxy_mounts_the_docker_socket() {
             .iter()
             .any(|f| *f == format!("--docker=unix://{socket}").as_str())
     );
+    let lua = fs::read_to_string(swarm.join("swarmExporter/config/swarm-metrics.lua")).unwrap();
+    assert!(lua.contains(&format!("\"unix@{socket}\"")), "{lua}");
+    assert!(!lua.contains("/var/run/docker.sock"), "{lua}");
     let haproxy =
         fs::read_to_string(swarm.join("global-services/socketProxy/haproxy.cfg")).unwrap();
     assert!(
@@ -623,6 +644,12 @@ fn grafana_and_loki_read_their_passwords_from_files_they_own() {
         format!("{secrets}/admin-password").as_str()
     );
     assert!(env.get("GF_SECURITY_ADMIN_PASSWORD").is_none());
+    // Its /metrics, on the published port too, wants the monitoring login.
+    assert_eq!(env["GF_METRICS_BASIC_AUTH_USERNAME"], "monitoring");
+    assert_eq!(
+        env["GF_METRICS_BASIC_AUTH_PASSWORD__FILE"],
+        format!("{secrets}/monitoring-password").as_str()
+    );
     owned("grafana/secrets/admin-password", 472, "gr4f $pw");
     owned("grafana/secrets/monitoring-password", 472, "m0n: \"pw");
     let datasources = yaml(&swarm.join("grafana/provisioning/datasources/iocdock.yml"));
@@ -948,7 +975,7 @@ fn an_unreachable_daemon_stops_generation_unless_yes() {
         stderr.contains("warning: cannot reach the Docker daemon"),
         "{stderr}"
     );
-    assert!(stderr.contains("prometheus: wrote 7 files"), "{stderr}");
+    assert!(stderr.contains("prometheus: wrote 8 files"), "{stderr}");
     for file in compose_files(&t.mount().join("swarm")) {
         assert!(file.is_file(), "{}", file.display());
     }
@@ -1232,13 +1259,13 @@ fn registry_certificates_are_verified_before_generation() {
 
 /// The answer to one HTTP request made with curl.
 #[derive(Debug)]
-struct Reply {
-    status: u16,
-    body: String,
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) body: String,
 }
 
 /// `curl -X METHOD URL` with `extra` options; status 0 when nothing answered.
-fn http(method: &str, url: &str, extra: &[&str]) -> Reply {
+pub(crate) fn http(method: &str, url: &str, extra: &[&str]) -> Reply {
     let mut args = vec!["-s", "-o", "-", "-w", "\n%{http_code}", "--max-time", "10"];
     if method == "HEAD" {
         args.push("-I");
@@ -1258,7 +1285,7 @@ fn http(method: &str, url: &str, extra: &[&str]) -> Reply {
 
 /// A TCP port nothing listens on now, so that suites running at once do not publish
 /// the same host port.
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("0.0.0.0:0")
         .and_then(|l| l.local_addr())
         .expect("a free port")
@@ -1268,7 +1295,7 @@ fn free_port() -> u16 {
 /// Copies the shipped template `relative` into the test home's `$SERVICES_PATH` with
 /// `changes` made, each of which must apply: the file deployed is the shipped one but
 /// for what is replaced.
-fn override_template(t: &TestContext, relative: &str, changes: &[(&str, &str)]) {
+pub(crate) fn override_template(t: &TestContext, relative: &str, changes: &[(&str, &str)]) {
     let mut text = fs::read_to_string(crate::project_file(&format!("imsrvs/{relative}")))
         .unwrap_or_else(|e| panic!("imsrvs/{relative}: {e}"));
     for (from, to) in changes {
@@ -1285,7 +1312,7 @@ fn override_template(t: &TestContext, relative: &str, changes: &[(&str, &str)]) 
 
 /// Whether the stand-in images the deployment test runs exist (scripts/test.sh builds
 /// them); in CI their absence fails the test.
-fn stand_ins_ready(images: &[String], test: &str) -> bool {
+pub(crate) fn stand_ins_ready(images: &[String], test: &str) -> bool {
     let missing: Vec<&String> = images
         .iter()
         .filter(|image| {
@@ -1310,7 +1337,7 @@ fn stand_ins_ready(images: &[String], test: &str) -> bool {
 }
 
 /// Waits until every service in `names` runs its one task.
-fn wait_running(prefix: &str, names: &[&str]) {
+pub(crate) fn wait_running(prefix: &str, names: &[&str]) {
     let deadline = Instant::now() + Duration::from_secs(180);
     loop {
         let listed = docker(&[
@@ -1350,7 +1377,11 @@ fn wait_running(prefix: &str, names: &[&str]) {
 }
 
 /// Polls `check` every second until it returns Some, for up to `seconds`.
-fn eventually<T>(seconds: u64, what: &str, mut check: impl FnMut() -> Result<T, String>) -> T {
+pub(crate) fn eventually<T>(
+    seconds: u64,
+    what: &str,
+    mut check: impl FnMut() -> Result<T, String>,
+) -> T {
     let deadline = Instant::now() + Duration::from_secs(seconds);
     loop {
         match check() {

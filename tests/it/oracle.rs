@@ -273,6 +273,7 @@ services:
       - type: volume
         source: outside
         target: /outside
+    extra_hosts: ["host.docker.internal:host-gateway", "oracle.lab:10.0.0.7", "v6.lab:fd00::1"]
     healthcheck:
       test: "caget -w 5 'a:b' || exit 1"
       interval: 1m30s
@@ -414,6 +415,7 @@ fn every_built_in_service_deploys_as_docker_stack_deploy_does() {
         "alertManager",
         "loki",
         "grafana",
+        "swarmExporter",
     ] {
         built_ins.push((
             name.to_string(),
@@ -423,8 +425,8 @@ fn every_built_in_service_deploys_as_docker_stack_deploy_does() {
     }
     assert_eq!(
         built_ins.len(),
-        12,
-        "six global and six local services: {built_ins:?}"
+        13,
+        "six global and seven local services: {built_ins:?}"
     );
     // Each file holds one service; their tasks may not start here (no images, node
     // labels, shared host ports): the specs the engine stores are what is compared.
