@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
+use super::alertmanager::SmtpTls;
 use crate::settings::Settings;
 
 fn plain_name(text: &str, extra: &[char]) -> bool {
@@ -62,34 +63,6 @@ fn url(text: &str) -> bool {
     (text.starts_with("http://") || text.starts_with("https://"))
         && text.len() > "https://".len()
         && !text.contains(char::is_whitespace)
-}
-
-/// How alertmanager may talk to the SMTP server (`alert_manager_smtp_tls`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum SmtpTls {
-    /// Plain SMTP: for a relay that offers no TLS (and takes no login).
-    None,
-    /// Plain connection upgraded with STARTTLS, which the server must offer.
-    StartTls,
-    /// TLS from the first byte (SMTPS); alertmanager speaks it on port 465 only.
-    Tls,
-}
-
-impl SmtpTls {
-    pub(crate) const KEY: &'static str = "alert_manager_smtp_tls";
-    const WORDS: [(&'static str, SmtpTls); 3] = [
-        ("none", SmtpTls::None),
-        ("starttls", SmtpTls::StartTls),
-        ("tls", SmtpTls::Tls),
-    ];
-
-    /// The mode a setting value names, if it names one.
-    pub(crate) fn parse(value: &str) -> Option<SmtpTls> {
-        Self::WORDS
-            .iter()
-            .find(|(word, _)| *word == value)
-            .map(|(_, mode)| *mode)
-    }
 }
 
 /// Alertmanager opens SMTPS (TLS from the first byte) exactly when the port is 465.
