@@ -88,6 +88,7 @@ pub fn run() -> ExitCode {
         }
     };
     let settings = loaded.settings;
+    swarm::engine::set_limits(settings.engine_limits());
     if let Some(exposure) = &loaded.exposure {
         printer.warn(exposure);
     }
