@@ -7,6 +7,7 @@ mod client;
 mod cluster;
 mod config;
 mod create;
+mod deadlines;
 mod deploy;
 mod docker;
 mod e2e;
