@@ -19,6 +19,7 @@ mod lifecycle;
 mod links;
 mod list;
 mod manage;
+mod multinode;
 mod oracle;
 mod paths;
 mod registry;
