@@ -191,19 +191,17 @@ impl Session {
             .map(|ends| ends.saturating_duration_since(Instant::now()))
     }
 
-    /// Connecting: a few seconds, or less when the command has less.
-    fn connect_limit(&self) -> Limit {
-        let mut limit = Limit {
+    /// How long connecting may take (a few seconds, or less when the command has
+    /// less), and the limit to name when it does not make it.
+    fn connect_limit(&self) -> (Duration, Limit) {
+        let own = Limit {
             time: self.limits.connect,
             setting: None,
         };
-        if let Some(left) = self.remaining()
-            && left < limit.time
-        {
-            limit = self.budget;
-            limit.time = left;
+        match self.remaining() {
+            Some(left) if left < own.time => (left, self.budget),
+            _ => (own.time, own),
         }
-        limit
     }
 
     /// How long a request with `method` may take, and the limit to name when it does
@@ -248,10 +246,12 @@ async fn bounded<F: Future>(session: &Session, future: F) -> Result<F::Output, S
 /// A bollard client whose every request goes through `send` with the session's
 /// deadlines. An error keeps its sources, so the OS's cause can be found below the
 /// client library's own words.
+/// `connect` is the limit the connector was given, named when a connect times out.
 fn with_deadlines<S, F, E>(
     send: S,
     address: String,
     session: &Arc<Session>,
+    connect: Limit,
     version: &ClientVersion,
 ) -> Result<Docker, SwarmError>
 where
@@ -263,7 +263,6 @@ where
     Docker::connect_with_custom_transport(
         move |request: BollardRequest| {
             let (wait, limit) = session.request_limit(request.method());
-            let connect = session.connect_limit();
             let answer = send(request);
             async move {
                 match tokio::time::timeout(wait, answer).await {
@@ -379,6 +378,7 @@ impl Environment {
 fn connect_to(session: &Arc<Session>, version: &ClientVersion) -> Result<Docker, SwarmError> {
     let environment = Environment::read();
     let host = environment.host.as_str();
+    let (connect_wait, connect) = session.connect_limit();
     match environment.route()? {
         Route::Socket => {
             let path = host.strip_prefix("unix://").unwrap_or(host);
@@ -389,31 +389,33 @@ fn connect_to(session: &Arc<Session>, version: &ClientVersion) -> Result<Docker,
                 move |request| client.request(request),
                 format!("unix://{hex}"),
                 session,
+                connect,
                 version,
             )
         }
         Route::Plain => {
             let mut tcp = hyper_util::client::legacy::connect::HttpConnector::new();
-            tcp.set_connect_timeout(Some(session.connect_limit().time));
+            tcp.set_connect_timeout(Some(connect_wait));
             let client = legacy_client(tcp);
             with_deadlines(
                 move |request| client.request(request),
                 format!("http://{}", tcp_address(host)),
                 session,
+                connect,
                 version,
             )
         }
         Route::Tls(certs) => {
-            let client = tls_client(&certs, session.connect_limit().time).map_err(|problem| {
-                SwarmError::TlsSetUp {
+            let client =
+                tls_client(&certs, connect_wait).map_err(|problem| SwarmError::TlsSetUp {
                     endpoint: host.to_string(),
                     problem,
-                }
-            })?;
+                })?;
             with_deadlines(
                 move |request| client.request(request),
                 format!("https://{}", tcp_address(host)),
                 session,
+                connect,
                 version,
             )
         }
@@ -534,9 +536,9 @@ async fn pinged_api_version(
             hint: failure.hint,
         }
     };
-    let connect = session.connect_limit();
+    let (connect_wait, connect) = session.connect_limit();
     let mut stream =
-        match tokio::time::timeout(connect.time, tokio::net::UnixStream::connect(path)).await {
+        match tokio::time::timeout(connect_wait, tokio::net::UnixStream::connect(path)).await {
             Ok(Ok(stream)) => stream,
             Ok(Err(e)) => return Err(failed(e, true)),
             Err(_) => {

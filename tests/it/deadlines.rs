@@ -470,3 +470,64 @@ fn slow_answers_do_not_add_up_beyond_the_commands_deadline() {
     assert!(out.stdout.contains("Leader"), "{}", out.stdout);
     assert!(out.took >= Duration::from_millis(1600), "{:?}", out.took);
 }
+
+/// A TCP endpoint whose queue of connections is full drops new ones without a word,
+/// as a host that is down or cut off does: connecting gives up after its deadline (the
+/// read deadline here, which is shorter than the 3 s of connecting).
+#[test]
+fn a_connection_nobody_takes_times_out_connecting() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = runtime
+        .block_on(async {
+            let socket = tokio::net::TcpSocket::new_v4()?;
+            socket.bind("127.0.0.1:0".parse().unwrap())?;
+            socket.listen(1)
+        })
+        .unwrap();
+    let address = listener.local_addr().unwrap();
+    // Connections nobody accepts fill the queue; then the kernel drops new ones.
+    let mut queued = Vec::new();
+    while let Ok(stream) =
+        std::net::TcpStream::connect_timeout(&address, Duration::from_millis(300))
+    {
+        queued.push(stream);
+        assert!(queued.len() < 64, "the listener's queue does not fill up");
+    }
+    let t = TestContext::new();
+    let endpoint = format!("tcp://{address}");
+    let out = timed(
+        t.std_cmd(&["swarm", "--show-nodes"]),
+        &[
+            ("DOCKER_HOST", endpoint.as_str()),
+            ("IOCDOCK_ALLOW_PLAIN_TCP", "1"),
+            ("IOCDOCK_ENGINE_READ_TIMEOUT", "1"),
+        ],
+    );
+    let line = engine_error(&out, &endpoint, "full queue");
+    assert!(
+        line.contains(": timed out after 1 s connecting; "),
+        "{line}"
+    );
+    assert!(out.took >= Duration::from_secs(1), "{:?}", out.took);
+    assert!(out.took < Duration::from_secs(4), "{:?}", out.took);
+
+    // Nothing listens at all: refused at once.
+    drop((queued, listener));
+    let out = timed(
+        t.std_cmd(&["swarm", "--show-nodes"]),
+        &[
+            ("DOCKER_HOST", endpoint.as_str()),
+            ("IOCDOCK_ALLOW_PLAIN_TCP", "1"),
+        ],
+    );
+    let line = engine_error(&out, &endpoint, "closed port");
+    assert!(
+        line.contains(
+            ": connection refused (the host answers, but nothing listens on that port); "
+        ),
+        "{line}"
+    );
+}
