@@ -22,8 +22,7 @@ use std::time::{Duration, Instant};
 
 use bollard::{API_DEFAULT_VERSION, BollardRequest, ClientVersion, Docker};
 
-pub(crate) use cause::Setting;
-use cause::{Expired, Limit};
+use cause::{Expired, Limit, Setting};
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum SwarmError {
@@ -244,9 +243,9 @@ async fn bounded<F: Future>(session: &Session, future: F) -> Result<F::Output, S
 }
 
 /// A bollard client whose every request goes through `send` with the session's
-/// deadlines. An error keeps its sources, so the OS's cause can be found below the
+/// deadlines; `connect` is the limit the connector was given, named when a connect
+/// times out. An error keeps its sources, so the OS's cause can be found below the
 /// client library's own words.
-/// `connect` is the limit the connector was given, named when a connect times out.
 fn with_deadlines<S, F, E>(
     send: S,
     address: String,
@@ -431,9 +430,9 @@ fn tcp_address(host: &str) -> &str {
         .trim_end_matches('/')
 }
 
-/// A client that speaks TLS to `host` and trusts exactly the CA of `certs/ca.pem`, as
-/// the docker CLI does (bollard's own TLS client would trust the system's store too,
-/// where the cluster CA sits on every node), and shows `cert.pem`/`key.pem` when there.
+/// A client that speaks TLS and trusts exactly the CA of `certs/ca.pem`, as the docker
+/// CLI does (bollard's own TLS client would trust the system's store too, where the
+/// cluster CA sits on every node), and shows `cert.pem`/`key.pem` when there.
 /// `connect` limits the TCP connect.
 fn tls_client(
     certs: &std::path::Path,
