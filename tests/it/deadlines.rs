@@ -531,3 +531,39 @@ fn a_connection_nobody_takes_times_out_connecting() {
         "{line}"
     );
 }
+
+/// A host this machine has no route to: the OS's "no route to host", found below the
+/// client library's own words. The process runs in a network namespace of its own
+/// whose only route is an unreachable one, so nothing of this machine's network
+/// changes.
+#[test]
+fn a_host_without_a_route_says_no_route_to_host() {
+    if !rustix::process::geteuid().is_root() {
+        assert!(!in_ci(), "CI runs as root, which a network namespace needs");
+        eprintln!("SKIPPED deadlines::a_host_without_a_route_says_no_route_to_host: needs root");
+        return;
+    }
+    let t = TestContext::new();
+    let endpoint = "tcp://192.0.2.10:2376";
+    let mut cmd = std::process::Command::new("unshare");
+    cmd.args([
+        "--net",
+        "sh",
+        "-c",
+        "ip link set lo up && ip route add unreachable default && exec \"$@\"",
+        "sh",
+    ])
+    .arg(crate::bin())
+    .args(["swarm", "--show-nodes"])
+    .env("IOCDOCK_HOME", t.home())
+    .env("IOCDOCK_ALLOW_PLAIN_TCP", "1");
+    let out = timed(cmd, &[("DOCKER_HOST", endpoint)]);
+    let line = engine_error(&out, endpoint, "no route");
+    assert!(
+        line.contains(&format!(
+            "{endpoint}: no route to host; check the host in DOCKER_HOST"
+        )),
+        "{line}"
+    );
+    assert!(!line.contains("client error"), "{line}");
+}
