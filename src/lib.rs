@@ -32,6 +32,8 @@ pub(crate) enum ExitStatus {
     Failure,
     /// The command line was wrong in a way only the command could tell.
     Usage,
+    /// The Docker engine could not be reached or did not answer in time.
+    EngineUnreachable,
     /// `config` of a name it does not know.
     UnknownName,
     /// The exit code of a tool run for the operator (`client`), passed through.
@@ -44,6 +46,7 @@ impl ExitStatus {
             ExitStatus::Success => 0,
             ExitStatus::Failure => 1,
             ExitStatus::Usage => 2,
+            ExitStatus::EngineUnreachable => 3,
             ExitStatus::UnknownName => 10,
             ExitStatus::Tool(code) => code,
         }
@@ -85,6 +88,7 @@ pub fn run() -> ExitCode {
         }
     };
     let settings = loaded.settings;
+    swarm::engine::set_limits(settings.engine_limits());
     if let Some(exposure) = &loaded.exposure {
         printer.warn(exposure);
     }
@@ -137,6 +141,10 @@ fn exit(result: anyhow::Result<ExitStatus>, printer: &Printer) -> ExitCode {
         Err(e) if e.is::<UsageError>() => {
             printer.error(&e.to_string());
             ExitStatus::Usage
+        }
+        Err(e) if swarm::is_engine_failure(&e) => {
+            printer.error(&format!("{e:#}"));
+            ExitStatus::EngineUnreachable
         }
         Err(e) => {
             printer.error(&format!("{e:#}"));

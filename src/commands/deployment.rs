@@ -10,8 +10,8 @@ use crate::ioc::repository::Repository;
 use crate::ioc::workflow::{self, WorkflowError};
 use crate::printer::Printer;
 use crate::settings::Settings;
-use crate::swarm::deploy::{self, Deployed, OnExisting, Outcome};
-use crate::swarm::engine::Engine;
+use crate::swarm::deploy::{self, DeployError, Deployed, OnExisting, Outcome};
+use crate::swarm::engine::{Engine, EngineFailure, SwarmError};
 use crate::swarm::managed::{ManagedService, ReservedNames, ServiceType};
 
 pub(crate) fn service_type(kind: ServiceTypeArg) -> ServiceType {
@@ -83,7 +83,9 @@ fn verified(
     (ready, refused)
 }
 
-/// Deploys `services` and reports each; returns the number that failed.
+/// Deploys `services` and reports each; returns the number that failed. An engine
+/// that cannot be reached or stops answering is one error for all the services it
+/// left in doubt.
 pub(crate) fn deploy_and_report(
     engine: &Engine,
     settings: &Settings,
@@ -91,10 +93,10 @@ pub(crate) fn deploy_and_report(
     existing: &BTreeMap<String, Deployed>,
     on_existing: OnExisting,
     printer: &Printer,
-) -> usize {
+) -> Result<usize, EngineFailure> {
     let (services, refused) = verified(settings, services, printer);
     if services.is_empty() {
-        return refused;
+        return Ok(refused);
     }
     let report = deploy::deploy(
         engine,
@@ -103,7 +105,11 @@ pub(crate) fn deploy_and_report(
         existing,
         on_existing,
         &crate::services::push_registry_addresses(settings),
-    );
+    )
+    .map_err(|error| EngineFailure {
+        error,
+        consequence: "nothing was deployed".to_string(),
+    })?;
     for network in &report.networks {
         printer.status(&format!("created network {network}"));
     }
@@ -114,7 +120,8 @@ pub(crate) fn deploy_and_report(
         printer.warn(warning);
     }
     let mut failures = refused;
-    for (name, result) in &report.services {
+    let mut in_doubt = InDoubt::default();
+    for (name, result) in report.services {
         match result {
             Ok(Outcome::Created { id }) => {
                 printer.status(&format!("created service {name}"));
@@ -124,28 +131,62 @@ pub(crate) fn deploy_and_report(
             Ok(Outcome::Restarted { .. }) => {
                 printer.status(&format!("updating service {name} with a rolling restart"))
             }
+            Err(DeployError::Swarm(e)) if e.is_engine_failure() => in_doubt.add(name, e),
             Err(e) => {
                 printer.error(&e.to_string());
                 failures += 1;
             }
         }
     }
-    failures
+    in_doubt.into_result("deployed", failures)
+}
+
+/// Services whose request got no answer, and why.
+#[derive(Default)]
+struct InDoubt {
+    names: Vec<String>,
+    error: Option<SwarmError>,
+}
+
+impl InDoubt {
+    fn add(&mut self, name: String, error: SwarmError) {
+        self.names.push(name);
+        self.error.get_or_insert(error);
+    }
+
+    fn into_result(self, done: &str, failures: usize) -> Result<usize, EngineFailure> {
+        match self.error {
+            None => Ok(failures),
+            Some(error) => Err(EngineFailure {
+                error,
+                consequence: format!(
+                    "not known whether these were {done}: {} (`iocdock swarm --show-digest` tells once the engine answers)",
+                    self.names.join(", ")
+                ),
+            }),
+        }
+    }
 }
 
 /// Removes services by name and reports each; returns the number that failed.
-pub(crate) fn remove_and_report(engine: &Engine, names: &[String], printer: &Printer) -> usize {
+pub(crate) fn remove_and_report(
+    engine: &Engine,
+    names: &[String],
+    printer: &Printer,
+) -> Result<usize, EngineFailure> {
     let mut failures = 0;
+    let mut in_doubt = InDoubt::default();
     for (name, result) in deploy::remove(engine, names) {
         match result {
             Ok(()) => printer.status(&format!("removed service {name}")),
+            Err(e) if e.is_engine_failure() => in_doubt.add(name, e),
             Err(e) => {
                 printer.error(&e.to_string());
                 failures += 1;
             }
         }
     }
-    failures
+    in_doubt.into_result("removed", failures)
 }
 
 /// Whether a removal of `names` may go ahead: `--yes`, or a yes on a terminal.

@@ -160,7 +160,8 @@ pub(crate) fn deployed_ioc_service(
     name: &str,
 ) -> anyhow::Result<Option<String>> {
     use crate::ioc::repository::Repository;
-    use crate::swarm::{deploy, engine::Engine, managed};
+    use crate::swarm::engine::{Engine, EngineFailure};
+    use crate::swarm::{deploy, managed};
     let repository = Repository::new(&settings.paths);
     let service = managed::ioc_service(settings, &repository, name);
     // Older versions kept the service file in the run folder, which may still be
@@ -169,13 +170,15 @@ pub(crate) fn deployed_ioc_service(
     if !service.available() && !legacy.is_some_and(|f| f.is_file()) {
         return Ok(None);
     }
-    let engine = Engine::connect_within(std::time::Duration::from_secs(5)).map_err(|e| {
-        anyhow::anyhow!(
-            "{e}; cannot tell whether IOC \"{name}\" is deployed as {}",
-            service.service_name
-        )
-    })?;
-    let deployed = deploy::deployed(&engine, &settings.prefix_stack_name)?;
+    let deployed = Engine::connect()
+        .and_then(|engine| deploy::deployed(&engine, &settings.prefix_stack_name))
+        .map_err(|error| EngineFailure {
+            error,
+            consequence: format!(
+                "cannot tell whether IOC \"{name}\" is deployed as {}",
+                service.service_name
+            ),
+        })?;
     Ok(deployed
         .contains_key(&service.service_name)
         .then_some(service.service_name))

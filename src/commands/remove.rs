@@ -6,6 +6,7 @@ use crate::commands::{checked_names, confirm, deployed_ioc_service, lock_reposit
 use crate::ioc::repository::{Repository, RepositoryError};
 use crate::printer::Printer;
 use crate::settings::Settings;
+use crate::swarm::engine::EngineFailure;
 use crate::swarm::managed::ReservedNames;
 
 pub(crate) fn run(
@@ -35,7 +36,7 @@ pub(crate) fn run(
         if !repository.exists(name) {
             printer.error(&RepositoryError::Missing(name.to_string()).to_string());
             failures += 1;
-        } else if let Some(refusal) = deployed_refusal(args, name, settings) {
+        } else if let Some(refusal) = deployed_refusal(args, name, settings)? {
             printer.error(&refusal);
             failures += 1;
         } else if args.force || (interactive && confirm(&format!("remove IOC \"{name}\" {what}?")))
@@ -72,15 +73,32 @@ pub(crate) fn run(
 }
 
 /// `-r` takes the run folder a deployed service runs from: refused unless `--force`.
-fn deployed_refusal(args: &RemoveArgs, name: &str, settings: &Settings) -> Option<String> {
+/// An engine that cannot be asked stops the whole command before anything is removed:
+/// it would not answer for the next IOC either.
+fn deployed_refusal(
+    args: &RemoveArgs,
+    name: &str,
+    settings: &Settings,
+) -> anyhow::Result<Option<String>> {
     if !args.remove_all || args.force {
-        return None;
+        return Ok(None);
     }
     match deployed_ioc_service(settings, name) {
-        Ok(None) => None,
-        Ok(Some(service)) => Some(format!(
+        Ok(None) => Ok(None),
+        Ok(Some(service)) => Ok(Some(format!(
             "IOC \"{name}\" is deployed as {service}; remove the service first (iocdock service {name} --remove) or use --force"
-        )),
-        Err(e) => Some(format!("{e:#} (use --force to remove anyway)")),
+        ))),
+        Err(e) => match e.downcast::<EngineFailure>() {
+            Ok(failure) if failure.error.is_engine_failure() => Err(EngineFailure {
+                consequence: format!(
+                    "{}; nothing was removed (--force removes without asking the engine)",
+                    failure.consequence
+                ),
+                ..failure
+            }
+            .into()),
+            Ok(failure) => Ok(Some(format!("{failure} (use --force to remove anyway)"))),
+            Err(e) => Ok(Some(format!("{e:#} (use --force to remove anyway)"))),
+        },
     }
 }

@@ -51,7 +51,7 @@ fn deploy(
     settings: &Settings,
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
-    let engine = Engine::connect()?;
+    let engine = Engine::connect_for_changes()?;
     let (services, mut failures) = resolve(names, kind, settings, printer);
     let (available, missing): (Vec<_>, Vec<_>) =
         services.into_iter().partition(ManagedService::available);
@@ -68,7 +68,7 @@ fn deploy(
             &existing,
             on_existing,
             printer,
-        );
+        )?;
     }
     Ok(ExitStatus::from_failures(failures))
 }
@@ -81,7 +81,7 @@ fn remove(
     settings: &Settings,
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
-    let engine = Engine::connect()?;
+    let engine = Engine::connect_for_changes()?;
     let (services, mut failures) = resolve(names, kind, settings, printer);
     let existing = deploy::deployed(&engine, &settings.prefix_stack_name)?;
     let mut to_remove = Vec::with_capacity(services.len());
@@ -96,7 +96,7 @@ fn remove(
             failures += 1;
         }
     }
-    failures += remove_and_report(&engine, &to_remove, printer);
+    failures += remove_and_report(&engine, &to_remove, printer)?;
     Ok(ExitStatus::from_failures(failures))
 }
 

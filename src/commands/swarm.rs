@@ -17,7 +17,7 @@ use crate::services::{self, Answers, Outcome};
 use crate::settings::Settings;
 use crate::swarm::backup::{self, EngineHost};
 use crate::swarm::deploy::{self, Deployed, OnExisting};
-use crate::swarm::engine::Engine;
+use crate::swarm::engine::{Engine, EngineFailure};
 use crate::swarm::inspect;
 use crate::swarm::managed::{self, ManagedService, ServiceType};
 use crate::swarm::status::{SwarmView, digest};
@@ -65,7 +65,7 @@ pub(crate) fn run(
 fn survey(
     settings: &Settings,
 ) -> anyhow::Result<(Engine, Vec<ManagedService>, BTreeMap<String, Deployed>)> {
-    let engine = Engine::connect()?;
+    let engine = Engine::connect_for_changes()?;
     let services = managed::all(settings, &Repository::new(&settings.paths))?;
     let deployed = deploy::deployed(&engine, &settings.prefix_stack_name)?;
     Ok((engine, services, deployed))
@@ -90,7 +90,7 @@ fn deploy_all_iocs(settings: &Settings, printer: &Printer) -> anyhow::Result<Exi
         &deployed,
         OnExisting::Redeploy,
         printer,
-    );
+    )?;
     Ok(ExitStatus::from_failures(failures))
 }
 
@@ -119,7 +119,7 @@ fn deploy_global_services(settings: &Settings, printer: &Printer) -> anyhow::Res
         &deployed,
         OnExisting::Redeploy,
         printer,
-    );
+    )?;
     Ok(ExitStatus::from_failures(failures))
 }
 
@@ -147,7 +147,7 @@ fn update_deployed_services(settings: &Settings, printer: &Printer) -> anyhow::R
         &deployed,
         OnExisting::Restart,
         printer,
-    );
+    )?;
     Ok(ExitStatus::from_failures(failures))
 }
 
@@ -219,7 +219,7 @@ fn remove_group(
             return Ok(ExitStatus::Failure);
         }
     }
-    let failures = remove_and_report(&engine, &names, printer);
+    let failures = remove_and_report(&engine, &names, printer)?;
     Ok(ExitStatus::from_failures(failures))
 }
 
@@ -242,10 +242,10 @@ fn show_digest(
         .filter(|s| wanted.is_empty() || wanted.contains(&s.kind))
         .collect();
     let engine = Engine::connect()?;
-    let view = engine.block_on(SwarmView::fetch(
+    let view = engine.run(SwarmView::fetch(
         engine.docker(),
         &settings.prefix_stack_name,
-    ))?;
+    ))??;
     let rows: Vec<Vec<String>> = digest(&view, &services)
         .into_iter()
         .map(|r| {
@@ -325,25 +325,29 @@ fn backup_swarm(settings: &Settings, printer: &Printer) -> anyhow::Result<ExitSt
         &settings.paths.swarm_backup,
         &|step| printer.status(step),
     )?;
-    let mut failed = false;
+    let mut status = ExitStatus::Success;
     match outcome.archive {
         Ok(path) => printer.line(&path.display().to_string()),
         Err(e) => {
             printer.error(&format!("swarm backup failed: {e}"));
-            failed = true;
+            status = ExitStatus::Failure;
         }
     }
     if let Err(e) = outcome.restart {
         printer.error(&format!(
             "the Docker engine is not back after the backup: {e}"
         ));
-        failed = true;
+        // A backup that was written but left an engine that does not answer is the
+        // engine's failure; a failed backup stays one.
+        if status == ExitStatus::Success {
+            status = if matches!(&e, backup::SwarmBackupError::Engine(e) if e.is_engine_failure()) {
+                ExitStatus::EngineUnreachable
+            } else {
+                ExitStatus::Failure
+            };
+        }
     }
-    Ok(if failed {
-        ExitStatus::Failure
-    } else {
-        ExitStatus::Success
-    })
+    Ok(status)
 }
 
 /// `swarm -r --backup-file FILE [--yes]`: the archive is checked before anything is
@@ -411,9 +415,11 @@ fn deployed_built_ins(
             ));
             Ok(BTreeSet::new())
         }
-        Err(e) => Err(anyhow::anyhow!(
-            "{e}; without it iocdock cannot tell which built-in services are deployed, so nothing was written (--yes writes anyway)"
-        )),
+        Err(error) => Err(EngineFailure {
+            error,
+            consequence: "without it iocdock cannot tell which built-in services are deployed, so nothing was written (--yes writes anyway)".to_string(),
+        }
+        .into()),
     }
 }
 

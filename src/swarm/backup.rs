@@ -900,9 +900,10 @@ pub(crate) fn restore(
     let engine = restart(host, progress)?;
     progress("swarm init --force-new-cluster");
     let request = init_request(&archive.node, advertise_ip);
-    engine
-        .block_on(engine.docker().init_swarm(request))
-        .map_err(|e| SwarmError::api("swarm init --force-new-cluster", e))?;
+    engine.request(
+        "swarm init --force-new-cluster",
+        engine.docker().init_swarm(request),
+    )?;
     progress("waiting for this node to manage the swarm again");
     let node_id = wait_for_manager(&engine, MANAGER_LIMIT)?;
     Ok(Restored { kept, node_id })
@@ -1004,9 +1005,9 @@ fn wait_for_manager(engine: &Engine, limit: Duration) -> Result<String, SwarmBac
     const POLL: Duration = Duration::from_millis(250);
     let deadline = Instant::now() + limit;
     loop {
-        let info = engine
-            .block_on(engine.docker().info())
-            .map_err(|e| SwarmError::api("info", e))?;
+        // Each poll is one request with its own deadline; this loop has its limit.
+        engine.renew();
+        let info = engine.request("info", engine.docker().info())?;
         let swarm = info.swarm.unwrap_or_default();
         if swarm.control_available == Some(true)
             && swarm.local_node_state == Some(LocalNodeState::ACTIVE)

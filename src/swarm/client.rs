@@ -53,9 +53,7 @@ pub(crate) struct ClientContainer {
 /// left two).
 pub(crate) fn find(engine: &Engine, service: &str) -> Result<ClientContainer, ClientError> {
     let docker = engine.docker();
-    let info = engine
-        .block_on(docker.info())
-        .map_err(|e| SwarmError::api("info", e))?;
+    let info = engine.request("info", docker.info())?;
     let node_id = info.swarm.and_then(|s| s.node_id).unwrap_or_default();
     let filters = HashMap::from([
         ("service".to_string(), vec![service.to_string()]),
@@ -63,9 +61,9 @@ pub(crate) fn find(engine: &Engine, service: &str) -> Result<ClientContainer, Cl
         ("desired-state".to_string(), vec!["running".to_string()]),
     ]);
     let tasks = engine
-        .block_on(docker.list_tasks(Some(ListTasksOptions {
+        .run(docker.list_tasks(Some(ListTasksOptions {
             filters: Some(filters),
-        })))
+        })))?
         .map_err(|e| match e {
             bollard::errors::Error::DockerResponseServerError {
                 status_code: 404, ..
@@ -90,9 +88,10 @@ pub(crate) fn find(engine: &Engine, service: &str) -> Result<ClientContainer, Cl
             service: service.to_string(),
             node: info.name.clone().unwrap_or(node_id),
         })?;
-    let container = engine
-        .block_on(docker.inspect_container(&newest, None::<InspectContainerOptions>))
-        .map_err(|e| SwarmError::api(format!("inspect of container {newest}"), e))?;
+    let container = engine.request(
+        &format!("inspect of container {newest}"),
+        docker.inspect_container(&newest, None::<InspectContainerOptions>),
+    )?;
     let bin_dir = container
         .config
         .and_then(|c| c.labels)
@@ -134,22 +133,24 @@ pub(crate) fn exec(
 ) -> Result<ExecOutcome, SwarmError> {
     let docker = engine.docker();
     let with_tty = tty.is_some();
-    engine.block_on(async move {
-        let created = docker
-            .create_exec(
-                &container.id,
-                CreateExecOptions {
-                    attach_stdin: Some(with_tty),
-                    attach_stdout: Some(true),
-                    attach_stderr: Some(true),
-                    tty: Some(with_tty),
-                    cmd: Some(command),
-                    working_dir: Some(container.bin_dir.clone()),
-                    ..Default::default()
-                },
-            )
-            .await
-            .map_err(|e| SwarmError::api("exec create", e))?;
+    let created = engine.request(
+        "exec create",
+        docker.create_exec(
+            &container.id,
+            CreateExecOptions {
+                attach_stdin: Some(with_tty),
+                attach_stdout: Some(true),
+                attach_stderr: Some(true),
+                tty: Some(with_tty),
+                cmd: Some(command),
+                working_dir: Some(container.bin_dir.clone()),
+                ..Default::default()
+            },
+        ),
+    )?;
+    // The tool runs as long as the operator wants; its start and the exit code's
+    // inspect still have their deadlines.
+    engine.unbounded(async move {
         let exec_id = created.id;
         let started = docker
             .start_exec(

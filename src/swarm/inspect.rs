@@ -43,44 +43,43 @@ fn is_not_found(error: &bollard::errors::Error) -> bool {
 }
 
 pub(crate) fn all_services(engine: &Engine) -> Result<Vec<Service>, SwarmError> {
-    engine
-        .block_on(engine.docker().list_services(Some(ListServicesOptions {
+    engine.request(
+        "service list",
+        engine.docker().list_services(Some(ListServicesOptions {
             filters: None,
             status: Some(true),
-        })))
-        .map_err(|e| SwarmError::api("service list", e))
+        })),
+    )
 }
 
 pub(crate) fn all_nodes(engine: &Engine) -> Result<Vec<Node>, SwarmError> {
-    engine
-        .block_on(engine.docker().list_nodes(None::<ListNodesOptions>))
-        .map_err(|e| SwarmError::api("node list", e))
+    engine.request(
+        "node list",
+        engine.docker().list_nodes(None::<ListNodesOptions>),
+    )
 }
 
 /// The swarm node id of the node iocdock runs on.
 pub(crate) fn this_node_id(engine: &Engine) -> Result<String, SwarmError> {
-    let info = engine
-        .block_on(engine.docker().info())
-        .map_err(|e| SwarmError::api("info", e))?;
+    let info = engine.request("info", engine.docker().info())?;
     Ok(info.swarm.and_then(|s| s.node_id).unwrap_or_default())
 }
 
 pub(crate) fn service(engine: &Engine, name: &str) -> Result<Service, InspectError> {
-    engine
-        .block_on(
-            engine
-                .docker()
-                .inspect_service(name, None::<InspectServiceOptions>),
-        )
-        .map_err(|e| {
-            if is_not_found(&e) {
-                InspectError::NotDeployed {
-                    service: name.to_string(),
-                }
-            } else {
-                SwarmError::api(format!("inspect of service {name}"), e).into()
+    let inspected = engine.run(
+        engine
+            .docker()
+            .inspect_service(name, None::<InspectServiceOptions>),
+    )?;
+    inspected.map_err(|e| {
+        if is_not_found(&e) {
+            InspectError::NotDeployed {
+                service: name.to_string(),
             }
-        })
+        } else {
+            SwarmError::api(format!("inspect of service {name}"), e).into()
+        }
+    })
 }
 
 /// Every task of the named services, history included, as `docker service ps` lists.
@@ -89,11 +88,12 @@ pub(crate) fn tasks_of(engine: &Engine, service_ids: &[String]) -> Result<Vec<Ta
         return Ok(Vec::new());
     }
     let filters = HashMap::from([("service".to_string(), service_ids.to_vec())]);
-    engine
-        .block_on(engine.docker().list_tasks(Some(ListTasksOptions {
+    engine.request(
+        "task list",
+        engine.docker().list_tasks(Some(ListTasksOptions {
             filters: Some(filters),
-        })))
-        .map_err(|e| SwarmError::api("task list", e))
+        })),
+    )
 }
 
 /// Network id → name for the networks the services attach to, so a configuration
@@ -111,7 +111,8 @@ pub(crate) fn network_names(engine: &Engine, services: &[Service]) -> HashMap<St
             continue;
         }
         // An unknown network only costs the name: the id is shown instead.
-        if let Ok(network) = engine.block_on(
+        if let Ok(network) = engine.request(
+            "network inspect",
             engine
                 .docker()
                 .inspect_network(&target, None::<InspectNetworkOptions>),
@@ -126,16 +127,12 @@ pub(crate) fn network_names(engine: &Engine, services: &[Service]) -> HashMap<St
 /// The address other nodes join this manager at, as `docker swarm join-token` prints.
 pub(crate) fn manager_addr(engine: &Engine) -> Result<String, SwarmError> {
     let id = this_node_id(engine)?;
-    let node = engine
-        .block_on(engine.docker().inspect_node(&id))
-        .map_err(|e| SwarmError::api("node inspect", e))?;
+    let node = engine.request("node inspect", engine.docker().inspect_node(&id))?;
     Ok(node.manager_status.and_then(|m| m.addr).unwrap_or_default())
 }
 
 pub(crate) fn swarm(engine: &Engine) -> Result<Swarm, SwarmError> {
-    engine
-        .block_on(engine.docker().inspect_swarm())
-        .map_err(|e| SwarmError::api("swarm inspect", e))
+    engine.request("swarm inspect", engine.docker().inspect_swarm())
 }
 
 fn mode(service: &Service) -> &'static str {

@@ -113,10 +113,7 @@ impl SwarmView {
 pub(crate) fn fetch_quickly(prefix: &str, limit: Duration) -> Result<SwarmView, SwarmError> {
     let engine = Engine::connect_for_view(limit)?;
     engine
-        .block_on(async {
-            tokio::time::timeout(limit, SwarmView::fetch(engine.docker(), prefix)).await
-        })
-        .map_err(|_| crate::swarm::engine::no_answer(limit))?
+        .run(SwarmView::fetch(engine.docker(), prefix))?
         .map_err(|e| engine.explain(e))
 }
 

@@ -925,7 +925,7 @@ fn an_unreachable_daemon_stops_generation_unless_yes() {
         .env("DOCKER_HOST", NO_DAEMON)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(3));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("cannot reach the Docker daemon"),

@@ -371,7 +371,7 @@ fn registry_credentials_from_the_docker_config_reach_the_registry() {
 /// Runs everywhere: it needs no daemon, only an address where none listens (the
 /// shared daemon is never stopped).
 #[test]
-fn an_unreachable_daemon_is_one_line_and_exit_1() {
+fn an_unreachable_daemon_is_one_line_and_exit_3() {
     let t = TestContext::new();
     for args in [
         &["service", "any", "--deploy"][..],
@@ -384,11 +384,11 @@ fn an_unreachable_daemon_is_one_line_and_exit_1() {
             .env("DOCKER_HOST", "unix:///nonexistent.sock")
             .output()
             .unwrap();
-        assert_eq!(output.status.code(), Some(1), "{args:?}");
+        assert_eq!(output.status.code(), Some(3), "{args:?}");
         let stderr = String::from_utf8(output.stderr).unwrap();
         assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
         assert!(
-            stderr.starts_with("error: cannot reach the Docker daemon at unix:///nonexistent.sock"),
+            stderr.starts_with("error: cannot reach the Docker daemon at unix:///nonexistent.sock: no such file or directory"),
             "{stderr}"
         );
     }

@@ -308,7 +308,7 @@ fn unreachable_daemon() {
     let gone = [("DOCKER_HOST", "unix:///nonexistent.sock")];
 
     let (code, out, err) = run(&t, &["swarm", "--show-digest"], &gone);
-    assert_eq!(code, 1, "{err}");
+    assert_eq!(code, 3, "{err}");
     assert_eq!(out, "");
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(
@@ -333,7 +333,7 @@ fn unreachable_daemon() {
     assert!(out.contains("ioc1"));
 
     let (code, _, err) = run(&t, &["client", "caget", "x"], &gone);
-    assert_eq!(code, 1);
+    assert_eq!(code, 3);
     assert_eq!(err.lines().count(), 1, "{err}");
 }
 
