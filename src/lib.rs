@@ -11,6 +11,7 @@ mod ioc;
 mod oplog;
 mod parallel;
 mod printer;
+mod schema;
 mod services;
 mod settings;
 mod swarm;
