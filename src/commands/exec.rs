@@ -9,8 +9,9 @@ use crate::ioc::repository::Repository;
 use crate::ioc::snapshot;
 use crate::ioc::sources::add_source_files;
 use crate::ioc::startup::StartupFiles;
-use crate::ioc::workflow::{self, Generation};
+use crate::ioc::workflow::{self, Generation, WorkflowError};
 use crate::printer::Printer;
+use crate::schema::ioc_ini::Violation;
 use crate::settings::Settings;
 use crate::swarm::managed::ReservedNames;
 use crate::templates::Templates;
@@ -232,6 +233,13 @@ pub(crate) fn run(
     Ok(ExitStatus::from_failures(failures))
 }
 
+/// An ioc.ini the schema refuses: one error line per violation.
+fn invalid(violations: &[Violation], out: &mut Notes) {
+    for violation in violations {
+        out.error(&violation.to_string());
+    }
+}
+
 impl Context<'_> {
     fn apply(&self, action: Action, name: &str, out: &mut Notes) -> anyhow::Result<()> {
         match action {
@@ -258,15 +266,16 @@ impl Context<'_> {
             Action::Generate => {
                 self.generate(name, out)?;
             }
-            Action::Export => self.export(name, out)?,
+            Action::Export => {
+                self.export(name, out)?;
+            }
             Action::GenerateAndExport => {
                 if self.generate(name, out)? {
                     self.export(name, out)?;
                 }
             }
             Action::Deploy => {
-                if self.generate(name, out)? && !self.args.dry_run {
-                    self.export(name, out)?;
+                if self.generate(name, out)? && !self.args.dry_run && self.export(name, out)? {
                     self.service_file(name, out)?;
                 }
             }
@@ -309,14 +318,14 @@ impl Context<'_> {
                 Ok(true)
             }
             Generation::Invalid(problems) => {
-                let list: Vec<String> = problems
-                    .iter()
-                    .map(|p| format!("{} {}", p.reason, p.message))
-                    .collect();
-                anyhow::bail!(
-                    "IOC \"{name}\": startup files not generated: {}",
-                    list.join("; ")
-                )
+                // One line per problem, so each names its option.
+                for p in &problems {
+                    out.error(&format!(
+                        "IOC \"{name}\": startup files not generated: {} {}",
+                        p.reason, p.message
+                    ));
+                }
+                Ok(false)
             }
         }
     }
@@ -350,13 +359,22 @@ impl Context<'_> {
         }
     }
 
-    fn export(&self, name: &str, out: &mut Notes) -> anyhow::Result<()> {
-        let exported = workflow::export(
+    /// Returns whether the IOC was exported.
+    fn export(&self, name: &str, out: &mut Notes) -> anyhow::Result<bool> {
+        let exported = match workflow::export(
             &self.repository,
+            self.settings,
             &self.reserved,
             name,
             self.args.force_overwrite,
-        )?;
+        ) {
+            Ok(exported) => exported,
+            Err(WorkflowError::Invalid(violations)) => {
+                invalid(&violations, out);
+                return Ok(false);
+            }
+            Err(e) => return Err(e.into()),
+        };
         if let Some(old) = &exported.migrated_from {
             out.warn(&format!(
                 "IOC \"{name}\": moved its run folder {} to {} (autosave files and logs kept); a deployed service keeps its old mounts until `iocdock service {name} --deploy` (or --update)",
@@ -373,12 +391,16 @@ impl Context<'_> {
             "IOC \"{name}\": exported {what} to {}",
             exported.target.display()
         ));
-        Ok(())
+        Ok(true)
     }
 
     fn service_file(&self, name: &str, out: &mut Notes) -> anyhow::Result<()> {
         let path =
-            workflow::write_service_file(&self.repository, self.settings, &self.reserved, name)?;
+            match workflow::write_service_file(&self.repository, self.settings, &self.reserved, name) {
+                Ok(path) => path,
+                Err(WorkflowError::Invalid(violations)) => return Ok(invalid(&violations, out)),
+                Err(e) => return Err(e.into()),
+            };
         out.status(&format!("IOC \"{name}\": wrote {}", path.display()));
         Ok(())
     }

@@ -83,7 +83,7 @@ pub(crate) fn run(
         .load_many(&candidates)
         .into_iter()
         .map(|mut ioc| {
-            ioc.note_problems(&reserved);
+            ioc.note_problems(&reserved, settings);
             ioc
         })
         .filter(|ioc| !needs_section || ioc.ini.as_ref().is_some_and(|d| d.has_section(&section)))

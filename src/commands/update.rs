@@ -41,7 +41,7 @@ pub(crate) fn run(settings: &Settings, printer: &Printer) -> anyhow::Result<Exit
                 continue;
             }
         }
-        for (_, message) in repository.load(&name).problems(&reserved) {
+        for (_, message) in repository.load(&name).problems(&reserved, settings) {
             printer.error(&message);
             failures += 1;
         }
