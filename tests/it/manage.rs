@@ -32,8 +32,8 @@ fn edit_opens_the_editor_and_checks_the_result() {
         .assert()
         .code(1)
         .stderr(
-            predicate::str::contains("ioc.ini:")
-                .and(predicate::str::contains("broken line").or(predicate::str::contains("line"))),
+            predicate::str::contains("ioc.ini.edit:")
+                .and(predicate::str::contains("broken line")),
         );
     t.cmd(&["edit", "nope"])
         .env("EDITOR", &good)
