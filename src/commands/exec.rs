@@ -7,7 +7,7 @@ use crate::ioc::backup::{self, BackupMode};
 use crate::ioc::diff::colourise;
 use crate::ioc::repository::Repository;
 use crate::ioc::snapshot;
-use crate::ioc::sources::add_source_files;
+use crate::ioc::sources::{SourceFolderError, add_source_files, source_folder};
 use crate::ioc::startup::StartupFiles;
 use crate::ioc::workflow::{self, Generation, WorkflowError};
 use crate::printer::Printer;
@@ -177,6 +177,13 @@ pub(crate) fn run(
     }
     if let Some(archive) = &args.restore_backup_file {
         return context.restore_backup(archive, printer);
+    }
+    if let Some(Some(dir)) = &args.add_src_file {
+        match source_folder(&context.repository, dir) {
+            Ok(_) => {}
+            Err(e @ SourceFolderError::IocName { .. }) => return Err(UsageError(e.to_string()).into()),
+            Err(e) => return Err(e.into()),
+        }
     }
     if args.names.is_empty() {
         return Err(UsageError("exec: name at least one IOC before the action".to_string()).into());
