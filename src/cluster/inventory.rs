@@ -8,8 +8,8 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use super::BadSetting;
-use crate::schema::settings as schema;
 use crate::fsutil::{self, FsError, IoContext};
+use crate::schema::settings as schema;
 use crate::settings::Settings;
 
 /// One machine of the cluster as the settings name it.

@@ -2,7 +2,7 @@ use std::io::{self, IsTerminal};
 use std::path::Path;
 
 use crate::cli::{BackupModeArg, ExecArgs};
-use crate::commands::{checked_names, confirm, lock_repository};
+use crate::commands::{confirm, lock_repository, valid_names};
 use crate::ioc::backup::{self, BackupMode};
 use crate::ioc::diff::colourise;
 use crate::ioc::repository::Repository;
@@ -181,7 +181,9 @@ pub(crate) fn run(
     if let Some(Some(dir)) = &args.add_src_file {
         match source_folder(&context.repository, dir) {
             Ok(_) => {}
-            Err(e @ SourceFolderError::IocName { .. }) => return Err(UsageError(e.to_string()).into()),
+            Err(e @ SourceFolderError::IocName { .. }) => {
+                return Err(UsageError(e.to_string()).into());
+            }
             Err(e) => return Err(e.into()),
         }
     }
@@ -198,16 +200,15 @@ pub(crate) fn run(
     } else {
         None
     };
+    let mut failures = 0;
     let names: Vec<String> = if action == Action::ServiceFile && args.names == ["alliocs"] {
         workflow::exported_swarm_iocs(&context.repository)?
     } else {
-        checked_names(&args.names)?
-            .into_iter()
-            .map(str::to_string)
-            .collect()
+        let (valid, invalid) = valid_names(&args.names, printer);
+        failures += invalid;
+        valid.into_iter().map(str::to_string).collect()
     };
     let progress = printer.progress(names.len(), action.label());
-    let mut failures = 0;
     if action == Action::RestoreSnapshot {
         // Asks on the terminal, so one IOC after the other.
         for name in &names {
@@ -402,12 +403,16 @@ impl Context<'_> {
     }
 
     fn service_file(&self, name: &str, out: &mut Notes) -> anyhow::Result<()> {
-        let path =
-            match workflow::write_service_file(&self.repository, self.settings, &self.reserved, name) {
-                Ok(path) => path,
-                Err(WorkflowError::Invalid(violations)) => return Ok(invalid(&violations, out)),
-                Err(e) => return Err(e.into()),
-            };
+        let path = match workflow::write_service_file(
+            &self.repository,
+            self.settings,
+            &self.reserved,
+            name,
+        ) {
+            Ok(path) => path,
+            Err(WorkflowError::Invalid(violations)) => return Ok(invalid(&violations, out)),
+            Err(e) => return Err(e.into()),
+        };
         out.status(&format!("IOC \"{name}\": wrote {}", path.display()));
         Ok(())
     }

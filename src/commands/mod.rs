@@ -42,18 +42,6 @@ pub(crate) fn lock_repository(
     })?)
 }
 
-/// Checks every name before anything is written, and drops repeated names.
-pub(crate) fn checked_names(names: &[String]) -> anyhow::Result<Vec<&str>> {
-    let mut seen = Vec::with_capacity(names.len());
-    for n in names {
-        name::validate(n)?;
-        if !seen.contains(&n.as_str()) {
-            seen.push(n.as_str());
-        }
-    }
-    Ok(seen)
-}
-
 /// The names that are IOC names, each once; every other one is reported (one line
 /// each) and counted, so the valid names are still processed (SPEC §6 exit codes).
 pub(crate) fn valid_names<'a>(names: &'a [String], printer: &Printer) -> (Vec<&'a str>, usize) {

@@ -170,7 +170,11 @@ impl EditSession {
 fn parse(bytes: &[u8], path: &Path) -> Result<IniDocument, IniError> {
     let text = std::str::from_utf8(bytes).map_err(|e| IniError::Syntax {
         path: path.to_path_buf(),
-        line: bytes[..e.valid_up_to()].iter().filter(|b| **b == b'\n').count() + 1,
+        line: bytes[..e.valid_up_to()]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count()
+            + 1,
         message: "not valid UTF-8 text".to_string(),
     })?;
     IniDocument::parse(text, path)

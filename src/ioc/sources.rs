@@ -53,7 +53,9 @@ pub(crate) enum SourceFolderError {
         "--add-src-file {value}: \"{value}\" is the name of an IOC{folder}; to rescan src/ of IOCs put their names before the flag (iocdock exec NAME... --add-src-file), to copy from a folder of that name write it with a slash (--add-src-file ./{value})"
     )]
     IocName { value: String, folder: &'static str },
-    #[error("--add-src-file {value}: no such folder (expected the folder to copy *.db, *.proto and *.im files from)")]
+    #[error(
+        "--add-src-file {value}: no such folder (expected the folder to copy *.db, *.proto and *.im files from)"
+    )]
     NotAFolder { value: String },
 }
 

@@ -188,8 +188,7 @@ pub(crate) const OPTIONS: &[OptionSpec] = &[
     option(IOC, "bin", Rule::Bin)
         .default(DefaultValue::Setting(default_bin))
         .needed_for(Stage::Generate),
-    option(IOC, "module", Rule::Modules)
-        .default(DefaultValue::Setting(default_modules)),
+    option(IOC, "module", Rule::Modules).default(DefaultValue::Setting(default_modules)),
     option(IOC, "description", Rule::Text),
     option(SRC, "db_file", Rule::Files("db")).managed_by("iocdock exec NAME --add-src-file"),
     option(SRC, "protocol_file", Rule::Files("proto"))
@@ -200,8 +199,7 @@ pub(crate) const OPTIONS: &[OptionSpec] = &[
     option(SETTING, "caputlog_json", Rule::Boolean).default(DefaultValue::Text("false")),
     option(SETTING, "epics_env", Rule::EnvLines),
     option(DEPLOY, "labels", Rule::Labels),
-    option(DEPLOY, "cpu-limit", Rule::Cpus)
-        .default(DefaultValue::Setting(default_cpu_limit)),
+    option(DEPLOY, "cpu-limit", Rule::Cpus).default(DefaultValue::Setting(default_cpu_limit)),
     option(
         DEPLOY,
         "memory-limit",
@@ -372,11 +370,13 @@ impl Rule {
                 })
                 .collect(),
             Rule::LoadLines => each_line(&|line| values::parse_load_line(line).map(|_| ())),
-            Rule::Boolean => whole(if ["true", "false"].contains(&trimmed.to_ascii_lowercase().as_str()) {
-                Ok(())
-            } else {
-                Err("expected true or false".to_string())
-            }),
+            Rule::Boolean => whole(
+                if ["true", "false"].contains(&trimmed.to_ascii_lowercase().as_str()) {
+                    Ok(())
+                } else {
+                    Err("expected true or false".to_string())
+                },
+            ),
             Rule::EnvLines => each_line(&|line| values::env_line(line).map_err(|e| vec![e])),
             Rule::Labels => each_line(&|line| values::label(line).map_err(|e| vec![e])),
             Rule::Cpus if trimmed.is_empty() => Vec::new(),
@@ -521,7 +521,10 @@ impl Violation {
                 format!("option \"{key}\" in section \"{section}\" not set."),
                 format!("{rule}."),
             ),
-            Subject::MissingSection => (format!("section \"{section}\" missing."), format!("{rule}.")),
+            Subject::MissingSection => (
+                format!("section \"{section}\" missing."),
+                format!("{rule}."),
+            ),
         }
     }
 
@@ -687,7 +690,10 @@ fn unknown_option_hint(section: &str, key: &str) -> String {
         .map(|o| o.key)
         .collect();
     if let Some(near) = super::closest(key, here.iter().copied()) {
-        return format!("did you mean \"{near}\"? (options of [{section}]: {})", here.join(", "));
+        return format!(
+            "did you mean \"{near}\"? (options of [{section}]: {})",
+            here.join(", ")
+        );
     }
     let elsewhere = OPTIONS
         .iter()
@@ -762,10 +768,15 @@ mod tests {
         let found = errors(&new_ioc(), Stage::Export);
         assert_eq!(found.len(), 2, "{found:?}");
         assert!(
-            found[0].starts_with("IOC \"t\": option \"image\" of section [IOC] is empty: expected an image reference"),
+            found[0].starts_with(
+                "IOC \"t\": option \"image\" of section [IOC] is empty: expected an image reference"
+            ),
             "{found:?}"
         );
-        assert!(found[0].ends_with("it is needed to export and deploy the IOC"), "{found:?}");
+        assert!(
+            found[0].ends_with("it is needed to export and deploy the IOC"),
+            "{found:?}"
+        );
     }
 
     #[test]
@@ -773,8 +784,14 @@ mod tests {
         let text = new_ioc()
             .replace("cpu-limit = 1\n", "cpu-limit = lots\n")
             .replace("memory-reserve = \n", "memory-reserve = 2G\n")
-            .replace("constraints = \n", "constraints = \n\tnode.role==worker\n\tnode.rack==a\n")
-            .replace("module = autosave, caputlog\n", "module = autosave, devIocStats\n")
+            .replace(
+                "constraints = \n",
+                "constraints = \n\tnode.role==worker\n\tnode.rack==a\n",
+            )
+            .replace(
+                "module = autosave, caputlog\n",
+                "module = autosave, devIocStats\n",
+            )
             .replace("report_info = true\n", "report_info = yes\n")
             .replace("image = \n", "image = Registry/IOC\n");
         let found = errors(&text, Stage::Store);
@@ -784,7 +801,9 @@ mod tests {
                 "IOC \"t\": option \"image\" of section [IOC] is \"Registry/IOC\": expected an image reference as docker takes it: [REGISTRY[:PORT]/]NAME[:TAG][@DIGEST], NAME in lower case, e.g. registry.iasf/ioc-exec:1.1.0",
                 "IOC \"t\": option \"module\" of section [IOC] names \"devIocStats\": not a module (known: autosave, caputlog, status-ioc, status-os)",
                 "IOC \"t\": option \"report_info\" of section [SETTING] is \"yes\": expected true or false",
-                &format!("IOC \"t\": option \"cpu-limit\" of section [DEPLOY] is \"lots\": {CPUS_RULE}"),
+                &format!(
+                    "IOC \"t\": option \"cpu-limit\" of section [DEPLOY] is \"lots\": {CPUS_RULE}"
+                ),
                 "IOC \"t\": option \"constraints\" of section [DEPLOY] has the line \"node.rack==a\": \"node.rack\" is no attribute swarm places by; expected ATTRIBUTE==value or ATTRIBUTE!=value with an attribute swarm knows (node.id, node.hostname, node.ip, node.role, node.platform.os, node.platform.arch, node.labels.LABEL, engine.labels.LABEL), e.g. node.labels.rack==a",
                 "IOC \"t\": option \"memory-reserve\" of section [DEPLOY] is \"2G\": more than memory-limit \"1G\" (the engine refuses a reservation above the limit)",
             ]
@@ -796,7 +815,9 @@ mod tests {
         let text = new_ioc().replace("[DEPLOY]\n", "[DEPLOY]\ncpu_limit = 0.5\n");
         assert_eq!(
             errors(&text, Stage::Store),
-            ["IOC \"t\": option \"cpu_limit\" (value \"0.5\") is not an option of section [DEPLOY]: did you mean \"cpu-limit\"? (options of [DEPLOY]: labels, cpu-limit, memory-limit, cpu-reserve, memory-reserve, constraints)"]
+            [
+                "IOC \"t\": option \"cpu_limit\" (value \"0.5\") is not an option of section [DEPLOY]: did you mean \"cpu-limit\"? (options of [DEPLOY]: labels, cpu-limit, memory-limit, cpu-reserve, memory-reserve, constraints)"
+            ]
         );
         let text = new_ioc().replace("[IOC]\n", "[IOC]\ncpu_limit = 0.5\n");
         let found = errors(&text, Stage::Store);
@@ -814,7 +835,9 @@ mod tests {
         let text = new_ioc().replace("[DB]\n", "[DBX]\n");
         assert_eq!(
             errors(&text, Stage::Store),
-            ["IOC \"t\": section [DB] is missing: expected [DB] with load; [DBX] is no section iocdock reads: is it [DB] renamed?"]
+            [
+                "IOC \"t\": section [DB] is missing: expected [DB] with load; [DBX] is no section iocdock reads: is it [DB] renamed?"
+            ]
         );
     }
 
@@ -825,14 +848,18 @@ mod tests {
             .replace("db_file = \n", "db_file = a.db, ../b.db, c.proto\n");
         let found = errors(&text, Stage::Store);
         assert_eq!(found.len(), 3, "{found:?}");
-        assert!(found[0].contains("expected the IOC's own name \"t\""), "{found:?}");
+        assert!(
+            found[0].contains("expected the IOC's own name \"t\""),
+            "{found:?}"
+        );
         assert!(found[1].contains("names \"../b.db\""), "{found:?}");
         assert!(found[2].contains("names \"c.proto\""), "{found:?}");
     }
 
     #[test]
     fn a_host_outside_the_nodes_is_a_warning_until_export() {
-        let s = settings("cluster_worker_nodes: {w1: 10.0.0.1}\ndefault_nodes: {spare: 10.0.0.9}\n");
+        let s =
+            settings("cluster_worker_nodes: {w1: 10.0.0.1}\ndefault_nodes: {spare: 10.0.0.9}\n");
         let ctx = Context::new("t", &s);
         let text = new_ioc().replace("host = swarm\n", "host = k8s\n");
         let report = check(&doc(&text), &ctx, Stage::Store);
@@ -841,13 +868,23 @@ mod tests {
             report.warnings[0].to_string(),
             "IOC \"t\": option \"host\" of section [IOC] is \"k8s\": not a node of the settings (cluster_manager_nodes, cluster_worker_nodes, default_nodes: w1, spare); an IOC is exported for swarm or one of them"
         );
-        let text = text.replace("image = \n", "image = x:1\n").replace("load = \n", "load = a.db\n");
+        let text = text
+            .replace("image = \n", "image = x:1\n")
+            .replace("load = \n", "load = a.db\n");
         let report = check(&doc(&text), &ctx, Stage::Export);
         assert_eq!(report.errors.len(), 1, "{:?}", report.errors);
-        assert!(check(&doc(&text.replace("k8s", "W1")), &ctx, Stage::Export).errors.is_empty());
+        assert!(
+            check(&doc(&text.replace("k8s", "W1")), &ctx, Stage::Export)
+                .errors
+                .is_empty()
+        );
         // Without nodes in the settings any host name goes.
         let none = settings("");
-        assert!(check(&doc(&text), &Context::new("t", &none), Stage::Export).errors.is_empty());
+        assert!(
+            check(&doc(&text), &Context::new("t", &none), Stage::Export)
+                .errors
+                .is_empty()
+        );
     }
 
     #[test]

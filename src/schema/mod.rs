@@ -30,7 +30,10 @@ fn distance(a: &str, b: &str) -> usize {
 
 /// The candidate nearest to `word`, if one is near enough to be a slip: case, `-`
 /// for `_` and one or two wrong letters (a third of the word at most).
-pub(crate) fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub(crate) fn closest<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let plain = |s: &str| s.to_lowercase().replace('_', "-");
     let word = plain(word);
     let allowed = (word.chars().count() / 3).clamp(1, 2);

@@ -32,7 +32,9 @@ pub(crate) fn ioc_service_name(prefix: &str, name: &str) -> String {
 
 /// An IOC name whose service swarm would refuse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("IOC name \"{name}\" cannot run as the swarm service \"{service}\": {reason} ({SERVICE_NAME_RULE})")]
+#[error(
+    "IOC name \"{name}\" cannot run as the swarm service \"{service}\": {reason} ({SERVICE_NAME_RULE})"
+)]
 pub(crate) struct UndeployableName {
     pub(crate) name: String,
     pub(crate) prefix: String,
@@ -86,9 +88,8 @@ pub(crate) fn suggested_name(prefix: &str, name: &str) -> Option<String> {
     while suggestion.ends_with(['-', '_']) {
         suggestion.pop();
     }
-    (crate::ioc::name::validate(&suggestion).is_ok()
-        && check_ioc_name(prefix, &suggestion).is_ok())
-    .then_some(suggestion)
+    (crate::ioc::name::validate(&suggestion).is_ok() && check_ioc_name(prefix, &suggestion).is_ok())
+        .then_some(suggestion)
 }
 
 /// The longest key of a built-in service (`srv-iocLogServer`), which every prefix must
@@ -128,7 +129,17 @@ mod tests {
         for good in ["a", "iasf_srv-x", "A-b_C--d__e", "9", &"x".repeat(63)] {
             assert!(is_service_name(good), "{good}");
         }
-        for bad in ["", "-a", "_a", "a-", "a_", "a.b", "a b", "ä", &"x".repeat(64)] {
+        for bad in [
+            "",
+            "-a",
+            "_a",
+            "a-",
+            "a_",
+            "a.b",
+            "a b",
+            "ä",
+            &"x".repeat(64),
+        ] {
             assert!(!is_service_name(bad), "{bad:?}");
         }
     }
@@ -147,7 +158,10 @@ mod tests {
         let fits = "n".repeat(63 - 25);
         assert_eq!(check_ioc_name(&prefix, &fits), Ok(()));
         let long = check_ioc_name(&prefix, &format!("{fits}n")).unwrap_err();
-        assert!(long.to_string().contains("IOC names have 38 at most"), "{long}");
+        assert!(
+            long.to_string().contains("IOC names have 38 at most"),
+            "{long}"
+        );
     }
 
     #[test]

@@ -126,7 +126,11 @@ const RULES: &[SettingRule] = &[
         check: |s| {
             s.ioc_default_constraints
                 .iter()
-                .filter_map(|c| values::constraint(c.trim()).err().map(|e| format!("\"{c}\": {e}")))
+                .filter_map(|c| {
+                    values::constraint(c.trim())
+                        .err()
+                        .map(|e| format!("\"{c}\": {e}"))
+                })
                 .collect()
         },
     },
@@ -267,11 +271,21 @@ const RULES: &[SettingRule] = &[
     },
     SettingRule {
         key: "monitoring_admin_password",
-        check: |s| one(password("monitoring_admin_password", &s.monitoring_admin_password)),
+        check: |s| {
+            one(password(
+                "monitoring_admin_password",
+                &s.monitoring_admin_password,
+            ))
+        },
     },
     SettingRule {
         key: "grafana_admin_password",
-        check: |s| one(password("grafana_admin_password", &s.grafana_admin_password)),
+        check: |s| {
+            one(password(
+                "grafana_admin_password",
+                &s.grafana_admin_password,
+            ))
+        },
     },
     SettingRule {
         key: "docker_swarm_dir",
@@ -428,7 +442,9 @@ mod tests {
         let found = lines("registry_common_name: registry..iasf\n", BUILT_IN_SERVICES);
         assert_eq!(
             found,
-            ["registry_common_name: \"registry..iasf\" is not a DNS name (expected e.g. registry.iasf)"]
+            [
+                "registry_common_name: \"registry..iasf\" is not a DNS name (expected e.g. registry.iasf)"
+            ]
         );
         assert!(registry_name(&settings("registry_common_name: registry..iasf\n")).is_err());
     }
@@ -450,7 +466,10 @@ mod tests {
 
     #[test]
     fn email_receivers_need_an_smtp_host_and_sender() {
-        let found = lines("alert_manager_receive_email_list: [ops@lab.org]\n", BUILT_IN_SERVICES);
+        let found = lines(
+            "alert_manager_receive_email_list: [ops@lab.org]\n",
+            BUILT_IN_SERVICES,
+        );
         assert_eq!(found.len(), 2, "{found:?}");
         assert!(found[0].starts_with("alert_manager_smtp_smart_host: empty"));
         assert!(found[1].starts_with("alert_manager_smtp_email_send_address: empty"));
@@ -500,7 +519,10 @@ mod tests {
             NEW_IOC,
         );
         assert_eq!(found.len(), 4, "{found:?}");
-        assert!(found[0].starts_with("default_modules: \"epics\": not a module"), "{found:?}");
+        assert!(
+            found[0].starts_with("default_modules: \"epics\": not a module"),
+            "{found:?}"
+        );
         let found = lines("ioc_default_constraints: [node.rack==a]\n", IOC_SERVICE);
         assert_eq!(found.len(), 1, "{found:?}");
     }
@@ -512,7 +534,10 @@ mod tests {
             BUILT_IN_SERVICES,
         );
         assert_eq!(found.len(), 1, "{found:?}");
-        assert!(found[0].starts_with("monitoring_admin_password: "), "{found:?}");
+        assert!(
+            found[0].starts_with("monitoring_admin_password: "),
+            "{found:?}"
+        );
         // The value itself is never part of a message.
         assert!(!found[0].contains("padded"), "{found:?}");
     }
@@ -525,7 +550,9 @@ mod tests {
         );
         assert_eq!(
             found,
-            ["cluster_worker_nodes: host \"m1\" is also in cluster_manager_nodes; a node is either manager or worker"]
+            [
+                "cluster_worker_nodes: host \"m1\" is also in cluster_manager_nodes; a node is either manager or worker"
+            ]
         );
     }
 }

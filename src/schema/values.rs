@@ -17,7 +17,9 @@ pub(crate) fn is_dns_name(name: &str) -> bool {
                 && label.len() <= 63
                 && !label.starts_with('-')
                 && !label.ends_with('-')
-                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
         })
 }
 
@@ -201,7 +203,8 @@ pub(crate) fn parse_file_copy(item: &str) -> Result<FileCopy<'_>, Vec<String>> {
             None
         }
     } else {
-        messages.push("source files can only be in \"src/\" or \"templates/\" directory".to_string());
+        messages
+            .push("source files can only be in \"src/\" or \"templates/\" directory".to_string());
         None
     };
     match (source, mode) {
@@ -217,8 +220,7 @@ pub(crate) fn parse_file_copy(item: &str) -> Result<FileCopy<'_>, Vec<String>> {
 /// The smallest CPU count swarm accepts (swarmkit's `validateResources`: 1e6 nano CPUs).
 const MIN_NANO_CPUS: u64 = 1_000_000;
 
-pub(crate) const CPUS_RULE: &str =
-    "expected a number of CPUs such as 0.5 or 2: digits with an optional decimal point, at least 0.001, at most 9 decimals";
+pub(crate) const CPUS_RULE: &str = "expected a number of CPUs such as 0.5 or 2: digits with an optional decimal point, at least 0.001, at most 9 decimals";
 
 /// A CPU count as a plain decimal (`0.5`, `2`, `.25`), which the engine takes as nano
 /// CPUs: at least 0.001 and a whole number of nano CPUs.
@@ -315,10 +317,7 @@ pub(crate) const CONSTRAINT_RULE: &str = "expected ATTRIBUTE==value or ATTRIBUTE
 /// `!=` found splits it; a key of `[A-Za-z_][A-Za-z0-9-_.]+`, a value of letters,
 /// digits, blanks and `:-_.*()?+[]\^$|/`), naming an attribute it matches nodes by.
 pub(crate) fn constraint(text: &str) -> Result<(), String> {
-    let Some((key, value)) = ["==", "!="]
-        .into_iter()
-        .find_map(|op| text.split_once(op))
-    else {
+    let Some((key, value)) = ["==", "!="].into_iter().find_map(|op| text.split_once(op)) else {
         return Err(CONSTRAINT_RULE.to_string());
     };
     let (key, value) = (key.trim(), value.trim());
@@ -383,8 +382,14 @@ pub(crate) fn label(line: &str) -> Result<(), String> {
         return Err(LABEL_RULE.to_string());
     };
     let key = key.trim();
-    let edges_ok = key.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && key.chars().last().is_some_and(|c| c.is_ascii_alphanumeric());
+    let edges_ok = key
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric())
+        && key
+            .chars()
+            .last()
+            .is_some_and(|c| c.is_ascii_alphanumeric());
     if !edges_ok
         || !key
             .chars()
@@ -522,8 +527,20 @@ mod tests {
         assert_eq!(cpus("1."), Ok(1_000_000_000));
         assert_eq!(cpus("0.001"), Ok(1_000_000));
         for bad in [
-            "", ".", "0", "0.0", "0.0009", "lots", "-1", "1/4", "1e3", "1.2.3", "0x1", " 1",
-            "1,5", "0.0000000001",
+            "",
+            ".",
+            "0",
+            "0.0",
+            "0.0009",
+            "lots",
+            "-1",
+            "1/4",
+            "1e3",
+            "1.2.3",
+            "0x1",
+            " 1",
+            "1,5",
+            "0.0000000001",
         ] {
             assert!(cpus(bad).is_err(), "{bad:?}");
         }

@@ -248,7 +248,10 @@ fn invalid_names_are_refused_and_the_valid_ones_created() {
         assert!(errors[0].contains("invalid IOC name"), "{bad:?}: {stderr}");
         // As set, exec and remove do: the valid names are still processed.
         for good in ["good1", "good2"] {
-            assert!(t.repository().join(good).join("ioc.ini").is_file(), "{bad:?}");
+            assert!(
+                t.repository().join(good).join("ioc.ini").is_file(),
+                "{bad:?}"
+            );
         }
         assert_eq!(t.ok(&["list"]), "good1 good2\n", "{bad:?}");
     }

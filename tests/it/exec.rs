@@ -103,7 +103,10 @@ fn validation_lists_every_problem_and_sets_warning() {
     let ini = t
         .ioc_ini("bad")
         .replace("bin = ST-IOC\n", "bin = \n")
-        .replace("module = autosave, caputlog\n", "module = autosave, nosuch\n")
+        .replace(
+            "module = autosave, caputlog\n",
+            "module = autosave, nosuch\n",
+        )
         .replace(
             "load = \n",
             "load = \n\tmissing.db, name=x\n\t../../etc/passwd.db\n",
@@ -117,14 +120,20 @@ fn validation_lists_every_problem_and_sets_warning() {
         .get_output()
         .clone();
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error: ")).collect();
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("error: "))
+        .collect();
     assert_eq!(errors.len(), 5, "one line per problem: {stderr}");
     for (part, line) in ["nosuch", "passwd.db", "NOEQUALS", "bin", "missing.db"]
         .iter()
         .zip(&errors)
     {
         assert!(line.contains(part), "{part} missing from: {line}");
-        assert!(line.starts_with("error: IOC \"bad\": startup files not generated: option \""), "{line}");
+        assert!(
+            line.starts_with("error: IOC \"bad\": startup files not generated: option \""),
+            "{line}"
+        );
     }
     assert!(!t.repository().join("bad/project/startup").exists());
     let info = t.ok(&["list", "-i", "name=bad"]);
@@ -141,7 +150,10 @@ fn validation_lists_every_problem_and_sets_warning() {
         .get_output()
         .clone();
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    assert!(stderr.contains("warning: IOC \"bad\": option \"epics_env\""), "{stderr}");
+    assert!(
+        stderr.contains("warning: IOC \"bad\": option \"epics_env\""),
+        "{stderr}"
+    );
     t.ok(&["set", "bad", "-s", "setting", "-o", "epics_env=A=1"]);
     fs::write(
         t.repository().join("bad/src/missing.db"),
@@ -176,7 +188,10 @@ fn file_copy_may_not_escape_the_project() {
     // Written by hand, generation still refuses it.
     fs::write(
         t.repository().join("esc/ioc.ini"),
-        before.replace("file_copy = \n", "file_copy = src/ramper.db:../../outside.db:r\n"),
+        before.replace(
+            "file_copy = \n",
+            "file_copy = src/ramper.db:../../outside.db:r\n",
+        ),
     )
     .unwrap();
     t.cmd(&["exec", "esc", "--gen-startup-file"])

@@ -21,6 +21,7 @@ mod manage;
 mod oracle;
 mod paths;
 mod registry;
+mod schema;
 mod secrets;
 mod status;
 mod swarm_backup;

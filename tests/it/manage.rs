@@ -32,8 +32,7 @@ fn edit_opens_the_editor_and_checks_the_result() {
         .assert()
         .code(1)
         .stderr(
-            predicate::str::contains("ioc.ini.edit:")
-                .and(predicate::str::contains("broken line")),
+            predicate::str::contains("ioc.ini.edit:").and(predicate::str::contains("broken line")),
         );
     t.cmd(&["edit", "nope"])
         .env("EDITOR", &good)
@@ -180,11 +179,18 @@ fn concurrent_sets_never_tear_a_file() {
             }
         };
         let spawn = |key: &str| {
-            t.std_cmd(&["set", "a", "-s", "deploy", "-o", &format!("{key}={}", value(key))])
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .unwrap()
+            t.std_cmd(&[
+                "set",
+                "a",
+                "-s",
+                "deploy",
+                "-o",
+                &format!("{key}={}", value(key)),
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
         };
         let mut first = spawn("cpu-reserve");
         let mut second = spawn("memory-reserve");
