@@ -410,7 +410,10 @@ impl Context<'_> {
             name,
         ) {
             Ok(path) => path,
-            Err(WorkflowError::Invalid(violations)) => return Ok(invalid(&violations, out)),
+            Err(WorkflowError::Invalid(violations)) => {
+                invalid(&violations, out);
+                return Ok(());
+            }
             Err(e) => return Err(e.into()),
         };
         out.status(&format!("IOC \"{name}\": wrote {}", path.display()));
