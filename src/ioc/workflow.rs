@@ -85,9 +85,9 @@ pub(crate) struct Exported {
 }
 
 /// The host of an IOC that may run: a name that is not reserved (and, in the swarm,
-/// that swarm takes as a service name), a host that is `swarm` or a host name, and an ioc.ini the schema
-/// accepts for export (an image, every option valid, the host one of the nodes).
-/// Every command that makes a path of them or deploys them asks this first.
+/// that swarm takes as a service name), a host that is `swarm` or a host name, and an
+/// ioc.ini the schema accepts for export (an image, every option valid, the host one
+/// of the nodes). Every command that makes a path of them or deploys them asks this.
 pub(crate) fn runnable_host<'a>(
     reserved: &ReservedNames,
     settings: &Settings,
