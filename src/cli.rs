@@ -39,7 +39,7 @@ pub(crate) enum Command {
     /// List IOC projects, optionally filtered by conditions key=value
     #[command(visible_alias = "ls")]
     List(ListArgs),
-    /// Open the ioc.ini of an IOC project in $VISUAL, $EDITOR or vi, then check it
+    /// Edit the ioc.ini of an IOC project in $VISUAL, $EDITOR or vi; saved only if valid
     Edit(EditFileArgs),
     /// Remove IOC projects from the repository
     #[command(visible_alias = "rm")]
@@ -145,6 +145,10 @@ pub(crate) struct ListArgs {
 pub(crate) struct EditFileArgs {
     /// IOC project name
     pub(crate) name: String,
+
+    /// Drop the edit an earlier refused save kept, and edit ioc.ini afresh
+    #[arg(long)]
+    pub(crate) discard: bool,
 }
 
 #[derive(Debug, Args)]

@@ -11,6 +11,7 @@ mod ioc;
 mod oplog;
 mod parallel;
 mod printer;
+mod schema;
 mod services;
 mod settings;
 mod swarm;
@@ -117,7 +118,7 @@ fn dispatch(
         Command::Create(args) => commands::create::run(&args, settings, printer),
         Command::Set(args) => commands::set::run(&args, settings, printer),
         Command::List(args) => commands::list::run(&args, settings, printer),
-        Command::Edit(args) => commands::edit::run(&args.name, settings, printer),
+        Command::Edit(args) => commands::edit::run(&args.name, args.discard, settings, printer),
         Command::Remove(args) => commands::remove::run(&args, settings, printer),
         Command::Rename(args) => commands::rename::run(&args.old, &args.new, settings, printer),
         Command::Update => commands::update::run(settings, printer),

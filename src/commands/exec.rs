@@ -2,15 +2,16 @@ use std::io::{self, IsTerminal};
 use std::path::Path;
 
 use crate::cli::{BackupModeArg, ExecArgs};
-use crate::commands::{checked_names, confirm, lock_repository};
+use crate::commands::{confirm, lock_repository, valid_names};
 use crate::ioc::backup::{self, BackupMode};
 use crate::ioc::diff::colourise;
 use crate::ioc::repository::Repository;
 use crate::ioc::snapshot;
-use crate::ioc::sources::add_source_files;
+use crate::ioc::sources::{SourceFolderError, add_source_files, source_folder};
 use crate::ioc::startup::StartupFiles;
-use crate::ioc::workflow::{self, Generation};
+use crate::ioc::workflow::{self, Generation, WorkflowError};
 use crate::printer::Printer;
+use crate::schema::ioc_ini::Violation;
 use crate::settings::Settings;
 use crate::swarm::managed::ReservedNames;
 use crate::templates::Templates;
@@ -177,6 +178,15 @@ pub(crate) fn run(
     if let Some(archive) = &args.restore_backup_file {
         return context.restore_backup(archive, printer);
     }
+    if let Some(Some(dir)) = &args.add_src_file {
+        match source_folder(&context.repository, dir) {
+            Ok(_) => {}
+            Err(e @ SourceFolderError::IocName { .. }) => {
+                return Err(UsageError(e.to_string()).into());
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
     if args.names.is_empty() {
         return Err(UsageError("exec: name at least one IOC before the action".to_string()).into());
     }
@@ -190,16 +200,15 @@ pub(crate) fn run(
     } else {
         None
     };
+    let mut failures = 0;
     let names: Vec<String> = if action == Action::ServiceFile && args.names == ["alliocs"] {
         workflow::exported_swarm_iocs(&context.repository)?
     } else {
-        checked_names(&args.names)?
-            .into_iter()
-            .map(str::to_string)
-            .collect()
+        let (valid, invalid) = valid_names(&args.names, printer);
+        failures += invalid;
+        valid.into_iter().map(str::to_string).collect()
     };
     let progress = printer.progress(names.len(), action.label());
-    let mut failures = 0;
     if action == Action::RestoreSnapshot {
         // Asks on the terminal, so one IOC after the other.
         for name in &names {
@@ -232,6 +241,13 @@ pub(crate) fn run(
     Ok(ExitStatus::from_failures(failures))
 }
 
+/// An ioc.ini the schema refuses: one error line per violation.
+fn invalid(violations: &[Violation], out: &mut Notes) {
+    for violation in violations {
+        out.error(&violation.to_string());
+    }
+}
+
 impl Context<'_> {
     fn apply(&self, action: Action, name: &str, out: &mut Notes) -> anyhow::Result<()> {
         match action {
@@ -258,15 +274,16 @@ impl Context<'_> {
             Action::Generate => {
                 self.generate(name, out)?;
             }
-            Action::Export => self.export(name, out)?,
+            Action::Export => {
+                self.export(name, out)?;
+            }
             Action::GenerateAndExport => {
                 if self.generate(name, out)? {
                     self.export(name, out)?;
                 }
             }
             Action::Deploy => {
-                if self.generate(name, out)? && !self.args.dry_run {
-                    self.export(name, out)?;
+                if self.generate(name, out)? && !self.args.dry_run && self.export(name, out)? {
                     self.service_file(name, out)?;
                 }
             }
@@ -309,14 +326,14 @@ impl Context<'_> {
                 Ok(true)
             }
             Generation::Invalid(problems) => {
-                let list: Vec<String> = problems
-                    .iter()
-                    .map(|p| format!("{} {}", p.reason, p.message))
-                    .collect();
-                anyhow::bail!(
-                    "IOC \"{name}\": startup files not generated: {}",
-                    list.join("; ")
-                )
+                // One line per problem, so each names its option.
+                for p in &problems {
+                    out.error(&format!(
+                        "IOC \"{name}\": startup files not generated: {} {}",
+                        p.reason, p.message
+                    ));
+                }
+                Ok(false)
             }
         }
     }
@@ -350,13 +367,22 @@ impl Context<'_> {
         }
     }
 
-    fn export(&self, name: &str, out: &mut Notes) -> anyhow::Result<()> {
-        let exported = workflow::export(
+    /// Returns whether the IOC was exported.
+    fn export(&self, name: &str, out: &mut Notes) -> anyhow::Result<bool> {
+        let exported = match workflow::export(
             &self.repository,
+            self.settings,
             &self.reserved,
             name,
             self.args.force_overwrite,
-        )?;
+        ) {
+            Ok(exported) => exported,
+            Err(WorkflowError::Invalid(violations)) => {
+                invalid(&violations, out);
+                return Ok(false);
+            }
+            Err(e) => return Err(e.into()),
+        };
         if let Some(old) = &exported.migrated_from {
             out.warn(&format!(
                 "IOC \"{name}\": moved its run folder {} to {} (autosave files and logs kept); a deployed service keeps its old mounts until `iocdock service {name} --deploy` (or --update)",
@@ -373,12 +399,23 @@ impl Context<'_> {
             "IOC \"{name}\": exported {what} to {}",
             exported.target.display()
         ));
-        Ok(())
+        Ok(true)
     }
 
     fn service_file(&self, name: &str, out: &mut Notes) -> anyhow::Result<()> {
-        let path =
-            workflow::write_service_file(&self.repository, self.settings, &self.reserved, name)?;
+        let path = match workflow::write_service_file(
+            &self.repository,
+            self.settings,
+            &self.reserved,
+            name,
+        ) {
+            Ok(path) => path,
+            Err(WorkflowError::Invalid(violations)) => {
+                invalid(&violations, out);
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        };
         out.status(&format!("IOC \"{name}\": wrote {}", path.display()));
         Ok(())
     }

@@ -79,11 +79,14 @@ pub(crate) fn run(
         printer.warn(&format!("{e}; only built-in names are checked as reserved"));
         ReservedNames::built_in()
     });
+    for bad in crate::schema::settings::check(settings, &["prefix_stack_name"]) {
+        printer.warn(&format!("{bad}; IOC names are not checked against it"));
+    }
     let selected: Vec<IocProject> = repository
         .load_many(&candidates)
         .into_iter()
         .map(|mut ioc| {
-            ioc.note_problems(&reserved);
+            ioc.note_problems(&reserved, settings);
             ioc
         })
         .filter(|ioc| !needs_section || ioc.ini.as_ref().is_some_and(|d| d.has_section(&section)))

@@ -42,16 +42,22 @@ pub(crate) fn lock_repository(
     })?)
 }
 
-/// Checks every name before anything is written, and drops repeated names.
-pub(crate) fn checked_names(names: &[String]) -> anyhow::Result<Vec<&str>> {
-    let mut seen = Vec::with_capacity(names.len());
+/// The names that are IOC names, each once; every other one is reported (one line
+/// each) and counted, so the valid names are still processed (SPEC §6 exit codes).
+pub(crate) fn valid_names<'a>(names: &'a [String], printer: &Printer) -> (Vec<&'a str>, usize) {
+    let mut valid: Vec<&str> = Vec::with_capacity(names.len());
+    let mut failures = 0;
     for n in names {
-        name::validate(n)?;
-        if !seen.contains(&n.as_str()) {
-            seen.push(n.as_str());
+        match name::validate(n) {
+            Ok(()) if !valid.contains(&n.as_str()) => valid.push(n),
+            Ok(()) => {}
+            Err(e) => {
+                printer.error(&e.to_string());
+                failures += 1;
+            }
         }
     }
-    Ok(seen)
+    (valid, failures)
 }
 
 /// What the `create`/`set` flags ask to change, read and checked before any IOC is
@@ -94,16 +100,6 @@ pub(crate) fn ini_changes(args: &EditArgs) -> anyhow::Result<IniChanges> {
         modules: (!chosen.is_empty()).then_some(chosen),
         raw,
     })
-}
-
-/// Refuses names that are reserved for built-in services and folders, before any
-/// IOC is written.
-pub(crate) fn unreserved(names: &[&str], settings: &Settings) -> anyhow::Result<()> {
-    let reserved = crate::swarm::managed::ReservedNames::load(settings)?;
-    for name in names {
-        reserved.check(name)?;
-    }
-    Ok(())
 }
 
 /// Asks a yes/no question on the terminal; anything but yes is no.

@@ -2,7 +2,7 @@ use std::io::{self, IsTerminal};
 
 use crate::ExitStatus;
 use crate::cli::RemoveArgs;
-use crate::commands::{checked_names, confirm, deployed_ioc_service, lock_repository};
+use crate::commands::{confirm, deployed_ioc_service, lock_repository, valid_names};
 use crate::ioc::repository::{Repository, RepositoryError};
 use crate::printer::Printer;
 use crate::settings::Settings;
@@ -14,7 +14,7 @@ pub(crate) fn run(
     settings: &Settings,
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
-    let names = checked_names(&args.names)?;
+    let (names, mut failures) = valid_names(&args.names, printer);
     let repository = Repository::new(&settings.paths);
     // They tell a run folder of the old layout from a built-in service's folder.
     let reserved = if args.remove_all {
@@ -28,7 +28,6 @@ pub(crate) fn run(
     } else {
         "from the repository"
     };
-    let mut failures = 0;
     // Every question is asked before the lock is taken, so an operator thinking about
     // an answer never blocks another command.
     let mut confirmed = Vec::with_capacity(names.len());

@@ -4,6 +4,7 @@ use crate::ioc::name;
 use crate::ioc::repository::{Repository, RepositoryError};
 use crate::ioc::workflow;
 use crate::printer::Printer;
+use crate::schema::{names, settings as schema_settings};
 use crate::settings::Settings;
 use crate::swarm::managed::ReservedNames;
 
@@ -18,6 +19,11 @@ pub(crate) fn run(
     let reserved = ReservedNames::load(settings)?;
     // The way out of a reserved name is a rename: OLD may have one, NEW may not.
     reserved.check(new)?;
+    // So is a name swarm refuses; OLD may have one (renaming is the way out).
+    schema_settings::ensure(settings, &["prefix_stack_name"])?;
+    if let Err(e) = names::check_ioc_name(&settings.prefix_stack_name, new) {
+        anyhow::bail!("{e}; choose another name (e.g. {})", e.new_name());
+    }
     // A deployed service would keep running from the old folder under the old name.
     if let Some(service) = deployed_ioc_service(settings, old)? {
         anyhow::bail!(

@@ -10,7 +10,8 @@ use crate::ioc::config::{self, InvalidHost, SWARM_HOST};
 use crate::ioc::ini::{IniDocument, IniError};
 use crate::ioc::name::{self, InvalidName};
 use crate::ioc::state::{IocState, STATE_SIZE_LIMIT, StateError, StateFormat};
-use crate::settings::Paths;
+use crate::schema::{ioc_ini, names};
+use crate::settings::{Paths, Settings};
 use crate::swarm::managed::ReservedNames;
 
 pub(crate) const INI_FILE: &str = "ioc.ini";
@@ -77,30 +78,53 @@ impl IocProject {
         self.ini.as_ref().map_or(SWARM_HOST, config::host)
     }
 
-    /// What stops the IOC from being exported or deployed: a reserved name, a host
-    /// that is no host name; as (reason, message), each message saying how to fix it.
-    pub(crate) fn problems(&self, reserved: &ReservedNames) -> Vec<(&'static str, String)> {
+    /// What stops the IOC from being exported or deployed: a reserved name, a name
+    /// swarm refuses, a host that is no host name, options that break the schema; as
+    /// (reason, message), each message saying how to fix it.
+    pub(crate) fn problems(
+        &self,
+        reserved: &ReservedNames,
+        settings: &Settings,
+    ) -> Vec<(&'static str, String)> {
         let mut problems = Vec::new();
-        if let Err(e) = reserved.check(&self.name) {
-            let message = format!("{e}; rename it (iocdock rename {} NEW_NAME)", self.name);
+        let name = &self.name;
+        if let Err(e) = reserved.check(name) {
+            let message = format!("{e}; rename it (iocdock rename {name} NEW_NAME)");
             problems.push(("reserved name", message));
         }
-        if let Some(doc) = &self.ini
-            && let Err(e) = config::checked_host(&self.name, doc)
+        // Against a prefix swarm refuses no IOC name can be judged; the commands say so.
+        // An IOC run on a host of its own is no swarm service.
+        let prefix = &settings.prefix_stack_name;
+        if self.host() == SWARM_HOST
+            && names::prefix_problem(prefix).is_none()
+            && let Err(e) = names::check_ioc_name(prefix, name)
         {
-            let message = format!(
-                "{e}; fix it (iocdock set {} -o host=swarm or a host name)",
-                self.name
-            );
-            problems.push(("invalid host", message));
+            let message = format!("{e}; rename it (iocdock rename {name} {})", e.new_name());
+            problems.push(("name swarm refuses", message));
+        }
+        if let Some(doc) = &self.ini {
+            if let Err(e) = config::checked_host(name, doc) {
+                let message =
+                    format!("{e}; fix it (iocdock set {name} -o host=swarm or a host name)");
+                problems.push(("invalid host", message));
+            }
+            let context = ioc_ini::Context::new(name, settings);
+            for violation in ioc_ini::check(doc, &context, ioc_ini::Stage::Store).errors {
+                // The host has its reason above.
+                if violation.section == config::IOC && violation.key == "host" {
+                    continue;
+                }
+                let message = format!("{violation}; fix it (iocdock edit {name})");
+                problems.push(("invalid option", message));
+            }
         }
         problems
     }
 
     /// Adds the `problems` as error reasons to the state in memory (never written).
-    pub(crate) fn note_problems(&mut self, reserved: &ReservedNames) {
+    pub(crate) fn note_problems(&mut self, reserved: &ReservedNames, settings: &Settings) {
         let now = now_stamp();
-        for (reason, message) in self.problems(reserved) {
+        for (reason, message) in self.problems(reserved, settings) {
             self.state.add_error(reason, &message, &now);
         }
     }

@@ -15,6 +15,9 @@ use crate::ioc::repository::{
 };
 use crate::ioc::startup::{self, Problem, StartupFiles};
 use crate::ioc::state::{Health, Status};
+use crate::schema::ioc_ini::{self, Stage, Violation};
+use crate::schema::names::{self, UndeployableName};
+use crate::schema::settings::{self as schema_settings, BadSetting};
 use crate::settings::Settings;
 use crate::swarm::managed::{ReservedName, ReservedNames};
 use crate::templates::Templates;
@@ -55,6 +58,13 @@ pub(crate) enum WorkflowError {
     Reserved(#[from] ReservedName),
     #[error("{0}; fix it first (iocdock set {ioc} -o host=swarm or a host name)", ioc = .0.ioc)]
     Host(#[from] InvalidHost),
+    #[error("{0}; rename the IOC first (iocdock rename {name} {new})", name = .0.name, new = .0.new_name())]
+    Undeployable(#[from] UndeployableName),
+    #[error(transparent)]
+    Setting(#[from] BadSetting),
+    /// Options of ioc.ini that break the schema, one line each.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Invalid(Vec<Violation>),
     #[error(
         "IOC \"{name}\": {} differs from what {} renders (diff above); nothing was deployed for it (run iocdock exec {name} --gen-swarm-file, or --deploy)",
         file.display(),
@@ -77,15 +87,27 @@ pub(crate) struct Exported {
     pub(crate) migrated_from: Option<PathBuf>,
 }
 
-/// The host of an IOC that may run: a name that is not reserved and a host that is
-/// `swarm` or a host name. Every command that makes a path of them asks this first.
+/// The host of an IOC that may run: a name that is not reserved (and, in the swarm,
+/// that swarm takes as a service name), a host that is `swarm` or a host name, and an
+/// ioc.ini the schema accepts for export (an image, every option valid, the host one
+/// of the nodes). Every command that makes a path of them or deploys them asks this.
 pub(crate) fn runnable_host<'a>(
     reserved: &ReservedNames,
+    settings: &Settings,
     name: &str,
     ini: &'a IniDocument,
 ) -> Result<&'a str, WorkflowError> {
     reserved.check(name)?;
-    Ok(config::checked_host(name, ini)?)
+    let host = config::checked_host(name, ini)?;
+    if host == SWARM_HOST {
+        schema_settings::ensure(settings, &["prefix_stack_name"])?;
+        names::check_ioc_name(&settings.prefix_stack_name, name)?;
+    }
+    let report = ioc_ini::check(ini, &ioc_ini::Context::new(name, settings), Stage::Export);
+    if !report.errors.is_empty() {
+        return Err(WorkflowError::Invalid(report.errors));
+    }
+    Ok(host)
 }
 
 /// Copies ioc.ini and the startup files to the IOC's run folder (`$MOUNT_PATH/swarm/
@@ -96,6 +118,7 @@ pub(crate) fn runnable_host<'a>(
 /// running data and all.
 pub(crate) fn export(
     repository: &Repository,
+    settings: &Settings,
     reserved: &ReservedNames,
     name: &str,
     force: bool,
@@ -111,7 +134,7 @@ pub(crate) fn export(
             status: state.status,
         });
     }
-    let host = runnable_host(reserved, name, &ini)?;
+    let host = runnable_host(reserved, settings, name, &ini)?;
     let target = repository.run_dir_checked(host, name)?;
     let migrated_from = if host == SWARM_HOST {
         migrate(repository, reserved, name, &target)?
@@ -210,7 +233,8 @@ fn rendered_service_file(
     name: &str,
 ) -> Result<(PathBuf, String), WorkflowError> {
     let ini = repository.read_ini(name)?;
-    let host = runnable_host(reserved, name, &ini)?;
+    let host = runnable_host(reserved, settings, name, &ini)?;
+    schema_settings::ensure(settings, schema_settings::IOC_SERVICE)?;
     if host != SWARM_HOST {
         return Err(WorkflowError::NotASwarmIoc {
             name: name.to_string(),

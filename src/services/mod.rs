@@ -14,7 +14,6 @@
 //! since a running service would otherwise no longer match its file.
 
 pub(crate) mod alertmanager;
-pub(crate) mod checks;
 pub(crate) mod htpasswd;
 pub(crate) mod images;
 pub(crate) mod monitoring;
@@ -183,7 +182,11 @@ pub(crate) struct Rendering {
 
 /// Every problem of the settings as one error naming the keys.
 pub(crate) fn check_settings(settings: &Settings) -> Result<(), BuiltinError> {
-    let problems = checks::problems(settings);
+    let problems: Vec<String> =
+        crate::schema::settings::check(settings, crate::schema::settings::BUILT_IN_SERVICES)
+            .into_iter()
+            .map(|bad| format!("{}: {}", bad.key, bad.problem))
+            .collect();
     if problems.is_empty() {
         Ok(())
     } else {

@@ -483,7 +483,7 @@ fn bad_settings_are_one_error_naming_the_keys() {
         err.contains("settings.yaml: settings unusable for the built-in services: "),
         "{err}"
     );
-    assert!(err.contains("registry_master_ip: \"1.2.3\" is not an IP address; alert_manager_smtp_smart_host is empty"), "{err}");
+    assert!(err.contains("registry_master_ip: \"1.2.3\" is not an IP address (expected e.g. 192.168.1.10); alert_manager_smtp_smart_host: empty"), "{err}");
     assert!(!err.contains('\n'));
 }
 

@@ -687,7 +687,7 @@ fn bad_settings_are_one_error_naming_the_key() {
     for (settings, key) in [
         (
             "alert_manager_receive_email_list: [ops@lab.org]\nalert_manager_smtp_email_send_address: a@lab.org\n",
-            "alert_manager_smtp_smart_host is empty",
+            "alert_manager_smtp_smart_host: empty",
         ),
         (
             "cluster_worker_nodes: {w1: 10.0.0.256}\n",

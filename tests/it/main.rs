@@ -24,6 +24,7 @@ mod multinode;
 mod oracle;
 mod paths;
 mod registry;
+mod schema;
 mod secrets;
 mod status;
 mod swarm_backup;
