@@ -14,6 +14,7 @@ mod engine;
 mod exec;
 mod fixtures;
 mod help;
+mod image;
 mod lifecycle;
 mod links;
 mod list;
