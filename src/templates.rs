@@ -204,9 +204,7 @@ mod status_databases {
         let mut chars = text.chars().peekable();
         while let Some(c) = chars.next() {
             match c {
-                '#' => {
-                    while chars.next_if(|&c| c != '\n').is_some() {}
-                }
+                '#' => while chars.next_if(|&c| c != '\n').is_some() {},
                 '"' => {
                     let mut s = String::new();
                     loop {
@@ -351,7 +349,10 @@ mod status_databases {
                 problems.push(format!("{name}: not named {prefix}..."));
             }
             if !types.contains(&record.kind) {
-                problems.push(format!("{name}: record type {} not in the image", record.kind));
+                problems.push(format!(
+                    "{name}: record type {} not in the image",
+                    record.kind
+                ));
             }
             for (field, value) in &record.fields {
                 let target = value.split_whitespace().next().unwrap_or("");
@@ -371,8 +372,7 @@ mod status_databases {
                 continue;
             };
             let link = if record.kind == "ao" { "OUT" } else { "INP" };
-            let Some(parameter) = record.fields.get(link).and_then(|v| v.strip_prefix('@'))
-            else {
+            let Some(parameter) = record.fields.get(link).and_then(|v| v.strip_prefix('@')) else {
                 problems.push(format!("{name}: DTYP \"{dtyp}\" needs {link} \"@...\""));
                 continue;
             };
@@ -409,16 +409,17 @@ mod status_databases {
             let records = records(text).unwrap();
             let stats = records
                 .iter()
-                .filter(|r| {
-                    r.fields
-                        .get("DTYP")
-                        .is_some_and(|d| d.starts_with("IOC "))
-                })
+                .filter(|r| r.fields.get("DTYP").is_some_and(|d| d.starts_with("IOC ")))
                 .count();
-            assert!(stats >= device_records, "{file}: {stats} devIocStats records");
+            assert!(
+                stats >= device_records,
+                "{file}: {stats} devIocStats records"
+            );
             // The IOC health check reads the heartbeat.
             assert!(
-                records.iter().any(|r| r.name == format!("{prefix}HEARTBEAT")),
+                records
+                    .iter()
+                    .any(|r| r.name == format!("{prefix}HEARTBEAT")),
                 "{file}"
             );
         }

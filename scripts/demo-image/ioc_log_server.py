@@ -119,6 +119,12 @@ def main():
                     continue
                 conn.setblocking(False)
                 conn.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+                # Base's server never writes to a client and says so at once.
+                try:
+                    conn.shutdown(socket.SHUT_WR)
+                except OSError:
+                    conn.close()
+                    continue
                 pending[conn] = (f"{host}:{client_port}".encode(), b"")
                 selector.register(conn, selectors.EVENT_READ, True)
                 continue

@@ -56,6 +56,48 @@ pub(crate) fn deploy_client_and_log_server(
     docker(&["tag", image, &rendered]);
     cleanup.images.push(rendered);
     t.ok(&["service", "client", "iocLogServer", "--deploy"]);
+    // As on a cluster, where the global services run before IOCs are deployed: an
+    // IOC's log client that finds no server reports it at start.
+    let prefix = rendered_prefix(t);
+    wait_running(&prefix, "client", Duration::from_secs(120));
+    wait_running(&prefix, "iocLogServer", Duration::from_secs(120));
+    wait_for(
+        "iocLogServer accepting on this node",
+        Duration::from_secs(60),
+        || log_server_listens(&prefix),
+    );
+}
+
+/// Whether the iocLogServer container of the stack listens on its port (7004 in
+/// its own network namespace; the node's published port forwards there). Docker's
+/// port proxy accepts on the node before the container listens, and base's
+/// iocLogServer closes its side of every connection at once, so a probe from here
+/// could not tell the two apart.
+fn log_server_listens(prefix: &str) -> Result<(), String> {
+    let container = docker(&[
+        "ps",
+        "-q",
+        "--filter",
+        &format!("label=com.docker.swarm.service.name={prefix}_srv-iocLogServer"),
+    ]);
+    let container = container.lines().next().ok_or("no container yet")?;
+    // /proc/net/tcp: local address `IP:1B5C` (7004) in state 0A (listening).
+    let listening = std::process::Command::new("docker")
+        .args(["exec", container, "sh", "-c"])
+        .arg("grep -q ':1B5C [0-9A-F:]* 0A' /proc/net/tcp /proc/net/tcp6")
+        .status()
+        .map_err(|e| e.to_string())?
+        .success();
+    if listening {
+        Ok(())
+    } else {
+        Err("not listening on 7004".to_string())
+    }
+}
+
+/// The stack prefix the settings of `t` name.
+fn rendered_prefix(t: &TestContext) -> String {
+    t.ok(&["config", "PREFIX_STACK_NAME"]).trim().to_string()
 }
 
 /// Creates, exports and deploys the IOC `name` from the bundled test template with

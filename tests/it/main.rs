@@ -21,6 +21,7 @@ mod list;
 mod manage;
 mod oracle;
 mod paths;
+mod real_image;
 mod registry;
 mod secrets;
 mod status;
