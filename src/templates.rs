@@ -189,6 +189,11 @@ mod status_databases {
         "/tests/data/iocstats/parameters.txt"
     ));
 
+    /// `word(arg, ...)`.
+    type Call = (String, Vec<String>);
+    /// A call with the calls of its `{ ... }` body.
+    type Statement = (String, Vec<String>, Vec<Call>);
+
     #[derive(Debug)]
     struct Record {
         kind: String,
@@ -199,7 +204,7 @@ mod status_databases {
     /// `word(arg, "arg", ...)` calls of a dbd or db text, with `{ ... }` bodies of
     /// records parsed into their field calls. Comments run from `#` outside quotes to
     /// the end of the line.
-    fn calls(text: &str) -> Result<Vec<(String, Vec<String>, Vec<(String, Vec<String>)>)>, String> {
+    fn calls(text: &str) -> Result<Vec<Statement>, String> {
         let mut tokens = Vec::new();
         let mut chars = text.chars().peekable();
         while let Some(c) = chars.next() {
@@ -246,7 +251,7 @@ mod status_databases {
                     other => return Err(format!("{word}: unexpected {other:?}")),
                 }
             }
-            Ok::<_, String>((word, args))
+            Ok::<Call, String>((word, args))
         };
         let mut out = Vec::new();
         while tokens.peek().is_some() {
@@ -294,13 +299,16 @@ mod status_databases {
         Ok(records)
     }
 
-    /// Record types; (record type, DTYP) → dset; dset → accepted parameters (None: any).
-    #[allow(clippy::type_complexity)]
-    fn image() -> (
-        BTreeSet<String>,
-        BTreeMap<(String, String), String>,
-        BTreeMap<String, Option<BTreeSet<String>>>,
-    ) {
+    /// What the IOC image's database definition offers.
+    struct Image {
+        types: BTreeSet<String>,
+        /// (record type, DTYP) → dset.
+        devices: BTreeMap<(String, String), String>,
+        /// dset → the parameters it accepts (None: any text).
+        parameters: BTreeMap<String, Option<BTreeSet<String>>>,
+    }
+
+    fn image() -> Image {
         let mut types = BTreeSet::new();
         let mut devices = BTreeMap::new();
         for (word, args, _) in calls(DEVICES).expect("devices.dbd") {
@@ -326,14 +334,22 @@ mod status_databases {
             let accepted = (!words.contains("*")).then_some(words);
             parameters.insert(dset.trim().to_string(), accepted);
         }
-        (types, devices, parameters)
+        Image {
+            types,
+            devices,
+            parameters,
+        }
     }
 
     /// Every problem of a status database: unknown record types, DTYPs without device
     /// support for the record type, INP/OUT parameters the device support rejects,
     /// links to records the database does not have, names outside `prefix`.
     fn problems(text: &str, prefix: &str) -> Vec<String> {
-        let (types, devices, parameters) = image();
+        let Image {
+            types,
+            devices,
+            parameters,
+        } = image();
         let records = match records(text) {
             Ok(records) => records,
             Err(e) => return vec![e],
