@@ -447,7 +447,7 @@ mod status_databases {
             record(ai, "$(IOC):A") { field(DTYP, "IOC Stats") field(INP, "@ioc_cpuload") }
             record(ai, "$(IOC):B") { field(DTYP, "IOC stats") field(INP, "@ioc_cpu_load") }
             record(stringin, "$(IOC):C") { field(DTYP, "IOC epics var") field(INP, "@EPICS_CA_ADR_LIST") }
-            record(waveform, "$(IOC):D") { field(DTYP, "IOC stats") field(INP, "up_time") }
+            record(stringin, "$(IOC):D") { field(DTYP, "IOC stats") field(INP, "up_time") }
             record(calcout, "$(IOC):E") { field(INPA, "$(IOC):F NPP") }
             record(ai, "X:G") { field(DTYP, "Soft Timestamp") field(INP, "@%H") }
         "#;
