@@ -88,7 +88,7 @@ if ! docker info --format '{{.Swarm.ControlAvailable}}' 2>/dev/null | grep -q tr
     echo "swarm benchmarks skipped: no swarm manager reachable (run scripts/docker-up.sh)"
     exit 0
 fi
-image=iocdock-demo/ioc-exec:1.1
+image=iocdock-demo/ioc-exec:2.1
 docker image inspect "$image" >/dev/null 2>&1 || image=iocdock-test/busybox:latest
 prefix=bench$$
 export IOCDOCK_HOME=$work/swarm-home

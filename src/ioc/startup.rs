@@ -90,6 +90,12 @@ fn flag(ini: &IniDocument, option: &str) -> bool {
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
 }
 
+/// A `[RAW]` command value as configparser returns it; a missing option reads as
+/// empty, as in the original tool.
+fn raw_value<'a>(ini: &'a IniDocument, option: &str) -> &'a str {
+    ini.get(config::RAW, option).unwrap_or("")
+}
+
 fn lines_of<'a>(ini: &'a IniDocument, section: &str, option: &str) -> Vec<&'a str> {
     value_lines(ini.get(section, option).unwrap_or(""))
 }
@@ -202,10 +208,11 @@ pub(crate) fn render_st_cmd(name: &str, ini: &IniDocument, container_top_path: &
         line("iocLogInit()");
         line("");
     }
+    // [RAW] values go in exactly as configparser returns them, as the original tool
+    // wrote them (`f'{value}\n'`): a value that starts on the line after `key =`
+    // begins with a line break, and an empty or missing value still gives its line.
     if raw {
-        for raw_line in lines_of(ini, config::RAW, "cmd_before_dbload") {
-            line(raw_line);
-        }
+        line(raw_value(ini, "cmd_before_dbload"));
         line("");
     }
 
@@ -222,9 +229,7 @@ pub(crate) fn render_st_cmd(name: &str, ini: &IniDocument, container_top_path: &
         ));
     }
     if raw {
-        for raw_line in lines_of(ini, config::RAW, "cmd_at_dbload") {
-            line(raw_line);
-        }
+        line(raw_value(ini, "cmd_at_dbload"));
     }
     line("");
     line("iocInit");
@@ -256,9 +261,7 @@ pub(crate) fn render_st_cmd(name: &str, ini: &IniDocument, container_top_path: &
         line("");
     }
     if raw {
-        for raw_line in lines_of(ini, config::RAW, "cmd_after_iocinit") {
-            line(raw_line);
-        }
+        line(raw_value(ini, "cmd_after_iocinit"));
         line("");
     }
     if flag(ini, "report_info") {
@@ -1222,6 +1225,7 @@ mod tests {
 
         #settings
 
+
         drvAsynIPPortConfigure("L0", "192.168.0.23:4001", 0, 0, 0)
         drvAsynSerialPortConfigure("L0", "/dev/tty.PL2303-000013FA", 0, 0, 0)
         asynSetOption("L0", -1, "baud", "9600")
@@ -1254,6 +1258,7 @@ mod tests {
 
         #settings
 
+
         epicsEnvSet("STREAM_PROTOCOL_PATH", "/opt/EPICS/RUN/demo/startup")
         drvAsynIPPortConfigure("L0", "192.168.0.23:4001", 0, 0, 0)
         drvAsynSerialPortConfigure("L0", "/dev/tty.PL2303-000013FA", 0, 0, 0)
@@ -1266,6 +1271,7 @@ mod tests {
 
         cd /opt/EPICS/RUN/demo/startup
         dbLoadTemplate "db/demo.substitutions"
+
 
         iocInit
         "#);
@@ -1287,11 +1293,42 @@ mod tests {
         #settings
 
 
+
         cd /opt/EPICS/RUN/demo/startup
         dbLoadTemplate "db/demo.substitutions"
 
+
         iocInit
         "#);
+    }
+
+    /// The blocks between which the `[RAW]` values of a hand-written ioc.ini land, as
+    /// configparser returns them: a leading line break, a blank line inside a value and
+    /// an empty or missing option each keep their lines.
+    #[test]
+    fn st_cmd_raw_values_are_written_verbatim() {
+        let text = "[IOC]\nname = demo\nhost = swarm\nimage = x\nbin = ST-IOC\nmodule = \n\n\
+                    [DB]\nload = ramper.db\n\n[SETTING]\nreport_info = false\n\n\
+                    [RAW]\ncmd_before_dbload = \n\tepicsEnvSet(\"A\",\"1\")\n\n\tepicsEnvSet(\"B\",\"2\")\n\
+                    cmd_at_dbload = \n";
+        let ini = IniDocument::parse(text, Path::new("ioc.ini")).expect("parses");
+        assert_eq!(
+            ini.get(config::RAW, "cmd_before_dbload"),
+            Some("\nepicsEnvSet(\"A\",\"1\")\n\nepicsEnvSet(\"B\",\"2\")")
+        );
+        let st_cmd = render_st_cmd("demo", &ini, "/opt/EPICS");
+        let expected = "#settings\n\n\
+                        \nepicsEnvSet(\"A\",\"1\")\n\nepicsEnvSet(\"B\",\"2\")\n\n\
+                        cd /opt/EPICS/RUN/demo/startup\n\
+                        dbLoadTemplate \"db/demo.substitutions\"\n\
+                        \n\
+                        \niocInit\n\n\
+                        \n\n";
+        assert!(
+            st_cmd.ends_with(expected),
+            "st.cmd ends with:\n{}",
+            &st_cmd[st_cmd.find("#settings").unwrap_or(0)..]
+        );
     }
 
     #[test]
@@ -1330,6 +1367,7 @@ mod tests {
         save_restoreSet_CAReconnect(1)
         save_restoreSet_CallbackTimeout(-1)
 
+
         before1
         before2
 
@@ -1344,6 +1382,7 @@ mod tests {
         makeAutosaveFileFromDbInfo("$(REQ_DIR)/demo-automake-pass1.req","autosaveFields")
         create_monitor_set("demo-automake-pass0.req",10)
         create_monitor_set("demo-automake-pass1.req",10)
+
 
         dbpf x 1
         dbl

@@ -39,8 +39,6 @@ const NETWORK_KEY: &str = "builtin";
 /// Port of the Docker daemons' metrics (`metrics-addr` in daemon.json, which the
 /// cluster playbook writes).
 pub(crate) const DOCKER_METRICS_PORT: u16 = 9323;
-/// EPICS host architecture of the client tools in the IOC image.
-const EPICS_HOST_ARCH: &str = "linux-x86_64";
 /// Folder of the run directory that IOCs and iocLogServer write their logs to.
 const IOC_LOG_DIR: &str = "iocLog";
 const GLOBAL_DIR: &str = "global-services";
@@ -293,10 +291,6 @@ fn values(settings: &Settings, images: &images::Images, logins: &Logins) -> Valu
     values.insert("network", format!("{prefix}_{NETWORK_KEY}"));
     values.insert("container_top", top);
     values.insert("container_run", settings.container_run_path());
-    values.insert(
-        "epics_client_bin",
-        format!("{top}/base/bin/{EPICS_HOST_ARCH}"),
-    );
     let swarm_dir = settings.docker_swarm_dir.trim_end_matches('/');
     let docker_root = swarm_dir
         .rsplit_once('/')

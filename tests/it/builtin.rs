@@ -1017,14 +1017,23 @@ impl Drop for Cleanup {
 /// sleeping stub at each absolute entrypoint path, whose own entrypoint sleeps too
 /// (the compose `command` arguments land in `$0…` of `sh -c` and are ignored).
 /// cAdvisor's shell entrypoint waits for the proxy's socket, which the sleeping
-/// stand-in of socketProxy never makes: its task runs, waiting.
+/// stand-in of socketProxy never makes: its task runs, waiting. The IOC image of
+/// client and iocLogServer is the demo IOC image itself, so their real entrypoints
+/// run (iocLogServer found through the image's environment).
 fn stand_in_images(prefix: &str, swarm: &Path, cleanup: &mut Cleanup) {
     let mut images = BTreeSet::new();
     let mut stubs = BTreeSet::new();
     for name in GLOBAL {
         let compose = yaml(&swarm.join(format!("global-services/{name}.yaml")));
         let service = &compose["services"][format!("srv-{name}").as_str()];
-        images.insert(service["image"].as_str().expect("image").to_string());
+        let image = service["image"].as_str().expect("image").to_string();
+        if is_ioc_image(&image) {
+            crate::e2e::demo_image();
+            docker(&["tag", crate::e2e::DEMO_IMAGE, &image]);
+            cleanup.images.push(image);
+            continue;
+        }
+        images.insert(image);
         // A shell entrypoint (cAdvisor's wait for the proxy) runs busybox's shell.
         if let Some(program) = service["entrypoint"][0]
             .as_str()
@@ -1074,6 +1083,14 @@ fn stand_in_images(prefix: &str, swarm: &Path, cleanup: &mut Cleanup) {
     for image in &images[1..] {
         docker(&["tag", &images[0], image]);
     }
+}
+
+/// Whether a rendered image reference is the cluster's IOC image (`.../ioc-exec:TAG`).
+pub(crate) fn is_ioc_image(reference: &str) -> bool {
+    reference
+        .rsplit('/')
+        .next()
+        .is_some_and(|last| last.starts_with("ioc-exec:"))
 }
 
 /// Runs iocdock; None (after printing why) when the action is not on this branch yet.
@@ -1258,7 +1275,7 @@ fn http(method: &str, url: &str, extra: &[&str]) -> Reply {
 
 /// A TCP port nothing listens on now, so that suites running at once do not publish
 /// the same host port.
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("0.0.0.0:0")
         .and_then(|l| l.local_addr())
         .expect("a free port")
@@ -1268,7 +1285,7 @@ fn free_port() -> u16 {
 /// Copies the shipped template `relative` into the test home's `$SERVICES_PATH` with
 /// `changes` made, each of which must apply: the file deployed is the shipped one but
 /// for what is replaced.
-fn override_template(t: &TestContext, relative: &str, changes: &[(&str, &str)]) {
+pub(crate) fn override_template(t: &TestContext, relative: &str, changes: &[(&str, &str)]) {
     let mut text = fs::read_to_string(crate::project_file(&format!("imsrvs/{relative}")))
         .unwrap_or_else(|e| panic!("imsrvs/{relative}: {e}"));
     for (from, to) in changes {
