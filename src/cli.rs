@@ -322,6 +322,10 @@ pub(crate) struct ServiceArgs {
     /// With --show-logs: only the last N lines
     #[arg(long, value_name = "N", requires = "show_logs")]
     pub(crate) tail: Option<u64>,
+
+    /// With --remove: remove without asking (needed without a terminal)
+    #[arg(short, long, requires = "remove")]
+    pub(crate) yes: bool,
 }
 
 #[derive(Debug, Args)]
@@ -384,7 +388,8 @@ pub(crate) struct SwarmArgs {
     /// With --show-services or --show-nodes: more columns
     #[arg(long)]
     pub(crate) detail: bool,
-    /// Do not ask for confirmation (removals, restore)
+    /// Confirm without asking: removals, --update-deployed-services, -b and -r (needed
+    /// without a terminal); with --gen-built-in-services: write without asking the engine
     #[arg(short, long)]
     pub(crate) yes: bool,
 }

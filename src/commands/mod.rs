@@ -106,6 +106,38 @@ pub(crate) fn unreserved(names: &[&str], settings: &Settings) -> anyhow::Result<
     Ok(())
 }
 
+/// A disruptive action that was neither confirmed with `--yes` nor asked about,
+/// because nobody is at a terminal to see what it would touch.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "refusing to {action} without confirmation: stdin is not a terminal (add --yes to confirm it up front)"
+)]
+pub(crate) struct NotConfirmed {
+    pub(crate) action: String,
+}
+
+/// The one rule of every disruptive action (swarm-wide restarts and removals, engine
+/// stops, removal of services or of several IOCs with all their copies): `--yes`
+/// goes ahead; on a terminal the operator sees everything it would touch, one per
+/// line, and answers; without a terminal it is refused, so a script or cron job never
+/// disrupts more than it says. Returns whether to go ahead (false: declined).
+pub(crate) fn confirmed(action: &str, touched: &[String], yes: bool) -> Result<bool, NotConfirmed> {
+    use std::io::IsTerminal;
+    if yes {
+        return Ok(true);
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(NotConfirmed {
+            action: action.to_string(),
+        });
+    }
+    // Part of the question, so shown even with --quiet.
+    for item in touched {
+        eprintln!("  {item}");
+    }
+    Ok(confirm(&format!("{action}?")))
+}
+
 /// Asks a yes/no question on the terminal; anything but yes is no.
 pub(crate) fn confirm(question: &str) -> bool {
     use std::io::{BufRead, Write};
