@@ -157,9 +157,15 @@ pub(crate) struct RemoveArgs {
     #[arg(short, long = "remove-all")]
     pub(crate) remove_all: bool,
 
-    /// Do not ask for confirmation
+    /// Do not ask about each IOC; remove even when the engine cannot tell whether it is
+    /// deployed, and remove a deployed IOC's service first
     #[arg(short, long)]
     pub(crate) force: bool,
+
+    /// Confirm without asking what needs confirmation: -rf of several IOCs, removing a
+    /// deployed IOC's service (needed without a terminal)
+    #[arg(short, long)]
+    pub(crate) yes: bool,
 }
 
 #[derive(Debug, Args)]
@@ -168,6 +174,14 @@ pub(crate) struct RenameArgs {
     pub(crate) old: String,
     /// New name
     pub(crate) new: String,
+
+    /// Rename a deployed IOC: its service is removed first
+    #[arg(short, long)]
+    pub(crate) force: bool,
+
+    /// With --force: remove the service without asking (needed without a terminal)
+    #[arg(short, long, requires = "force")]
+    pub(crate) yes: bool,
 }
 
 #[derive(Debug, Args)]

@@ -184,31 +184,46 @@ pub(crate) fn ask(question: &str, hidden: bool) -> std::io::Result<String> {
     Ok(answer.trim_end_matches(['\n', '\r']).to_string())
 }
 
-/// The swarm service of IOC `name` when it is deployed. Asked of the engine only when
-/// the IOC has a service file (nothing else deploys an IOC); an engine that cannot be
-/// asked is an error, since the answer decides whether files may move.
-pub(crate) fn deployed_ioc_service(
+/// What the engine says about the services of some IOCs, asked once.
+pub(crate) struct Deployments {
+    /// The connection, kept to remove services with; None when nothing had to be asked.
+    pub(crate) engine: Option<crate::swarm::engine::Engine>,
+    /// IOC name → its deployed swarm service, for the IOCs that are deployed.
+    pub(crate) deployed: std::collections::BTreeMap<String, String>,
+}
+
+/// Which of `names` have a deployed swarm service. The engine is asked (once) only
+/// when one of them could have been deployed at all: a service file, a run folder or
+/// an export (see `Repository::may_be_deployed`). An engine that cannot be asked is
+/// an error, since the answer decides whether files may move or go.
+pub(crate) fn deployed_ioc_services(
     settings: &Settings,
-    name: &str,
-) -> anyhow::Result<Option<String>> {
+    names: &[&str],
+) -> Result<Deployments, crate::swarm::engine::SwarmError> {
     use crate::ioc::repository::Repository;
     use crate::swarm::{deploy, engine::Engine, managed};
     let repository = Repository::new(&settings.paths);
-    let service = managed::ioc_service(settings, &repository, name);
-    // Older versions kept the service file in the run folder, which may still be
-    // deployed from there.
-    let legacy = repository.legacy_service_file(name);
-    if !service.available() && !legacy.is_some_and(|f| f.is_file()) {
-        return Ok(None);
+    let candidates: Vec<&str> = names
+        .iter()
+        .copied()
+        .filter(|name| repository.may_be_deployed(name))
+        .collect();
+    if candidates.is_empty() {
+        return Ok(Deployments {
+            engine: None,
+            deployed: Default::default(),
+        });
     }
-    let engine = Engine::connect_within(std::time::Duration::from_secs(5)).map_err(|e| {
-        anyhow::anyhow!(
-            "{e}; cannot tell whether IOC \"{name}\" is deployed as {}",
-            service.service_name
-        )
-    })?;
-    let deployed = deploy::deployed(&engine, &settings.prefix_stack_name)?;
-    Ok(deployed
-        .contains_key(&service.service_name)
-        .then_some(service.service_name))
+    let engine = Engine::connect_within(std::time::Duration::from_secs(5))?;
+    let stack = deploy::deployed(&engine, &settings.prefix_stack_name)?;
+    let deployed = candidates
+        .into_iter()
+        .map(|name| (name, managed::ioc_service(settings, &repository, name)))
+        .filter(|(_, service)| stack.contains_key(&service.service_name))
+        .map(|(name, service)| (name.to_string(), service.service_name))
+        .collect();
+    Ok(Deployments {
+        engine: Some(engine),
+        deployed,
+    })
 }

@@ -236,6 +236,19 @@ impl Repository {
         (doc.get(config::IOC, "name") == Some(name)).then_some(dir)
     }
 
+    /// Whether the IOC could be deployed, so the engine has to be asked before its
+    /// folders move or go: it has a service file (here or where older versions kept
+    /// it), a run folder, or its state says it was exported.
+    pub(crate) fn may_be_deployed(&self, name: &str) -> bool {
+        let ioc = self.load(name);
+        self.service_file(name).is_file()
+            || self.legacy_service_file(name).is_some_and(|f| f.is_file())
+            || self
+                .run_dir(ioc.host(), name)
+                .is_ok_and(|dir| fs::symlink_metadata(dir).is_ok())
+            || ioc.state.is_exported
+    }
+
     pub(crate) fn exists(&self, name: &str) -> bool {
         self.dir(name).is_dir()
     }
