@@ -204,7 +204,7 @@ pub(crate) struct CompletionArgs {
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("action").required(true).multiple(false)))]
 pub(crate) struct ExecArgs {
-    /// IOC project names (`alliocs` with --gen-swarm-file: every exported swarm IOC)
+    /// IOC project names (`alliocs` with --gen-swarm-file: every exported swarm IOC; with -b, -r: every IOC)
     #[arg(value_name = "NAME")]
     pub(crate) names: Vec<String>,
 
@@ -252,11 +252,11 @@ pub(crate) struct ExecArgs {
     )]
     pub(crate) check_deploy: bool,
 
-    /// Write one archive <YYYYmmddHHMMSS>.ioc.tar.gz of every IOC
+    /// Write one archive <YYYYmmddHHMMSS>.ioc.tar.gz of the named IOCs (none named: every IOC)
     #[arg(short = 'b', long = "gen-backup-file", group = "action")]
     pub(crate) gen_backup_file: bool,
 
-    /// Restore every IOC of a backup archive into the repository
+    /// Restore the named IOCs of a backup archive into the repository (none named: all of them)
     #[arg(
         short = 'r',
         long = "restore-backup-file",
@@ -269,7 +269,7 @@ pub(crate) struct ExecArgs {
     #[arg(long = "force-overwrite")]
     pub(crate) force_overwrite: bool,
 
-    /// Print what would be written instead of writing it (--gen-startup-file, --deploy)
+    /// Print what would be written instead of writing it (--gen-startup-file, --deploy, -b, -r)
     #[arg(long = "dry-run")]
     pub(crate) dry_run: bool,
 

@@ -27,9 +27,7 @@ pub(crate) fn run(
     }
     // A deployed service would keep running from the old folder under the old name.
     let deployments = deployed_ioc_services(settings, &[old]).map_err(|e| {
-        anyhow::anyhow!(
-            "{e}; cannot tell whether IOC \"{old}\" is deployed, so it was not renamed"
-        )
+        anyhow::anyhow!("{e}; cannot tell whether IOC \"{old}\" is deployed, so it was not renamed")
     })?;
     let service = deployments.deployed.get(old).cloned();
     if let Some(service) = &service {

@@ -343,11 +343,9 @@ fn backup_swarm(yes: bool, settings: &Settings, printer: &Printer) -> anyhow::Re
         printer.status("nothing stopped, no backup made");
         return Ok(ExitStatus::Success);
     }
-    let outcome = backup::backup(
-        &host,
-        &settings.paths.swarm_backup,
-        &|step| printer.status(step),
-    )?;
+    let outcome = backup::backup(&host, &settings.paths.swarm_backup, &|step| {
+        printer.status(step)
+    })?;
     let mut failed = false;
     match outcome.archive {
         Ok(path) => printer.line(&path.display().to_string()),

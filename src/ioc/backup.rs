@@ -104,6 +104,26 @@ pub(crate) enum BackupError {
     #[error("{}: no IOC to back up", repository.display())]
     NothingToBackUp { repository: PathBuf },
     #[error(
+        "{}: no IOC {} in the repository; nothing was backed up",
+        repository.display(),
+        quoted(names)
+    )]
+    NotInRepository {
+        repository: PathBuf,
+        names: Vec<String>,
+    },
+    #[error(
+        "{}: holds no IOC {} (it holds {}); nothing was restored",
+        archive.display(),
+        quoted(missing),
+        quoted(held)
+    )]
+    NotInArchive {
+        archive: PathBuf,
+        missing: Vec<String>,
+        held: Vec<String>,
+    },
+    #[error(
         "cannot back up into {}: the IOCs hold more than {}, the most a restore accepts",
         dir.display(),
         size_text(*limit)
@@ -153,6 +173,12 @@ pub(crate) enum BackupError {
         archive.display()
     )]
     NoIoc { archive: PathBuf },
+}
+
+/// `"a", "b"`: names as the messages quote them.
+fn quoted(names: &[String]) -> String {
+    let quoted: Vec<String> = names.iter().map(|n| format!("\"{n}\"")).collect();
+    quoted.join(", ")
 }
 
 /// One file or folder of an archived IOC.
@@ -238,6 +264,76 @@ impl Archive {
     pub(crate) fn ioc_names(&self) -> Vec<&str> {
         self.iocs.keys().map(String::as_str).collect()
     }
+
+    /// Keeps only the IOCs `names`; one the archive does not hold is an error naming
+    /// it (and what the archive holds), so nothing is restored for a mistyped name.
+    pub(crate) fn select(&mut self, names: &[String], path: &Path) -> Result<(), BackupError> {
+        let missing: Vec<String> = names
+            .iter()
+            .filter(|name| !self.iocs.contains_key(name.as_str()))
+            .cloned()
+            .collect();
+        if !missing.is_empty() {
+            return Err(BackupError::NotInArchive {
+                archive: path.to_path_buf(),
+                missing,
+                held: self.iocs.keys().cloned().collect(),
+            });
+        }
+        self.iocs.retain(|name, _| names.contains(name));
+        Ok(())
+    }
+
+    /// The entry paths an archive of this content holds, in the order written.
+    pub(crate) fn members(&self) -> Vec<String> {
+        let mut members = vec![format!("{}/", self.stamp)];
+        for (name, ioc) in &self.iocs {
+            members.push(format!("{}/{name}/", self.stamp));
+            for (path, node) in &ioc.entries {
+                let slash = if matches!(node, Node::Dir { .. }) {
+                    "/"
+                } else {
+                    ""
+                };
+                members.push(format!("{}/{name}/{path}{slash}", self.stamp));
+            }
+        }
+        members
+    }
+
+    /// What restoring it into `repository` would write, per IOC: the folder, whether
+    /// the IOC exists there, and each file, folder and link below the folder.
+    pub(crate) fn restore_plan(&self, repository: &Repository) -> Vec<PlannedIoc> {
+        self.iocs
+            .iter()
+            .map(|(name, ioc)| {
+                let dir = repository.dir(name);
+                let mut paths: Vec<PathBuf> = ioc.entries.keys().map(|key| dir.join(key)).collect();
+                if !ioc.entries.contains_key(STATE_FILE) {
+                    paths.push(dir.join(STATE_FILE));
+                }
+                if !ioc.entries.contains_key(SRC_DIR) {
+                    paths.push(dir.join(SRC_DIR));
+                }
+                paths.sort();
+                PlannedIoc {
+                    name: name.clone(),
+                    exists: fs::symlink_metadata(&dir).is_ok(),
+                    dir,
+                    paths,
+                }
+            })
+            .collect()
+    }
+}
+
+/// One IOC a restore would write (see `Archive::restore_plan`).
+#[derive(Debug)]
+pub(crate) struct PlannedIoc {
+    pub(crate) name: String,
+    pub(crate) dir: PathBuf,
+    pub(crate) exists: bool,
+    pub(crate) paths: Vec<PathBuf>,
 }
 
 /// What `restore` did with each IOC of the archive.
@@ -262,24 +358,67 @@ pub(crate) struct Backup {
     pub(crate) skipped: Vec<BackupError>,
 }
 
-/// Writes `<YYYYmmddHHMMSS>.ioc.tar.gz` of every IOC into `dest_dir`; see the module
-/// notes for naming and size.
+/// A backup that was only planned (`--dry-run`): the archive it would write (the
+/// name free now) and what it would hold.
+#[derive(Debug)]
+pub(crate) struct PlannedBackup {
+    pub(crate) path: PathBuf,
+    pub(crate) members: Vec<String>,
+    pub(crate) skipped: Vec<BackupError>,
+}
+
+/// Writes `<YYYYmmddHHMMSS>.ioc.tar.gz` of every IOC, or of the IOCs `only` names,
+/// into `dest_dir`; see the module notes for naming and size.
 pub(crate) fn create(
     repository: &Repository,
     dest_dir: &Path,
     mode: BackupMode,
+    only: Option<&[String]>,
 ) -> Result<Backup, BackupError> {
-    create_at(repository, dest_dir, mode, Local::now(), CONTENT_LIMIT)
+    create_at(
+        repository,
+        dest_dir,
+        mode,
+        only,
+        Local::now(),
+        CONTENT_LIMIT,
+    )
+}
+
+/// What `create` would write, reading the IOCs as it would but writing nothing.
+pub(crate) fn plan(
+    repository: &Repository,
+    dest_dir: &Path,
+    mode: BackupMode,
+    only: Option<&[String]>,
+) -> Result<PlannedBackup, BackupError> {
+    let now = Local::now();
+    let (iocs, skipped) = collect(repository, mode, only, dest_dir, CONTENT_LIMIT)?;
+    let stamps = crate::archive::stamps(now);
+    let stamp = stamps
+        .iter()
+        .find(|stamp| {
+            fs::symlink_metadata(dest_dir.join(format!("{stamp}{ARCHIVE_SUFFIX}"))).is_err()
+        })
+        .cloned()
+        .unwrap_or_default();
+    let archive = Archive { stamp, iocs };
+    Ok(PlannedBackup {
+        path: dest_dir.join(format!("{}{ARCHIVE_SUFFIX}", archive.stamp)),
+        members: archive.members(),
+        skipped,
+    })
 }
 
 fn create_at(
     repository: &Repository,
     dest_dir: &Path,
     mode: BackupMode,
+    only: Option<&[String]>,
     now: DateTime<Local>,
     limit: u64,
 ) -> Result<Backup, BackupError> {
-    let (iocs, skipped) = collect(repository, mode, dest_dir, limit)?;
+    let (iocs, skipped) = collect(repository, mode, only, dest_dir, limit)?;
     let mut archive = Archive {
         stamp: String::new(),
         iocs,
@@ -327,6 +466,7 @@ fn create_at(
 fn collect(
     repository: &Repository,
     mode: BackupMode,
+    only: Option<&[String]>,
     dest_dir: &Path,
     limit: u64,
 ) -> Result<(BTreeMap<String, ArchivedIoc>, Vec<BackupError>), BackupError> {
@@ -335,9 +475,26 @@ fn collect(
         limit,
         dest_dir,
     };
+    let mut folders = repository.folder_names()?;
+    if let Some(names) = only {
+        // A name that is no IOC here is a mistake in the command, not a broken IOC:
+        // nothing is written rather than an archive without the IOC asked for.
+        let missing: Vec<String> = names
+            .iter()
+            .filter(|name| !folders.contains(name))
+            .cloned()
+            .collect();
+        if !missing.is_empty() {
+            return Err(BackupError::NotInRepository {
+                repository: repository.paths().repository.clone(),
+                names: missing,
+            });
+        }
+        folders.retain(|folder| names.contains(folder));
+    }
     let mut iocs = BTreeMap::new();
     let mut skipped = Vec::new();
-    for name in repository.folder_names()? {
+    for name in folders {
         let dir = repository.dir(&name);
         if let Err(source) = name::validate(&name) {
             skipped.push(BackupError::InvalidFolder { path: dir, source });
@@ -760,6 +917,21 @@ impl<W: Write> Write for Counted<W> {
 /// files named `<14 digits>.ioc.tar.gz` count; newest is decided by the stamp in the
 /// name, which survives copies that reset modification times.
 pub(crate) fn prune(dir: &Path, keep: usize) -> Result<Vec<PathBuf>, BackupError> {
+    let excess = prunable(dir, keep, 0)?;
+    let mut removed = Vec::with_capacity(excess.len());
+    for path in excess {
+        fs::remove_file(&path).at(&path, "cannot delete old backup")?;
+        removed.push(path);
+    }
+    Ok(removed)
+}
+
+/// The archives `prune` would delete once `adding` newer archives are written.
+pub(crate) fn prunable(
+    dir: &Path,
+    keep: usize,
+    adding: usize,
+) -> Result<Vec<PathBuf>, BackupError> {
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -777,13 +949,9 @@ pub(crate) fn prune(dir: &Path, keep: usize) -> Result<Vec<PathBuf>, BackupError
         }
     }
     archives.sort();
-    let excess = archives.len().saturating_sub(keep);
-    let mut removed = Vec::with_capacity(excess);
-    for path in archives.into_iter().take(excess) {
-        fs::remove_file(&path).at(&path, "cannot delete old backup")?;
-        removed.push(path);
-    }
-    Ok(removed)
+    let excess = (archives.len() + adding).saturating_sub(keep);
+    archives.truncate(excess);
+    Ok(archives)
 }
 
 fn is_archive_name(name: &str) -> bool {
@@ -1329,7 +1497,7 @@ mod tests {
             })
             .into();
 
-        let path = create(&home.repository, home.backups(), BackupMode::Src)
+        let path = create(&home.repository, home.backups(), BackupMode::Src, None)
             .unwrap()
             .path;
         let file_name = path.file_name().unwrap().to_str().unwrap();
@@ -1389,7 +1557,7 @@ mod tests {
         let other = home.repository.run_dir("otherhost", "ioc2").unwrap();
         write(&other.join("logs/b.sav"), "b", 0o600);
 
-        let path = create(&home.repository, home.backups(), BackupMode::All)
+        let path = create(&home.repository, home.backups(), BackupMode::All, None)
             .unwrap()
             .path;
         let stamp = &path.file_name().unwrap().to_str().unwrap()[..STAMP_LEN];
@@ -1660,7 +1828,7 @@ mod tests {
     fn damaged_archives_are_refused() {
         let home = Home::new();
         home.add_ioc("ioc1", "swarm");
-        let path = create(&home.repository, home.backups(), BackupMode::Src)
+        let path = create(&home.repository, home.backups(), BackupMode::Src, None)
             .unwrap()
             .path;
         let bytes = fs::read(&path).unwrap();
@@ -1703,6 +1871,7 @@ mod tests {
                 &home.repository,
                 home.backups(),
                 BackupMode::Src,
+                None,
                 local(30),
                 limit,
             )
@@ -1729,6 +1898,7 @@ mod tests {
             &home.repository,
             home.backups(),
             BackupMode::Src,
+            None,
             local(30),
             CONTENT_LIMIT,
         )
@@ -1774,6 +1944,7 @@ mod tests {
                 &home.repository,
                 home.backups(),
                 BackupMode::All,
+                None,
                 local(40),
                 CONTENT_LIMIT,
             )
@@ -1802,7 +1973,7 @@ mod tests {
         home.add_ioc("ioc2", "swarm");
         fs::remove_file(home.repository.state_path("ioc1")).unwrap();
         fs::write(home.repository.state_path("ioc2"), b"garbage").unwrap();
-        let path = create(&home.repository, home.backups(), BackupMode::Src)
+        let path = create(&home.repository, home.backups(), BackupMode::Src, None)
             .unwrap()
             .path;
         fs::remove_dir_all(home.root()).unwrap();
@@ -1816,12 +1987,12 @@ mod tests {
     #[test]
     fn backups_leave_out_what_could_not_be_restored() {
         let home = Home::new();
-        let err = create(&home.repository, home.backups(), BackupMode::Src).unwrap_err();
+        let err = create(&home.repository, home.backups(), BackupMode::Src, None).unwrap_err();
         assert!(err.to_string().ends_with("no IOC to back up"), "{err}");
         home.add_ioc("ioc1", "swarm");
         fs::create_dir_all(home.root().join("bad name")).unwrap();
         fs::create_dir_all(home.root().join("noini/src")).unwrap();
-        let backup = create(&home.repository, home.backups(), BackupMode::Src).unwrap();
+        let backup = create(&home.repository, home.backups(), BackupMode::Src, None).unwrap();
         assert_eq!(backup.skipped.len(), 2);
         assert!(
             backup.skipped[0].to_string().contains("invalid IOC name"),
@@ -1866,7 +2037,7 @@ mod tests {
         )
         .unwrap();
 
-        let backup = create(&home.repository, home.backups(), BackupMode::All).unwrap();
+        let backup = create(&home.repository, home.backups(), BackupMode::All, None).unwrap();
         assert_eq!(backup.skipped.len(), 2, "{:?}", backup.skipped);
         let messages: Vec<String> = backup.skipped.iter().map(|e| e.to_string()).collect();
         assert!(
@@ -1884,7 +2055,7 @@ mod tests {
         fs::remove_file(&fifo).unwrap();
         fs::write(export.join("logs/ioc1.0.log"), "log").unwrap();
         symlink("ioc1.0.log", export.join("logs/current.log")).unwrap();
-        let backup = create(&home.repository, home.backups(), BackupMode::All).unwrap();
+        let backup = create(&home.repository, home.backups(), BackupMode::All, None).unwrap();
         let mut left_out: Vec<String> = backup
             .skipped
             .iter()
@@ -1954,6 +2125,7 @@ mod tests {
                 &home.repository,
                 home.backups(),
                 BackupMode::Src,
+                None,
                 local(30),
                 CONTENT_LIMIT,
             )

@@ -437,8 +437,11 @@ fn regenerate_renamed(
     let mut autosave = Vec::new();
     for base in &folders {
         for running in RUNNING_DATA {
-            let renamed = fsutil::nofollow::rename_prefixed(base, &[running, "autosave"], &from, &to)
-                .at(&base.join(running).join("autosave"), "cannot rename autosave files")?;
+            let renamed =
+                fsutil::nofollow::rename_prefixed(base, &[running, "autosave"], &from, &to).at(
+                    &base.join(running).join("autosave"),
+                    "cannot rename autosave files",
+                )?;
             autosave.extend(
                 renamed
                     .into_iter()
@@ -462,10 +465,11 @@ fn regenerate_renamed(
 fn block(repository: &Repository, name: &str, cause: &str) -> Result<Followed, WorkflowError> {
     let (mut state, _) = repository.read_state(name)?;
     state.status = Status::Created;
-    let reason = format!(
-        "{cause}; fix it, then run iocdock exec {name} --deploy (or --gen-startup-file)"
-    );
+    let reason =
+        format!("{cause}; fix it, then run iocdock exec {name} --deploy (or --gen-startup-file)");
     state.add_warning(RENAMED_REASON, &reason, &now_stamp());
     repository.write_state(name, &state)?;
-    Ok(Followed::Blocked { reason: cause.to_string() })
+    Ok(Followed::Blocked {
+        reason: cause.to_string(),
+    })
 }

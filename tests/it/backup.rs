@@ -49,6 +49,7 @@ fn backup_remove_restore_round_trip() {
         "worker_test_2",
         "worker_test_3",
         "-rf",
+        "--yes",
     ]);
     assert_eq!(t.ok(&["list"]), "");
     t.ok(&["exec", "-r", archive.to_str().unwrap()]);
@@ -65,6 +66,163 @@ fn backup_remove_restore_round_trip() {
         expected["status"] = "restored".into();
         assert_eq!(t.state_json(name), expected, "{name}");
     }
+}
+
+/// Entry paths of an archive, as stored.
+fn members(archive: &std::path::Path) -> Vec<String> {
+    let file = fs::File::open(archive).unwrap();
+    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(file));
+    tar.entries()
+        .unwrap()
+        .map(|e| String::from_utf8(e.unwrap().path_bytes().into_owned()).unwrap())
+        .collect()
+}
+
+/// The IOC folders an archive holds.
+fn iocs_in(archive: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = members(archive)
+        .iter()
+        .filter_map(|m| {
+            m.split('/')
+                .nth(1)
+                .filter(|n| !n.is_empty())
+                .map(str::to_string)
+        })
+        .collect();
+    names.dedup();
+    names
+}
+
+#[test]
+fn named_iocs_are_backed_up_and_restored_alone() {
+    let t = TestContext::new();
+    t.ok(&["create", "a", "b", "c"]);
+    let dir = t.home().join("named");
+    let path = dir.to_str().unwrap();
+    let archive = t.ok(&["exec", "a", "b", "-b", "--backup-path", path]);
+    let archive = std::path::PathBuf::from(archive.trim());
+    assert_eq!(iocs_in(&archive), ["a", "b"]);
+    // A name that is no IOC writes no archive at all.
+    t.cmd(&["exec", "a", "ghost", "-b", "--backup-path", path])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "no IOC \"ghost\" in the repository",
+        ));
+    assert_eq!(archives(&dir).len(), 1);
+    // alliocs, like no name, is every IOC.
+    let all = t.ok(&["exec", "alliocs", "-b", "--backup-path", path]);
+    assert_eq!(iocs_in(std::path::Path::new(all.trim())), ["a", "b", "c"]);
+
+    t.ok(&["set", "a", "b", "-o", "description=changed"]);
+    let before = t.tree_state();
+    // An IOC the archive does not hold: an error naming it, nothing written.
+    t.cmd(&[
+        "exec",
+        "a",
+        "c",
+        "-r",
+        archive.to_str().unwrap(),
+        "--force-overwrite",
+    ])
+    .assert()
+    .code(1)
+    .stderr(predicate::str::contains(
+        "holds no IOC \"c\" (it holds \"a\", \"b\"); nothing was restored",
+    ));
+    assert!(before == t.tree_state());
+    t.ok(&[
+        "exec",
+        "a",
+        "-r",
+        archive.to_str().unwrap(),
+        "--force-overwrite",
+    ]);
+    assert!(t.ioc_ini("a").contains("description = \n"), "a is restored");
+    assert_eq!(t.state_json("a")["status"], "restored");
+    assert!(
+        t.ioc_ini("b").contains("description = changed\n"),
+        "b is not"
+    );
+    assert_eq!(t.state_json("b")["status"], "created");
+    t.ok(&[
+        "exec",
+        "alliocs",
+        "-r",
+        archive.to_str().unwrap(),
+        "--force-overwrite",
+    ]);
+    assert!(t.ioc_ini("b").contains("description = \n"));
+}
+
+#[test]
+fn dry_runs_of_backup_and_restore_list_and_write_nothing() {
+    let t = TestContext::new();
+    t.ok(&["create", "a", "b"]);
+    fs::write(t.repository().join("a/src/x.db"), "record(ai, x) {}\n").unwrap();
+    let dir = t.home().join("dry");
+    let path = dir.to_str().unwrap();
+    let before = t.tree_state();
+    let listed = t.ok(&["exec", "a", "-b", "--backup-path", path, "--dry-run"]);
+    assert!(!dir.exists(), "not even the folder is made");
+    assert!(before == t.tree_state());
+    let first = listed.lines().next().unwrap();
+    assert!(
+        first.starts_with(&format!("would write {path}/")),
+        "{listed}"
+    );
+    assert!(
+        first.ends_with(".ioc.tar.gz (mode 0600) holding:"),
+        "{listed}"
+    );
+    for member in ["/a/ioc.ini", "/a/.info.ini", "/a/src/", "/a/src/x.db"] {
+        assert!(
+            listed
+                .lines()
+                .any(|l| l.starts_with("  ") && l.ends_with(member)),
+            "{member} in {listed}"
+        );
+    }
+    assert!(!listed.contains("/b/"), "{listed}");
+
+    // What the dry run listed is what the backup holds.
+    let archive = t.ok(&["exec", "a", "-b", "--backup-path", path]);
+    let mut written = members(std::path::Path::new(archive.trim()));
+    let mut planned: Vec<String> = listed
+        .lines()
+        .skip(1)
+        .map(|l| l.trim().trim_end_matches('/').to_string())
+        .collect();
+    written
+        .iter_mut()
+        .for_each(|m| *m = m.trim_end_matches('/').to_string());
+    written.sort();
+    planned.sort();
+    assert_eq!(planned.len(), written.len(), "{listed}");
+
+    let before = t.tree_state();
+    let skip = t.ok(&["exec", "-r", archive.trim(), "--dry-run"]);
+    assert_eq!(
+        skip.trim(),
+        "would skip IOC \"a\": it exists (--force-overwrite replaces it)"
+    );
+    let replace = t.ok(&[
+        "exec",
+        "-r",
+        archive.trim(),
+        "--dry-run",
+        "--force-overwrite",
+    ]);
+    let a = t.repository().join("a");
+    assert!(
+        replace.starts_with(&format!("would replace IOC \"a\" in {}\n", a.display())),
+        "{replace}"
+    );
+    assert!(
+        replace.contains(&format!("  {}\n", a.join("src/x.db").display())),
+        "{replace}"
+    );
+    assert!(before == t.tree_state(), "a dry run writes nothing");
 }
 
 #[test]

@@ -20,7 +20,11 @@ pub(crate) fn demo_image() {
     assert!(status.success(), "scripts/demo-image/build.sh failed");
 }
 
-pub(crate) fn wait_until(what: &str, limit: Duration, mut check: impl FnMut() -> Option<String>) -> String {
+pub(crate) fn wait_until(
+    what: &str,
+    limit: Duration,
+    mut check: impl FnMut() -> Option<String>,
+) -> String {
     let start = Instant::now();
     loop {
         if let Some(found) = check() {

@@ -5,8 +5,6 @@
 use std::fs;
 use std::time::Duration;
 
-
-
 use crate::deploy::service;
 use crate::docker::{StackGuard, TEST_IMAGE, docker_ready, swarm_context, unique_prefix};
 use crate::e2e::{DEMO_IMAGE, caget, demo_image, wait_until};
@@ -85,9 +83,8 @@ fn rename_rewrites_the_service_file_of_an_undeployed_ioc() {
 
 #[test]
 fn remove_asks_the_engine_in_every_mode_and_takes_the_service_first() {
-    if !docker_ready(
-        "lifecycle::remove_asks_the_engine_in_every_mode_and_takes_the_service_first",
-    ) {
+    if !docker_ready("lifecycle::remove_asks_the_engine_in_every_mode_and_takes_the_service_first")
+    {
         return;
     }
     let prefix = unique_prefix("dep");
@@ -98,26 +95,48 @@ fn remove_asks_the_engine_in_every_mode_and_takes_the_service_first() {
     t.ok(&["service", "live", "--deploy"]);
     let deployed = service(&name).expect("deployed");
 
-    refused(&t, &["rename", "live", "other"], &[&format!("deployed as {name}"), "--force"]);
+    refused(
+        &t,
+        &["rename", "live", "other"],
+        &[&format!("deployed as {name}"), "--force"],
+    );
     for args in [&["remove", "live"][..], &["remove", "live", "-r"]] {
-        refused(&t, args, &[&format!("IOC \"live\" is deployed as {name}"), "--force"]);
+        refused(
+            &t,
+            args,
+            &[&format!("IOC \"live\" is deployed as {name}"), "--force"],
+        );
     }
     // --force takes the service too, which needs a yes: without a terminal, --yes.
     for args in [&["remove", "live", "-f"][..], &["remove", "live", "-rf"]] {
         refused(
             &t,
             args,
-            &[&format!("refusing to remove service {name} and then IOC \"live\""), "--yes"],
+            &[
+                &format!("refusing to remove service {name} and then IOC \"live\""),
+                "--yes",
+            ],
         );
     }
-    assert_eq!(service(&name).map(|s| s.0), Some(deployed.0), "the service stays");
+    assert_eq!(
+        service(&name).map(|s| s.0),
+        Some(deployed.0),
+        "the service stays"
+    );
     assert!(t.repository().join("live").is_dir());
     assert!(t.run_dir("live").join("startup").is_dir());
 
     let out = t.cmd(&["remove", "live", "-rf", "--yes"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains(&format!("removed service {name}")), "{stderr}");
+    assert!(
+        stderr.contains(&format!("removed service {name}")),
+        "{stderr}"
+    );
     assert!(service(&name).is_none(), "the service went first");
     assert!(!t.repository().join("live").exists());
     assert!(!t.run_dir("live").exists());
@@ -148,8 +167,14 @@ fn remove_without_an_engine_refuses_unless_forced_and_names_what_may_run() {
         let out = remove(args);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
-        assert!(stderr.contains("cannot tell whether it is deployed"), "{stderr}");
-        assert!(stderr.contains("cannot reach the Docker daemon"), "{stderr}");
+        assert!(
+            stderr.contains("cannot tell whether it is deployed"),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains("cannot reach the Docker daemon"),
+            "{stderr}"
+        );
         assert!(
             stderr.contains(&format!(
                 "service iasf_srv-exported running from {}",
@@ -163,7 +188,11 @@ fn remove_without_an_engine_refuses_unless_forced_and_names_what_may_run() {
     }
     // An IOC that was never exported cannot run anywhere: no engine is needed.
     let out = remove(&["remove", "draft", "-rf"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(!t.repository().join("draft").exists());
 
     let out = remove(&["remove", "exported", "-rf"]);
@@ -173,7 +202,10 @@ fn remove_without_an_engine_refuses_unless_forced_and_names_what_may_run() {
         stderr.contains("service iasf_srv-exported may be left running"),
         "{stderr}"
     );
-    assert!(stderr.contains("docker service rm iasf_srv-exported"), "{stderr}");
+    assert!(
+        stderr.contains("docker service rm iasf_srv-exported"),
+        "{stderr}"
+    );
     assert!(!run.exists());
     assert!(!t.repository().join("exported").exists());
 }
@@ -231,7 +263,11 @@ fn a_renamed_ioc_runs_under_its_new_name() {
     // Autosave's files carry the IOC's name; what a running IOC saved must follow it.
     let saved = t.run_dir(&old).join("logs/autosave");
     fs::create_dir_all(&saved).unwrap();
-    fs::write(saved.join(format!("{old}-automake-pass1.sav")), "saved values\n").unwrap();
+    fs::write(
+        saved.join(format!("{old}-automake-pass1.sav")),
+        "saved values\n",
+    )
+    .unwrap();
     t.ok(&["service", &old, "--deploy"]);
     let old_service = format!("{prefix}_srv-{old}");
     let new_service = format!("{prefix}_srv-{new}");
@@ -239,7 +275,10 @@ fn a_renamed_ioc_runs_under_its_new_name() {
 
     refused(&t, &["rename", &old, &new], &["--force"]);
     refused(&t, &["rename", &old, &new, "--force"], &["--yes"]);
-    assert!(service(&old_service).is_some(), "a refused rename leaves it running");
+    assert!(
+        service(&old_service).is_some(),
+        "a refused rename leaves it running"
+    );
     assert!(t.repository().join(&old).is_dir());
 
     let out = t
@@ -248,12 +287,21 @@ fn a_renamed_ioc_runs_under_its_new_name() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
-    assert!(stderr.contains(&format!("removed service {old_service}")), "{stderr}");
-    assert!(stderr.contains(&format!("iocdock service {new} --deploy")), "{stderr}");
+    assert!(
+        stderr.contains(&format!("removed service {old_service}")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("iocdock service {new} --deploy")),
+        "{stderr}"
+    );
     assert!(service(&old_service).is_none());
     let run = t.run_dir(&new);
     let st_cmd = fs::read_to_string(run.join("startup/iocBoot/st.cmd")).unwrap();
-    assert!(st_cmd.contains(&format!("dbLoadTemplate \"db/{new}.substitutions\"")), "{st_cmd}");
+    assert!(
+        st_cmd.contains(&format!("dbLoadTemplate \"db/{new}.substitutions\"")),
+        "{st_cmd}"
+    );
     assert!(!st_cmd.contains(&old), "{st_cmd}");
     assert_eq!(
         fs::read_to_string(run.join(format!("logs/autosave/{new}-automake-pass1.sav"))).unwrap(),
@@ -262,7 +310,11 @@ fn a_renamed_ioc_runs_under_its_new_name() {
 
     // The client: a custom service named srv-client, so it runs as <prefix>_srv-client.
     let manager = t.home().join("IocDock");
-    fs::write(manager.join("services.yaml"), "srv-client: client/client.yaml\n").unwrap();
+    fs::write(
+        manager.join("services.yaml"),
+        "srv-client: client/client.yaml\n",
+    )
+    .unwrap();
     fs::create_dir_all(manager.join("client")).unwrap();
     fs::write(
         manager.join("client/client.yaml"),
@@ -274,13 +326,20 @@ fn a_renamed_ioc_runs_under_its_new_name() {
     t.ok(&["service", "srv-client", "--deploy"]);
     t.ok(&["service", &new, "--deploy"]);
     let pv = format!("ramper:{pv_name}");
-    let value = wait_until("a value from the renamed IOC", Duration::from_secs(90), || {
-        let (code, out, _) = caget(&t, &pv);
-        (code == 0 && !out.trim().is_empty()).then_some(out)
-    });
+    let value = wait_until(
+        "a value from the renamed IOC",
+        Duration::from_secs(90),
+        || {
+            let (code, out, _) = caget(&t, &pv);
+            (code == 0 && !out.trim().is_empty()).then_some(out)
+        },
+    );
     assert!(value.contains(&pv), "{value}");
     let logs = t.ok(&["service", &new, "--show-logs", "--tail", "100"]);
-    assert!(logs.contains("iocRun: All initialization complete"), "{logs}");
+    assert!(
+        logs.contains("iocRun: All initialization complete"),
+        "{logs}"
+    );
     assert!(!logs.contains("Can't open"), "{logs}");
     let digest = t.ok(&["swarm", "--show-digest", "--service-type", "ioc"]);
     assert!(digest.contains(&new_service), "{digest}");
@@ -298,17 +357,32 @@ fn a_rename_that_cannot_regenerate_blocks_export_and_deploy() {
     let stderr = refused(
         &t,
         &["rename", "old", "new"],
-        &["IOC \"new\": startup files not made under the new name", "ramper.db", "status is created"],
+        &[
+            "IOC \"new\": startup files not made under the new name",
+            "ramper.db",
+            "status is created",
+        ],
     );
-    assert!(stderr.contains("renamed IOC \"old\" to \"new\""), "{stderr}");
+    assert!(
+        stderr.contains("renamed IOC \"old\" to \"new\""),
+        "{stderr}"
+    );
     assert!(t.repository().join("new").is_dir());
     let state = t.state_json("new");
     assert_eq!(state["status"], "created");
     assert_eq!(state["state"], "warning");
     let info = t.ok(&["list", "-i", "name=new"]);
     assert!(info.contains("iocdock exec new --deploy"), "{info}");
-    refused(&t, &["exec", "new", "--export-for-mount"], &["status created"]);
-    refused(&t, &["exec", "new", "--gen-swarm-file"], &["status created", "exec new --deploy"]);
+    refused(
+        &t,
+        &["exec", "new", "--export-for-mount"],
+        &["status created"],
+    );
+    refused(
+        &t,
+        &["exec", "new", "--gen-swarm-file"],
+        &["status created", "exec new --deploy"],
+    );
     assert!(!t.service_file("new").exists());
 
     // Fixed, one deploy makes everything under the new name.
@@ -336,7 +410,10 @@ fn service_remove_is_confirmed_on_a_terminal() {
         return;
     };
     assert_eq!(code, 0, "{shown}");
-    assert!(shown.contains(&format!("remove service {name}?")), "{shown}");
+    assert!(
+        shown.contains(&format!("remove service {name}?")),
+        "{shown}"
+    );
     assert!(service(&name).is_some(), "no: nothing removed");
     let (code, shown) = t
         .on_terminal(&["swarm", "--update-deployed-services"], "n\n")
@@ -345,7 +422,9 @@ fn service_remove_is_confirmed_on_a_terminal() {
     assert!(shown.contains(&format!("  {name}")), "{shown}");
     assert!(shown.contains("restart these 1 services"), "{shown}");
     assert_eq!(
-        service(&name).unwrap().2["TaskTemplate"]["ForceUpdate"].as_u64().unwrap_or(0),
+        service(&name).unwrap().2["TaskTemplate"]["ForceUpdate"]
+            .as_u64()
+            .unwrap_or(0),
         0,
         "no: nothing restarted"
     );
