@@ -6,11 +6,12 @@
 //! tool wrote, so its archives (with their pickled states) restore here.
 //!
 //! Decisions:
-//! - Names: the stamp is the local time of the backup. When an archive of that second
-//!   already exists, the next free second is used (and written as the top folder
-//!   too), so a second backup never replaces the first, names keep the
-//!   `<14 digits>.ioc.tar.gz` form that `prune` and operators sort by, and a later
-//!   backup always sorts after an earlier one.
+//! - Names: the stamp is the local time of the backup, in the name and as the top
+//!   folder. When an archive of that second already exists, the name takes a number,
+//!   `<stamp>-2.ioc.tar.gz`, `-3`, … (the top folder keeps the stamp), so a second
+//!   backup never replaces the first and no name claims a later time than its own.
+//!   `prune` orders by stamp, then number; archives named `<stamp>.ioc.tar.gz` only,
+//!   as the original tool and earlier versions wrote them, sort among them.
 //! - Size: an archive is checked completely before anything is restored, so its
 //!   content is held in memory; more than [`CONTENT_LIMIT`] (1 GiB) of unpacked tar
 //!   stream is refused, which also stops gzip bombs. `create` refuses to write an
@@ -132,7 +133,7 @@ pub(crate) enum BackupError {
     #[error("{}: cannot write archive: {source}", archive.display())]
     Write { archive: PathBuf, source: io::Error },
     #[error(
-        "{}: no free archive name from stamp {first} to {last}; remove some archives",
+        "{}: no free archive name from {first} to {last}; remove some archives",
         dir.display()
     )]
     NoFreeName {
@@ -394,17 +395,18 @@ pub(crate) fn plan(
 ) -> Result<PlannedBackup, BackupError> {
     let now = Local::now();
     let (iocs, skipped) = collect(repository, mode, only, dest_dir, CONTENT_LIMIT)?;
-    let stamps = crate::archive::stamps(now);
-    let stamp = stamps
+    let names = crate::archive::archive_names(now, ARCHIVE_SUFFIX);
+    let name = names
         .iter()
-        .find(|stamp| {
-            fs::symlink_metadata(dest_dir.join(format!("{stamp}{ARCHIVE_SUFFIX}"))).is_err()
-        })
+        .find(|name| fs::symlink_metadata(dest_dir.join(name)).is_err())
         .cloned()
         .unwrap_or_default();
-    let archive = Archive { stamp, iocs };
+    let archive = Archive {
+        stamp: now.format(crate::archive::STAMP_FORMAT).to_string(),
+        iocs,
+    };
     Ok(PlannedBackup {
-        path: dest_dir.join(format!("{}{ARCHIVE_SUFFIX}", archive.stamp)),
+        path: dest_dir.join(name),
         members: archive.members(),
         skipped,
     })
@@ -419,21 +421,20 @@ fn create_at(
     limit: u64,
 ) -> Result<Backup, BackupError> {
     let (iocs, skipped) = collect(repository, mode, only, dest_dir, limit)?;
-    let mut archive = Archive {
-        stamp: String::new(),
+    let archive = Archive {
+        stamp: now.format(crate::archive::STAMP_FORMAT).to_string(),
         iocs,
     };
     crate::archive::create_private_dir(dest_dir)?;
     let mtime = u64::try_from(now.timestamp()).unwrap_or(0);
-    let stamps = crate::archive::stamps(now);
-    for stamp in &stamps {
-        let path = dest_dir.join(format!("{stamp}{ARCHIVE_SUFFIX}"));
+    let names = crate::archive::archive_names(now, ARCHIVE_SUFFIX);
+    for name in &names {
+        let path = dest_dir.join(name);
         // Skipping a visibly taken name saves building the archive; the no-clobber
         // persist below still settles a race with a backup running in parallel.
         if fs::symlink_metadata(&path).is_ok() {
             continue;
         }
-        archive.stamp = stamp.clone();
         let temp = write_temp(&archive, dest_dir, &path, mtime, limit)?;
         match temp.persist_noclobber(&path) {
             Ok(_) => {
@@ -455,8 +456,8 @@ fn create_at(
     }
     Err(BackupError::NoFreeName {
         dir: dest_dir.to_path_buf(),
-        first: stamps.first().cloned().unwrap_or_default(),
-        last: stamps.last().cloned().unwrap_or_default(),
+        first: names.first().cloned().unwrap_or_default(),
+        last: names.last().cloned().unwrap_or_default(),
     })
 }
 
@@ -914,8 +915,9 @@ impl<W: Write> Write for Counted<W> {
 }
 
 /// Deletes all but the newest `keep` archives of `dir` and returns them. Only regular
-/// files named `<14 digits>.ioc.tar.gz` count; newest is decided by the stamp in the
-/// name, which survives copies that reset modification times.
+/// files named `<14 digits>.ioc.tar.gz` or `<14 digits>-<n>.ioc.tar.gz` count; newest
+/// is decided by the stamp and number in the name, which survive copies that reset
+/// modification times.
 pub(crate) fn prune(dir: &Path, keep: usize) -> Result<Vec<PathBuf>, BackupError> {
     let excess = prunable(dir, keep, 0)?;
     let mut removed = Vec::with_capacity(excess.len());
@@ -948,14 +950,21 @@ pub(crate) fn prunable(
             archives.push(entry.path());
         }
     }
-    archives.sort();
+    archives.sort_by_cached_key(|path| {
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        crate::archive::archive_name_order(name, ARCHIVE_SUFFIX)
+            .map(|(stamp, number)| (stamp.to_string(), number))
+    });
     let excess = (archives.len() + adding).saturating_sub(keep);
     archives.truncate(excess);
     Ok(archives)
 }
 
 fn is_archive_name(name: &str) -> bool {
-    name.strip_suffix(ARCHIVE_SUFFIX).is_some_and(is_stamp)
+    crate::archive::archive_name_order(name, ARCHIVE_SUFFIX).is_some()
 }
 
 /// Reads and checks a whole archive; nothing of it may be restored unless this
@@ -2135,19 +2144,45 @@ mod tests {
         let first = backup();
         let second = backup();
         assert_eq!(first, home.backups().join("20261122000730.ioc.tar.gz"));
-        assert_eq!(second, home.backups().join("20261122000731.ioc.tar.gz"));
+        assert_eq!(second, home.backups().join("20261122000730-2.ioc.tar.gz"));
         // Something else holding the next name is never replaced either.
-        fs::write(home.backups().join("20261122000732.ioc.tar.gz"), "foreign").unwrap();
+        fs::write(
+            home.backups().join("20261122000730-3.ioc.tar.gz"),
+            "foreign",
+        )
+        .unwrap();
         let third = backup();
-        assert_eq!(third, home.backups().join("20261122000733.ioc.tar.gz"));
+        assert_eq!(third, home.backups().join("20261122000730-4.ioc.tar.gz"));
         assert_eq!(
-            fs::read(home.backups().join("20261122000732.ioc.tar.gz")).unwrap(),
+            fs::read(home.backups().join("20261122000730-3.ioc.tar.gz")).unwrap(),
             b"foreign"
         );
-        assert_eq!(read_archive(&first).unwrap().stamp, "20261122000730");
-        assert_eq!(read_archive(&second).unwrap().stamp, "20261122000731");
-        assert_eq!(read_archive(&third).unwrap().stamp, "20261122000733");
+        // Every one says the second it was made, inside as in its name.
+        for path in [&first, &second, &third] {
+            assert_eq!(read_archive(path).unwrap().stamp, "20261122000730");
+        }
         assert_eq!(fs::read_dir(home.backups()).unwrap().count(), 4);
+        // The next second starts without a number again, and sorts after them all.
+        let later = create_at(
+            &home.repository,
+            home.backups(),
+            BackupMode::Src,
+            None,
+            local(31),
+            CONTENT_LIMIT,
+        )
+        .unwrap()
+        .path;
+        assert_eq!(later, home.backups().join("20261122000731.ioc.tar.gz"));
+        let pruned = prune(home.backups(), 2).unwrap();
+        assert_eq!(
+            pruned,
+            [
+                first,
+                second,
+                home.backups().join("20261122000730-3.ioc.tar.gz")
+            ]
+        );
     }
 
     #[test]
@@ -2155,9 +2190,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let names = [
             "20250101000000.ioc.tar.gz",
+            "20261122000730-10.ioc.tar.gz",
             "20261122000730.ioc.tar.gz",
             "20240101000000.ioc.tar.gz",
-            "20261122000731.ioc.tar.gz",
+            "20261122000730-2.ioc.tar.gz",
             "20230101000000.ioc.tar.gz",
         ];
         let others = [
@@ -2165,6 +2201,10 @@ mod tests {
             "2026.ioc.tar.gz",
             "20261122000730.ioc.tar.gz.bak",
             "20261122000730.swarm.tar.gz",
+            "20261122000730-1.ioc.tar.gz",
+            "20261122000730-02.ioc.tar.gz",
+            "20261122000730-.ioc.tar.gz",
+            "20261122000730-x.ioc.tar.gz",
             ".iocdock-backup-x.tmp",
         ];
         for name in names.iter().chain(&others) {
@@ -2177,12 +2217,14 @@ mod tests {
             .iter()
             .map(|path| path.file_name().unwrap().to_str().unwrap())
             .collect();
+        // Within one second by number: -10 is the newest.
         assert_eq!(
             removed,
             [
                 "20230101000000.ioc.tar.gz",
                 "20240101000000.ioc.tar.gz",
-                "20250101000000.ioc.tar.gz"
+                "20250101000000.ioc.tar.gz",
+                "20261122000730.ioc.tar.gz"
             ]
         );
         let mut left: Vec<_> = fs::read_dir(dir.path())
@@ -2194,8 +2236,8 @@ mod tests {
             .iter()
             .chain(&[
                 "20200101000000.ioc.tar.gz",
-                "20261122000730.ioc.tar.gz",
-                "20261122000731.ioc.tar.gz",
+                "20261122000730-2.ioc.tar.gz",
+                "20261122000730-10.ioc.tar.gz",
             ])
             .map(|name| name.to_string())
             .collect();

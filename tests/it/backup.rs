@@ -296,8 +296,28 @@ fn same_second_backups_both_survive_and_keep_prunes() {
     let dir = t.home().join("bk");
     let first = t.ok(&["exec", "-b", "--backup-path", dir.to_str().unwrap()]);
     let second = t.ok(&["exec", "-b", "--backup-path", dir.to_str().unwrap()]);
+    let third = t.ok(&["exec", "-b", "--backup-path", dir.to_str().unwrap()]);
+    let now = chrono::Local::now().format("%Y%m%d%H%M%S").to_string();
     assert_ne!(first, second);
-    assert_eq!(archives(&dir).len(), 2);
+    assert_eq!(archives(&dir).len(), 3);
+    // No name claims a later time than it was made: one second's archives are
+    // numbered instead.
+    let mut stamps = Vec::new();
+    for archive in [&first, &second, &third] {
+        let name = archive.trim().rsplit('/').next().unwrap().to_string();
+        let stamp = name[..14].to_string();
+        assert!(stamp <= now, "{name} is later than {now}");
+        let numbered = name[14..]
+            .strip_prefix('-')
+            .map(|rest| rest.trim_end_matches(".ioc.tar.gz"));
+        if stamps.contains(&stamp) {
+            assert!(
+                numbered.is_some(),
+                "{name} repeats a second without a number"
+            );
+        }
+        stamps.push(stamp);
+    }
     fs::write(dir.join("notes.txt"), "keep me").unwrap();
     t.ok(&[
         "exec",
@@ -307,8 +327,19 @@ fn same_second_backups_both_survive_and_keep_prunes() {
         "--keep",
         "1",
     ]);
-    assert_eq!(archives(&dir).len(), 1);
+    // The newest survives pruning, whichever form its name has.
+    let kept = archives(&dir);
+    assert_eq!(kept.len(), 1);
     assert!(dir.join("notes.txt").exists());
+    assert!(
+        t.ok(&[
+            "exec",
+            "-r",
+            dir.join(&kept[0]).to_str().unwrap(),
+            "--dry-run"
+        ])
+        .contains("would skip IOC \"a\"")
+    );
     t.cmd(&["exec", "-b", "--keep", "0"]).assert().code(2);
 }
 
