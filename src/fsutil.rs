@@ -380,6 +380,17 @@ pub(crate) struct RepositoryLock {
     _file: File,
 }
 
+/// How a command that only reads the repository (a backup) holds it.
+pub(crate) enum ReadLock {
+    /// A shared lock: other readers go on, writers wait for it and it for them.
+    Shared(RepositoryLock),
+    /// No lock, and why: the lock file cannot be read or made by this user, or the
+    /// repository does not exist. Whoever cannot read or make the lock file cannot
+    /// take it either, so nothing this command could wait for is being skipped
+    /// except another user's writes, which are atomic file by file.
+    Unlocked(String),
+}
+
 pub(crate) const LOCK_FILE: &str = ".iocdock.lock";
 
 impl RepositoryLock {
@@ -426,6 +437,93 @@ impl RepositoryLock {
             Err(fs::TryLockError::Error(e)) => return Err(e).at(&path, "cannot lock"),
         }
         Ok(RepositoryLock { _file: file })
+    }
+
+    /// A shared lock for a command that only reads the repository, taken without
+    /// writing anything it cannot: an existing lock file is opened for reading; a
+    /// missing one is made (0600) only when this user may; a lock file this user
+    /// cannot read or make (a read-only home, another user's 0600 file) means no lock
+    /// (`ReadLock::Unlocked`, with why). A link in its place is refused, as for
+    /// writers. Blocks while a writer holds the lock; `on_wait` runs once if so.
+    pub(crate) fn acquire_shared(
+        repository: &Path,
+        on_wait: impl FnOnce(),
+    ) -> Result<ReadLock, FsError> {
+        let path = repository.join(LOCK_FILE);
+        let nofollow = rustix::fs::OFlags::NOFOLLOW.bits() as i32;
+        let cannot = |e: &io::Error| {
+            matches!(
+                rustix::io::Errno::from_io_error(e),
+                Some(rustix::io::Errno::ACCESS | rustix::io::Errno::PERM | rustix::io::Errno::ROFS)
+            )
+        };
+        let link_refused = |e: io::Error| {
+            if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
+                io::Error::other("is a symbolic link; remove it, iocdock makes its own")
+            } else {
+                e
+            }
+        };
+        let file = match OpenOptions::new()
+            .read(true)
+            .custom_flags(nofollow)
+            .open(&path)
+        {
+            Ok(file) => file,
+            Err(e) if cannot(&e) => {
+                return Ok(ReadLock::Unlocked(format!(
+                    "{}: cannot read: {e}",
+                    path.display()
+                )));
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                if !repository.is_dir() {
+                    return Ok(ReadLock::Unlocked(format!(
+                        "{}: no repository",
+                        repository.display()
+                    )));
+                }
+                match OpenOptions::new()
+                    .create(true)
+                    .truncate(false)
+                    .write(true)
+                    .mode(0o600)
+                    .custom_flags(nofollow)
+                    .open(&path)
+                {
+                    Ok(file) => file,
+                    Err(e) if cannot(&e) => {
+                        return Ok(ReadLock::Unlocked(format!(
+                            "{}: cannot create: {e}",
+                            path.display()
+                        )));
+                    }
+                    Err(e) => return Err(link_refused(e)).at(&path, "cannot open lock file"),
+                }
+            }
+            Err(e) => return Err(link_refused(e)).at(&path, "cannot open lock file"),
+        };
+        let metadata = file.metadata().at(&path, "cannot open lock file")?;
+        if !metadata.is_file() {
+            return Err(FsError {
+                path,
+                action: "cannot open lock file",
+                source: io::Error::other("not a regular file; remove it, iocdock makes its own"),
+            });
+        }
+        if metadata.mode() & 0o077 != 0 {
+            // Only its owner can; the next writer does it otherwise.
+            let _ = file.set_permissions(fs::Permissions::from_mode(0o600));
+        }
+        match file.try_lock_shared() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                on_wait();
+                file.lock_shared().at(&path, "cannot lock")?;
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(e).at(&path, "cannot lock"),
+        }
+        Ok(ReadLock::Shared(RepositoryLock { _file: file }))
     }
 }
 
@@ -519,6 +617,45 @@ mod tests {
             err.contains(".iocdock.lock: cannot open lock file: is a symbolic link"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn readers_share_the_lock_and_writers_wait_for_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let lock_file = dir.path().join(LOCK_FILE);
+        let shared =
+            |dir: &Path| match RepositoryLock::acquire_shared(dir, || panic!("waited")).unwrap() {
+                ReadLock::Shared(lock) => lock,
+                ReadLock::Unlocked(why) => panic!("{why}"),
+            };
+        let first = shared(dir.path());
+        let mode = fs::metadata(&lock_file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "a missing lock file is made private");
+        let second = shared(dir.path());
+        let writer = File::open(&lock_file).unwrap();
+        assert!(matches!(
+            writer.try_lock(),
+            Err(fs::TryLockError::WouldBlock)
+        ));
+        drop((first, second));
+        writer.try_lock().unwrap();
+        drop(writer);
+
+        let missing = dir.path().join("no-repository");
+        assert!(matches!(
+            RepositoryLock::acquire_shared(&missing, || {}).unwrap(),
+            ReadLock::Unlocked(_)
+        ));
+        assert!(!missing.exists(), "a reader makes no repository");
+
+        fs::remove_file(&lock_file).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("elsewhere"), &lock_file).unwrap();
+        let err = RepositoryLock::acquire_shared(dir.path(), || {})
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("is a symbolic link"), "{err}");
+        assert!(!dir.path().join("elsewhere").exists());
     }
 
     #[test]

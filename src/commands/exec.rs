@@ -2,7 +2,7 @@ use std::io::{self, IsTerminal};
 use std::path::Path;
 
 use crate::cli::{BackupModeArg, ExecArgs};
-use crate::commands::{checked_names, confirm, lock_repository};
+use crate::commands::{checked_names, confirm, lock_repository, lock_repository_to_read};
 use crate::ioc::backup::{self, BackupMode};
 use crate::ioc::diff::colourise;
 use crate::ioc::repository::Repository;
@@ -444,7 +444,9 @@ impl Context<'_> {
 
     fn backup(&self, printer: &Printer) -> anyhow::Result<ExitStatus> {
         let only = self.selection()?;
-        let _lock = lock_repository(self.settings, printer)?;
+        // A backup only reads the repository: it shares the lock with other readers,
+        // and works on a home it cannot write (see lock_repository_to_read).
+        let _lock = lock_repository_to_read(self.settings, printer)?;
         let dir = self
             .args
             .backup_path
@@ -528,7 +530,7 @@ impl Context<'_> {
             archive.select(names, path)?;
         }
         if self.args.dry_run {
-            let _lock = lock_repository(self.settings, printer)?;
+            let _lock = lock_repository_to_read(self.settings, printer)?;
             self.plan_restore(&archive, printer);
             return Ok(ExitStatus::Success);
         }

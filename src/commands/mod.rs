@@ -42,6 +42,26 @@ pub(crate) fn lock_repository(
     })?)
 }
 
+/// Takes a shared lock for a command that only reads the repository (a backup), or
+/// none when this user cannot read or make the lock file (a read-only home): such a
+/// command must work wherever the repository can be read.
+pub(crate) fn lock_repository_to_read(
+    settings: &Settings,
+    printer: &Printer,
+) -> anyhow::Result<Option<RepositoryLock>> {
+    use crate::fsutil::ReadLock;
+    let lock = RepositoryLock::acquire_shared(&settings.paths.repository, || {
+        printer.status("waiting for another iocdock command to release the repository lock...")
+    })?;
+    Ok(match lock {
+        ReadLock::Shared(lock) => Some(lock),
+        ReadLock::Unlocked(why) => {
+            printer.detail(&format!("reading the repository without its lock: {why}"));
+            None
+        }
+    })
+}
+
 /// Checks every name before anything is written, and drops repeated names.
 pub(crate) fn checked_names(names: &[String]) -> anyhow::Result<Vec<&str>> {
     let mut seen = Vec::with_capacity(names.len());

@@ -225,6 +225,88 @@ fn dry_runs_of_backup_and_restore_list_and_write_nothing() {
     assert!(before == t.tree_state(), "a dry run writes nothing");
 }
 
+/// Runs iocdock as a throwaway user with no groups: a home it cannot write.
+fn as_other_user(t: &TestContext, args: &[&str]) -> std::process::Output {
+    std::process::Command::new("setpriv")
+        .args([
+            "--reuid=54323",
+            "--regid=54323",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
+        .arg(crate::bin())
+        .arg("--home")
+        .arg(t.home())
+        .args(args)
+        .env_remove("MOUNT_PATH")
+        .output()
+        .expect("setpriv")
+}
+
+#[test]
+fn a_backup_of_a_home_it_cannot_write_needs_no_lock_file() {
+    let is_root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    if !is_root {
+        assert!(!crate::docker::in_ci(), "CI runs as root");
+        eprintln!("SKIPPED: needs root to act as another user");
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let t = TestContext::new();
+    // Readable by everyone, as /opt/IocDockHome is; writable by root only.
+    fs::set_permissions(t.home(), fs::Permissions::from_mode(0o755)).unwrap();
+    t.ok(&["create", "a", "b"]);
+    let lock = t.repository().join(".iocdock.lock");
+    let writable = tempfile::tempdir().unwrap();
+    fs::set_permissions(writable.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let backups = writable.path().join("backups");
+    fs::create_dir(&backups).unwrap();
+    std::os::unix::fs::chown(&backups, Some(54323), Some(54323)).unwrap();
+    let path = backups.to_str().unwrap();
+
+    // The lock file is root's and private: no lock, and nothing written to the home.
+    let before = t.tree_state();
+    let out = as_other_user(&t, &["exec", "-b", "--backup-path", path]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let archive = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert_eq!(iocs_in(std::path::Path::new(&archive)), ["a", "b"]);
+    assert!(before == t.tree_state(), "the home is only read");
+    // No lock file either, and none it could make.
+    fs::remove_file(&lock).unwrap();
+    let out = as_other_user(&t, &["exec", "a", "-b", "--backup-path", path]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!lock.exists());
+
+    // A lock file it can read: a shared lock, which waits for a writer.
+    t.ok(&["create", "c"]);
+    fs::set_permissions(&lock, fs::Permissions::from_mode(0o644)).unwrap();
+    let mut writer = std::process::Command::new("flock")
+        .arg("-x")
+        .arg(&lock)
+        .args(["sleep", "2"])
+        .spawn()
+        .expect("flock (util-linux)");
+    std::thread::sleep(Duration::from_millis(300));
+    let out = as_other_user(&t, &["exec", "-b", "--backup-path", path]);
+    writer.wait().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("waiting for another iocdock command"),
+        "{stderr}"
+    );
+    let archive = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert_eq!(iocs_in(std::path::Path::new(&archive)), ["a", "b", "c"]);
+}
+
 #[test]
 fn existing_iocs_are_skipped_unless_forced() {
     let t = TestContext::new();
