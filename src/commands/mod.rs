@@ -25,21 +25,36 @@ use anyhow::Context;
 
 use crate::cli::EditArgs;
 use crate::fsutil::RepositoryLock;
+use crate::fsutil::leftovers::Cleared;
 use crate::ioc::config::{IniChanges, Module, RawTemplate, parse_assignment, parse_section};
 use crate::ioc::name;
-use crate::ioc::repository::read_ini_file;
+use crate::ioc::repository::{Repository, read_ini_file};
 use crate::printer::Printer;
 use crate::settings::Settings;
 
 /// Takes the repository lock for a mutating command, telling the operator when it
-/// has to wait for another invocation (e.g. a cron backup).
+/// has to wait for another invocation (e.g. a cron backup). When the last command
+/// that held it was killed half-way, what it left behind in any IOC's folders is
+/// cleared first (see `Repository::clear_leftovers`), so the next command to touch
+/// an IOC finds it whole.
 pub(crate) fn lock_repository(
     settings: &Settings,
     printer: &Printer,
 ) -> anyhow::Result<RepositoryLock> {
-    Ok(RepositoryLock::acquire(&settings.paths.repository, || {
+    let lock = RepositoryLock::acquire(&settings.paths.repository, || {
         printer.status("waiting for another iocdock command to release the repository lock...")
-    })?)
+    })?;
+    if lock.interrupted() {
+        printer.detail(
+            "the last command that changed the repository was interrupted; clearing what it left",
+        );
+        let repository = Repository::new(&settings.paths);
+        let shared = repository.shared_leftovers();
+        for name in repository.names()? {
+            report_cleared(&repository.clear_leftovers(&name, &shared), printer);
+        }
+    }
+    Ok(lock)
 }
 
 /// Takes a shared lock for a command that only reads the repository (a backup), or
@@ -60,6 +75,44 @@ pub(crate) fn lock_repository_to_read(
             None
         }
     })
+}
+
+/// What cleaning an IOC's leftovers did, as (details, warnings): the leftovers
+/// deleted are details; a folder put back, or one left alone, is worth a warning.
+pub(crate) fn cleared_lines(cleared: &Cleared) -> (Vec<String>, Vec<String>) {
+    let details = cleared
+        .removed
+        .iter()
+        .map(|path| format!("removed {}, left by an interrupted command", path.display()))
+        .collect();
+    let mut warnings: Vec<String> = cleared
+        .put_back
+        .iter()
+        .map(|(from, to)| {
+            format!(
+                "put {} back as {}: an interrupted command had moved it aside",
+                from.display(),
+                to.display()
+            )
+        })
+        .collect();
+    warnings.extend(cleared.failed.iter().map(|(path, why)| {
+        format!(
+            "cannot clear {}, left by an interrupted command: {why}",
+            path.display()
+        )
+    }));
+    (details, warnings)
+}
+
+pub(crate) fn report_cleared(cleared: &Cleared, printer: &Printer) {
+    let (details, warnings) = cleared_lines(cleared);
+    for line in details {
+        printer.detail(&line);
+    }
+    for line in warnings {
+        printer.warn(&line);
+    }
 }
 
 /// Checks every name before anything is written, and drops repeated names.

@@ -1,5 +1,5 @@
 use crate::ExitStatus;
-use crate::commands::lock_repository;
+use crate::commands::{lock_repository, report_cleared};
 use crate::ioc::repository::{Repository, Upgrade};
 use crate::printer::Printer;
 use crate::settings::Settings;
@@ -24,7 +24,12 @@ pub(crate) fn run(settings: &Settings, printer: &Printer) -> anyhow::Result<Exit
         ));
         failures += 1;
     }
+    // Every IOC's leftovers of interrupted commands, and those of earlier versions
+    // that name no IOC.
+    let leftovers = repository.shared_leftovers();
+    report_cleared(&repository.clear_unnamed_leftovers(&leftovers), printer);
     for name in repository.names()? {
+        report_cleared(&repository.clear_leftovers(&name, &leftovers), printer);
         match repository.upgrade(&name, settings) {
             Ok(Upgrade::Current) => printer.detail(&format!("IOC \"{name}\" is already current")),
             Ok(Upgrade::Rewritten { state_recreated }) => {

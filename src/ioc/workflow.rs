@@ -461,8 +461,20 @@ fn regenerate_renamed(
     Ok(Ok((exported, autosave)))
 }
 
-/// Status `created` with the reason, so export and deploy refuse the IOC.
+/// Status `created` with the reason, so export and deploy refuse the IOC; its service
+/// file goes too (it would list the IOC as available), `exec --deploy` writes it again.
 fn block(repository: &Repository, name: &str, cause: &str) -> Result<Followed, WorkflowError> {
+    let service_file = repository
+        .service_file_dir_checked(name)?
+        .join(SERVICE_FILE);
+    match fs::remove_file(&service_file) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => {
+            return Err(e)
+                .at(&service_file, "cannot remove")
+                .map_err(Into::into);
+        }
+        _ => {}
+    }
     let (mut state, _) = repository.read_state(name)?;
     state.status = Status::Created;
     let reason =

@@ -508,6 +508,137 @@ fn a_killed_deploy_leaves_every_file_parseable() {
             .count(),
         300
     );
+    // Whatever the kill left half-made, the next deploy of those IOCs cleared.
+    assert_eq!(leftovers(t.home()), Vec::<String>::new());
+}
+
+/// Hidden entries an interrupted command may leave, anywhere below `dir`.
+fn leftovers(dir: &std::path::Path) -> Vec<String> {
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .flatten()
+        .filter(|e| {
+            let name = e.file_name().to_string_lossy();
+            name.starts_with(".iocdock-") && name != ".iocdock.lock"
+        })
+        .map(|e| e.path().display().to_string())
+        .collect()
+}
+
+/// Makes folders and files as a command killed half-way leaves them.
+fn plant(path: &std::path::Path, file: &str, content: &str) {
+    fs::create_dir_all(path).unwrap();
+    fs::write(path.join(file), content).unwrap();
+}
+
+#[test]
+fn leftovers_of_a_killed_command_are_cleared_by_the_next_one() {
+    let t = TestContext::new();
+    let template = project_file("templates/test/test.ini");
+    t.ok(&["create", "a", "b", "-f", template.to_str().unwrap()]);
+    let sources = project_file("templates/test");
+    t.ok(&[
+        "exec",
+        "a",
+        "b",
+        "--add-src-file",
+        sources.to_str().unwrap(),
+    ]);
+    t.ok(&["exec", "a", "b", "--generate-and-export"]);
+    t.ok(&["exec", "a", "b", "--add-snapshot-file"]);
+    let run = t.run_dir("a");
+    let st_cmd = fs::read_to_string(run.join("startup/iocBoot/st.cmd")).unwrap();
+    // Killed between the two renames of a swap: the old startup is only aside.
+    fs::create_dir(run.join(".iocdock-old-startup-Q1w2E3")).unwrap();
+    fs::rename(
+        run.join("startup"),
+        run.join(".iocdock-old-startup-Q1w2E3/d"),
+    )
+    .unwrap();
+    // Killed while filling a staged folder, by this version and by earlier ones.
+    plant(&run.join(".iocdock-new-logs-Ab3dE9"), "a.log", "half");
+    plant(&run.join(".iocdock-new-X1y2Z3/iocBoot"), "st.cmd", "half");
+    // Killed during atomic writes, an IOC create, a snapshot removal.
+    let ioc = t.repository().join("a");
+    fs::write(ioc.join(".iocdock-k9j8h7.tmp"), "[IOC]\nna").unwrap();
+    fs::write(ioc.join("src/.iocdock-u7y6t5.tmp"), "rec").unwrap();
+    plant(
+        &t.repository().join(".iocdock-new-a-Z9y8X7"),
+        "ioc.ini",
+        "[IOC]",
+    );
+    plant(
+        &t.snapshot().join(".iocdock-removed-a-M1n2B3/d"),
+        "ioc.ini",
+        "[IOC]",
+    );
+    let service_dir = t.service_file("a").parent().unwrap().to_path_buf();
+    fs::create_dir_all(&service_dir).unwrap();
+    fs::write(service_dir.join(".iocdock-p0o9i8.tmp"), "services:").unwrap();
+    // Another IOC's, and one of an earlier version that says no IOC.
+    let others = [
+        t.repository().join(".iocdock-new-b-Z9y8X7"),
+        t.repository().join(".iocdock-new-R5t6Y7"),
+    ];
+    for other in &others {
+        plant(other, "ioc.ini", "[IOC]");
+    }
+    let aside_snapshot = t.snapshot().join(".iocdock-old-W3e4R5");
+    fs::create_dir_all(&aside_snapshot).unwrap();
+    fs::rename(t.snapshot().join("b"), aside_snapshot.join("d")).unwrap();
+
+    // Reading commands leave everything as it is.
+    let planted = leftovers(t.home());
+    assert_eq!(t.ok(&["list"]), "a b\n");
+    t.ok(&["exec", "-b"]);
+    assert_eq!(leftovers(t.home()), planted);
+    // A finished command marks nothing; the killed one left its process id in the
+    // lock file, which the next command that changes the repository sees.
+    let lock = t.repository().join(".iocdock.lock");
+    assert_eq!(fs::read_to_string(&lock).unwrap(), "");
+    fs::write(&lock, "4242\n").unwrap();
+    let out = t
+        .cmd(&["-v", "exec", "a", "--export-for-mount"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("was interrupted"), "{stderr}");
+    assert!(
+        stderr.contains("left by an interrupted command"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("had moved it aside"), "{stderr}");
+    assert_eq!(fs::read_to_string(&lock).unwrap(), "");
+    assert_eq!(
+        fs::read_to_string(run.join("startup/iocBoot/st.cmd")).unwrap(),
+        st_cmd,
+        "the old startup is back in place"
+    );
+    // Every IOC's own are gone; those an earlier version left without a name wait
+    // for update.
+    let mut left = leftovers(t.home());
+    left.sort();
+    let mut expected: Vec<String> = [&others[1], &aside_snapshot]
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    expected.sort();
+    let tops: Vec<&String> = left.iter().filter(|p| expected.contains(p)).collect();
+    assert_eq!(tops, expected.iter().collect::<Vec<_>>(), "{left:?}");
+    assert!(
+        left.iter()
+            .all(|p| expected.iter().any(|e| p.starts_with(e.as_str()))),
+        "{left:?}"
+    );
+    assert_eq!(t.ok(&["list"]), "a b\n");
+
+    // update clears every IOC's, puts the snapshot moved aside back and removes
+    // what earlier versions left without a name.
+    t.ok(&["update"]);
+    assert_eq!(leftovers(t.home()), Vec::<String>::new());
+    assert!(t.snapshot().join("b/ioc.ini").is_file());
+    assert_eq!(t.ok(&["exec", "b", "--check-snapshot"]), "");
 }
 
 #[test]

@@ -348,9 +348,12 @@ fn a_renamed_ioc_runs_under_its_new_name() {
 
 #[test]
 fn a_rename_that_cannot_regenerate_blocks_export_and_deploy() {
-    let t = TestContext::new();
-    ioc_from_template(&t, "old", "registry.iasf/ioc-exec:1.1.0", "old");
-    t.ok(&["exec", "old", "--generate-and-export"]);
+    let prefix = unique_prefix("blk");
+    let _guard = StackGuard(prefix.clone());
+    let t = swarm_context(&prefix);
+    ioc_from_template(&t, "old", TEST_IMAGE, "old");
+    t.ok(&["exec", "old", "--deploy"]);
+    assert!(t.service_file("old").is_file());
     // Generation now fails: the database it loads is gone.
     fs::remove_file(t.repository().join("old/src/ramper.db")).unwrap();
 
@@ -384,6 +387,16 @@ fn a_rename_that_cannot_regenerate_blocks_export_and_deploy() {
         &["status created", "exec new --deploy"],
     );
     assert!(!t.service_file("new").exists());
+    assert!(!t.service_file("old").exists());
+    if docker_ready("lifecycle::a_rename_that_cannot_regenerate_blocks_export_and_deploy") {
+        refused(
+            &t,
+            &["service", "new", "--deploy"],
+            &["not available", "iocdock exec new --deploy"],
+        );
+        t.ok(&["swarm", "--deploy-all-iocs"]);
+        assert!(service(&format!("{prefix}_srv-new")).is_none());
+    }
 
     // Fixed, one deploy makes everything under the new name.
     let sources = project_file("templates/test");

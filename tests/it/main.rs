@@ -178,16 +178,14 @@ impl TestContext {
     }
 
     /// Every file below the home with its bytes and modification time, to prove a
-    /// command wrote nothing. The operation log is excluded: it records every call.
+    /// command wrote nothing. The operation log is excluded: it records every call;
+    /// so is the repository lock file, which the command holding it marks and clears.
     pub(crate) fn tree_state(&self) -> Vec<(PathBuf, Vec<u8>, std::time::SystemTime)> {
         let mut files = Vec::new();
         for entry in walkdir::WalkDir::new(self.home()).sort_by_file_name() {
             let entry = entry.expect("walk");
-            if entry
-                .file_name()
-                .to_string_lossy()
-                .starts_with("OperationLog")
-            {
+            let name = entry.file_name().to_string_lossy();
+            if name.starts_with("OperationLog") || name == ".iocdock.lock" {
                 continue;
             }
             let meta = entry.metadata().expect("metadata");
