@@ -447,3 +447,39 @@ fn service_remove_is_confirmed_on_a_terminal() {
     assert_eq!(code, 0, "{shown}");
     assert!(service(&name).is_none(), "yes: removed");
 }
+
+/// Needs no engine: the stop command only leaves a mark, and is never run.
+#[test]
+fn a_swarm_backup_is_confirmed_before_the_engine_stops() {
+    let t = TestContext::new();
+    let stopped = t.home().join("engine-stopped");
+    let swarm = t.home().join("swarm-dir");
+    fs::create_dir_all(&swarm).unwrap();
+    t.write_settings(&format!(
+        "docker_stop_command: touch {}\ndocker_start_command: 'true'\ndocker_swarm_dir: {}\n",
+        stopped.display(),
+        swarm.display()
+    ));
+    refused(
+        &t,
+        &["swarm", "-b"],
+        &["refusing to stop the Docker engine", "--yes"],
+    );
+    assert!(!stopped.exists(), "the stop command did not run");
+    assert!(!t.home().join("swarm-backup").exists());
+
+    let Some((code, shown)) = t.on_terminal(&["swarm", "-b"], "n\n") else {
+        return;
+    };
+    assert_eq!(code, 0, "{shown}");
+    assert!(
+        shown.contains(&format!("stop: touch {}", stopped.display())),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(&format!("archive: {}", swarm.display())),
+        "{shown}"
+    );
+    assert!(shown.contains("nothing stopped"), "{shown}");
+    assert!(!stopped.exists(), "no: the stop command did not run");
+}
