@@ -36,7 +36,8 @@ use crate::settings::Settings;
 /// has to wait for another invocation (e.g. a cron backup). When the last command
 /// that held it was killed half-way, what it left behind in any IOC's folders is
 /// cleared first (see `Repository::clear_leftovers`), so the next command to touch
-/// an IOC finds it whole.
+/// an IOC finds it whole. (Looking in every IOC's folders on every command would
+/// cost a large deploy tens of system calls per IOC for nothing.)
 pub(crate) fn lock_repository(
     settings: &Settings,
     printer: &Printer,
@@ -48,11 +49,8 @@ pub(crate) fn lock_repository(
         printer.detail(
             "the last command that changed the repository was interrupted; clearing what it left",
         );
-        let repository = Repository::new(&settings.paths);
-        let shared = repository.shared_leftovers();
-        for name in repository.names()? {
-            report_cleared(&repository.clear_leftovers(&name, &shared), printer);
-        }
+        let cleared = Repository::new(&settings.paths).clear_leftovers(false)?;
+        report_cleared(&cleared, printer);
     }
     Ok(lock)
 }
@@ -79,7 +77,7 @@ pub(crate) fn lock_repository_to_read(
 
 /// What cleaning an IOC's leftovers did, as (details, warnings): the leftovers
 /// deleted are details; a folder put back, or one left alone, is worth a warning.
-pub(crate) fn cleared_lines(cleared: &Cleared) -> (Vec<String>, Vec<String>) {
+fn cleared_lines(cleared: &Cleared) -> (Vec<String>, Vec<String>) {
     let details = cleared
         .removed
         .iter()

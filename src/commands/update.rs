@@ -24,12 +24,9 @@ pub(crate) fn run(settings: &Settings, printer: &Printer) -> anyhow::Result<Exit
         ));
         failures += 1;
     }
-    // Every IOC's leftovers of interrupted commands, and those of earlier versions
-    // that name no IOC.
-    let leftovers = repository.shared_leftovers();
-    report_cleared(&repository.clear_unnamed_leftovers(&leftovers), printer);
+    // What interrupted commands left, of this version and earlier ones.
+    report_cleared(&repository.clear_leftovers(true)?, printer);
     for name in repository.names()? {
-        report_cleared(&repository.clear_leftovers(&name, &leftovers), printer);
         match repository.upgrade(&name, settings) {
             Ok(Upgrade::Current) => printer.detail(&format!("IOC \"{name}\" is already current")),
             Ok(Upgrade::Rewritten { state_recreated }) => {

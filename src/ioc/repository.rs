@@ -443,7 +443,7 @@ fn line_of_byte(bytes: &[u8], offset: usize) -> usize {
 /// command: by the IOC they were made for, and those of earlier versions, whose
 /// names say none.
 #[derive(Debug, Default)]
-pub(crate) struct SharedLeftovers {
+struct SharedLeftovers {
     named: std::collections::HashMap<String, Vec<Leftover>>,
     unnamed: Vec<Leftover>,
 }
@@ -684,98 +684,118 @@ impl Repository {
 }
 
 impl Repository {
-    /// The folders every IOC stages into, each holding leftovers named for the IOC.
+    /// The folders every IOC stages into, each holding leftovers named for the IOC:
+    /// the repository, the snapshot folder, `swarm/iocs`, the service file folder and
+    /// the folders of other hosts in the run directory.
     fn shared_folders(&self) -> Vec<PathBuf> {
-        vec![
+        let mut folders = vec![
             self.paths.repository.clone(),
             self.paths.snapshot.clone(),
             self.paths.mount.join(SWARM_HOST).join(SWARM_IOCS_DIR),
             self.paths.service_files.clone(),
-        ]
+        ];
+        let hosts = fs::read_dir(&self.paths.mount)
+            .into_iter()
+            .flatten()
+            .flatten();
+        for entry in hosts {
+            let Ok(host) = entry.file_name().into_string() else {
+                continue;
+            };
+            if host != SWARM_HOST
+                && config::is_valid_host(&host)
+                && entry.file_type().is_ok_and(|t| t.is_dir())
+                && let Ok(dir) = fsutil::path_below(&self.paths.mount, &[&host])
+            {
+                folders.push(dir);
+            }
+        }
+        folders
     }
 
-    /// Lists the leftovers of the shared folders; see `clear_leftovers`.
-    pub(crate) fn shared_leftovers(&self) -> SharedLeftovers {
+    /// Lists the leftovers of the shared folders, by the IOC they were made for.
+    fn shared_leftovers(&self) -> SharedLeftovers {
         let mut shared = SharedLeftovers::default();
         for dir in self.shared_folders() {
             for leftover in leftovers::list(&dir) {
-                match &leftover.target {
-                    Some(name) if leftover.kind != Kind::Temp => {
-                        shared.named.entry(name.clone()).or_default().push(leftover)
-                    }
-                    Some(_) => {}
-                    None if leftover.kind != Kind::Temp => shared.unnamed.push(leftover),
-                    None => {}
+                match (&leftover.target, &leftover.kind) {
+                    // Temporary files of the shared folders are not ours.
+                    (_, Kind::Temp) => {}
+                    (Some(name), _) => shared.named.entry(name.clone()).or_default().push(leftover),
+                    (None, _) => shared.unnamed.push(leftover),
                 }
             }
         }
         shared
     }
 
-    /// Clears what interrupted commands left of IOC `name`, which only a command
-    /// holding the repository lock may do: in its own folders (the IOC folder, `src/`,
+    /// Clears what interrupted commands left, which only a command holding the
+    /// repository lock may do. In the shared folders, every leftover named for an IOC,
+    /// whether the IOC exists or not (a create or remove killed half-way leaves one
+    /// for a folder that is not there); in each IOC's own folders (its folder, `src/`,
     /// `project/` but for `startup/`, its run folder and its service file folder)
-    /// every leftover; in the shared folders those named for it. A staged or
-    /// half-removed folder and a temporary file are deleted; a folder moved aside for
-    /// a swap goes back when what replaced it is missing (the command stopped between
-    /// its two renames), else it is deleted. The folders are read plainly first
-    /// (links below the IOC folder are not followed) and checked the way writes are
-    /// only when something is found.
-    pub(crate) fn clear_leftovers(&self, name: &str, shared: &SharedLeftovers) -> Cleared {
+    /// every leftover. A staged or half-removed folder and a temporary file are
+    /// deleted; a folder moved aside for a swap goes back when what replaced it is
+    /// missing (the command stopped between its two renames), else it is deleted.
+    /// With `earlier_versions`, also those of the shared folders whose names say no
+    /// IOC (see `clear_unnamed`).
+    pub(crate) fn clear_leftovers(&self, earlier_versions: bool) -> Result<Cleared, FsError> {
         let mut cleared = Cleared::default();
-        if name::validate(name).is_err() {
-            return cleared;
+        let shared = self.shared_leftovers();
+        for leftover in shared.named.values().flatten() {
+            if name::validate(leftover.target.as_deref().unwrap_or_default()).is_ok() {
+                leftover.clear(&mut cleared);
+            }
         }
-        for leftover in shared.named.get(name).into_iter().flatten() {
-            leftover.clear(&mut cleared);
+        if earlier_versions {
+            self.clear_unnamed(&shared.unnamed, &mut cleared);
         }
+        for name in self.names()? {
+            self.clear_own_leftovers(&name, &mut cleared);
+        }
+        Ok(cleared)
+    }
+
+    /// The leftovers in the folders of IOC `name` alone. The folders are read plainly
+    /// first (links below the IOC folder are not followed) and checked the way writes
+    /// are only when something is found.
+    fn clear_own_leftovers(&self, name: &str, cleared: &mut Cleared) {
         let mut in_ioc = Vec::new();
         scan_for_leftovers(&self.dir(name), 0, &mut in_ioc);
         if !in_ioc.is_empty() && self.dir_checked(name).is_ok() {
-            in_ioc.iter().for_each(|l| l.clear(&mut cleared));
+            in_ioc.iter().for_each(|l| l.clear(cleared));
         }
         let service_dir = self.paths.service_files.join(name);
         let in_service = leftovers::list(&service_dir);
         if !in_service.is_empty() && self.service_file_dir_checked(name).is_ok() {
-            in_service.iter().for_each(|l| l.clear(&mut cleared));
+            in_service.iter().for_each(|l| l.clear(cleared));
         }
         let host = self.read_ini(name).ok();
         let host = host.as_ref().map_or(SWARM_HOST, config::host);
         let Ok(run) = self.run_dir(host, name) else {
-            return cleared;
+            return;
         };
-        let mut in_run = leftovers::list(&run);
-        if host != SWARM_HOST
-            && let Some(parent) = run.parent()
-        {
-            in_run.extend(
-                leftovers::list(parent)
-                    .into_iter()
-                    .filter(|l| l.target.as_deref() == Some(name)),
-            );
-        }
+        let in_run = leftovers::list(&run);
         if in_run.is_empty() || self.run_dir_checked(host, name).is_err() {
-            return cleared;
+            return;
         }
         for leftover in in_run {
             match (&leftover.kind, &leftover.target) {
                 (Kind::Aside { .. }, None) => {
-                    clear_unnamed_aside(&leftover, &run, &SWAPPED_IN_RUN_FOLDER, &mut cleared)
+                    clear_unnamed_aside(&leftover, &run, &SWAPPED_IN_RUN_FOLDER, cleared)
                 }
-                _ => leftover.clear(&mut cleared),
+                _ => leftover.clear(cleared),
             }
         }
-        cleared
     }
 
-    /// For `update`: the leftovers of the shared folders made by earlier versions,
-    /// whose names say no IOC. Staged, half-removed and temporary ones are deleted; a
-    /// snapshot moved aside goes back when its IOC (named by its ioc.ini) has none.
-    pub(crate) fn clear_unnamed_leftovers(&self, shared: &SharedLeftovers) -> Cleared {
-        let mut cleared = Cleared::default();
-        for leftover in &shared.unnamed {
+    /// Leftovers of the shared folders made by earlier versions, whose names say no
+    /// IOC. Staged, half-removed and temporary ones are deleted; a snapshot moved aside
+    /// goes back when its IOC (named by its ioc.ini) has none.
+    fn clear_unnamed(&self, unnamed: &[Leftover], cleared: &mut Cleared) {
+        for leftover in unnamed {
             if !matches!(leftover.kind, Kind::Aside { .. }) {
-                leftover.forget(&mut cleared);
+                leftover.forget(cleared);
                 continue;
             }
             let inside = leftover.path.join(leftovers::INSIDE);
@@ -785,7 +805,7 @@ impl Repository {
                 .filter(|n| name::validate(n).is_ok());
             let folder = leftover.path.parent().unwrap_or(Path::new("."));
             match owner {
-                Some(owner) => clear_unnamed_aside(leftover, folder, &[owner.as_str()], &mut cleared),
+                Some(owner) => clear_unnamed_aside(leftover, folder, &[owner.as_str()], cleared),
                 None => cleared.failed.push((
                     leftover.path.clone(),
                     "an earlier version moved a folder aside here and did not say which; left alone"
@@ -793,7 +813,6 @@ impl Repository {
                 )),
             }
         }
-        cleared
     }
 }
 

@@ -575,6 +575,17 @@ fn leftovers_of_a_killed_command_are_cleared_by_the_next_one() {
     let service_dir = t.service_file("a").parent().unwrap().to_path_buf();
     fs::create_dir_all(&service_dir).unwrap();
     fs::write(service_dir.join(".iocdock-p0o9i8.tmp"), "services:").unwrap();
+    // A create and a remove killed half-way: their IOCs do not exist.
+    plant(
+        &t.repository().join(".iocdock-new-c-Q2w3E4"),
+        "ioc.ini",
+        "[IOC]",
+    );
+    plant(
+        &t.mount().join("swarm/iocs/.iocdock-removed-gone-Q2w3E4/d"),
+        "ioc.ini",
+        "[IOC]",
+    );
     // Another IOC's, and one of an earlier version that says no IOC.
     let others = [
         t.repository().join(".iocdock-new-b-Z9y8X7"),
@@ -615,8 +626,8 @@ fn leftovers_of_a_killed_command_are_cleared_by_the_next_one() {
         st_cmd,
         "the old startup is back in place"
     );
-    // Every IOC's own are gone; those an earlier version left without a name wait
-    // for update.
+    // Every IOC's are gone, existing or not; those an earlier version left without a
+    // name wait for update.
     let mut left = leftovers(t.home());
     left.sort();
     let mut expected: Vec<String> = [&others[1], &aside_snapshot]
