@@ -161,9 +161,15 @@ pub(crate) struct RemoveArgs {
     #[arg(short, long = "remove-all")]
     pub(crate) remove_all: bool,
 
-    /// Do not ask for confirmation
+    /// Do not ask about each IOC; remove even when the engine cannot tell whether it is
+    /// deployed, and remove a deployed IOC's service first
     #[arg(short, long)]
     pub(crate) force: bool,
+
+    /// Confirm without asking what needs confirmation: -rf of several IOCs, removing a
+    /// deployed IOC's service (needed without a terminal)
+    #[arg(short, long)]
+    pub(crate) yes: bool,
 }
 
 #[derive(Debug, Args)]
@@ -172,6 +178,14 @@ pub(crate) struct RenameArgs {
     pub(crate) old: String,
     /// New name
     pub(crate) new: String,
+
+    /// Rename a deployed IOC: its service is removed first
+    #[arg(short, long)]
+    pub(crate) force: bool,
+
+    /// With --force: remove the service without asking (needed without a terminal)
+    #[arg(short, long, requires = "force")]
+    pub(crate) yes: bool,
 }
 
 #[derive(Debug, Args)]
@@ -194,7 +208,7 @@ pub(crate) struct CompletionArgs {
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("action").required(true).multiple(false)))]
 pub(crate) struct ExecArgs {
-    /// IOC project names (`alliocs` with --gen-swarm-file: every exported swarm IOC)
+    /// IOC project names (`alliocs` with --gen-swarm-file: every exported swarm IOC; with -b, -r: every IOC)
     #[arg(value_name = "NAME")]
     pub(crate) names: Vec<String>,
 
@@ -242,11 +256,11 @@ pub(crate) struct ExecArgs {
     )]
     pub(crate) check_deploy: bool,
 
-    /// Write one archive <YYYYmmddHHMMSS>.ioc.tar.gz of every IOC
+    /// Write one archive <YYYYmmddHHMMSS>.ioc.tar.gz of the named IOCs (none named: every IOC)
     #[arg(short = 'b', long = "gen-backup-file", group = "action")]
     pub(crate) gen_backup_file: bool,
 
-    /// Restore every IOC of a backup archive into the repository
+    /// Restore the named IOCs of a backup archive into the repository (none named: all of them)
     #[arg(
         short = 'r',
         long = "restore-backup-file",
@@ -259,7 +273,7 @@ pub(crate) struct ExecArgs {
     #[arg(long = "force-overwrite")]
     pub(crate) force_overwrite: bool,
 
-    /// Print what would be written instead of writing it (--gen-startup-file, --deploy)
+    /// Print what would be written instead of writing it (--gen-startup-file, --deploy, -b, -r)
     #[arg(long = "dry-run")]
     pub(crate) dry_run: bool,
 
@@ -326,6 +340,10 @@ pub(crate) struct ServiceArgs {
     /// With --show-logs: only the last N lines
     #[arg(long, value_name = "N", requires = "show_logs")]
     pub(crate) tail: Option<u64>,
+
+    /// With --remove: remove without asking (needed without a terminal)
+    #[arg(short, long, requires = "remove")]
+    pub(crate) yes: bool,
 }
 
 #[derive(Debug, Args)]
@@ -388,7 +406,8 @@ pub(crate) struct SwarmArgs {
     /// With --show-services or --show-nodes: more columns
     #[arg(long)]
     pub(crate) detail: bool,
-    /// Do not ask for confirmation (removals, restore)
+    /// Confirm without asking: removals, --update-deployed-services, -b and -r (needed
+    /// without a terminal); with --gen-built-in-services: write without asking the engine
     #[arg(short, long)]
     pub(crate) yes: bool,
 }

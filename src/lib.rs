@@ -120,7 +120,7 @@ fn dispatch(
         Command::List(args) => commands::list::run(&args, settings, printer),
         Command::Edit(args) => commands::edit::run(&args.name, args.discard, settings, printer),
         Command::Remove(args) => commands::remove::run(&args, settings, printer),
-        Command::Rename(args) => commands::rename::run(&args.old, &args.new, settings, printer),
+        Command::Rename(args) => commands::rename::run(&args, settings, printer),
         Command::Update => commands::update::run(settings, printer),
         Command::Exec(args) => commands::exec::run(&args, settings, printer),
         Command::Service(args) => commands::service::run(&args, settings, printer),

@@ -2,10 +2,8 @@
 //! names, and telling them what a deployment or removal did.
 
 use std::collections::BTreeMap;
-use std::io::IsTerminal;
 
 use crate::cli::ServiceTypeArg;
-use crate::commands::confirm;
 use crate::ioc::repository::Repository;
 use crate::ioc::workflow::{self, WorkflowError};
 use crate::printer::Printer;
@@ -187,31 +185,4 @@ pub(crate) fn remove_and_report(
         }
     }
     in_doubt.into_result("removed", failures)
-}
-
-/// Whether a removal of `names` may go ahead: `--yes`, or a yes on a terminal.
-/// Without a terminal it refuses (an error, so scripts notice) and says how to
-/// confirm up front.
-pub(crate) fn removal_confirmed(
-    what: &str,
-    names: &[String],
-    yes: bool,
-    printer: &Printer,
-) -> Result<bool, String> {
-    if yes {
-        return Ok(true);
-    }
-    if !std::io::stdin().is_terminal() {
-        return Err(format!(
-            "refusing to remove {what} without confirmation: stdin is not a terminal (use --yes to remove without asking)"
-        ));
-    }
-    for name in names {
-        printer.status(&format!("  {name}"));
-    }
-    let answer = confirm(&format!("remove these {} services ({what})?", names.len()));
-    if !answer {
-        printer.status("nothing removed");
-    }
-    Ok(answer)
 }

@@ -1,6 +1,7 @@
 //! `iocdock service NAME... ACTION`: one function per action.
 
 use crate::cli::ServiceArgs;
+use crate::commands::confirmed;
 use crate::commands::deployment::{
     deploy_and_report, remove_and_report, service_type, unavailable,
 };
@@ -26,7 +27,7 @@ pub(crate) fn run(
     } else if args.update {
         deploy(names, kind, OnExisting::Restart, settings, printer)
     } else if args.remove {
-        remove(names, kind, settings, printer)
+        remove(names, kind, args.yes, settings, printer)
     } else if args.show_config {
         show_config(names, kind, settings, printer)
     } else if args.show_info {
@@ -74,10 +75,12 @@ fn deploy(
 }
 
 /// `--remove`: removes the deployed services; a service that is not deployed is
-/// an error (nothing to remove), like `docker service rm`.
+/// an error (nothing to remove), like `docker service rm`. What runs stops, so it is
+/// confirmed first.
 fn remove(
     names: &[String],
     kind: Option<ServiceType>,
+    yes: bool,
     settings: &Settings,
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
@@ -95,6 +98,17 @@ fn remove(
             ));
             failures += 1;
         }
+    }
+    if to_remove.is_empty() {
+        return Ok(ExitStatus::from_failures(failures));
+    }
+    let action = match to_remove.as_slice() {
+        [one] => format!("remove service {one}"),
+        many => format!("remove these {} services", many.len()),
+    };
+    if !confirmed(&action, &to_remove, yes)? {
+        printer.status("nothing removed");
+        return Ok(ExitStatus::from_failures(failures));
     }
     failures += remove_and_report(&engine, &to_remove, printer)?;
     Ok(ExitStatus::from_failures(failures))

@@ -4,13 +4,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, IsTerminal};
 use std::path::Path;
 
-use anyhow::bail;
-
 use crate::cli::{ServiceTypeArg, SwarmArgs};
 use crate::commands::deployment::{
-    deploy_and_report, removal_confirmed, remove_and_report, service_type, unavailable,
+    deploy_and_report, remove_and_report, service_type, unavailable,
 };
-use crate::commands::{ask, confirm};
+use crate::commands::{ask, confirmed};
 use crate::ioc::repository::Repository;
 use crate::printer::{Printer, table};
 use crate::services::{self, Answers, Outcome};
@@ -51,9 +49,9 @@ pub(crate) fn run(
     } else if args.list_managed_services {
         list_managed_services(settings, printer)
     } else if args.update_deployed_services {
-        update_deployed_services(settings, printer)
+        update_deployed_services(args.yes, settings, printer)
     } else if args.backup_swarm {
-        backup_swarm(settings, printer)
+        backup_swarm(args.yes, settings, printer)
     } else if let (true, Some(file)) = (args.restore_swarm, &args.backup_file) {
         restore_swarm(file, args.yes, settings, printer)
     } else {
@@ -124,8 +122,13 @@ fn deploy_global_services(settings: &Settings, printer: &Printer) -> anyhow::Res
 }
 
 /// `--update-deployed-services`: every deployed managed service takes its current
-/// file with a rolling restart (a deployed service whose file is gone fails).
-fn update_deployed_services(settings: &Settings, printer: &Printer) -> anyhow::Result<ExitStatus> {
+/// file with a rolling restart (a deployed service whose file is gone fails). Every
+/// IOC and service restarts, so it is confirmed first.
+fn update_deployed_services(
+    yes: bool,
+    settings: &Settings,
+    printer: &Printer,
+) -> anyhow::Result<ExitStatus> {
     let (engine, services, deployed) = survey(settings)?;
     let (available, missing): (Vec<_>, Vec<_>) = services
         .into_iter()
@@ -139,6 +142,17 @@ fn update_deployed_services(settings: &Settings, printer: &Printer) -> anyhow::R
     if available.is_empty() && missing.is_empty() {
         printer.status("no managed service is deployed");
         return Ok(ExitStatus::Success);
+    }
+    if !available.is_empty() {
+        let names: Vec<String> = available.iter().map(|s| s.service_name.clone()).collect();
+        let action = format!(
+            "restart these {} services, replacing their tasks one by one",
+            names.len()
+        );
+        if !confirmed(&action, &names, yes)? {
+            printer.status("nothing restarted");
+            return Ok(ExitStatus::from_failures(failures));
+        }
     }
     failures += deploy_and_report(
         &engine,
@@ -211,13 +225,10 @@ fn remove_group(
         printer.status(&format!("nothing to remove: none of {what} is deployed"));
         return Ok(ExitStatus::Success);
     }
-    match removal_confirmed(&what, &names, yes, printer) {
-        Ok(true) => {}
-        Ok(false) => return Ok(ExitStatus::Success),
-        Err(refusal) => {
-            printer.error(&refusal);
-            return Ok(ExitStatus::Failure);
-        }
+    let action = format!("remove these {} services ({what})", names.len());
+    if !confirmed(&action, &names, yes)? {
+        printer.status("nothing removed");
+        return Ok(ExitStatus::Success);
     }
     let failures = remove_and_report(&engine, &names, printer)?;
     Ok(ExitStatus::from_failures(failures))
@@ -318,13 +329,23 @@ fn engine_host(settings: &Settings) -> EngineHost<'_> {
     }
 }
 
-/// `swarm -b`: prints the archive's path on stdout, like `exec -b`.
-fn backup_swarm(settings: &Settings, printer: &Printer) -> anyhow::Result<ExitStatus> {
-    let outcome = backup::backup(
-        &engine_host(settings),
-        &settings.paths.swarm_backup,
-        &|step| printer.status(step),
-    )?;
+/// `swarm -b`: prints the archive's path on stdout, like `exec -b`. The engine stops
+/// for it, and with it every task on this node, so it is confirmed first.
+fn backup_swarm(yes: bool, settings: &Settings, printer: &Printer) -> anyhow::Result<ExitStatus> {
+    let host = engine_host(settings);
+    let action = "stop the Docker engine of this node (its tasks stop too) to archive the swarm state, then start it again";
+    let touched = [
+        format!("stop: {}", host.stop_command),
+        format!("archive: {}", host.swarm_dir.display()),
+        format!("start: {}", host.start_command),
+    ];
+    if !confirmed(action, &touched, yes)? {
+        printer.status("nothing stopped, no backup made");
+        return Ok(ExitStatus::Success);
+    }
+    let outcome = backup::backup(&host, &settings.paths.swarm_backup, &|step| {
+        printer.status(step)
+    })?;
     let mut status = ExitStatus::Success;
     match outcome.archive {
         Ok(path) => printer.line(&path.display().to_string()),
@@ -366,22 +387,18 @@ fn restore_swarm(
         archive.archived_folder(),
         archive.node.node_id.as_deref().unwrap_or("(unknown)")
     ));
-    if !yes {
-        if !io::stdin().is_terminal() {
-            bail!(
-                "refusing to restore the swarm without confirmation: stdin is not a terminal (use --yes)"
-            );
-        }
-        let question = format!(
-            "stop the Docker engine ({}), keep {} aside and restore the swarm from {}?",
-            host.stop_command,
-            host.swarm_dir.display(),
-            archive.path().display()
-        );
-        if !confirm(&question) {
-            printer.status("nothing restored");
-            return Ok(ExitStatus::Success);
-        }
+    let action = format!(
+        "stop the Docker engine of this node, keep its swarm state aside and restore the swarm from {}",
+        archive.path().display()
+    );
+    let touched = [
+        format!("stop: {}", host.stop_command),
+        format!("keep aside: {}", host.swarm_dir.display()),
+        format!("start: {}", host.start_command),
+    ];
+    if !confirmed(&action, &touched, yes)? {
+        printer.status("nothing restored");
+        return Ok(ExitStatus::Success);
     }
     let restored = backup::restore(&host, &archive, &settings.swarm_advertise_ip, &|step| {
         printer.status(step)

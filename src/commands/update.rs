@@ -1,5 +1,5 @@
 use crate::ExitStatus;
-use crate::commands::lock_repository;
+use crate::commands::{lock_repository, report_cleared};
 use crate::ioc::repository::{Repository, Upgrade};
 use crate::printer::Printer;
 use crate::settings::Settings;
@@ -30,6 +30,8 @@ pub(crate) fn run(settings: &Settings, printer: &Printer) -> anyhow::Result<Exit
         ));
         failures += 1;
     }
+    // What interrupted commands left, of this version and earlier ones.
+    report_cleared(&repository.clear_leftovers(true)?, printer);
     for name in repository.names()? {
         match repository.upgrade(&name, settings) {
             Ok(Upgrade::Current) => printer.detail(&format!("IOC \"{name}\" is already current")),

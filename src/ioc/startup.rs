@@ -59,8 +59,8 @@ const ST_CMD_MODE: u32 = 0o555;
 const READ_ONLY: u32 = 0o444;
 const DIR_MODE: u32 = 0o755;
 /// Hidden names inside `project/` used while `startup` is being replaced.
-const NEW_PREFIX: &str = ".iocdock-startup-new-";
-const OLD_PREFIX: &str = ".iocdock-startup-old-";
+const NEW_PREFIX: &str = crate::fsutil::leftovers::STARTUP_NEW;
+const OLD_PREFIX: &str = crate::fsutil::leftovers::STARTUP_OLD;
 
 fn invalid(option: &str, section: &str) -> String {
     format!("option \"{option}\" in section \"{section}\" invalid.")

@@ -50,6 +50,10 @@ pub(crate) enum WorkflowError {
         "IOC \"{name}\" runs on host \"{host}\": swarm service files are made for IOCs with host swarm"
     )]
     NotASwarmIoc { name: String, host: String },
+    #[error(
+        "IOC \"{name}\" has no startup files made under its name (status created); run iocdock exec {name} --deploy first"
+    )]
+    NotGenerated { name: String },
     #[error(transparent)]
     Compose(#[from] crate::compose::ComposeError),
     #[error(transparent)]
@@ -249,6 +253,15 @@ fn rendered_service_file(
             path: exported_ini,
         });
     }
+    // No startup files of its own (a rename that could not regenerate them leaves
+    // this status): what the run folder holds would start under another name.
+    if let Ok((state, _)) = repository.read_state(name)
+        && state.status == Status::Created
+    {
+        return Err(WorkflowError::NotGenerated {
+            name: name.to_string(),
+        });
+    }
     let log = repository.ioc_log_dir_checked()?;
     let health_pv = health::checked_pv(name, &ini, &repository.dir(name))?;
     let yaml = ioc_service::render(name, &ini, settings, &run, &log, health_pv.as_deref())?;
@@ -371,4 +384,132 @@ pub(crate) fn generate(
     };
     repository.write_state(name, &state)?;
     Ok(outcome)
+}
+
+/// What following a rename did to the startup files and the export.
+#[derive(Debug)]
+pub(crate) enum Followed {
+    /// The IOC never had startup files: nothing names it yet.
+    NothingGenerated,
+    /// Startup files made again under the new name, and exported again when the IOC
+    /// was exported; `autosave` lists the autosave files renamed with it.
+    Regenerated {
+        exported: Option<Exported>,
+        autosave: Vec<PathBuf>,
+    },
+    /// The files could not be made under the new name: status `created` now keeps
+    /// the IOC from being exported or deployed until they are.
+    Blocked { reason: String },
+}
+
+/// Reason recorded in the state when a rename could not remake the startup files.
+pub(crate) const RENAMED_REASON: &str = "startup files not made under the new name.";
+
+/// After `Repository::rename` from `old` to `new`: st.cmd, the acf and the autosave
+/// file names carry the IOC's name, so the startup files are generated again under
+/// the new one, and exported again when the IOC was exported (settings/ and logs/
+/// stay, their autosave files renamed so a restart restores them). When that fails
+/// (validation, a file system error) the IOC gets status `created` with the reason,
+/// which export and deploy refuse until `exec --deploy` makes new files.
+pub(crate) fn follow_rename(
+    repository: &Repository,
+    settings: &Settings,
+    templates: &Templates,
+    reserved: &ReservedNames,
+    old: &str,
+    new: &str,
+) -> Result<Followed, WorkflowError> {
+    let (state, _) = repository.read_state(new)?;
+    let project = repository.dir_checked(new)?.join(PROJECT_DIR);
+    let had_startup = project.join("startup").exists()
+        || matches!(state.status, Status::Generated | Status::Exported);
+    if !had_startup {
+        return Ok(Followed::NothingGenerated);
+    }
+    let outcome = regenerate_renamed(repository, settings, templates, reserved, old, new);
+    match outcome {
+        Ok(Ok((exported, autosave))) => Ok(Followed::Regenerated { exported, autosave }),
+        Ok(Err(problems)) => {
+            let list: Vec<String> = problems
+                .iter()
+                .map(|p| format!("{} {}", p.reason, p.message))
+                .collect();
+            block(repository, new, &list.join("; "))
+        }
+        Err(e) => block(repository, new, &e.to_string()),
+    }
+}
+
+type Regenerated = (Option<Exported>, Vec<PathBuf>);
+
+fn regenerate_renamed(
+    repository: &Repository,
+    settings: &Settings,
+    templates: &Templates,
+    reserved: &ReservedNames,
+    old: &str,
+    new: &str,
+) -> Result<Result<Regenerated, Vec<Problem>>, WorkflowError> {
+    let ini = repository.read_ini(new)?;
+    let from = format!("{old}-automake-pass");
+    let to = format!("{new}-automake-pass");
+    let mut folders = vec![repository.dir_checked(new)?.join(PROJECT_DIR)];
+    let run = match config::checked_host(new, &ini) {
+        Ok(host) => Some(repository.run_dir_checked(host, new)?),
+        Err(_) => None,
+    };
+    let exported = run.as_ref().is_some_and(|dir| dir.join(INI_FILE).is_file());
+    if let (Some(dir), true) = (&run, exported) {
+        folders.push(dir.clone());
+    }
+    let mut autosave = Vec::new();
+    for base in &folders {
+        for running in RUNNING_DATA {
+            let renamed =
+                fsutil::nofollow::rename_prefixed(base, &[running, "autosave"], &from, &to).at(
+                    &base.join(running).join("autosave"),
+                    "cannot rename autosave files",
+                )?;
+            autosave.extend(
+                renamed
+                    .into_iter()
+                    .map(|file| base.join(running).join("autosave").join(file)),
+            );
+        }
+    }
+    match generate(repository, settings, templates, new, false)? {
+        Generation::Written(_) | Generation::Planned(_) => {}
+        Generation::Invalid(problems) => return Ok(Err(problems)),
+    }
+    let exported = if exported {
+        Some(export(repository, settings, reserved, new, false)?)
+    } else {
+        None
+    };
+    Ok(Ok((exported, autosave)))
+}
+
+/// Status `created` with the reason, so export and deploy refuse the IOC; its service
+/// file goes too (it would list the IOC as available), `exec --deploy` writes it again.
+fn block(repository: &Repository, name: &str, cause: &str) -> Result<Followed, WorkflowError> {
+    let service_file = repository
+        .service_file_dir_checked(name)?
+        .join(SERVICE_FILE);
+    match fs::remove_file(&service_file) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => {
+            return Err(e)
+                .at(&service_file, "cannot remove")
+                .map_err(Into::into);
+        }
+        _ => {}
+    }
+    let (mut state, _) = repository.read_state(name)?;
+    state.status = Status::Created;
+    let reason =
+        format!("{cause}; fix it, then run iocdock exec {name} --deploy (or --gen-startup-file)");
+    state.add_warning(RENAMED_REASON, &reason, &now_stamp());
+    repository.write_state(name, &state)?;
+    Ok(Followed::Blocked {
+        reason: cause.to_string(),
+    })
 }

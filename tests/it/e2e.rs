@@ -22,7 +22,11 @@ pub(crate) fn demo_image() {
     assert!(status.success(), "scripts/demo-image/build.sh failed");
 }
 
-fn wait_until(what: &str, limit: Duration, mut check: impl FnMut() -> Option<String>) -> String {
+pub(crate) fn wait_until(
+    what: &str,
+    limit: Duration,
+    mut check: impl FnMut() -> Option<String>,
+) -> String {
     let start = Instant::now();
     loop {
         if let Some(found) = check() {
@@ -33,7 +37,7 @@ fn wait_until(what: &str, limit: Duration, mut check: impl FnMut() -> Option<Str
     }
 }
 
-fn caget(t: &TestContext, pv: &str) -> (i32, String, String) {
+pub(crate) fn caget(t: &TestContext, pv: &str) -> (i32, String, String) {
     let out = t
         .cmd(&["client", "caget", pv])
         .output()
