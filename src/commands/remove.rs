@@ -54,22 +54,26 @@ pub(crate) fn run(
         && e.is_engine_failure()
         && !args.force
     {
-        let unknown: Vec<&str> = present
+        let at_risk: Vec<String> = present
             .iter()
-            .copied()
             .filter(|name| repository.may_be_deployed(name))
+            .map(|name| {
+                let service = managed::ioc_service(settings, &repository, name).service_name;
+                let running_from = repository
+                    .run_dir(repository.load(name).host(), name)
+                    .map(|dir| format!(" running from {}", dir.display()))
+                    .unwrap_or_default();
+                format!("IOC \"{name}\" could leave service {service}{running_from}")
+            })
             .collect();
-        if !unknown.is_empty()
+        if !at_risk.is_empty()
             && let Err(error) = deployments
         {
             return Err(EngineFailure {
                 error,
                 consequence: format!(
-                    "cannot tell whether {} deployed; nothing was removed, since a service left behind would keep running from a deleted folder unseen (--force removes anyway)",
-                    match &unknown[..] {
-                        [one] => format!("IOC \"{one}\" is"),
-                        many => format!("IOCs {} are", many.join(", ")),
-                    }
+                    "cannot tell whether it is deployed; nothing was removed: removing {} unseen (--force removes anyway)",
+                    at_risk.join(", ")
                 ),
             }
             .into());

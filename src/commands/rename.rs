@@ -59,13 +59,25 @@ pub(crate) fn run(
         }
         printer.status(&format!("removed service {service}"));
     }
+    // A service file that cannot be rendered for the new name (its startup files cannot
+    // be made either: the regeneration below says why and blocks deploys) must not stay
+    // behind under that name with the old name's paths.
     let rewrite = |name: &str| {
-        workflow::write_service_file(&repository, settings, &reserved, name)
-            .map(|_| ())
-            .map_err(|e| RepositoryError::ServiceFile {
+        if workflow::write_service_file(&repository, settings, &reserved, name).is_ok() {
+            return Ok(());
+        }
+        let path = repository.service_file(name);
+        match std::fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(RepositoryError::ServiceFile {
                 ioc: name.to_string(),
-                message: e.to_string(),
-            })
+                message: format!(
+                    "{}: cannot remove the old name's service file: {e}",
+                    path.display()
+                ),
+            }),
+        }
     };
     let renamed = repository.rename(old, new, &reserved, &rewrite)?;
     for (from, to) in &renamed.moved {
