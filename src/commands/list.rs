@@ -10,7 +10,7 @@ use crate::printer::{Printer, ellipsize, table};
 use crate::settings::Settings;
 use crate::swarm::engine::SwarmError;
 use crate::swarm::managed::{self, ReservedNames};
-use crate::swarm::status::{SwarmView, fetch_quickly};
+use crate::swarm::status::{DeployStatus, SwarmView, fetch_quickly};
 use crate::{ExitStatus, UsageError};
 
 const BANNER_WIDTH: usize = 70;
@@ -175,7 +175,7 @@ fn deploy_statuses(
     iocs: &[IocProject],
     view: Option<Result<SwarmView, SwarmError>>,
     printer: &Printer,
-) -> Vec<String> {
+) -> Vec<DeployStatus> {
     let Some(view) = view else {
         return Vec::new();
     };
@@ -183,20 +183,18 @@ fn deploy_statuses(
         Ok(view) => view,
         Err(e) => {
             let unknown = match e {
-                SwarmError::Unreachable { .. } | SwarmError::Runtime(_) => {
-                    "unknown (docker unreachable)"
-                }
-                SwarmError::NotManager { .. } => "unknown (not a swarm manager)",
-                SwarmError::Api { .. } => "unknown (docker error)",
+                SwarmError::Unreachable { .. } | SwarmError::Runtime(_) => "docker unreachable",
+                SwarmError::NotManager { .. } => "not a swarm manager",
+                SwarmError::Api { .. } => "docker error",
             };
             printer.warn(&format!("DeployStatus unknown: {e}"));
-            return vec![unknown.to_string(); iocs.len()];
+            return vec![DeployStatus::unknown(unknown); iocs.len()];
         }
     };
     // `available` looks for each service file: on every core, as the file comparisons.
     crate::parallel::map(iocs, |ioc| {
         let service = managed::ioc_service(settings, repository, &ioc.name);
-        view.status(&service.service_name, service.available()).text
+        view.status(&service.service_name, service.available())
     })
 }
 
@@ -212,7 +210,7 @@ fn consistency_columns(repository: &Repository, iocs: &[IocProject]) -> Vec<[Str
 
 fn panel_table(
     iocs: &[IocProject],
-    deploy_status: &[String],
+    deploy_status: &[DeployStatus],
     consistency: &[[String; 2]],
 ) -> String {
     let rows: Vec<Vec<String>> = iocs
@@ -226,7 +224,8 @@ fn panel_table(
                 ellipsize(description(ioc), 37),
                 ioc.state.health.to_string(),
                 ioc.state.status.to_string(),
-                deploy_status.clone(),
+                deploy_status.text.clone(),
+                deploy_status.node_text(),
                 snapshot.clone(),
                 running.clone(),
             ]
@@ -240,6 +239,7 @@ fn panel_table(
             "State",
             "Status",
             "DeployStatus",
+            "Node",
             "SnapshotConsistency",
             "RunningConsistency",
         ],

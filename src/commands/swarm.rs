@@ -253,13 +253,14 @@ fn show_digest(
                 r.name,
                 r.service_name,
                 r.kind.to_string(),
-                r.status.replicas,
+                r.status.replicas(),
+                r.status.node_text(),
                 r.status.text,
             ]
         })
         .collect();
     printer.data(&table(
-        &["Name", "ServiceName", "Type", "Replicas", "Status"],
+        &["Name", "ServiceName", "Type", "Replicas", "Node", "Status"],
         &rows,
     ));
     Ok(ExitStatus::Success)
