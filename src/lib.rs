@@ -34,6 +34,9 @@ pub(crate) enum ExitStatus {
     Usage,
     /// `config` of a name it does not know.
     UnknownName,
+    /// A check found something to look at: `list -p --check` (an IOC not running,
+    /// not healthy or not consistent), `service --check-deploy --exit-code` (drift).
+    CheckFailed,
     /// The exit code of a tool run for the operator (`client`), passed through.
     Tool(u8),
 }
@@ -44,6 +47,7 @@ impl ExitStatus {
             ExitStatus::Success => 0,
             ExitStatus::Failure => 1,
             ExitStatus::Usage => 2,
+            ExitStatus::CheckFailed => 4,
             ExitStatus::UnknownName => 10,
             ExitStatus::Tool(code) => code,
         }

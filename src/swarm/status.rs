@@ -8,10 +8,6 @@
 //! Every state and its words live here ([`DeployState`], [`Health`]), so the
 //! digest, `list -p`, their JSON and the `list` filters say the same thing.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::fmt;
-use std::time::Duration;
-
 use bollard::Docker;
 use bollard::models::{
     Node, NodeSpecAvailabilityEnum, NodeState, Service, ServiceUpdateStatusStateEnum, Task,
@@ -19,8 +15,10 @@ use bollard::models::{
 };
 use bollard::query_parameters::{ListNodesOptions, ListServicesOptions, ListTasksOptions};
 use chrono::{DateTime, Utc};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt;
 
-use crate::swarm::engine::{Engine, SwarmError};
+use crate::swarm::engine::SwarmError;
 use crate::swarm::format::{ago, one_line, pretty, timestamp};
 use crate::swarm::managed::{ManagedService, ServiceType};
 
@@ -93,6 +91,12 @@ impl DeployState {
     }
 }
 
+impl serde::Serialize for DeployState {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.word())
+    }
+}
+
 impl fmt::Display for DeployState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.word())
@@ -137,6 +141,12 @@ impl Health {
     }
 }
 
+impl serde::Serialize for Health {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.word())
+    }
+}
+
 impl fmt::Display for Health {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.word())
@@ -144,7 +154,7 @@ impl fmt::Display for Health {
 }
 
 /// A node a copy of a service is on, with its trouble if it has one.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 pub(crate) struct NodeMark {
     pub(crate) hostname: String,
     /// `down`, `unknown`, `disconnected`, `drain`, `pause`; None when Ready and active.
@@ -161,7 +171,7 @@ impl fmt::Display for NodeMark {
 }
 
 /// The service's UpdateStatus when it says more than "completed".
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub(crate) struct UpdateNote {
     /// The engine's word: updating, paused, rollback_started, rollback_paused,
     /// rollback_completed.
@@ -175,7 +185,7 @@ impl UpdateNote {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub(crate) struct DeployStatus {
     pub(crate) state: DeployState,
     /// Copies running on Ready nodes and copies that should run; None when not
@@ -186,6 +196,7 @@ pub(crate) struct DeployStatus {
     pub(crate) nodes: Vec<NodeMark>,
     pub(crate) health: Health,
     /// When the newest running copy was created: the uptime's start.
+    #[serde(serialize_with = "rfc3339")]
     pub(crate) running_since: Option<DateTime<Utc>>,
     /// The error of a current task (the scheduler's reason for a pending one).
     pub(crate) error: Option<String>,
@@ -193,6 +204,18 @@ pub(crate) struct DeployStatus {
     /// `Running 5 hours ago (healthy)`, `Undeployed (Available)`, `Pending 3 seconds
     /// ago: "no suitable node ..."`: the Status/DeployStatus column.
     pub(crate) text: String,
+}
+
+fn rfc3339<S: serde::Serializer>(
+    at: &Option<DateTime<Utc>>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match at {
+        Some(at) => {
+            serializer.serialize_str(&at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        }
+        None => serializer.serialize_none(),
+    }
 }
 
 impl DeployStatus {
@@ -379,6 +402,11 @@ impl SwarmView {
         }
     }
 
+    /// Every deployed service of the stack.
+    pub(crate) fn services(&self) -> impl Iterator<Item = &Service> {
+        self.services.values()
+    }
+
     /// The deployed service called `service_name`, if any.
     pub(crate) fn service(&self, service_name: &str) -> Option<&Service> {
         self.services.get(service_name)
@@ -400,18 +428,6 @@ impl SwarmView {
             self.now,
         )
     }
-}
-
-/// Connects with a short limit and reads the view, for `list -p`, which must print its
-/// table even when the daemon hangs.
-pub(crate) fn fetch_quickly(prefix: &str, limit: Duration) -> Result<SwarmView, SwarmError> {
-    let engine = Engine::connect_for_view(limit)?;
-    engine
-        .block_on(async {
-            tokio::time::timeout(limit, SwarmView::fetch(engine.docker(), prefix)).await
-        })
-        .map_err(|_| crate::swarm::engine::no_answer(limit))?
-        .map_err(|e| engine.explain(e))
 }
 
 fn is_current(task: &Task) -> bool {

@@ -1,0 +1,127 @@
+//! What `list -p` says about each IOC's deployment: its status (as in the digest)
+//! and whether the deployed service drifted from its service file; the `list`
+//! conditions on them (`deploy=`, `health=`, `consistency=`) and the verdict of
+//! `list -p --check`.
+
+use std::time::Duration;
+
+use crate::ioc::repository::Repository;
+use crate::settings::Settings;
+use crate::swarm::drift::{self, Consistency, Drift};
+use crate::swarm::engine::{Engine, SwarmError};
+use crate::swarm::managed;
+use crate::swarm::status::{DeployState, DeployStatus, Health, SwarmView};
+
+/// The view of the swarm `list -p` reads, with the names of the networks the
+/// services attach to (for the drift check).
+pub(crate) struct PanelView {
+    pub(crate) swarm: SwarmView,
+    networks: std::collections::HashMap<String, String>,
+}
+
+/// Connects with a short limit and reads the view, for `list -p`, which must print its
+/// table even when the daemon hangs.
+pub(crate) fn fetch_quickly(prefix: &str, limit: Duration) -> Result<PanelView, SwarmError> {
+    let engine = Engine::connect_for_view(limit)?;
+    engine
+        .block_on(async {
+            tokio::time::timeout(limit, async {
+                let swarm = SwarmView::fetch(engine.docker(), prefix).await?;
+                let networks = drift::network_names(engine.docker(), swarm.services()).await;
+                Ok::<_, SwarmError>(PanelView { swarm, networks })
+            })
+            .await
+        })
+        .map_err(|_| crate::swarm::engine::no_answer(limit))?
+        .map_err(|e| engine.explain(e))
+}
+
+/// One IOC's deployment as the panel shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct IocDeployment {
+    pub(crate) status: DeployStatus,
+    pub(crate) drift: Drift,
+}
+
+impl IocDeployment {
+    /// What every IOC gets when the swarm could not be read.
+    pub(crate) fn unknown(why: &str) -> IocDeployment {
+        IocDeployment {
+            status: DeployStatus::unknown(why),
+            drift: Drift::unknown(why),
+        }
+    }
+
+    /// `list -p --check`: the IOC runs, its health check (if any) passes and the
+    /// deployed service is what its file says.
+    pub(crate) fn is_fine(&self) -> bool {
+        self.status.state == DeployState::Running
+            && matches!(self.status.health, Health::Healthy | Health::None)
+            && self.drift.consistency == Consistency::Consistent
+    }
+}
+
+/// The deployment of each named IOC; the file translations run on every core.
+pub(crate) fn deployments(
+    settings: &Settings,
+    repository: &Repository,
+    names: &[&str],
+    view: &PanelView,
+) -> Vec<IocDeployment> {
+    let namespace = &settings.prefix_stack_name;
+    crate::parallel::map_with(names, 16, |name| {
+        let service = managed::ioc_service(settings, repository, name);
+        let status = view
+            .swarm
+            .status(&service.service_name, service.available());
+        let drift = match view.swarm.service(&service.service_name) {
+            None => Drift::not_deployed(),
+            Some(deployed) => drift::check(
+                &service,
+                namespace,
+                deployed,
+                &view.networks,
+                status.update.as_ref(),
+            ),
+        };
+        IocDeployment { status, drift }
+    })
+}
+
+/// A `list` condition on the deployment: `deploy=STATE`, `health=HEALTH`,
+/// `consistency=CONSISTENCY`. Conditions are ANDed with the others; using one makes
+/// `list` ask the engine, whatever the view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PanelCondition {
+    Deploy(DeployState),
+    Health(Health),
+    Consistency(Consistency),
+}
+
+impl PanelCondition {
+    /// None when `key` is not one of these conditions; an error names the accepted
+    /// values when the value is none of them.
+    pub(crate) fn parse(key: &str, value: &str) -> Option<Result<PanelCondition, String>> {
+        let words = |all: Vec<&str>| all.join(", ");
+        Some(match key {
+            "deploy" => DeployState::parse(value)
+                .map(PanelCondition::Deploy)
+                .ok_or_else(|| words(DeployState::ALL.iter().map(|s| s.word()).collect())),
+            "health" => Health::parse(value)
+                .map(PanelCondition::Health)
+                .ok_or_else(|| words(Health::ALL.iter().map(|h| h.word()).collect())),
+            "consistency" => Consistency::parse(value)
+                .map(PanelCondition::Consistency)
+                .ok_or_else(|| words(Consistency::ALL.iter().map(|c| c.word()).collect())),
+            _ => return None,
+        })
+    }
+
+    pub(crate) fn matches(&self, deployment: &IocDeployment) -> bool {
+        match self {
+            PanelCondition::Deploy(state) => deployment.status.state == *state,
+            PanelCondition::Health(health) => deployment.status.health == *health,
+            PanelCondition::Consistency(c) => deployment.drift.consistency == *c,
+        }
+    }
+}
