@@ -499,7 +499,8 @@ fn has_health_check(service: &Service) -> bool {
         .is_some_and(|first| first != "NONE")
 }
 
-fn update_note(service: &Service) -> Option<UpdateNote> {
+/// The service's UpdateStatus, unless it is empty or says "completed".
+pub(crate) fn update_note(service: &Service) -> Option<UpdateNote> {
     let update = service.update_status.as_ref()?;
     let state = update.state?;
     if matches!(
