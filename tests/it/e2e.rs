@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 use crate::docker::{StackGuard, docker_ready, swarm_context, unique_prefix};
 use crate::{TestContext, project_file};
 
-const DEMO_IMAGE: &str = "iocdock-demo/ioc-exec:1.0";
+pub(crate) const DEMO_IMAGE: &str = "iocdock-demo/ioc-exec:1.0";
 
 /// Builds the demo image unless it exists (scripts/test.sh builds it before the tests).
-fn demo_image() {
+pub(crate) fn demo_image() {
     let status = Command::new("bash")
         .arg(project_file("scripts/demo-image/build.sh"))
         .arg(DEMO_IMAGE)
