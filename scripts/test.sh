@@ -16,6 +16,8 @@
 #   IOCDOCK_DOCKER_TESTS=skip    set by this script when Docker is unavailable outside
 #                                CI; tests that need a daemon read it and skip. Set it
 #                                yourself to skip the Docker set-up altogether.
+#   IOCDOCK_MULTINODE_TESTS=skip set when the multi-node harness cannot come up outside
+#                                CI; the fault tests then skip.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -79,6 +81,31 @@ fi
 if [[ "${IOCDOCK_DOCKER_TESTS:-}" != skip ]]; then
     say "scripts/demo-image/build.sh"
     scripts/demo-image/build.sh
+fi
+
+# ----------------------------------------------------------------------------------
+# The multi-node swarm of the fault tests (../shared/tools/multinode: one manager and
+# two workers in network namespaces on this machine). up.sh is idempotent and repairs
+# a harness another run left broken; it needs Debian's busybox-static.
+multinode=../shared/tools/multinode
+if [[ "${IOCDOCK_DOCKER_TESTS:-}" != skip && -f $multinode/up.sh ]]; then
+    if ! command -v busybox >/dev/null; then
+        say "apt-get install busybox-static"
+        DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq \
+            --no-install-recommends busybox-static >&2 ||
+            { apt-get -o DPkg::Lock::Timeout=300 update -qq &&
+                DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq \
+                    --no-install-recommends busybox-static; } >&2 || true
+    fi
+    say "$multinode/up.sh"
+    if ! bash "$multinode/up.sh" >/dev/null; then
+        if is_ci; then
+            echo "test.sh: the multi-node harness did not come up in CI; stopping" >&2
+            exit 1
+        fi
+        echo "test.sh: WARNING: multi-node harness unavailable; its tests will SKIP" >&2
+        export IOCDOCK_MULTINODE_TESTS=skip
+    fi
 fi
 
 # ----------------------------------------------------------------------------------
