@@ -98,7 +98,8 @@ if [[ "${IOCDOCK_DOCKER_TESTS:-}" != skip && -f $multinode/up.sh ]]; then
                     --no-install-recommends busybox-static; } >&2 || true
     fi
     say "$multinode/up.sh"
-    if ! bash "$multinode/up.sh" >/dev/null; then
+    # Under the lock the tests hold: never "repair" a node a running test took down.
+    if ! flock /run/multinode-iocdock-tests.lock bash "$multinode/up.sh" >/dev/null; then
         if is_ci; then
             echo "test.sh: the multi-node harness did not come up in CI; stopping" >&2
             exit 1
