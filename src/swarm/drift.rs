@@ -15,7 +15,7 @@ use bollard::models::{Service, ServiceSpec, TaskSpecContainerSpec};
 use futures_util::stream::{self, StreamExt};
 use serde_json::Value;
 
-use crate::swarm::deploy::{self, DeployError};
+use crate::swarm::deploy;
 use crate::swarm::format::bytes_size;
 use crate::swarm::managed::ManagedService;
 use crate::swarm::status::UpdateNote;
@@ -164,9 +164,6 @@ pub(crate) fn check(
     }
     let planned = match deploy::planned(service, namespace) {
         Ok(plan) => plan.spec,
-        Err(e @ (DeployError::Compose(_) | DeployError::MissingService { .. })) => {
-            return Drift::unknown(e.to_string());
-        }
         Err(e) => return Drift::unknown(e.to_string()),
     };
     let deployed_spec = deployed.spec.clone().unwrap_or_default();

@@ -26,8 +26,8 @@ pub(crate) fn fetch_quickly(prefix: &str, limit: Duration) -> Result<PanelView, 
     engine
         .block_on(async {
             tokio::time::timeout(limit, async {
-                let swarm = SwarmView::fetch(engine.docker(), prefix).await?;
-                let networks = drift::network_names(engine.docker(), swarm.services()).await;
+                let (swarm, networks) =
+                    SwarmView::fetch_with_networks(engine.docker(), prefix, true).await?;
                 Ok::<_, SwarmError>(PanelView { swarm, networks })
             })
             .await

@@ -328,15 +328,39 @@ impl SwarmView {
     /// the nodes at once; then, only when a node is not Ready, the tasks the manager
     /// shut down on those nodes.
     pub(crate) async fn fetch(docker: &Docker, prefix: &str) -> Result<SwarmView, SwarmError> {
-        let services = docker.list_services(Some(ListServicesOptions {
-            filters: Some(HashMap::from([(
-                "name".to_string(),
-                vec![format!("{prefix}_")],
-            )])),
-            // The counts come from the tasks: the daemon's own would cost it a scan
-            // of every task, history included.
-            status: None,
-        }));
+        Ok(SwarmView::fetch_with_networks(docker, prefix, false)
+            .await?
+            .0)
+    }
+
+    /// Like [`SwarmView::fetch`]; with `networks`, also the names of the networks the
+    /// services attach to (for the drift check), asked as soon as the services are
+    /// known, while the tasks and nodes are still on their way.
+    pub(crate) async fn fetch_with_networks(
+        docker: &Docker,
+        prefix: &str,
+        networks: bool,
+    ) -> Result<(SwarmView, HashMap<String, String>), SwarmError> {
+        let services = async {
+            let services = docker
+                .list_services(Some(ListServicesOptions {
+                    filters: Some(HashMap::from([(
+                        "name".to_string(),
+                        vec![format!("{prefix}_")],
+                    )])),
+                    // The counts come from the tasks: the daemon's own would cost it a
+                    // scan of every task, history included.
+                    status: None,
+                }))
+                .await
+                .map_err(|e| SwarmError::api("service list", e))?;
+            let names = if networks {
+                crate::swarm::drift::network_names(docker, services.iter()).await
+            } else {
+                HashMap::new()
+            };
+            Ok::<_, SwarmError>((services, names))
+        };
         let tasks = docker.list_tasks(Some(ListTasksOptions {
             filters: Some(HashMap::from([(
                 "desired-state".to_string(),
@@ -345,7 +369,7 @@ impl SwarmView {
         }));
         let nodes = docker.list_nodes(None::<ListNodesOptions>);
         let (services, tasks, nodes) = tokio::join!(services, tasks, nodes);
-        let services = services.map_err(|e| SwarmError::api("service list", e))?;
+        let (services, network_names) = services?;
         let tasks = tasks.map_err(|e| SwarmError::api("task list", e))?;
         let nodes = nodes.map_err(|e| SwarmError::api("node list", e))?;
         let lost: Vec<String> = nodes
@@ -366,7 +390,10 @@ impl SwarmView {
                 .await
                 .map_err(|e| SwarmError::api("task list", e))?
         };
-        Ok(SwarmView::new(services, tasks, nodes, stray, Utc::now()))
+        Ok((
+            SwarmView::new(services, tasks, nodes, stray, Utc::now()),
+            network_names,
+        ))
     }
 
     pub(crate) fn new(
@@ -400,11 +427,6 @@ impl SwarmView {
             nodes,
             now,
         }
-    }
-
-    /// Every deployed service of the stack.
-    pub(crate) fn services(&self) -> impl Iterator<Item = &Service> {
-        self.services.values()
     }
 
     /// The deployed service called `service_name`, if any.
