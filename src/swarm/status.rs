@@ -638,8 +638,12 @@ fn deployed_status(
         DeployState::NodeDown
     } else if updating {
         DeployState::Updating
-    } else if starting || (running < desired && desired > 0) {
+    } else if starting || (current.len() as u64) < desired {
+        // Copies on their way, or not created yet (a service just deployed).
         DeployState::Starting
+    } else if running < desired {
+        // A copy that ended (complete) and will not be started again.
+        DeployState::Failing
     } else if desired == 0 && current.is_empty() {
         DeployState::Stopped
     } else {

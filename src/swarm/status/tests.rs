@@ -441,6 +441,27 @@ fn a_global_service_wants_one_copy_per_ready_node() {
 }
 
 #[test]
+fn a_copy_that_ended_and_stays_ended_is_failing() {
+    let v = view(
+        vec![replicated("p_srv-a")],
+        vec![t("p_srv-a", Some("node1"), "running", "complete").created("2024-05-01T11:00:00Z")],
+        two_workers(),
+        vec![],
+    );
+    let status = v.status("p_srv-a", true);
+    assert_eq!(status.state, DeployState::Failing);
+    assert_eq!(status.text, "Complete about an hour ago");
+
+    // A service just created, its task not made yet, is starting.
+    let v = view(vec![replicated("p_srv-b")], vec![], two_workers(), vec![]);
+    let status = v.status("p_srv-b", true);
+    assert_eq!(
+        (status.state, status.replicas()),
+        (DeployState::Starting, "0/1".to_string())
+    );
+}
+
+#[test]
 fn nothing_to_run_is_stopped() {
     let v = view(
         vec![service("p_srv-z", json!({"Replicated": {"Replicas": 0}}))],
