@@ -137,6 +137,20 @@ beside() {
     }'
 }
 
+# quiet CMD...: runs a set-up step without its output; a failure stops the benchmark
+# with the step and what it said.
+quiet() {
+    local log
+    log=$(mktemp)
+    if ! "$@" >"$log" 2>&1; then
+        echo "bench.sh: failed: $*" >&2
+        { grep -m 5 '^error' "$log" || tail -5 "$log"; } >&2
+        rm -f "$log"
+        exit 1
+    fi
+    rm -f "$log"
+}
+
 # make_iocs PREFIX COUNT CONSTRAINT IMAGE: a home of COUNT exported IOCs with service
 # files (in $IOCDOCK_HOME), placed by CONSTRAINT (empty: the default, node.role==worker).
 make_iocs() {
@@ -145,15 +159,15 @@ make_iocs() {
     printf 'prefix_stack_name: %s\n' "$prefix" >"$IOCDOCK_HOME/settings.yaml"
     svc_names=()
     for ((i = 1; i <= count; i++)); do svc_names+=("sb$i"); done
-    "$bin" create "${svc_names[@]}" -f templates/test/test.ini -o "image=$img" module= >/dev/null 2>&1
+    quiet "$bin" create "${svc_names[@]}" -f templates/test/test.ini -o "image=$img" module=
     for name in "${svc_names[@]}"; do
-        "$bin" set "$name" -s db -o "load=ramper.db, name=$name" >/dev/null 2>&1
+        quiet "$bin" set "$name" -s db -o "load=ramper.db, name=$name"
         if [[ -n $constraint ]]; then
-            "$bin" set "$name" -s deploy -o "constraints=$constraint" >/dev/null 2>&1
+            quiet "$bin" set "$name" -s deploy -o "constraints=$constraint"
         fi
     done
-    "$bin" exec "${svc_names[@]}" --add-src-file templates/test >/dev/null 2>&1
-    "$bin" exec "${svc_names[@]}" --deploy >/dev/null 2>&1
+    quiet "$bin" exec "${svc_names[@]}" --add-src-file templates/test
+    quiet "$bin" exec "${svc_names[@]}" --deploy
 }
 cleanup_stack() {
     local ids
@@ -228,11 +242,28 @@ if part history; then
     export IOCDOCK_HOME=$work/history-home
     stacks+=("${DOCKER_HOST:-}|$prefix")
     make_iocs "$prefix" "$history" "node.labels.iocdock-bench-nowhere==1" "$image"
-    "$bin" swarm --deploy-all-iocs >/dev/null 2>&1
+    quiet "$bin" swarm --deploy-all-iocs
     made=$(count_services "$prefix")
     ((made == history)) || { echo "swarm --deploy-all-iocs created $made of $history services" >&2; exit 1; }
     # Each forced update replaces every task: history grows by one task per service.
-    for round in 1 2 3; do "$bin" swarm --update-deployed-services >/dev/null 2>&1; done
+    # The engine's updaters, still busy with the last round, change the services'
+    # versions under a large update ("update out of sequence"): those are made again.
+    force_update_all() {
+        local names=("${svc_names[@]}") out
+        for attempt in 1 2 3 4 5 6; do
+            out=$("$bin" service "${names[@]}" --update 2>&1) && return 0
+            mapfile -t names < <(grep -o "update of service ${prefix}_srv-[^ ]* failed" <<<"$out" |
+                sed "s/^update of service ${prefix}_srv-//; s/ failed\$//")
+            if ((${#names[@]} == 0)); then
+                grep -m 5 '^error' <<<"$out" >&2
+                exit 1
+            fi
+            sleep 2
+        done
+        echo "bench.sh: ${#names[@]} services still out of sequence after 6 attempts" >&2
+        exit 1
+    }
+    for round in 1 2 3; do force_update_all; done
     sleep 5
     tasks=$(docker service ps -q $(docker service ls -q --filter "label=com.docker.stack.namespace=$prefix") 2>/dev/null | wc -l)
     echo "$history pending IOC services, $tasks tasks of theirs (history included)"
@@ -259,7 +290,7 @@ if part multinode; then
     stacks+=("$DOCKER_HOST|$prefix")
     # The default placement, node.role==worker: the two workers share the IOCs.
     make_iocs "$prefix" "$many" "" "$image"
-    "$bin" swarm --deploy-all-iocs >/dev/null 2>&1
+    quiet "$bin" swarm --deploy-all-iocs
     wait_running "$prefix" "$many" 300
     sleep 5
     nodes=$(docker node ls -q | wc -l)

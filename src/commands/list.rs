@@ -11,6 +11,7 @@ use crate::ioc::query::Condition;
 use crate::ioc::repository::{IocProject, Repository};
 use crate::printer::{Printer, ellipsize, table};
 use crate::settings::Settings;
+use crate::swarm::drift::Planned;
 use crate::swarm::engine::SwarmError;
 use crate::swarm::managed::ReservedNames;
 use crate::swarm::panel::{self, IocDeployment, PanelCondition, PanelView};
@@ -101,8 +102,10 @@ pub(crate) fn run(
         .collect();
 
     let needs_engine = args.panel || !on_deployment.is_empty();
-    // The swarm is asked while the files are compared: neither waits for the other.
-    let (view, consistency) = std::thread::scope(|scope| {
+    let names: Vec<&str> = selected.iter().map(|ioc| ioc.name.as_str()).collect();
+    // The swarm is asked while the files are compared and the service files
+    // translated: neither waits for the other.
+    let (view, consistency, planned) = std::thread::scope(|scope| {
         let fetch = (needs_engine && !selected.is_empty()).then(|| {
             scope.spawn(|| panel::fetch_quickly(&settings.prefix_stack_name, DOCKER_LIMIT))
         });
@@ -111,15 +114,20 @@ pub(crate) fn run(
         } else {
             Vec::new()
         };
+        let planned = if needs_engine {
+            panel::planned(settings, &repository, &names)
+        } else {
+            Vec::new()
+        };
         let view = fetch.map(|handle| {
             handle
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
         });
-        (view, consistency)
+        (view, consistency, planned)
     });
     let deployments = match view {
-        Some(view) => deployments(settings, &repository, &selected, view, printer),
+        Some(view) => deployments(settings, &repository, &names, &planned, view, printer),
         None => Vec::new(),
     };
     // Keeps the IOCs (and their columns) the deployment conditions select.
@@ -339,15 +347,13 @@ fn info_blocks(iocs: &[&IocProject]) -> String {
 fn deployments(
     settings: &Settings,
     repository: &Repository,
-    iocs: &[IocProject],
+    names: &[&str],
+    planned: &[Option<Planned>],
     view: Result<PanelView, SwarmError>,
     printer: &Printer,
 ) -> Vec<IocDeployment> {
     match view {
-        Ok(view) => {
-            let names: Vec<&str> = iocs.iter().map(|ioc| ioc.name.as_str()).collect();
-            panel::deployments(settings, repository, &names, &view)
-        }
+        Ok(view) => panel::deployments(settings, repository, names, planned, &view),
         Err(e) => {
             let unknown = match e {
                 SwarmError::Unreachable { .. } | SwarmError::Runtime(_) => "docker unreachable",
@@ -355,7 +361,7 @@ fn deployments(
                 SwarmError::Api { .. } => "docker error",
             };
             printer.warn(&format!("DeployStatus unknown: {e}"));
-            vec![IocDeployment::unknown(unknown); iocs.len()]
+            vec![IocDeployment::unknown(unknown); names.len()]
         }
     }
 }

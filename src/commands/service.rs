@@ -223,8 +223,7 @@ fn check_deploy(
         let verdict = match found {
             None => drift::Drift::not_deployed(),
             Some(found) => drift::check(
-                service,
-                &settings.prefix_stack_name,
+                &drift::plan(service, &settings.prefix_stack_name),
                 found,
                 &networks,
                 crate::swarm::status::update_note(found).as_ref(),

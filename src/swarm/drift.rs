@@ -11,7 +11,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 
-use bollard::models::{Service, ServiceSpec, TaskSpecContainerSpec};
+use bollard::models::{Service, ServiceSpec, TaskSpec, TaskSpecContainerSpec};
 use futures_util::stream::{self, StreamExt};
 use serde_json::Value;
 
@@ -144,30 +144,54 @@ pub(crate) async fn network_names<'a>(
         .await
 }
 
-/// Compares the service file of `service` with its deployed copy.
+/// What deploying a service's file would create: the spec, or why it cannot be
+/// told (the file is missing, unreadable or invalid).
+pub(crate) type Planned = Result<ServiceSpec, PlanProblem>;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum PlanProblem {
+    NoFile(String),
+    Unreadable(String),
+}
+
+/// Reads and translates the file of `service`, as a deploy into `namespace` would.
+/// It needs no engine, so `list -p` does it while the engine is being asked.
+pub(crate) fn plan(service: &ManagedService, namespace: &str) -> Planned {
+    if !service.available() {
+        return Err(PlanProblem::NoFile(format!(
+            "no service file {} for the deployed service",
+            service.file.display()
+        )));
+    }
+    deploy::planned(service, namespace)
+        .map(|plan| plan.spec)
+        .map_err(|e| PlanProblem::Unreadable(e.to_string()))
+}
+
+/// Compares what the file deploys with the deployed service.
 pub(crate) fn check(
-    service: &ManagedService,
-    namespace: &str,
+    planned: &Planned,
     deployed: &Service,
     networks: &HashMap<String, String>,
     update: Option<&UpdateNote>,
 ) -> Drift {
-    if !service.available() {
-        return Drift {
-            consistency: Consistency::Drifted,
-            fields: Vec::new(),
-            note: Some(format!(
-                "no service file {} for the deployed service",
-                service.file.display()
-            )),
-        };
-    }
-    let planned = match deploy::planned(service, namespace) {
-        Ok(plan) => plan.spec,
-        Err(e) => return Drift::unknown(e.to_string()),
+    let planned = match planned {
+        Ok(spec) => spec,
+        Err(PlanProblem::NoFile(why)) => {
+            return Drift {
+                consistency: Consistency::Drifted,
+                fields: Vec::new(),
+                note: Some(why.clone()),
+            };
+        }
+        Err(PlanProblem::Unreadable(why)) => return Drift::unknown(why.clone()),
     };
-    let deployed_spec = deployed.spec.clone().unwrap_or_default();
-    let fields = differences(&planned, &deployed_spec, networks);
+    let no_spec = ServiceSpec::default();
+    let fields = differences(
+        planned,
+        deployed.spec.as_ref().unwrap_or(&no_spec),
+        networks,
+    );
     let rolled_back = update.filter(|u| u.rolled_back());
     let note = rolled_back.map(|u| {
         if u.message.is_empty() {
@@ -205,15 +229,14 @@ pub(crate) fn differences(
     out
 }
 
-fn image_of(spec: &ServiceSpec) -> String {
-    container(spec).image.unwrap_or_default()
+fn image_of(spec: &ServiceSpec) -> &str {
+    container(spec)
+        .and_then(|c| c.image.as_deref())
+        .unwrap_or_default()
 }
 
-fn container(spec: &ServiceSpec) -> TaskSpecContainerSpec {
-    spec.task_template
-        .as_ref()
-        .and_then(|t| t.container_spec.clone())
-        .unwrap_or_default()
+fn container(spec: &ServiceSpec) -> Option<&TaskSpecContainerSpec> {
+    spec.task_template.as_ref()?.container_spec.as_ref()
 }
 
 fn json<T: serde::Serialize>(value: &T) -> Value {
@@ -262,8 +285,10 @@ fn comparable(
     networks: &HashMap<String, String>,
     keep_digest: bool,
 ) -> Vec<(&'static str, Value)> {
-    let task = spec.task_template.clone().unwrap_or_default();
-    let c = container(spec);
+    let no_task = TaskSpec::default();
+    let task = spec.task_template.as_ref().unwrap_or(&no_task);
+    let no_container = TaskSpecContainerSpec::default();
+    let c = container(spec).unwrap_or(&no_container);
     let mut image = c.image.clone().unwrap_or_default();
     if !keep_digest && let Some((name, _)) = image.split_once('@') {
         image = name.to_string();

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::ioc::repository::Repository;
 use crate::settings::Settings;
-use crate::swarm::drift::{self, Consistency, Drift};
+use crate::swarm::drift::{self, Consistency, Drift, Planned};
 use crate::swarm::engine::{Engine, SwarmError};
 use crate::swarm::managed;
 use crate::swarm::status::{DeployState, DeployStatus, Health, SwarmView};
@@ -61,24 +61,43 @@ impl IocDeployment {
     }
 }
 
-/// The deployment of each named IOC; the file translations run on every core.
+/// What each named IOC's service file deploys (None without a service file): the
+/// file translations, on every core. They need no engine, so `list -p` makes them
+/// while it waits for the engine's answer.
+pub(crate) fn planned(
+    settings: &Settings,
+    repository: &Repository,
+    names: &[&str],
+) -> Vec<Option<Planned>> {
+    let namespace = &settings.prefix_stack_name;
+    crate::parallel::map_with(names, 16, |name| {
+        let service = managed::ioc_service(settings, repository, name);
+        service
+            .available()
+            .then(|| drift::plan(&service, namespace))
+    })
+}
+
+/// The deployment of each named IOC; `planned` is what [`planned`] returned for
+/// the same names.
 pub(crate) fn deployments(
     settings: &Settings,
     repository: &Repository,
     names: &[&str],
+    planned: &[Option<Planned>],
     view: &PanelView,
 ) -> Vec<IocDeployment> {
-    let namespace = &settings.prefix_stack_name;
-    crate::parallel::map_with(names, 16, |name| {
+    let pairs: Vec<(&&str, &Option<Planned>)> = names.iter().zip(planned).collect();
+    crate::parallel::map_with(&pairs, 16, |(name, planned)| {
         let service = managed::ioc_service(settings, repository, name);
-        let status = view
-            .swarm
-            .status(&service.service_name, service.available());
-        let drift = match view.swarm.service(&service.service_name) {
-            None => Drift::not_deployed(),
-            Some(deployed) => drift::check(
-                &service,
-                namespace,
+        let status = view.swarm.status(&service.service_name, planned.is_some());
+        let drift = match (view.swarm.service(&service.service_name), planned) {
+            (None, _) => Drift::not_deployed(),
+            (Some(deployed), Some(planned)) => {
+                drift::check(planned, deployed, &view.networks, status.update.as_ref())
+            }
+            (Some(deployed), None) => drift::check(
+                &drift::plan(&service, &settings.prefix_stack_name),
                 deployed,
                 &view.networks,
                 status.update.as_ref(),
