@@ -139,6 +139,22 @@ pub(crate) struct ListArgs {
     /// Show a panel of state, deployment and consistency
     #[arg(short, long, group = "view")]
     pub(crate) panel: bool,
+
+    /// With -p: exit with code 4 unless every listed IOC runs, is healthy and its
+    /// service is consistent with its service file (for cron alerts)
+    #[arg(long, requires = "panel")]
+    pub(crate) check: bool,
+
+    /// Output format: text tables, or one JSON document (docs/JSON.md)
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text, value_name = "FORMAT")]
+    pub(crate) format: OutputFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub(crate) enum OutputFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 #[derive(Debug, Args)]
@@ -333,6 +349,16 @@ pub(crate) struct ServiceArgs {
     /// Show the service's log
     #[arg(long = "show-logs", group = "action")]
     pub(crate) show_logs: bool,
+    /// Compare the deployed service with what its service file deploys, field by field
+    #[arg(long = "check-deploy", group = "action")]
+    pub(crate) check_deploy: bool,
+
+    /// With --check-deploy: exit with code 4 when a service drifted
+    #[arg(long = "exit-code", requires = "check_deploy")]
+    pub(crate) exit_code: bool,
+    /// With --show-info: text table or one JSON document (docs/JSON.md)
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text, value_name = "FORMAT")]
+    pub(crate) format: OutputFormat,
 
     /// With --show-logs: keep following new output
     #[arg(long, requires = "show_logs")]
@@ -406,6 +432,10 @@ pub(crate) struct SwarmArgs {
     /// With --show-services or --show-nodes: more columns
     #[arg(long)]
     pub(crate) detail: bool,
+    /// With --show-digest, --show-services or --show-nodes: text table or one JSON
+    /// document (docs/JSON.md)
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text, value_name = "FORMAT")]
+    pub(crate) format: OutputFormat,
     /// Confirm without asking: removals, --update-deployed-services, -b and -r (needed
     /// without a terminal); with --gen-built-in-services: write without asking the engine
     #[arg(short, long)]

@@ -37,6 +37,9 @@ pub(crate) enum ExitStatus {
     EngineUnreachable,
     /// `config` of a name it does not know.
     UnknownName,
+    /// A check found something to look at: `list -p --check` (an IOC not running,
+    /// not healthy or not consistent), `service --check-deploy --exit-code` (drift).
+    CheckFailed,
     /// The exit code of a tool run for the operator (`client`), passed through.
     Tool(u8),
 }
@@ -48,6 +51,7 @@ impl ExitStatus {
             ExitStatus::Failure => 1,
             ExitStatus::Usage => 2,
             ExitStatus::EngineUnreachable => 3,
+            ExitStatus::CheckFailed => 4,
             ExitStatus::UnknownName => 10,
             ExitStatus::Tool(code) => code,
         }

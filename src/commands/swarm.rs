@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, IsTerminal};
 use std::path::Path;
 
-use crate::cli::{ServiceTypeArg, SwarmArgs};
+use crate::cli::{OutputFormat, ServiceTypeArg, SwarmArgs};
 use crate::commands::deployment::{
     deploy_and_report, remove_and_report, service_type, unavailable,
 };
@@ -26,6 +26,14 @@ pub(crate) fn run(
     settings: &Settings,
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
+    let format = args.format;
+    if format == OutputFormat::Json && !(args.show_digest || args.show_services || args.show_nodes)
+    {
+        return Err(UsageError(
+            "--format json goes with --show-digest, --show-services or --show-nodes".to_string(),
+        )
+        .into());
+    }
     if args.gen_built_in_services {
         gen_built_in_services(args.yes, settings, printer)
     } else if args.deploy_global_services {
@@ -39,11 +47,11 @@ pub(crate) fn run(
     } else if args.remove_all_services {
         remove_group(Group::All, args.yes, settings, printer)
     } else if args.show_digest {
-        show_digest(&args.service_type, settings, printer)
+        show_digest(&args.service_type, format, settings, printer)
     } else if args.show_services {
-        show_services(args.detail, printer)
+        show_services(args.detail, format, printer)
     } else if args.show_nodes {
-        show_nodes(args.detail, printer)
+        show_nodes(args.detail, format, printer)
     } else if args.show_tokens {
         show_tokens(printer)
     } else if args.list_managed_services {
@@ -242,8 +250,25 @@ fn managed_services(settings: &Settings) -> anyhow::Result<Vec<ManagedService>> 
     Ok(services)
 }
 
+/// `swarm --show-digest --format json`: docs/schema/swarm-digest.schema.json.
+#[derive(serde::Serialize)]
+struct DigestJson<'a> {
+    version: u32,
+    services: Vec<DigestRowJson<'a>>,
+}
+
+#[derive(serde::Serialize)]
+struct DigestRowJson<'a> {
+    name: &'a str,
+    service_name: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    deploy: &'a crate::swarm::status::DeployStatus,
+}
+
 fn show_digest(
     types: &[ServiceTypeArg],
+    format: OutputFormat,
     settings: &Settings,
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
@@ -255,43 +280,71 @@ fn show_digest(
     let engine = Engine::connect()?;
     let view = engine.run(SwarmView::fetch(
         engine.docker(),
+        engine.raw(),
         &settings.prefix_stack_name,
     ))??;
-    let rows: Vec<Vec<String>> = digest(&view, &services)
+    let rows = digest(&view, &services);
+    if format == OutputFormat::Json {
+        printer.json(&DigestJson {
+            version: 1,
+            services: rows
+                .iter()
+                .map(|r| DigestRowJson {
+                    name: &r.name,
+                    service_name: &r.service_name,
+                    kind: r.kind.as_str(),
+                    deploy: &r.status,
+                })
+                .collect(),
+        });
+        return Ok(ExitStatus::Success);
+    }
+    let rows: Vec<Vec<String>> = rows
         .into_iter()
         .map(|r| {
             vec![
                 r.name,
                 r.service_name,
                 r.kind.to_string(),
-                r.status.replicas,
+                r.status.replicas(),
+                r.status.node_text(),
                 r.status.text,
             ]
         })
         .collect();
     printer.data(&table(
-        &["Name", "ServiceName", "Type", "Replicas", "Status"],
+        &["Name", "ServiceName", "Type", "Replicas", "Node", "Status"],
         &rows,
     ));
     Ok(ExitStatus::Success)
 }
 
-fn show_services(detail: bool, printer: &Printer) -> anyhow::Result<ExitStatus> {
+fn show_services(
+    detail: bool,
+    format: OutputFormat,
+    printer: &Printer,
+) -> anyhow::Result<ExitStatus> {
     let engine = Engine::connect()?;
     let services = inspect::all_services(&engine)?;
-    printer.data(&inspect::services_table(
-        &services,
-        detail,
-        chrono::Utc::now(),
-    ));
+    match format {
+        OutputFormat::Text => printer.data(&inspect::services_table(
+            &services,
+            detail,
+            chrono::Utc::now(),
+        )),
+        OutputFormat::Json => printer.json(&inspect::services_json(&services)),
+    }
     Ok(ExitStatus::Success)
 }
 
-fn show_nodes(detail: bool, printer: &Printer) -> anyhow::Result<ExitStatus> {
+fn show_nodes(detail: bool, format: OutputFormat, printer: &Printer) -> anyhow::Result<ExitStatus> {
     let engine = Engine::connect()?;
     let this_node = inspect::this_node_id(&engine)?;
     let nodes = inspect::all_nodes(&engine)?;
-    printer.data(&inspect::nodes_report(&nodes, &this_node, detail));
+    match format {
+        OutputFormat::Text => printer.data(&inspect::nodes_report(&nodes, &this_node, detail)),
+        OutputFormat::Json => printer.json(&inspect::nodes_json(&nodes, &this_node)),
+    }
     Ok(ExitStatus::Success)
 }
 

@@ -167,6 +167,22 @@ fn prepare(
     if on_existing == OnExisting::Restart && current.is_none() {
         return Err(DeployError::NotDeployed(service.service_name.clone()));
     }
+    let plan = planned(service, namespace)?;
+    Ok(Prepared {
+        name: service.service_name.clone(),
+        spec: plan.spec,
+        networks: plan.networks,
+        existing: current,
+    })
+}
+
+/// The service `service` as deploying its file into stack `namespace` would create
+/// it, before the image is pinned to a registry digest: what a deploy sends and what
+/// the drift check compares with the engine's copy.
+pub(crate) fn planned(
+    service: &ManagedService,
+    namespace: &str,
+) -> Result<translate::ServicePlan, DeployError> {
     let env = |name: &str| std::env::var(name).ok();
     let file = load::read(&service.file, &env)?;
     let dir = translate::compose_dir(&service.file).map_err(|source| ComposeError::Read {
@@ -182,20 +198,13 @@ fn prepare(
             env: &env,
         },
     )?;
-    let plan =
-        translation
-            .services
-            .remove(&service.key)
-            .ok_or_else(|| DeployError::MissingService {
-                file: service.file.clone(),
-                key: service.key.clone(),
-            })?;
-    Ok(Prepared {
-        name: service.service_name.clone(),
-        spec: plan.spec,
-        networks: plan.networks,
-        existing: current,
-    })
+    translation
+        .services
+        .remove(&service.key)
+        .ok_or_else(|| DeployError::MissingService {
+            file: service.file.clone(),
+            key: service.key.clone(),
+        })
 }
 
 /// Deploys `services` (each the service `key` of its file) into stack `namespace`.

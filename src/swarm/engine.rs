@@ -252,39 +252,176 @@ fn with_deadlines<S, F, E>(
     session: &Arc<Session>,
     connect: Limit,
     version: &ClientVersion,
-) -> Result<Docker, SwarmError>
+) -> Result<Client, SwarmError>
 where
     S: Fn(BollardRequest) -> F + Send + Sync + 'static,
     F: Future<Output = Result<hyper::Response<hyper::body::Incoming>, E>> + Send + 'static,
     E: std::error::Error + Send + Sync + 'static,
 {
     let session = Arc::clone(session);
-    Docker::connect_with_custom_transport(
-        move |request: BollardRequest| {
-            let (wait, limit) = session.request_limit(request.method());
-            let answer = send(request);
-            async move {
-                match tokio::time::timeout(wait, answer).await {
-                    Ok(Ok(response)) => Ok(response),
-                    Ok(Err(e)) if cause::is_connect_timeout(&e) => Err(Expired {
-                        limit: connect,
-                        connecting: true,
-                    }
-                    .into_request_error()),
-                    Ok(Err(e)) => Err(bollard::errors::Error::from(std::io::Error::other(e))),
-                    Err(_) => Err(Expired {
-                        limit,
-                        connecting: false,
-                    }
-                    .into_request_error()),
+    let transport: Transport = Arc::new(move |request: BollardRequest| {
+        let (wait, limit) = session.request_limit(request.method());
+        let answer = send(request);
+        Box::pin(async move {
+            match tokio::time::timeout(wait, answer).await {
+                Ok(Ok(response)) => Ok(response),
+                Ok(Err(e)) if cause::is_connect_timeout(&e) => Err(Expired {
+                    limit: connect,
+                    connecting: true,
                 }
+                .into_request_error()),
+                Ok(Err(e)) => Err(bollard::errors::Error::from(std::io::Error::other(e))),
+                Err(_) => Err(Expired {
+                    limit,
+                    connecting: false,
+                }
+                .into_request_error()),
             }
-        },
-        Some(address),
+        })
+    });
+    let for_bollard = Arc::clone(&transport);
+    let docker = Docker::connect_with_custom_transport(
+        move |request: BollardRequest| for_bollard(request),
+        Some(address.clone()),
         BOLLARD_TIMEOUT,
         version,
     )
-    .map_err(|e| SwarmError::api("client set-up", e))
+    .map_err(|e| SwarmError::api("client set-up", e))?;
+    Ok(Client {
+        docker,
+        raw: Raw { transport, address },
+    })
+}
+
+/// Sends one request with the session's deadlines.
+type Transport = Arc<
+    dyn Fn(
+            BollardRequest,
+        ) -> std::pin::Pin<
+            Box<
+                dyn Future<
+                        Output = Result<
+                            hyper::Response<hyper::body::Incoming>,
+                            bollard::errors::Error,
+                        >,
+                    > + Send,
+            >,
+        > + Send
+        + Sync,
+>;
+
+/// A service as the engine wrote it, read into bollard's model with the health check
+/// moved to where the model looks for it.
+fn service_model(
+    mut service: serde_json::Value,
+) -> Result<bollard::models::Service, bollard::errors::Error> {
+    for spec in ["Spec", "PreviousSpec"] {
+        if let Some(serde_json::Value::Object(container)) =
+            service.pointer_mut(&format!("/{spec}/TaskTemplate/ContainerSpec"))
+            && let Some(check) = container.remove("Healthcheck")
+        {
+            container.insert("HealthCheck".to_string(), check);
+        }
+    }
+    serde_json::from_value(service)
+        .map_err(|e| bollard::errors::Error::from(std::io::Error::other(e)))
+}
+
+/// A bollard client and a way around it over the same transport and deadlines.
+struct Client {
+    docker: Docker,
+    raw: Raw,
+}
+
+/// Plain JSON requests, for the answers bollard's models misread: the engine writes a
+/// service's health check as `Healthcheck` where bollard looks for `HealthCheck`, so
+/// a service read through bollard has lost it.
+#[derive(Clone)]
+pub(crate) struct Raw {
+    transport: Transport,
+    /// `scheme://host` as bollard's requests carry it.
+    address: String,
+}
+
+impl Raw {
+    /// `GET path` (with its query) in the API version of `docker`, as JSON; None
+    /// when the engine answers 404.
+    pub(crate) async fn get_json(
+        &self,
+        docker: &Docker,
+        path: &str,
+    ) -> Result<Option<serde_json::Value>, bollard::errors::Error> {
+        use http_body_util::BodyExt;
+        let version = docker.client_version();
+        let uri = format!(
+            "{}/v{}.{}{path}",
+            self.address, version.major_version, version.minor_version
+        );
+        let request = hyper::Request::get(uri)
+            .header("Accept", "application/json")
+            .body(bollard::body_full(Default::default()))
+            .map_err(|e| bollard::errors::Error::from(std::io::Error::other(e)))?;
+        let response = (self.transport)(request).await?;
+        let status = response.status();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| bollard::errors::Error::from(std::io::Error::other(e)))?
+            .to_bytes();
+        if status == hyper::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !status.is_success() {
+            let message = serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| {
+                    v.get("message")
+                        .and_then(|m| m.as_str())
+                        .map(str::to_string)
+                })
+                .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
+            return Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: status.as_u16(),
+                message,
+            });
+        }
+        serde_json::from_slice(&body)
+            .map(Some)
+            .map_err(|e| bollard::errors::Error::from(std::io::Error::other(e)))
+    }
+
+    /// The services whose name starts with `prefix`, as `list_services` gives them
+    /// but with their health checks.
+    pub(crate) async fn services_named(
+        &self,
+        docker: &Docker,
+        prefix: &str,
+    ) -> Result<Vec<bollard::models::Service>, bollard::errors::Error> {
+        let filters = serde_json::json!({ "name": [prefix] }).to_string();
+        let query: String = form_urlencoded::byte_serialize(filters.as_bytes()).collect();
+        let listed = self
+            .get_json(docker, &format!("/services?filters={query}"))
+            .await?
+            .unwrap_or_default();
+        match listed {
+            serde_json::Value::Array(services) => services.into_iter().map(service_model).collect(),
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    /// The service `name` (or id) with its health check; None when there is none.
+    pub(crate) async fn service(
+        &self,
+        docker: &Docker,
+        name: &str,
+    ) -> Result<Option<bollard::models::Service>, bollard::errors::Error> {
+        let name: String = form_urlencoded::byte_serialize(name.as_bytes()).collect();
+        match self.get_json(docker, &format!("/services/{name}")).await? {
+            Some(service) => service_model(service).map(Some),
+            None => Ok(None),
+        }
+    }
 }
 
 fn legacy_client<C>(connector: C) -> hyper_util::client::legacy::Client<C, BollardBody>
@@ -374,7 +511,7 @@ impl Environment {
 
 /// A client for the engine at `DOCKER_HOST` speaking `version`, with the deadlines of
 /// `session`: the one place where engine connections are made.
-fn connect_to(session: &Arc<Session>, version: &ClientVersion) -> Result<Docker, SwarmError> {
+fn connect_to(session: &Arc<Session>, version: &ClientVersion) -> Result<Client, SwarmError> {
     let environment = Environment::read();
     let host = environment.host.as_str();
     let (connect_wait, connect) = session.connect_limit();
@@ -495,7 +632,7 @@ fn tls_client(
 }
 
 /// A client speaking the daemon's API version (from API 1.41 up).
-async fn client(session: &Arc<Session>) -> Result<Docker, SwarmError> {
+async fn client(session: &Arc<Session>) -> Result<Client, SwarmError> {
     let host = endpoint();
     if let Some(path) = host.strip_prefix("unix://")
         && let Some(server) = pinged_api_version(path, session).await?
@@ -507,11 +644,13 @@ async fn client(session: &Arc<Session>) -> Result<Docker, SwarmError> {
         };
         return connect_to(session, &version);
     }
-    let docker = connect_to(session, API_DEFAULT_VERSION)?;
-    docker
+    let client = connect_to(session, API_DEFAULT_VERSION)?;
+    let docker = client
+        .docker
         .negotiate_version()
         .await
-        .map_err(|e| SwarmError::api("version negotiation", e))
+        .map_err(|e| SwarmError::api("version negotiation", e))?;
+    Ok(Client { docker, ..client })
 }
 
 /// The API version of the daemon listening on the Unix socket `path`, from the
@@ -614,6 +753,7 @@ async fn require_manager(docker: &Docker) -> Result<(), SwarmError> {
 /// calls are async.
 pub(crate) struct Engine {
     docker: Docker,
+    raw: Raw,
     runtime: tokio::runtime::Runtime,
     session: Arc<Session>,
 }
@@ -673,15 +813,16 @@ impl Engine {
     fn open(limits: EngineLimits, budget: Limit, must_manage: bool) -> Result<Engine, SwarmError> {
         let runtime = runtime()?;
         let session = Session::new(limits, budget);
-        let docker = runtime.block_on(bounded(&session, async {
-            let docker = client(&session).await?;
+        let Client { docker, raw } = runtime.block_on(bounded(&session, async {
+            let client = client(&session).await?;
             if must_manage {
-                require_manager(&docker).await?;
+                require_manager(&client.docker).await?;
             }
-            Ok::<_, SwarmError>(docker)
+            Ok::<_, SwarmError>(client)
         }))??;
         Ok(Engine {
             docker,
+            raw,
             runtime,
             session,
         })
@@ -720,7 +861,7 @@ impl Engine {
             );
             // Connecting fails too while the daemon has not made its socket yet.
             let answered = runtime.block_on(bounded(&probe, async {
-                let docker = client(&probe).await?;
+                let docker = client(&probe).await?.docker;
                 docker
                     .ping()
                     .await
@@ -738,8 +879,10 @@ impl Engine {
                     );
                     // The same connection settings, with the new session's deadlines.
                     let version = docker.client_version();
+                    let Client { docker, raw } = connect_to(&session, &version)?;
                     return Ok(Engine {
-                        docker: connect_to(&session, &version)?,
+                        docker,
+                        raw,
                         runtime,
                         session,
                     });
@@ -766,6 +909,10 @@ impl Engine {
 
     pub(crate) fn docker(&self) -> &Docker {
         &self.docker
+    }
+
+    pub(crate) fn raw(&self) -> &Raw {
+        &self.raw
     }
 
     /// Runs requests until the command's time is up.
@@ -824,6 +971,30 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_service_keeps_the_health_check_the_engine_wrote() {
+        let written = serde_json::json!({
+            "ID": "x",
+            "Spec": {"TaskTemplate": {"ContainerSpec": {
+                "Image": "i", "Healthcheck": {"Test": ["CMD-SHELL", "true"], "Retries": 5}
+            }}},
+            "PreviousSpec": {"TaskTemplate": {"ContainerSpec": {
+                "Image": "i", "Healthcheck": {"Test": ["NONE"]}
+            }}}
+        });
+        let service = service_model(written).unwrap();
+        let check = |spec: Option<bollard::models::ServiceSpec>| {
+            spec.and_then(|s| s.task_template)
+                .and_then(|t| t.container_spec)
+                .and_then(|c| c.health_check)
+                .and_then(|h| h.test)
+        };
+        assert_eq!(
+            check(service.spec),
+            Some(vec!["CMD-SHELL".to_string(), "true".to_string()])
+        );
+    }
 
     fn environment(host: &str, tls_verify: bool, allow_plain: bool) -> Environment {
         Environment {

@@ -3,6 +3,7 @@
 pub(crate) mod backup;
 pub(crate) mod client;
 pub(crate) mod deploy;
+pub(crate) mod drift;
 pub(crate) mod engine;
 pub(crate) mod format;
 // What task states mean for health, for the status views; until they show health
@@ -12,6 +13,7 @@ pub(crate) mod health;
 pub(crate) mod inspect;
 pub(crate) mod logs;
 pub(crate) mod managed;
+pub(crate) mod panel;
 pub(crate) mod registry_auth;
 pub(crate) mod status;
 

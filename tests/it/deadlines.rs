@@ -24,17 +24,52 @@ pub(crate) struct Outcome {
     pub(crate) took: Duration,
 }
 
-/// Runs iocdock with `env` and measures how long it took.
+/// The longest any run of these tests may take: a command that hangs past it is
+/// killed and reported as a failure, so a deadline that does not hold fails the test
+/// instead of hanging the whole suite.
+const RUN_LIMIT: Duration = Duration::from_secs(90);
+
+/// Runs iocdock with `env` and measures how long it took; a run still going after
+/// `RUN_LIMIT` is killed and panics with what it printed so far.
 pub(crate) fn timed(mut cmd: std::process::Command, env: &[(&str, &str)]) -> Outcome {
+    use std::process::Stdio;
     for (key, value) in env {
         cmd.env(key, value);
     }
     let start = Instant::now();
-    let out = cmd.output().expect("run iocdock");
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run iocdock");
+    let drain = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut text = Vec::new();
+            let _ = pipe.read_to_end(&mut text);
+            String::from_utf8_lossy(&text).into_owned()
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().expect("stdout")));
+    let stderr = drain(Box::new(child.stderr.take().expect("stderr")));
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for iocdock") {
+            break status;
+        }
+        if start.elapsed() > RUN_LIMIT {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "{cmd:?} still ran after {RUN_LIMIT:?} and was killed; stderr so far: {}",
+                stderr.join().unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
     Outcome {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        code: status.code().unwrap_or(-1),
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
         took: start.elapsed(),
     }
 }

@@ -456,7 +456,8 @@ fn check_deploy_diffs_exported_copy_against_repository() {
     assert!(t.ok(&["list", "-p", "name=dep"]).contains("inconsistent"));
 }
 
-/// The SnapshotConsistency and RunningConsistency columns of one IOC.
+/// The SnapshotConsistency and RunningConsistency columns of one IOC (the last but one
+/// and the last but two).
 fn consistency(t: &TestContext, name: &str) -> (String, String) {
     let panel = t.ok(&["list", "-p", "-l", name]);
     // Columns are at least three spaces apart; cells hold single spaces at most.
@@ -468,8 +469,9 @@ fn consistency(t: &TestContext, name: &str) -> (String, String) {
         .map(str::trim)
         .filter(|cell| !cell.is_empty())
         .collect();
+    // The last column, ServiceConsistency, compares with the swarm.
     let column = |i: usize| row[row.len() - i].to_string();
-    (column(2), column(1))
+    (column(3), column(2))
 }
 
 /// Flips the case of the last letter of a file (a value, in an ioc.ini): the file

@@ -10,13 +10,16 @@ mod create;
 mod deadlines;
 mod deploy;
 mod docker;
+mod drift;
 mod e2e;
 mod engine;
 mod exec;
+mod faults;
 mod fixtures;
 mod health;
 mod help;
 mod image;
+mod json;
 mod lifecycle;
 mod links;
 mod list;
@@ -101,8 +104,12 @@ impl TestContext {
     }
 
     /// `iocdock ARGS` with this home and a clean environment.
+    /// A run still going after five minutes is killed and fails its test: a command
+    /// that hangs must never hang the suite.
     pub(crate) fn cmd(&self, args: &[&str]) -> Command {
-        Command::from_std(self.std_cmd(args))
+        let mut cmd = Command::from_std(self.std_cmd(args));
+        cmd.timeout(std::time::Duration::from_secs(300));
+        cmd
     }
 
     /// The same as a plain process, for tests that spawn several at once.

@@ -24,12 +24,24 @@ fn script(name: &str) -> PathBuf {
     project_file("../shared/tools/multinode").join(name)
 }
 
+/// Every harness step and docker CLI call runs under `timeout`: a frozen node must
+/// fail the test that froze it, never hang the suite.
+const STEP_LIMIT: &str = "180";
+
 fn run_script(name: &str, args: &[&str]) -> Output {
-    Command::new("bash")
+    Command::new("timeout")
+        .args(["-k", "10", STEP_LIMIT, "bash"])
         .arg(script(name))
         .args(args)
         .output()
         .unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// The docker CLI against `host`, bounded by `STEP_LIMIT`.
+fn docker_cli(host: &str) -> Command {
+    let mut cmd = Command::new("timeout");
+    cmd.args(["-k", "10", STEP_LIMIT, "docker", "-H", host]);
+    cmd
 }
 
 /// The harness, held for one test.
@@ -121,12 +133,7 @@ impl Harness {
     /// The docker CLI against node N's own engine (only it sees its containers).
     pub(crate) fn docker_on(&self, node: u32, args: &[&str]) -> String {
         let host = format!("unix:///run/multinode/node{node}.sock");
-        let out = Command::new("docker")
-            .arg("-H")
-            .arg(&host)
-            .args(args)
-            .output()
-            .expect("docker CLI");
+        let out = docker_cli(&host).args(args).output().expect("docker CLI");
         assert!(
             out.status.success(),
             "docker -H {host} {args:?}: {}",
@@ -138,28 +145,37 @@ impl Harness {
     /// Removes every service of a stack from the harness's swarm.
     pub(crate) fn remove_stack(&self, prefix: &str) {
         let label = format!("label=com.docker.stack.namespace={prefix}");
-        let ids = Command::new("docker")
-            .args(["-H", MANAGER, "service", "ls", "-q", "--filter", &label])
+        let ids = docker_cli(MANAGER)
+            .args(["service", "ls", "-q", "--filter", &label])
             .output()
             .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
             .unwrap_or_default();
         let ids: Vec<&str> = ids.split_whitespace().collect();
         if !ids.is_empty() {
-            let _ = Command::new("docker")
-                .args(["-H", MANAGER, "service", "rm"])
+            let _ = docker_cli(MANAGER)
+                .args(["service", "rm"])
                 .args(&ids)
                 .output();
         }
     }
 }
 
-impl Drop for Harness {
-    fn drop(&mut self) {
-        // Manager first: a worker started while the manager is away answers late.
-        let hurt: Vec<u32> = self.hurt.borrow().iter().copied().collect();
+impl Harness {
+    /// Brings back every node a test hurt, manager first (a worker started while the
+    /// manager is away answers late).
+    fn heal(&self) {
+        let hurt: Vec<u32> = std::mem::take(&mut *self.hurt.borrow_mut())
+            .into_iter()
+            .collect();
         for node in hurt {
             let _ = run_script("start-node.sh", &[&node.to_string()]);
         }
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        self.heal();
         let _ = run_script("up.sh", &[]);
     }
 }
@@ -170,6 +186,9 @@ pub(crate) struct HarnessStack<'a>(pub(crate) &'a Harness, pub(crate) String);
 
 impl Drop for HarnessStack<'_> {
     fn drop(&mut self) {
+        // A test that failed with a node down leaves it to us: a frozen manager would
+        // hold the removal until the step limit.
+        self.0.heal();
         self.0.remove_stack(&self.1);
     }
 }

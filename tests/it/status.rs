@@ -109,7 +109,7 @@ fn digest_and_panel_show_running_and_failing_services() {
     let lines: Vec<&str> = digest.lines().collect();
     assert_eq!(
         lines[0].split_whitespace().collect::<Vec<_>>(),
-        ["Name", "ServiceName", "Type", "Replicas", "Status"]
+        ["Name", "ServiceName", "Type", "Replicas", "Node", "Status"]
     );
     // The failing IOC is pinned above every healthy or undeployed row.
     assert!(lines[1].starts_with("bad "), "{digest}");
