@@ -36,7 +36,7 @@ port=$("$iocdock" config REGISTRY_PORT)
 [[ "$port" == 443 ]] || registry="$registry:$port"
 tag=$(awk '/^ioc-exec:/ { found = 1 } found && /tag:/ { gsub(/[" ]/, "", $2); print $2; exit }' imsrvs/images.yaml)
 image="$registry/ioc-exec:$tag"
-docker tag iocdock-demo/ioc-exec:1.1 "$image"
+docker tag iocdock-demo/ioc-exec:2.1 "$image"
 
 say "test IOCs"
 iocs=(worker_test_1 worker_test_2 worker_test_3 worker_test_4 worker_test_5)

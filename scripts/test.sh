@@ -2,26 +2,50 @@
 # The whole iocdock test suite in one command, set-up included, so that a fresh
 # machine (or CI, which only runs `bash .ci/run` -> this script) needs nothing else:
 #
-#   scripts/test.sh
+#   scripts/test.sh                 the suite (what CI runs)
+#   scripts/test.sh --real-image    the real-image tier (not part of CI, see below)
 #
 # Steps: rust components -> Docker Engine + swarm (scripts/docker-up.sh) -> demo IOC
-# image -> stand-ins of the built-in services' images -> cluster tools (ansible-core,
-# docker-registry) -> configuration checkers (promtool, amtool) -> python test
-# dependencies -> cargo fmt --check -> cargo clippy -> cargo test.
+# image -> stand-ins of the built-in services' images -> the multi-node harness ->
+# cluster tools (ansible-core, docker-registry) -> configuration checkers (promtool,
+# amtool) -> python test dependencies -> cargo fmt --check -> cargo clippy -> cargo test.
 # The three cargo checks all run even if an earlier one fails, so one CI run reports
 # every problem; the exit status is non-zero if any of them failed.
+#
+# --real-image: IOCs on IocDock's own IOC image (EPICS base 7.0.8.1 and its support
+# modules compiled from source), deployed by iocdock with the built-in client and
+# iocLogServer of that image: autosave, caPutLog, devIocStats, StreamDevice and asyn
+# (tests/it/real_image.rs). The image is built once with
+# ../shared/tools/iocdock-image/build.sh (about 17 minutes on 2 cores, more on a busy
+# machine) and then reused while it exists.
 #
 # Environment:
 #   CI=true                      a Docker set-up failure is fatal (elsewhere: warning)
 #   IOCDOCK_DOCKER_TESTS=skip    set by this script when Docker is unavailable outside
 #                                CI; tests that need a daemon read it and skip. Set it
 #                                yourself to skip the Docker set-up altogether.
+#   IOCDOCK_MULTINODE_TESTS=skip set when the multi-node harness cannot come up outside
+#                                CI; the fault tests then skip.
+#   IOCDOCK_REAL_IMAGE           (--real-image) the image to test; default
+#                                registry.iasf/ioc-exec:real, built when missing
+#   IOCDOCK_GIT                  (--real-image, only to build the image) the git folder
+#                                of a copy of the IocDock project, whose image-factory
+#                                sources the image is built from
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 
 say() { printf '\n==> %s\n' "$*" >&2; }
 is_ci() { [[ "${CI:-}" == true || "${CI:-}" == 1 ]]; }
+
+real_image=no
+for arg in "$@"; do
+    case "$arg" in
+        --real-image) real_image=yes ;;
+        -h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
+        *) echo "test.sh: unknown argument $arg (see --help)" >&2; exit 2 ;;
+    esac
+done
 
 # A CI shell may not have sourced ~/.cargo/env; rustup's default place is enough.
 if ! command -v cargo >/dev/null && [[ -x "$HOME/.cargo/bin/cargo" ]]; then
@@ -47,6 +71,51 @@ if command -v rustup >/dev/null; then
         say "rustup component add ${missing[*]}"
         rustup component add "${missing[@]}"
     fi
+fi
+
+# ----------------------------------------------------------------------------------
+# The real-image tier: Docker is required, the image is built when missing, and only
+# tests/it/real_image.rs runs (one test at a time: caPutLog's port 7004 is fixed).
+if [[ $real_image == yes ]]; then
+    say "scripts/docker-up.sh"
+    scripts/docker-up.sh || { echo "test.sh: the real-image tier needs Docker in swarm mode" >&2; exit 1; }
+    image="${IOCDOCK_REAL_IMAGE:-registry.iasf/ioc-exec:real}"
+    if ! timeout 10 docker image inspect "$image" >/dev/null 2>&1; then
+        builder=../shared/tools/iocdock-image/build.sh
+        [[ -f "$builder" ]] || {
+            echo "test.sh: $image does not exist and $builder (the tool that builds IocDock's IOC image) is not beside this clone" >&2
+            exit 1
+        }
+        if [[ -z "${IOCDOCK_GIT:-}" ]]; then
+            cat >&2 <<EOF
+test.sh: $image does not exist, and building it needs IOCDOCK_GIT: the git folder
+of a copy of the IocDock project (github.com/zhuzzzzzz/IocDock), whose
+imtools/image-factory sources are the build's input. For example:
+
+    git clone --bare https://github.com/zhuzzzzzz/IocDock.git /srv/IocDock.git
+    IOCDOCK_GIT=/srv/IocDock.git scripts/test.sh --real-image
+
+(or point IOCDOCK_GIT at an existing clone's .git folder). The build takes about
+17 minutes on 2 cores; later runs reuse the image.
+EOF
+            exit 1
+        fi
+        say "$builder $image (IOCDOCK_GIT=$IOCDOCK_GIT)"
+        IOCDOCK_GIT="$IOCDOCK_GIT" bash "$builder" "$image"
+    fi
+    image_id="$(docker image inspect --format '{{.Id}}' "$image")"
+    say "real-image tier on $image ($image_id)"
+    started="$(date -u +%FT%TZ)"
+    t0=$EPOCHREALTIME
+    status=0
+    IOCDOCK_REAL_IMAGE="$image" cargo test --test it real_image:: -- --test-threads=1 || status=$?
+    seconds="$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.0f", b - a }')"
+    if ((status == 0)); then
+        say "real-image tier passed: $started, $image $image_id, ${seconds} s"
+    else
+        say "real-image tier FAILED: $started, $image $image_id, ${seconds} s"
+    fi
+    exit "$status"
 fi
 
 # ----------------------------------------------------------------------------------
@@ -129,6 +198,58 @@ if [[ "${IOCDOCK_DOCKER_TESTS:-}" != skip ]]; then
 fi
 
 # ----------------------------------------------------------------------------------
+# The multi-node swarm of the fault tests (../shared/tools/multinode: one manager and
+# two workers in network namespaces on this machine). up.sh is idempotent and repairs
+# a harness another run left broken; it needs Debian's busybox-static.
+multinode=../shared/tools/multinode
+if [[ "${IOCDOCK_DOCKER_TESTS:-}" != skip && -f $multinode/up.sh ]]; then
+    if ! command -v busybox >/dev/null; then
+        say "apt-get install busybox-static"
+        DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq \
+            --no-install-recommends busybox-static >&2 ||
+            { apt-get -o DPkg::Lock::Timeout=300 update -qq &&
+                DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq \
+                    --no-install-recommends busybox-static; } >&2 || true
+    fi
+    say "$multinode/up.sh"
+    # Under the lock the tests hold: never "repair" a node a running test took down.
+    if ! flock /run/multinode-iocdock-tests.lock bash "$multinode/up.sh" >/dev/null; then
+        if is_ci; then
+            echo "test.sh: the multi-node harness did not come up in CI; stopping" >&2
+            exit 1
+        fi
+        echo "test.sh: WARNING: multi-node harness unavailable; its tests will SKIP" >&2
+        export IOCDOCK_MULTINODE_TESTS=skip
+    fi
+fi
+
+# ----------------------------------------------------------------------------------
+# The multi-node swarm of the fault tests (../shared/tools/multinode: one manager and
+# two workers in network namespaces on this machine). up.sh is idempotent and repairs
+# a harness another run left broken; it needs Debian's busybox-static.
+multinode=../shared/tools/multinode
+if [[ "${IOCDOCK_DOCKER_TESTS:-}" != skip && -f $multinode/up.sh ]]; then
+    if ! command -v busybox >/dev/null; then
+        say "apt-get install busybox-static"
+        DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq \
+            --no-install-recommends busybox-static >&2 ||
+            { apt-get -o DPkg::Lock::Timeout=300 update -qq &&
+                DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq \
+                    --no-install-recommends busybox-static; } >&2 || true
+    fi
+    say "$multinode/up.sh"
+    # Under the lock the tests hold: never "repair" a node a running test took down.
+    if ! flock /run/multinode-iocdock-tests.lock bash "$multinode/up.sh" >/dev/null; then
+        if is_ci; then
+            echo "test.sh: the multi-node harness did not come up in CI; stopping" >&2
+            exit 1
+        fi
+        echo "test.sh: WARNING: multi-node harness unavailable; its tests will SKIP" >&2
+        export IOCDOCK_MULTINODE_TESTS=skip
+    fi
+fi
+
+# ----------------------------------------------------------------------------------
 # Cluster tools, from Debian, installed only when missing: ansible-core (syntax checks
 # of the shipped playbooks, ansible-inventory on generated inventories, a real run of
 # the folder-setup playbook) and docker-registry (distribution 2.8, the real registry
@@ -208,7 +329,10 @@ run_check() {
 run_check fmt cargo fmt --check
 run_check clippy cargo clippy --all-targets -- -D warnings
 # Plain `cargo test` (not nextest) so the "test result:" lines appear in the log.
-run_check test cargo test --all-targets
+# The whole run is bounded (IOCDOCK_TEST_LIMIT, default 50 min; it takes about ten):
+# should a test still hang despite the per-run limits inside the tests, the suite
+# fails with the names of the tests still running instead of outliving its CI slot.
+run_check test timeout -k 30 "${IOCDOCK_TEST_LIMIT:-3000}" cargo test --all-targets
 
 if ((${#failed[@]})); then
     say "FAILED: ${failed[*]}"

@@ -22,21 +22,41 @@ pub(crate) fn create_private_dir(dir: &Path) -> Result<(), FsError> {
 /// `strftime` form of the stamp that names backup archives.
 pub(crate) const STAMP_FORMAT: &str = "%Y%m%d%H%M%S";
 
-/// How many seconds after its own a backup may take when its name is taken.
-pub(crate) const NAME_ATTEMPTS: i64 = 60;
+/// How many archives of one second can be named: `<stamp>`, `<stamp>-2` … up to this.
+pub(crate) const NAME_ATTEMPTS: u32 = 1000;
 
-/// The stamps a backup made at `now` may take, first choice first: its own second,
-/// then the following ones, so two backups in one second both survive and later
-/// backups still sort later.
-pub(crate) fn stamps(now: chrono::DateTime<chrono::Local>) -> Vec<String> {
-    (0..NAME_ATTEMPTS)
-        .map_while(|step| {
-            now.naive_local()
-                .checked_add_signed(chrono::TimeDelta::seconds(step))
-                .map(|time| time.format(STAMP_FORMAT).to_string())
+/// The file names an archive made at `now` may take, first choice first:
+/// `<stamp><suffix>`, then `<stamp>-2<suffix>`, `<stamp>-3<suffix>`, … The stamp is
+/// always the second the archive was made, so no name claims a later time, and the
+/// number orders the archives of one second (see `archive_name_order`).
+pub(crate) fn archive_names(now: chrono::DateTime<chrono::Local>, suffix: &str) -> Vec<String> {
+    let stamp = now.format(STAMP_FORMAT).to_string();
+    (1..=NAME_ATTEMPTS)
+        .map(|n| match n {
+            1 => format!("{stamp}{suffix}"),
+            n => format!("{stamp}-{n}{suffix}"),
         })
         .collect()
 }
+
+/// The stamp and number of an archive file name of either form (`<stamp><suffix>`,
+/// number 1, or `<stamp>-<n><suffix>` with n from 2, no leading zero), which sort
+/// archives oldest first; None for any other name.
+pub(crate) fn archive_name_order<'a>(name: &'a str, suffix: &str) -> Option<(&'a str, u32)> {
+    let base = name.strip_suffix(suffix)?;
+    let (stamp, number) = match base.split_once('-') {
+        None => (base, 1),
+        Some((stamp, digits)) => {
+            let plain = !digits.is_empty()
+                && !digits.starts_with('0')
+                && digits.bytes().all(|b| b.is_ascii_digit());
+            let number: u32 = digits.parse().ok().filter(|n| plain && *n >= 2)?;
+            (stamp, number)
+        }
+    };
+    is_stamp(stamp).then_some((stamp, number))
+}
+
 pub(crate) const STAMP_LEN: usize = 14;
 
 /// Whether `text` is a backup stamp: 14 digits.

@@ -39,7 +39,7 @@ pub(crate) enum Command {
     /// List IOC projects, optionally filtered by conditions key=value
     #[command(visible_alias = "ls")]
     List(ListArgs),
-    /// Open the ioc.ini of an IOC project in $VISUAL, $EDITOR or vi, then check it
+    /// Edit the ioc.ini of an IOC project in $VISUAL, $EDITOR or vi; saved only if valid
     Edit(EditFileArgs),
     /// Remove IOC projects from the repository
     #[command(visible_alias = "rm")]
@@ -139,12 +139,32 @@ pub(crate) struct ListArgs {
     /// Show a panel of state, deployment and consistency
     #[arg(short, long, group = "view")]
     pub(crate) panel: bool,
+
+    /// With -p: exit with code 4 unless every listed IOC runs, is healthy and its
+    /// service is consistent with its service file (for cron alerts)
+    #[arg(long, requires = "panel")]
+    pub(crate) check: bool,
+
+    /// Output format: text tables, or one JSON document (docs/JSON.md)
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text, value_name = "FORMAT")]
+    pub(crate) format: OutputFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub(crate) enum OutputFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 #[derive(Debug, Args)]
 pub(crate) struct EditFileArgs {
     /// IOC project name
     pub(crate) name: String,
+
+    /// Drop the edit an earlier refused save kept, and edit ioc.ini afresh
+    #[arg(long)]
+    pub(crate) discard: bool,
 }
 
 #[derive(Debug, Args)]
@@ -157,9 +177,15 @@ pub(crate) struct RemoveArgs {
     #[arg(short, long = "remove-all")]
     pub(crate) remove_all: bool,
 
-    /// Do not ask for confirmation
+    /// Do not ask about each IOC; remove even when the engine cannot tell whether it is
+    /// deployed, and remove a deployed IOC's service first
     #[arg(short, long)]
     pub(crate) force: bool,
+
+    /// Confirm without asking what needs confirmation: -rf of several IOCs, removing a
+    /// deployed IOC's service (needed without a terminal)
+    #[arg(short, long)]
+    pub(crate) yes: bool,
 }
 
 #[derive(Debug, Args)]
@@ -168,6 +194,14 @@ pub(crate) struct RenameArgs {
     pub(crate) old: String,
     /// New name
     pub(crate) new: String,
+
+    /// Rename a deployed IOC: its service is removed first
+    #[arg(short, long)]
+    pub(crate) force: bool,
+
+    /// With --force: remove the service without asking (needed without a terminal)
+    #[arg(short, long, requires = "force")]
+    pub(crate) yes: bool,
 }
 
 #[derive(Debug, Args)]
@@ -190,7 +224,7 @@ pub(crate) struct CompletionArgs {
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("action").required(true).multiple(false)))]
 pub(crate) struct ExecArgs {
-    /// IOC project names (`alliocs` with --gen-swarm-file: every exported swarm IOC)
+    /// IOC project names (`alliocs` with --gen-swarm-file: every exported swarm IOC; with -b, -r: every IOC)
     #[arg(value_name = "NAME")]
     pub(crate) names: Vec<String>,
 
@@ -238,11 +272,11 @@ pub(crate) struct ExecArgs {
     )]
     pub(crate) check_deploy: bool,
 
-    /// Write one archive <YYYYmmddHHMMSS>.ioc.tar.gz of every IOC
+    /// Write one archive <YYYYmmddHHMMSS>.ioc.tar.gz of the named IOCs (none named: every IOC)
     #[arg(short = 'b', long = "gen-backup-file", group = "action")]
     pub(crate) gen_backup_file: bool,
 
-    /// Restore every IOC of a backup archive into the repository
+    /// Restore the named IOCs of a backup archive into the repository (none named: all of them)
     #[arg(
         short = 'r',
         long = "restore-backup-file",
@@ -255,7 +289,7 @@ pub(crate) struct ExecArgs {
     #[arg(long = "force-overwrite")]
     pub(crate) force_overwrite: bool,
 
-    /// Print what would be written instead of writing it (--gen-startup-file, --deploy)
+    /// Print what would be written instead of writing it (--gen-startup-file, --deploy, -b, -r)
     #[arg(long = "dry-run")]
     pub(crate) dry_run: bool,
 
@@ -315,6 +349,16 @@ pub(crate) struct ServiceArgs {
     /// Show the service's log
     #[arg(long = "show-logs", group = "action")]
     pub(crate) show_logs: bool,
+    /// Compare the deployed service with what its service file deploys, field by field
+    #[arg(long = "check-deploy", group = "action")]
+    pub(crate) check_deploy: bool,
+
+    /// With --check-deploy: exit with code 4 when a service drifted
+    #[arg(long = "exit-code", requires = "check_deploy")]
+    pub(crate) exit_code: bool,
+    /// With --show-info: text table or one JSON document (docs/JSON.md)
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text, value_name = "FORMAT")]
+    pub(crate) format: OutputFormat,
 
     /// With --show-logs: keep following new output
     #[arg(long, requires = "show_logs")]
@@ -322,6 +366,10 @@ pub(crate) struct ServiceArgs {
     /// With --show-logs: only the last N lines
     #[arg(long, value_name = "N", requires = "show_logs")]
     pub(crate) tail: Option<u64>,
+
+    /// With --remove: remove without asking (needed without a terminal)
+    #[arg(short, long, requires = "remove")]
+    pub(crate) yes: bool,
 }
 
 #[derive(Debug, Args)]
@@ -384,7 +432,12 @@ pub(crate) struct SwarmArgs {
     /// With --show-services or --show-nodes: more columns
     #[arg(long)]
     pub(crate) detail: bool,
-    /// Do not ask for confirmation (removals, restore)
+    /// With --show-digest, --show-services or --show-nodes: text table or one JSON
+    /// document (docs/JSON.md)
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text, value_name = "FORMAT")]
+    pub(crate) format: OutputFormat,
+    /// Confirm without asking: removals, --update-deployed-services, -b and -r (needed
+    /// without a terminal); with --gen-built-in-services: write without asking the engine
     #[arg(short, long)]
     pub(crate) yes: bool,
 }

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 mod confine;
+pub(crate) mod leftovers;
 pub(crate) mod nofollow;
 mod tree;
 pub(crate) use confine::{PathError, join_names, path_below};
@@ -96,7 +97,7 @@ impl StagedDir {
         let dir = parent_of(target);
         fs::create_dir_all(dir).at(dir, "cannot create folder")?;
         let temp = tempfile::Builder::new()
-            .prefix(".iocdock-new-")
+            .prefix(&leftovers::prefix_for(leftovers::NEW, target))
             .tempdir_in(dir)
             .at(target, "cannot create a temporary folder beside it")?;
         fs::set_permissions(temp.path(), fs::Permissions::from_mode(0o755))
@@ -146,7 +147,7 @@ impl StagedDir {
         };
         let name = self.target.file_name().unwrap_or_default().to_os_string();
         let aside = tempfile::Builder::new()
-            .prefix(&format!(".iocdock-replaced-{}-", name.to_string_lossy()))
+            .prefix(&leftovers::prefix_for(leftovers::REPLACED, &self.target))
             .tempdir_in(parent_of(&self.target))
             .at(&self.target, "cannot prepare replacement")?;
         let old = aside.path().join(&name);
@@ -191,16 +192,12 @@ pub(crate) fn private_dir(dir: &Path, mode: u32) -> Result<(), FsError> {
 /// hidden folder that no listing shows.
 pub(crate) fn remove_dir_atomically(dir: &Path) -> Result<(), FsError> {
     let parent = parent_of(dir);
-    let name = dir
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
     let trash = tempfile::Builder::new()
-        .prefix(&format!(".iocdock-removed-{name}-"))
+        .prefix(&leftovers::prefix_for(leftovers::REMOVED, dir))
         .tempdir_in(parent)
         .at(dir, "cannot prepare removal")?;
     let trash_path = trash.keep();
-    let target = trash_path.join("d");
+    let target = trash_path.join(leftovers::INSIDE);
     fs::rename(dir, &target).at(dir, "cannot remove")?;
     fs::remove_dir_all(&trash_path).at(dir, "cannot remove")
 }
@@ -376,8 +373,42 @@ pub(crate) fn atomic_symlink(target: &Path, path: &Path) -> Result<(), FsError> 
 
 /// Advisory lock on the repository, held by every mutating command so that a cron
 /// backup and an operator never interleave their writes. Released on drop.
+///
+/// The holder of the exclusive lock writes its process id into the lock file and
+/// empties it when it is done; a lock file found holding one therefore means that
+/// the last command that changed the repository was killed (or crashed) half-way,
+/// and may have left staged or moved-aside folders (`leftovers`) behind.
 pub(crate) struct RepositoryLock {
-    _file: File,
+    file: File,
+    exclusive: bool,
+    interrupted: bool,
+}
+
+impl RepositoryLock {
+    /// Whether the previous holder of the exclusive lock never finished.
+    pub(crate) fn interrupted(&self) -> bool {
+        self.interrupted
+    }
+}
+
+impl Drop for RepositoryLock {
+    fn drop(&mut self) {
+        if self.exclusive {
+            // Finished: the next command has nothing of this one to clear.
+            let _ = self.file.set_len(0);
+        }
+    }
+}
+
+/// How a command that only reads the repository (a backup) holds it.
+pub(crate) enum ReadLock {
+    /// A shared lock: other readers go on, writers wait for it and it for them.
+    Shared(RepositoryLock),
+    /// No lock, and why: the lock file cannot be read or made by this user, or the
+    /// repository does not exist. Whoever cannot read or make the lock file cannot
+    /// take it either, so nothing this command could wait for is being skipped
+    /// except another user's writes, which are atomic file by file.
+    Unlocked(String),
 }
 
 pub(crate) const LOCK_FILE: &str = ".iocdock.lock";
@@ -392,6 +423,7 @@ impl RepositoryLock {
         let file = OpenOptions::new()
             .create(true)
             .truncate(false)
+            .read(true)
             .write(true)
             .mode(0o600)
             .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
@@ -425,7 +457,110 @@ impl RepositoryLock {
             }
             Err(fs::TryLockError::Error(e)) => return Err(e).at(&path, "cannot lock"),
         }
-        Ok(RepositoryLock { _file: file })
+        let mut previous = [0u8; 1];
+        let interrupted = std::os::unix::fs::FileExt::read_at(&file, &mut previous, 0)
+            .at(&path, "cannot read lock file")?
+            > 0;
+        let mark = format!("{}\n", std::process::id());
+        file.set_len(0).at(&path, "cannot write lock file")?;
+        std::os::unix::fs::FileExt::write_all_at(&file, mark.as_bytes(), 0)
+            .at(&path, "cannot write lock file")?;
+        Ok(RepositoryLock {
+            file,
+            exclusive: true,
+            interrupted,
+        })
+    }
+
+    /// A shared lock for a command that only reads the repository, taken without
+    /// writing anything it cannot: an existing lock file is opened for reading; a
+    /// missing one is made (0600) only when this user may; a lock file this user
+    /// cannot read or make (a read-only home, another user's 0600 file) means no lock
+    /// (`ReadLock::Unlocked`, with why). A link in its place is refused, as for
+    /// writers. Blocks while a writer holds the lock; `on_wait` runs once if so.
+    pub(crate) fn acquire_shared(
+        repository: &Path,
+        on_wait: impl FnOnce(),
+    ) -> Result<ReadLock, FsError> {
+        let path = repository.join(LOCK_FILE);
+        let nofollow = rustix::fs::OFlags::NOFOLLOW.bits() as i32;
+        let cannot = |e: &io::Error| {
+            matches!(
+                rustix::io::Errno::from_io_error(e),
+                Some(rustix::io::Errno::ACCESS | rustix::io::Errno::PERM | rustix::io::Errno::ROFS)
+            )
+        };
+        let link_refused = |e: io::Error| {
+            if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
+                io::Error::other("is a symbolic link; remove it, iocdock makes its own")
+            } else {
+                e
+            }
+        };
+        let file = match OpenOptions::new()
+            .read(true)
+            .custom_flags(nofollow)
+            .open(&path)
+        {
+            Ok(file) => file,
+            Err(e) if cannot(&e) => {
+                return Ok(ReadLock::Unlocked(format!(
+                    "{}: cannot read: {e}",
+                    path.display()
+                )));
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                if !repository.is_dir() {
+                    return Ok(ReadLock::Unlocked(format!(
+                        "{}: no repository",
+                        repository.display()
+                    )));
+                }
+                match OpenOptions::new()
+                    .create(true)
+                    .truncate(false)
+                    .write(true)
+                    .mode(0o600)
+                    .custom_flags(nofollow)
+                    .open(&path)
+                {
+                    Ok(file) => file,
+                    Err(e) if cannot(&e) => {
+                        return Ok(ReadLock::Unlocked(format!(
+                            "{}: cannot create: {e}",
+                            path.display()
+                        )));
+                    }
+                    Err(e) => return Err(link_refused(e)).at(&path, "cannot open lock file"),
+                }
+            }
+            Err(e) => return Err(link_refused(e)).at(&path, "cannot open lock file"),
+        };
+        let metadata = file.metadata().at(&path, "cannot open lock file")?;
+        if !metadata.is_file() {
+            return Err(FsError {
+                path,
+                action: "cannot open lock file",
+                source: io::Error::other("not a regular file; remove it, iocdock makes its own"),
+            });
+        }
+        if metadata.mode() & 0o077 != 0 {
+            // Only its owner can; the next writer does it otherwise.
+            let _ = file.set_permissions(fs::Permissions::from_mode(0o600));
+        }
+        match file.try_lock_shared() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                on_wait();
+                file.lock_shared().at(&path, "cannot lock")?;
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(e).at(&path, "cannot lock"),
+        }
+        Ok(ReadLock::Shared(RepositoryLock {
+            file,
+            exclusive: false,
+            interrupted: false,
+        }))
     }
 }
 
@@ -522,6 +657,71 @@ mod tests {
     }
 
     #[test]
+    fn a_lock_file_left_marked_says_the_last_writer_was_interrupted() {
+        let dir = tempfile::tempdir().unwrap();
+        let lock_file = dir.path().join(LOCK_FILE);
+        let lock = RepositoryLock::acquire(dir.path(), || {}).unwrap();
+        assert!(!lock.interrupted());
+        let mark = format!("{}\n", std::process::id());
+        assert_eq!(fs::read_to_string(&lock_file).unwrap(), mark);
+        drop(lock);
+        assert_eq!(
+            fs::read_to_string(&lock_file).unwrap(),
+            "",
+            "done: unmarked"
+        );
+        // A killed holder never empties it.
+        fs::write(&lock_file, "4242\n").unwrap();
+        let lock = RepositoryLock::acquire(dir.path(), || {}).unwrap();
+        assert!(lock.interrupted());
+        assert_eq!(fs::read_to_string(&lock_file).unwrap(), mark);
+        drop(lock);
+        // Readers neither read nor change the mark.
+        fs::write(&lock_file, "4242\n").unwrap();
+        drop(RepositoryLock::acquire_shared(dir.path(), || {}).unwrap());
+        assert_eq!(fs::read_to_string(&lock_file).unwrap(), "4242\n");
+    }
+
+    #[test]
+    fn readers_share_the_lock_and_writers_wait_for_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let lock_file = dir.path().join(LOCK_FILE);
+        let shared =
+            |dir: &Path| match RepositoryLock::acquire_shared(dir, || panic!("waited")).unwrap() {
+                ReadLock::Shared(lock) => lock,
+                ReadLock::Unlocked(why) => panic!("{why}"),
+            };
+        let first = shared(dir.path());
+        let mode = fs::metadata(&lock_file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "a missing lock file is made private");
+        let second = shared(dir.path());
+        let writer = File::open(&lock_file).unwrap();
+        assert!(matches!(
+            writer.try_lock(),
+            Err(fs::TryLockError::WouldBlock)
+        ));
+        drop((first, second));
+        writer.try_lock().unwrap();
+        drop(writer);
+
+        let missing = dir.path().join("no-repository");
+        assert!(matches!(
+            RepositoryLock::acquire_shared(&missing, || {}).unwrap(),
+            ReadLock::Unlocked(_)
+        ));
+        assert!(!missing.exists(), "a reader makes no repository");
+
+        fs::remove_file(&lock_file).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("elsewhere"), &lock_file).unwrap();
+        let err = RepositoryLock::acquire_shared(dir.path(), || {})
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("is a symbolic link"), "{err}");
+        assert!(!dir.path().join("elsewhere").exists());
+    }
+
+    #[test]
     fn remove_dir_atomically_leaves_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("ioc");
@@ -543,7 +743,7 @@ pub(crate) fn replace_dir<E: From<FsError>>(
     let parent = parent_of(target);
     fs::create_dir_all(parent).at(parent, "cannot create folder")?;
     let staged = tempfile::Builder::new()
-        .prefix(".iocdock-new-")
+        .prefix(&leftovers::prefix_for(leftovers::NEW, target))
         .tempdir_in(parent)
         .at(target, "cannot create a temporary folder beside it")?;
     fs::set_permissions(staged.path(), fs::Permissions::from_mode(0o755))
@@ -561,11 +761,11 @@ fn swap_in(staged: &Path, target: &Path) -> Result<(), FsError> {
     if target.exists() {
         let parent = parent_of(target);
         let old = tempfile::Builder::new()
-            .prefix(".iocdock-old-")
+            .prefix(&leftovers::prefix_for(leftovers::OLD, target))
             .tempdir_in(parent)
             .at(target, "cannot prepare replacement")?
             .keep();
-        let old_target = old.join("d");
+        let old_target = old.join(leftovers::INSIDE);
         fs::rename(target, &old_target).at(target, "cannot replace")?;
         if let Err(source) = fs::rename(staged, target) {
             let _ = fs::rename(&old_target, target);

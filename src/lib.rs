@@ -11,6 +11,7 @@ mod ioc;
 mod oplog;
 mod parallel;
 mod printer;
+mod schema;
 mod services;
 mod settings;
 mod swarm;
@@ -32,8 +33,13 @@ pub(crate) enum ExitStatus {
     Failure,
     /// The command line was wrong in a way only the command could tell.
     Usage,
+    /// The Docker engine could not be reached or did not answer in time.
+    EngineUnreachable,
     /// `config` of a name it does not know.
     UnknownName,
+    /// A check found something to look at: `list -p --check` (an IOC not running,
+    /// not healthy or not consistent), `service --check-deploy --exit-code` (drift).
+    CheckFailed,
     /// The exit code of a tool run for the operator (`client`), passed through.
     Tool(u8),
 }
@@ -44,6 +50,8 @@ impl ExitStatus {
             ExitStatus::Success => 0,
             ExitStatus::Failure => 1,
             ExitStatus::Usage => 2,
+            ExitStatus::EngineUnreachable => 3,
+            ExitStatus::CheckFailed => 4,
             ExitStatus::UnknownName => 10,
             ExitStatus::Tool(code) => code,
         }
@@ -85,6 +93,7 @@ pub fn run() -> ExitCode {
         }
     };
     let settings = loaded.settings;
+    swarm::engine::set_limits(settings.engine_limits());
     if let Some(exposure) = &loaded.exposure {
         printer.warn(exposure);
     }
@@ -113,9 +122,9 @@ fn dispatch(
         Command::Create(args) => commands::create::run(&args, settings, printer),
         Command::Set(args) => commands::set::run(&args, settings, printer),
         Command::List(args) => commands::list::run(&args, settings, printer),
-        Command::Edit(args) => commands::edit::run(&args.name, settings, printer),
+        Command::Edit(args) => commands::edit::run(&args.name, args.discard, settings, printer),
         Command::Remove(args) => commands::remove::run(&args, settings, printer),
-        Command::Rename(args) => commands::rename::run(&args.old, &args.new, settings, printer),
+        Command::Rename(args) => commands::rename::run(&args, settings, printer),
         Command::Update => commands::update::run(settings, printer),
         Command::Exec(args) => commands::exec::run(&args, settings, printer),
         Command::Service(args) => commands::service::run(&args, settings, printer),
@@ -137,6 +146,10 @@ fn exit(result: anyhow::Result<ExitStatus>, printer: &Printer) -> ExitCode {
         Err(e) if e.is::<UsageError>() => {
             printer.error(&e.to_string());
             ExitStatus::Usage
+        }
+        Err(e) if swarm::is_engine_failure(&e) => {
+            printer.error(&format!("{e:#}"));
+            ExitStatus::EngineUnreachable
         }
         Err(e) => {
             printer.error(&format!("{e:#}"));

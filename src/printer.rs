@@ -61,6 +61,14 @@ impl Printer {
         }
     }
 
+    /// Writes one JSON document to stdout (`--format json`), indented, with a final
+    /// line break.
+    pub(crate) fn json<T: serde::Serialize>(&self, value: &T) {
+        // Serializing plain data types with string keys cannot fail.
+        let text = serde_json::to_string_pretty(value).unwrap_or_else(|_| "null".to_string());
+        self.line(&text);
+    }
+
     /// Writes one line of data to stdout.
     pub(crate) fn line(&self, text: &str) {
         self.data(text);

@@ -4,8 +4,11 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde_yaml::Value;
+
+use crate::swarm::engine::EngineLimits;
 
 pub(crate) const DEFAULT_HOME: &str = "/opt/IocDockHome";
 pub(crate) const SETTINGS_FILE: &str = "settings.yaml";
@@ -25,6 +28,13 @@ pub(crate) enum SettingsError {
     WrongType {
         file: PathBuf,
         key: String,
+        expected: &'static str,
+    },
+    #[error("environment variable {variable}={value:?} (for {key}) must be {expected}")]
+    WrongEnvironment {
+        variable: &'static str,
+        value: String,
+        key: &'static str,
         expected: &'static str,
     },
     #[error(
@@ -167,6 +177,34 @@ impl SettingType for u16 {
     }
     fn show(&self) -> String {
         self.to_string()
+    }
+}
+
+/// A time limit in seconds (`10`, `2.5`), from a tenth of a second up to a day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TimeLimit(pub(crate) Duration);
+
+impl TimeLimit {
+    fn parse(text: &str) -> Option<TimeLimit> {
+        let seconds: f64 = text.trim().parse().ok()?;
+        (0.1..=86_400.0)
+            .contains(&seconds)
+            .then(|| TimeLimit(Duration::from_secs_f64(seconds)))
+    }
+}
+
+impl SettingType for TimeLimit {
+    const EXPECTED: &'static str = "a number of seconds from 0.1 to 86400";
+    fn from_yaml(value: &Value) -> Option<Self> {
+        match value {
+            Value::Number(n) => TimeLimit::parse(&n.to_string()),
+            Value::String(s) => TimeLimit::parse(s),
+            _ => None,
+        }
+    }
+    fn show(&self) -> String {
+        let text = format!("{:.3}", self.0.as_secs_f64());
+        text.trim_end_matches('0').trim_end_matches('.').to_string()
     }
 }
 
@@ -363,7 +401,15 @@ settings_keys! {
     docker_stop_command: String = "systemctl stop docker".to_string();
     docker_start_command: String = "systemctl start docker".to_string();
     docker_swarm_dir: String = "/var/lib/docker/swarm".to_string();
+    engine_read_timeout: TimeLimit = TimeLimit(EngineLimits::DEFAULT.read);
+    engine_write_timeout: TimeLimit = TimeLimit(EngineLimits::DEFAULT.write);
 }
+
+/// Environment variables that override a settings key, for one shell or cron job.
+const ENVIRONMENT_KEYS: &[(&str, &str)] = &[
+    ("IOCDOCK_ENGINE_READ_TIMEOUT", "engine_read_timeout"),
+    ("IOCDOCK_ENGINE_WRITE_TIMEOUT", "engine_write_timeout"),
+];
 
 /// What the environment and the global flags say about where things are.
 #[derive(Debug, Clone, Default)]
@@ -371,6 +417,9 @@ pub(crate) struct Overrides {
     pub(crate) home_flag: Option<PathBuf>,
     pub(crate) home_env: Option<PathBuf>,
     pub(crate) mount_env: Option<PathBuf>,
+    /// Settings keys set through the environment (`ENVIRONMENT_KEYS`), with the
+    /// variable and its value.
+    pub(crate) keys_env: Vec<(&'static str, &'static str, String)>,
 }
 
 impl Overrides {
@@ -384,6 +433,13 @@ impl Overrides {
             home_flag,
             home_env: non_empty("IOCDOCK_HOME"),
             mount_env: non_empty("MOUNT_PATH"),
+            keys_env: ENVIRONMENT_KEYS
+                .iter()
+                .filter_map(|&(variable, key)| {
+                    let value = std::env::var_os(variable).filter(|v| !v.is_empty())?;
+                    Some((variable, key, value.to_string_lossy().into_owned()))
+                })
+                .collect(),
         }
     }
 }
@@ -462,7 +518,10 @@ impl Settings {
             .map(|k| scalar_text(k).unwrap_or_else(|| format!("{k:?}")))
             .filter(|k| !KEYS.contains(&k.as_str()))
             .collect();
-        let settings = Settings::from_values(paths, &values, &file)?;
+        let mut settings = Settings::from_values(paths, &values, &file)?;
+        for (variable, key, value) in &overrides.keys_env {
+            settings.set_from_environment(variable, key, value)?;
+        }
         let secrets = settings.secrets_set();
         let exposure = (mode & 0o044 != 0 && !secrets.is_empty()).then(|| {
             format!(
@@ -477,6 +536,37 @@ impl Settings {
             unknown_keys,
             exposure,
         })
+    }
+
+    /// A key's value from environment variable `variable`, which wins over the file.
+    fn set_from_environment(
+        &mut self,
+        variable: &'static str,
+        key: &'static str,
+        value: &str,
+    ) -> Result<(), SettingsError> {
+        let wrong = |expected| SettingsError::WrongEnvironment {
+            variable,
+            value: value.to_string(),
+            key,
+            expected,
+        };
+        let field = match key {
+            "engine_read_timeout" => &mut self.engine_read_timeout,
+            "engine_write_timeout" => &mut self.engine_write_timeout,
+            _ => return Ok(()),
+        };
+        *field = TimeLimit::parse(value).ok_or_else(|| wrong(TimeLimit::EXPECTED))?;
+        Ok(())
+    }
+
+    /// How long iocdock waits for the Docker engine.
+    pub(crate) fn engine_limits(&self) -> EngineLimits {
+        EngineLimits {
+            read: self.engine_read_timeout.0,
+            write: self.engine_write_timeout.0,
+            ..EngineLimits::DEFAULT
+        }
     }
 
     /// The secret keys that have a value.
@@ -613,6 +703,66 @@ mod tests {
         assert!(
             err.contains("\"ioc_health_retries\" must be a whole number of at least 1"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn engine_timeouts_come_from_the_file_and_the_environment_wins() {
+        let defaults = load_with("").unwrap().settings.engine_limits();
+        assert_eq!(defaults, EngineLimits::DEFAULT);
+        assert_eq!(defaults.connect, Duration::from_secs(3));
+        assert_eq!(defaults.read, Duration::from_secs(10));
+        assert_eq!(defaults.write, Duration::from_secs(60));
+
+        let loaded = load_with("engine_read_timeout: 2.5\nengine_write_timeout: \"30\"\n").unwrap();
+        let limits = loaded.settings.engine_limits();
+        assert_eq!(limits.read, Duration::from_millis(2500));
+        assert_eq!(limits.write, Duration::from_secs(30));
+        assert_eq!(
+            loaded.settings.lookup("ENGINE_READ_TIMEOUT").unwrap(),
+            "2.5"
+        );
+        for bad in [
+            "engine_read_timeout: 0",
+            "engine_read_timeout: -1",
+            "engine_write_timeout: soon",
+            "engine_write_timeout: 100000",
+            "engine_write_timeout: [1]",
+        ] {
+            let err = load_with(bad).err().unwrap().to_string();
+            assert!(
+                err.contains("a number of seconds from 0.1 to 86400"),
+                "{bad}: {err}"
+            );
+        }
+
+        let home = tempfile::tempdir().unwrap();
+        std::fs::write(home.path().join(SETTINGS_FILE), "engine_read_timeout: 5\n").unwrap();
+        let with_env = |variable: &'static str, key: &'static str, value: &str| {
+            Settings::load(Overrides {
+                home_flag: Some(home.path().to_path_buf()),
+                keys_env: vec![(variable, key, value.to_string())],
+                ..Default::default()
+            })
+        };
+        let loaded = with_env("IOCDOCK_ENGINE_READ_TIMEOUT", "engine_read_timeout", "0.5").unwrap();
+        assert_eq!(
+            loaded.settings.engine_limits().read,
+            Duration::from_millis(500)
+        );
+        let loaded = with_env("IOCDOCK_ENGINE_WRITE_TIMEOUT", "engine_write_timeout", "7").unwrap();
+        assert_eq!(
+            loaded.settings.engine_limits().write,
+            Duration::from_secs(7)
+        );
+        assert_eq!(loaded.settings.engine_limits().read, Duration::from_secs(5));
+        let err = with_env("IOCDOCK_ENGINE_READ_TIMEOUT", "engine_read_timeout", "ten")
+            .err()
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            err,
+            "environment variable IOCDOCK_ENGINE_READ_TIMEOUT=\"ten\" (for engine_read_timeout) must be a number of seconds from 0.1 to 86400"
         );
     }
 

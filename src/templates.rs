@@ -170,3 +170,299 @@ mod tests {
         assert!(!is_plain_relative("a/.."));
     }
 }
+
+/// The status databases against the device supports of the IOC image (test data of
+/// tests/data/iocstats, taken from IocDock's image): a misspelt DTYP or INP parameter
+/// would only show as a failed record on a real IOC, so it fails here first.
+#[cfg(test)]
+mod status_databases {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use super::BUILT_IN;
+
+    const DEVICES: &str = include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/iocstats/devices.dbd"
+    ));
+    const PARAMETERS: &str = include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/iocstats/parameters.txt"
+    ));
+
+    /// `word(arg, ...)`.
+    type Call = (String, Vec<String>);
+    /// A call with the calls of its `{ ... }` body.
+    type Statement = (String, Vec<String>, Vec<Call>);
+
+    #[derive(Debug)]
+    struct Record {
+        kind: String,
+        name: String,
+        fields: BTreeMap<String, String>,
+    }
+
+    /// `word(arg, "arg", ...)` calls of a dbd or db text, with `{ ... }` bodies of
+    /// records parsed into their field calls. Comments run from `#` outside quotes to
+    /// the end of the line.
+    fn calls(text: &str) -> Result<Vec<Statement>, String> {
+        let mut tokens = Vec::new();
+        let mut chars = text.chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                '#' => while chars.next_if(|&c| c != '\n').is_some() {},
+                '"' => {
+                    let mut s = String::new();
+                    loop {
+                        match chars.next() {
+                            Some('"') => break,
+                            Some('\\') => s.extend(chars.next()),
+                            Some(c) => s.push(c),
+                            None => return Err("unterminated string".to_string()),
+                        }
+                    }
+                    tokens.push(format!("\"{s}"));
+                }
+                '(' | ')' | '{' | '}' | ',' => tokens.push(c.to_string()),
+                c if c.is_whitespace() => {}
+                c => {
+                    let mut word = c.to_string();
+                    while let Some(c) =
+                        chars.next_if(|c| !c.is_whitespace() && !"(){},\"#".contains(*c))
+                    {
+                        word.push(c);
+                    }
+                    tokens.push(word);
+                }
+            }
+        }
+        let mut tokens = tokens.into_iter().peekable();
+        let call = |tokens: &mut std::iter::Peekable<std::vec::IntoIter<String>>| {
+            let word = tokens.next().ok_or("expected a word")?;
+            if tokens.next().as_deref() != Some("(") {
+                return Err(format!("expected ( after {word}"));
+            }
+            let mut args = Vec::new();
+            loop {
+                let arg = tokens.next().ok_or(format!("unclosed {word}("))?;
+                args.push(arg.strip_prefix('"').unwrap_or(&arg).to_string());
+                match tokens.next().as_deref() {
+                    Some(",") => continue,
+                    Some(")") => break,
+                    other => return Err(format!("{word}: unexpected {other:?}")),
+                }
+            }
+            Ok::<Call, String>((word, args))
+        };
+        let mut out = Vec::new();
+        while tokens.peek().is_some() {
+            let (word, args) = call(&mut tokens)?;
+            let mut body = Vec::new();
+            if tokens.peek().map(String::as_str) == Some("{") {
+                tokens.next();
+                while tokens.peek().map(String::as_str) != Some("}") {
+                    if tokens.peek().is_none() {
+                        return Err(format!("unclosed body of {args:?}"));
+                    }
+                    body.push(call(&mut tokens)?);
+                }
+                tokens.next();
+            }
+            out.push((word, args, body));
+        }
+        Ok(out)
+    }
+
+    fn records(text: &str) -> Result<Vec<Record>, String> {
+        let mut records = Vec::new();
+        for (word, args, body) in calls(text)? {
+            if word != "record" || args.len() != 2 {
+                return Err(format!("unexpected {word}{args:?}"));
+            }
+            let mut fields = BTreeMap::new();
+            for (call, field) in body {
+                match (call.as_str(), field.as_slice()) {
+                    ("field", [name, value]) => {
+                        if fields.insert(name.clone(), value.clone()).is_some() {
+                            return Err(format!("{}: field {name} twice", args[1]));
+                        }
+                    }
+                    ("info", [_, _]) | ("alias", [_]) => {}
+                    _ => return Err(format!("{}: unexpected {call}{field:?}", args[1])),
+                }
+            }
+            records.push(Record {
+                kind: args[0].clone(),
+                name: args[1].clone(),
+                fields,
+            });
+        }
+        Ok(records)
+    }
+
+    /// What the IOC image's database definition offers.
+    struct Image {
+        types: BTreeSet<String>,
+        /// (record type, DTYP) → dset.
+        devices: BTreeMap<(String, String), String>,
+        /// dset → the parameters it accepts (None: any text).
+        parameters: BTreeMap<String, Option<BTreeSet<String>>>,
+    }
+
+    fn image() -> Image {
+        let mut types = BTreeSet::new();
+        let mut devices = BTreeMap::new();
+        for (word, args, _) in calls(DEVICES).expect("devices.dbd") {
+            match (word.as_str(), args.as_slice()) {
+                ("recordtype", [kind]) => {
+                    types.insert(kind.clone());
+                }
+                ("device", [kind, link, dset, choice]) => {
+                    assert_eq!(link, "INST_IO", "{dset}");
+                    devices.insert((kind.clone(), choice.clone()), dset.clone());
+                }
+                other => panic!("devices.dbd: unexpected {other:?}"),
+            }
+        }
+        let mut parameters = BTreeMap::new();
+        for line in PARAMETERS.lines() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let (dset, words) = line.split_once(':').expect("parameters.txt: <dset>: ...");
+            let words: BTreeSet<String> = words.split_whitespace().map(str::to_string).collect();
+            let accepted = (!words.contains("*")).then_some(words);
+            parameters.insert(dset.trim().to_string(), accepted);
+        }
+        Image {
+            types,
+            devices,
+            parameters,
+        }
+    }
+
+    /// Every problem of a status database: unknown record types, DTYPs without device
+    /// support for the record type, INP/OUT parameters the device support rejects,
+    /// links to records the database does not have, names outside `prefix`.
+    fn problems(text: &str, prefix: &str) -> Vec<String> {
+        let Image {
+            types,
+            devices,
+            parameters,
+        } = image();
+        let records = match records(text) {
+            Ok(records) => records,
+            Err(e) => return vec![e],
+        };
+        let names: BTreeSet<&str> = records.iter().map(|r| r.name.as_str()).collect();
+        let mut problems = Vec::new();
+        if records.is_empty() {
+            problems.push("no records".to_string());
+        }
+        for record in &records {
+            let name = &record.name;
+            if !name.starts_with(prefix) {
+                problems.push(format!("{name}: not named {prefix}..."));
+            }
+            if !types.contains(&record.kind) {
+                problems.push(format!(
+                    "{name}: record type {} not in the image",
+                    record.kind
+                ));
+            }
+            for (field, value) in &record.fields {
+                let target = value.split_whitespace().next().unwrap_or("");
+                let is_link = field == "FLNK" || (field.starts_with("INP") && field.len() == 4);
+                if is_link && target.starts_with("$(") && !names.contains(target) {
+                    problems.push(format!("{name}: {field} names {target}, which is not here"));
+                }
+            }
+            let Some(dtyp) = record.fields.get("DTYP") else {
+                continue;
+            };
+            let Some(dset) = devices.get(&(record.kind.clone(), dtyp.clone())) else {
+                problems.push(format!(
+                    "{name}: no device support \"{dtyp}\" for record type {}",
+                    record.kind
+                ));
+                continue;
+            };
+            let link = if record.kind == "ao" { "OUT" } else { "INP" };
+            let Some(parameter) = record.fields.get(link).and_then(|v| v.strip_prefix('@')) else {
+                problems.push(format!("{name}: DTYP \"{dtyp}\" needs {link} \"@...\""));
+                continue;
+            };
+            match parameters.get(dset) {
+                None => problems.push(format!("{name}: no parameters known for {dset}")),
+                Some(Some(accepted)) if !accepted.contains(parameter) => problems.push(format!(
+                    "{name}: {dset} does not know {link} \"@{parameter}\""
+                )),
+                Some(_) => {}
+            }
+        }
+        problems
+    }
+
+    fn template(name: &str) -> &'static str {
+        let bytes = BUILT_IN
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, b)| *b)
+            .expect("built-in template");
+        std::str::from_utf8(bytes).expect("utf-8")
+    }
+
+    #[test]
+    fn status_databases_use_only_the_device_support_of_the_image() {
+        for (file, prefix, device_records) in [
+            ("db/status_ioc.db", "$(IOC):", 12),
+            ("db/status_OS.db", "$(HOST):", 6),
+        ] {
+            let text = template(file);
+            let found = problems(text, prefix);
+            assert!(found.is_empty(), "{file}:\n{}", found.join("\n"));
+            // What the modules exist for: devIocStats records, not only base ones.
+            let records = records(text).unwrap();
+            let stats = records
+                .iter()
+                .filter(|r| r.fields.get("DTYP").is_some_and(|d| d.starts_with("IOC ")))
+                .count();
+            assert!(
+                stats >= device_records,
+                "{file}: {stats} devIocStats records"
+            );
+            // The IOC health check reads the heartbeat.
+            assert!(
+                records
+                    .iter()
+                    .any(|r| r.name == format!("{prefix}HEARTBEAT")),
+                "{file}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_check_finds_misspelt_device_support() {
+        let db = r#"
+            record(ai, "$(IOC):A") { field(DTYP, "IOC Stats") field(INP, "@ioc_cpuload") }
+            record(ai, "$(IOC):B") { field(DTYP, "IOC stats") field(INP, "@ioc_cpu_load") }
+            record(stringin, "$(IOC):C") { field(DTYP, "IOC epics var") field(INP, "@EPICS_CA_ADR_LIST") }
+            record(stringin, "$(IOC):D") { field(DTYP, "IOC stats") field(INP, "up_time") }
+            record(calcout, "$(IOC):E") { field(INPA, "$(IOC):F NPP") }
+            record(ai, "X:G") { field(DTYP, "Soft Timestamp") field(INP, "@%H") }
+        "#;
+        let found = problems(db, "$(IOC):");
+        assert_eq!(
+            found,
+            [
+                "$(IOC):A: no device support \"IOC Stats\" for record type ai",
+                "$(IOC):B: devAiStats does not know INP \"@ioc_cpu_load\"",
+                "$(IOC):C: devStringinEpics does not know INP \"@EPICS_CA_ADR_LIST\"",
+                "$(IOC):D: DTYP \"IOC stats\" needs INP \"@...\"",
+                "$(IOC):E: record type calcout not in the image",
+                "$(IOC):E: INPA names $(IOC):F, which is not here",
+                "X:G: not named $(IOC):...",
+            ]
+        );
+    }
+}

@@ -3,11 +3,12 @@
 # iocdock generates, plus Channel Access client tools, made from package registries
 # only (no image can be pulled on these machines).
 #
-#   scripts/demo-image/build.sh [--rebuild] [IMAGE]     (default iocdock-demo/ioc-exec:1.1)
+#   scripts/demo-image/build.sh [--rebuild] [IMAGE]     (default iocdock-demo/ioc-exec:2.1)
 #
 # Steps: mmdebstrap a Debian bookworm rootfs (python3, libstdc++6, hostname, procps,
 # bash) -> pip-install the epicscorelibs wheel (EPICS base libraries and dbd files)
-# and caproto into it -> lay out the IOC and the client tools -> docker import.
+# and caproto into it -> lay out EPICS base, the client tools, iocLogServer and the
+# IOC where IocDock's own IOC image has them -> docker import.
 # See scripts/demo-image/README.md for the layout. An image that exists with the
 # current recipe revision is kept unless --rebuild is given. Messages go to stderr.
 #
@@ -15,13 +16,16 @@
 #   DEBIAN_MIRROR   Debian mirror (default: the first one apt uses here)
 set -euo pipefail
 
-readonly DEFAULT_IMAGE="iocdock-demo/ioc-exec:1.1"
+readonly DEFAULT_IMAGE="iocdock-demo/ioc-exec:2.1"
 # Bump when the recipe changes, so an image built by an older recipe is rebuilt.
-readonly RECIPE_REV=4
+readonly RECIPE_REV=6
 readonly BIN="ST-IOC"
 readonly EPICS_TOP="/opt/EPICS"
 readonly HOST_ARCH="linux-x86_64"
-readonly CLIENT_BIN_DIR="$EPICS_TOP/base/bin/$HOST_ARCH"
+# Where IocDock's IOC image (imtools/image-factory) installs EPICS base; there is no
+# /opt/EPICS/base, so tools are found through EPICS_BASE/EPICS_HOST_ARCH or PATH.
+readonly EPICS_BASE_DIR="$EPICS_TOP/base-7.0.8.1"
+readonly BASE_BIN_DIR="$EPICS_BASE_DIR/bin/$HOST_ARCH"
 readonly SITE_PACKAGES="/usr/local/lib/python3.11/dist-packages"
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -125,29 +129,35 @@ epics_pkg="$SITE_PACKAGES/epicscorelibs"
     die "the epicscorelibs wheel has no lib/libdbCore.so or dbd/base.dbd"
 
 # ---------------------------------------------------------------------------------
-# EPICS base where EPICS tools expect it: libraries and dbd files of the wheel.
-base="$rootfs$EPICS_TOP/base"
-mkdir -p "$base/lib" "$base/bin/linux-x86_64" "$rootfs$EPICS_TOP/RUN"
-ln -s "$epics_pkg/lib" "$base/lib/linux-x86_64"
+# EPICS base where IocDock's image has it: libraries and dbd files of the wheel, the
+# client tools and iocLogServer in bin/<arch>.
+base="$rootfs$EPICS_BASE_DIR"
+mkdir -p "$base/lib" "$base/bin/$HOST_ARCH" "$rootfs$EPICS_TOP/RUN"
+ln -s "$epics_pkg/lib" "$base/lib/$HOST_ARCH"
 ln -s "$epics_pkg/dbd" "$base/dbd"
 install -D -m 0644 "$here/ioc.py" "$base/lib/python/ioc.py"
 install -D -m 0644 "$here/ca_tools.py" "$base/lib/python/ca_tools.py"
+install -D -m 0644 "$here/ioc_log_server.py" "$base/lib/python/ioc_log_server.py"
 for tool in caget caput cainfo camonitor; do
     printf '#!/bin/sh\n# Channel Access client on caproto (see %s).\nexec /usr/bin/python3 -u %s %s "$@"\n' \
-        "$EPICS_TOP/base/lib/python/ca_tools.py" "$EPICS_TOP/base/lib/python/ca_tools.py" "$tool" \
-        >"$base/bin/linux-x86_64/$tool"
-    chmod 0755 "$base/bin/linux-x86_64/$tool"
+        "$EPICS_BASE_DIR/lib/python/ca_tools.py" "$EPICS_BASE_DIR/lib/python/ca_tools.py" "$tool" \
+        >"$base/bin/$HOST_ARCH/$tool"
+    chmod 0755 "$base/bin/$HOST_ARCH/$tool"
 done
+printf '#!/bin/sh\n# EPICS iocLogServer (see %s).\nexec /usr/bin/python3 -u %s "$@"\n' \
+    "$EPICS_BASE_DIR/lib/python/ioc_log_server.py" "$EPICS_BASE_DIR/lib/python/ioc_log_server.py" \
+    >"$base/bin/$HOST_ARCH/iocLogServer"
+chmod 0755 "$base/bin/$HOST_ARCH/iocLogServer"
 
 # The IOC the generated st.cmd names: its shebang is the executable, it reads envPaths
 # from iocBoot/ioc<BIN> and loads dbd/<BIN>.dbd relative to TOP.
 ioc_top="$rootfs$EPICS_TOP/IOC/$BIN"
-mkdir -p "$ioc_top/bin/linux-x86_64" "$ioc_top/dbd" "$ioc_top/iocBoot/ioc$BIN"
+mkdir -p "$ioc_top/bin/$HOST_ARCH" "$ioc_top/dbd" "$ioc_top/iocBoot/ioc$BIN"
 printf '#!/bin/sh\n# The IOC executable %s: EPICS base through Python ctypes.\nexec /usr/bin/python3 -u %s %s "$@"\n' \
-    "$BIN" "$EPICS_TOP/base/lib/python/ioc.py" "$BIN" >"$ioc_top/bin/linux-x86_64/$BIN"
-chmod 0755 "$ioc_top/bin/linux-x86_64/$BIN"
+    "$BIN" "$EPICS_BASE_DIR/lib/python/ioc.py" "$BIN" >"$ioc_top/bin/$HOST_ARCH/$BIN"
+chmod 0755 "$ioc_top/bin/$HOST_ARCH/$BIN"
 printf 'epicsEnvSet("IOC","ioc%s")\nepicsEnvSet("TOP","%s")\nepicsEnvSet("EPICS_BASE","%s")\n' \
-    "$BIN" "$EPICS_TOP/IOC/$BIN" "$EPICS_TOP/base" >"$ioc_top/iocBoot/ioc$BIN/envPaths"
+    "$BIN" "$EPICS_TOP/IOC/$BIN" "$EPICS_BASE_DIR" >"$ioc_top/iocBoot/ioc$BIN/envPaths"
 
 # One dbd without includes, because st.cmd loads it with no include path: base.dbd
 # (records, device support, links, the CA server) plus system (the `system` command)
@@ -179,12 +189,10 @@ replaced="$(docker image inspect --format '{{.Id}}' "$image" 2>/dev/null || true
 tar -C "$rootfs" --numeric-owner -cf - . |
     docker import \
         --change "WORKDIR $EPICS_TOP" \
-        --change "ENV PATH=$CLIENT_BIN_DIR:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
-        --change "ENV EPICS_BASE=$EPICS_TOP/base" \
+        --change "ENV PATH=$BASE_BIN_DIR:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
+        --change "ENV EPICS_BASE=$EPICS_BASE_DIR" \
         --change "ENV EPICS_HOST_ARCH=$HOST_ARCH" \
-        --change "ENV EPICS_CLIENT_BIN=$CLIENT_BIN_DIR" \
         --change "ENV EPICS_CA_AUTO_ADDR_LIST=YES" \
-        --change "LABEL iocdock.epics-bin-dir=$CLIENT_BIN_DIR" \
         --change "LABEL iocdock.ioc-bins=$BIN" \
         --change "LABEL iocdock.demo-image.rev=$RECIPE_REV" \
         --change 'CMD ["/bin/bash"]' \
@@ -195,6 +203,16 @@ say "import done in $(elapsed "$t0") s"
 if [[ -n "$replaced" && "$replaced" != "$(docker image inspect --format '{{.Id}}' "$image")" ]]; then
     docker image rm "$replaced" >/dev/null 2>&1 || say "kept the previous image ${replaced#sha256:} (still in use)"
 fi
+
+# The layout the tests rely on: tools through PATH and through EPICS_BASE/EPICS_HOST_ARCH,
+# and no /opt/EPICS/base that would hide a fixed path.
+docker run --rm --network none "$image" sh -c '
+    set -e
+    test ! -e /opt/EPICS/base
+    test "$(command -v caget)" = "$EPICS_BASE/bin/$EPICS_HOST_ARCH/caget"
+    test -x "$EPICS_BASE/bin/$EPICS_HOST_ARCH/iocLogServer"
+    test -f "$EPICS_BASE/lib/$EPICS_HOST_ARCH/libdbCore.so"' ||
+    die "$image does not have the layout of IocDock's IOC image"
 
 size="$(docker image inspect --format '{{.Size}}' "$image")"
 say "built $image ($((size / 1000000)) MB) in $(elapsed "$t_start") s"

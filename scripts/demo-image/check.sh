@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prove that the demo image runs an IOC iocdock generated and serves Channel Access:
 #
-#   scripts/demo-image/check.sh [IMAGE]        (default iocdock-demo/ioc-exec:1.1)
+#   scripts/demo-image/check.sh [IMAGE]        (default iocdock-demo/ioc-exec:2.1)
 #
 # 1. a throw-away iocdock home with one IOC made from templates/test (ramper.db, no
 #    modules), its startup files generated;
@@ -16,7 +16,7 @@
 #   IOCDOCK   the iocdock binary (default: target/debug/iocdock, then PATH)
 set -euo pipefail
 
-image="${1:-iocdock-demo/ioc-exec:1.1}"
+image="${1:-iocdock-demo/ioc-exec:2.1}"
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 
@@ -68,7 +68,7 @@ ready="$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')"
 
 # The client works in the image's EPICS bin dir, as `iocdock client` does.
 values="$(docker run --rm --network host "$image" bash -c \
-    "cd \"\$EPICS_CLIENT_BIN\" && ./caget -w 3 ramper:$ioc && sleep 1.5 && ./caget -w 3 ramper:$ioc")" ||
+    "cd \"\$EPICS_BASE/bin/\$EPICS_HOST_ARCH\" && ./caget -w 3 ramper:$ioc && sleep 1.5 && ./caget -w 3 ramper:$ioc")" ||
     fail "caget ramper:$ioc failed: $values"
 first="$(awk 'NR == 1 { print $2 }' <<<"$values")"
 second="$(awk 'NR == 2 { print $2 }' <<<"$values")"

@@ -27,7 +27,12 @@ import signal
 import sys
 import threading
 
-LIB_DIR = os.environ.get("EPICS_DEMO_LIB_DIR", "/opt/EPICS/base/lib/linux-x86_64")
+# The image's environment says where base is, as on IocDock's image.
+LIB_DIR = os.environ.get("EPICS_DEMO_LIB_DIR") or os.path.join(
+    os.environ.get("EPICS_BASE", "/opt/EPICS/base-7.0.8.1"),
+    "lib",
+    os.environ.get("EPICS_HOST_ARCH", "linux-x86_64"),
+)
 # dbCore needs libCom's and libca's symbols and dbRecStd needs dbCore's: each
 # must be loaded global before the next one.
 LIBS = ("Com", "ca", "dbCore", "dbRecStd")

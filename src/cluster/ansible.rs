@@ -20,8 +20,8 @@ use std::process::{Command, ExitStatus};
 
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
-use super::inventory::{InventoryKind, is_user_name};
-use super::{BadSetting, certs_dir, optional_ip, registry_name};
+use super::inventory::InventoryKind;
+use super::{BadSetting, certs_dir, registry_name};
 use crate::fsutil::{self, FsError, IoContext};
 use crate::settings::Settings;
 
@@ -346,28 +346,18 @@ impl Playbook {
 
 /// The variables the playbooks read, from the settings (checked first).
 pub(crate) fn extra_vars(settings: &Settings) -> Result<serde_json::Value, BadSetting> {
-    optional_ip(settings, "registry_master_ip", &settings.registry_master_ip)?;
-    optional_ip(settings, "swarm_advertise_ip", &settings.swarm_advertise_ip)?;
+    crate::schema::settings::ensure(
+        settings,
+        &[
+            "registry_master_ip",
+            "swarm_advertise_ip",
+            "ansible_for_user",
+            "swarm_advertise_interface",
+        ],
+    )?;
     let registry = registry_name(settings)?;
     let for_user = settings.ansible_for_user.trim();
-    if !is_user_name(for_user) {
-        return Err(BadSetting::new(
-            settings,
-            "ansible_for_user",
-            format!("\"{for_user}\" is not a user name"),
-        ));
-    }
     let interface = settings.swarm_advertise_interface.trim();
-    if !interface
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '@'))
-    {
-        return Err(BadSetting::new(
-            settings,
-            "swarm_advertise_interface",
-            format!("\"{interface}\" is not a network interface name (e.g. eth0)"),
-        ));
-    }
     let ssh_user = settings.ansible_ssh_user.trim();
     let mount = settings.paths.mount.display().to_string();
     Ok(serde_json::json!({

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use super::BadSetting;
 use crate::fsutil::{self, FsError, IoContext};
+use crate::schema::settings as schema;
 use crate::settings::Settings;
 
 /// One machine of the cluster as the settings name it.
@@ -51,72 +52,15 @@ impl InventoryKind {
     }
 }
 
-/// Inventory host names: what ansible's INI inventory reads as one plain name.
-fn is_host_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 253
-        && name
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphanumeric())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
-}
-
-/// A user name as Debian's adduser accepts it, so it can stand in the inventory and
-/// in a playbook's user module unquoted.
-pub(crate) fn is_user_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 32
-        && name
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-'))
-}
-
 fn node_list(
     settings: &Settings,
     key: &'static str,
     map: &BTreeMap<String, String>,
 ) -> Result<Vec<Node>, BadSetting> {
-    map.iter()
-        .map(|(name, address)| {
-            if !is_host_name(name) {
-                return Err(BadSetting::new(
-                    settings,
-                    key,
-                    format!(
-                        "host \"{name}\" is not a valid host name (letters, digits, '.', '-', '_')"
-                    ),
-                ));
-            }
-            let address = address.trim();
-            if address.is_empty() {
-                return Err(BadSetting::new(
-                    settings,
-                    key,
-                    format!("host \"{name}\" has no IP address"),
-                ));
-            }
-            let address = address.parse().map_err(|_| {
-                BadSetting::new(
-                    settings,
-                    key,
-                    format!(
-                        "host \"{name}\": \"{address}\" is not an IP address (expected e.g. 192.168.1.10)"
-                    ),
-                )
-            })?;
-            Ok(Node {
-                name: name.clone(),
-                address,
-            })
-        })
-        .collect()
+    Ok(schema::nodes(settings, key, map)?
+        .into_iter()
+        .map(|(name, address)| Node { name, address })
+        .collect())
 }
 
 impl Nodes {
@@ -132,27 +76,10 @@ impl Nodes {
             &settings.cluster_worker_nodes,
         )?;
         let defaults = node_list(settings, "default_nodes", &settings.default_nodes)?;
-        if let Some(both) = workers
-            .iter()
-            .find(|w| managers.iter().any(|m| m.name == w.name))
-        {
-            return Err(BadSetting::new(
-                settings,
-                "cluster_worker_nodes",
-                format!(
-                    "host \"{}\" is also in cluster_manager_nodes; a node is either manager or worker",
-                    both.name
-                ),
-            ));
-        }
+        // The maps' entries are checked above; the rules of the maps as a whole and of
+        // the SSH user remain.
+        schema::ensure(settings, schema::NODES)?;
         let ssh_user = settings.ansible_ssh_user.trim().to_string();
-        if !is_user_name(&ssh_user) {
-            return Err(BadSetting::new(
-                settings,
-                "ansible_ssh_user",
-                format!("\"{ssh_user}\" is not a user name"),
-            ));
-        }
         Ok(Nodes {
             managers,
             workers,

@@ -29,9 +29,7 @@ pub(crate) fn run(
     };
     let engine = Engine::connect()?;
     let container = client::find(&engine, &managed::client_service_name(settings))?;
-    let mut command = Vec::with_capacity(args.command.len());
-    command.push(format!("./{tool}"));
-    command.extend(tool_args.iter().cloned());
+    let command = container.tools.command(tool, tool_args);
     printer.status(&format!("executing \"{}\".", shell_words(&command)));
 
     // A terminal on both ends gets a tty (camonitor's Ctrl-C, line editing); in a

@@ -2,16 +2,14 @@
 //! names, and telling them what a deployment or removal did.
 
 use std::collections::BTreeMap;
-use std::io::IsTerminal;
 
 use crate::cli::ServiceTypeArg;
-use crate::commands::confirm;
 use crate::ioc::repository::Repository;
 use crate::ioc::workflow::{self, WorkflowError};
 use crate::printer::Printer;
 use crate::settings::Settings;
-use crate::swarm::deploy::{self, Deployed, OnExisting, Outcome};
-use crate::swarm::engine::Engine;
+use crate::swarm::deploy::{self, DeployError, Deployed, OnExisting, Outcome};
+use crate::swarm::engine::{Engine, EngineFailure, SwarmError};
 use crate::swarm::managed::{ManagedService, ReservedNames, ServiceType};
 
 pub(crate) fn service_type(kind: ServiceTypeArg) -> ServiceType {
@@ -83,7 +81,9 @@ fn verified(
     (ready, refused)
 }
 
-/// Deploys `services` and reports each; returns the number that failed.
+/// Deploys `services` and reports each; returns the number that failed. An engine
+/// that cannot be reached or stops answering is one error for all the services it
+/// left in doubt.
 pub(crate) fn deploy_and_report(
     engine: &Engine,
     settings: &Settings,
@@ -91,10 +91,10 @@ pub(crate) fn deploy_and_report(
     existing: &BTreeMap<String, Deployed>,
     on_existing: OnExisting,
     printer: &Printer,
-) -> usize {
+) -> Result<usize, EngineFailure> {
     let (services, refused) = verified(settings, services, printer);
     if services.is_empty() {
-        return refused;
+        return Ok(refused);
     }
     let report = deploy::deploy(
         engine,
@@ -103,7 +103,11 @@ pub(crate) fn deploy_and_report(
         existing,
         on_existing,
         &crate::services::push_registry_addresses(settings),
-    );
+    )
+    .map_err(|error| EngineFailure {
+        error,
+        consequence: "nothing was deployed".to_string(),
+    })?;
     for network in &report.networks {
         printer.status(&format!("created network {network}"));
     }
@@ -114,7 +118,8 @@ pub(crate) fn deploy_and_report(
         printer.warn(warning);
     }
     let mut failures = refused;
-    for (name, result) in &report.services {
+    let mut in_doubt = InDoubt::default();
+    for (name, result) in report.services {
         match result {
             Ok(Outcome::Created { id }) => {
                 printer.status(&format!("created service {name}"));
@@ -124,53 +129,60 @@ pub(crate) fn deploy_and_report(
             Ok(Outcome::Restarted { .. }) => {
                 printer.status(&format!("updating service {name} with a rolling restart"))
             }
+            Err(DeployError::Swarm(e)) if e.is_engine_failure() => in_doubt.add(name, e),
             Err(e) => {
                 printer.error(&e.to_string());
                 failures += 1;
             }
         }
     }
-    failures
+    in_doubt.into_result("deployed", failures)
+}
+
+/// Services whose request got no answer, and why.
+#[derive(Default)]
+struct InDoubt {
+    names: Vec<String>,
+    error: Option<SwarmError>,
+}
+
+impl InDoubt {
+    fn add(&mut self, name: String, error: SwarmError) {
+        self.names.push(name);
+        self.error.get_or_insert(error);
+    }
+
+    fn into_result(self, done: &str, failures: usize) -> Result<usize, EngineFailure> {
+        match self.error {
+            None => Ok(failures),
+            Some(error) => Err(EngineFailure {
+                error,
+                consequence: format!(
+                    "not known whether these were {done}: {} (`iocdock swarm --show-digest` tells once the engine answers)",
+                    self.names.join(", ")
+                ),
+            }),
+        }
+    }
 }
 
 /// Removes services by name and reports each; returns the number that failed.
-pub(crate) fn remove_and_report(engine: &Engine, names: &[String], printer: &Printer) -> usize {
+pub(crate) fn remove_and_report(
+    engine: &Engine,
+    names: &[String],
+    printer: &Printer,
+) -> Result<usize, EngineFailure> {
     let mut failures = 0;
+    let mut in_doubt = InDoubt::default();
     for (name, result) in deploy::remove(engine, names) {
         match result {
             Ok(()) => printer.status(&format!("removed service {name}")),
+            Err(e) if e.is_engine_failure() => in_doubt.add(name, e),
             Err(e) => {
                 printer.error(&e.to_string());
                 failures += 1;
             }
         }
     }
-    failures
-}
-
-/// Whether a removal of `names` may go ahead: `--yes`, or a yes on a terminal.
-/// Without a terminal it refuses (an error, so scripts notice) and says how to
-/// confirm up front.
-pub(crate) fn removal_confirmed(
-    what: &str,
-    names: &[String],
-    yes: bool,
-    printer: &Printer,
-) -> Result<bool, String> {
-    if yes {
-        return Ok(true);
-    }
-    if !std::io::stdin().is_terminal() {
-        return Err(format!(
-            "refusing to remove {what} without confirmation: stdin is not a terminal (use --yes to remove without asking)"
-        ));
-    }
-    for name in names {
-        printer.status(&format!("  {name}"));
-    }
-    let answer = confirm(&format!("remove these {} services ({what})?", names.len()));
-    if !answer {
-        printer.status("nothing removed");
-    }
-    Ok(answer)
+    in_doubt.into_result("removed", failures)
 }

@@ -2,15 +2,16 @@ use std::io::{self, IsTerminal};
 use std::path::Path;
 
 use crate::cli::{BackupModeArg, ExecArgs};
-use crate::commands::{checked_names, confirm, lock_repository};
+use crate::commands::{confirm, lock_repository, lock_repository_to_read, valid_names};
 use crate::ioc::backup::{self, BackupMode};
 use crate::ioc::diff::colourise;
 use crate::ioc::repository::Repository;
 use crate::ioc::snapshot;
-use crate::ioc::sources::add_source_files;
+use crate::ioc::sources::{SourceFolderError, add_source_files, source_folder};
 use crate::ioc::startup::StartupFiles;
-use crate::ioc::workflow::{self, Generation};
+use crate::ioc::workflow::{self, Generation, WorkflowError};
 use crate::printer::Printer;
+use crate::schema::ioc_ini::Violation;
 use crate::settings::Settings;
 use crate::swarm::managed::ReservedNames;
 use crate::templates::Templates;
@@ -177,29 +178,38 @@ pub(crate) fn run(
     if let Some(archive) = &args.restore_backup_file {
         return context.restore_backup(archive, printer);
     }
+    if let Some(Some(dir)) = &args.add_src_file {
+        match source_folder(&context.repository, dir) {
+            Ok(_) => {}
+            Err(e @ SourceFolderError::IocName { .. }) => {
+                return Err(UsageError(e.to_string()).into());
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
     if args.names.is_empty() {
         return Err(UsageError("exec: name at least one IOC before the action".to_string()).into());
     }
     if args.dry_run && !(args.gen_startup_file || args.deploy) {
-        return Err(
-            UsageError("--dry-run goes with --gen-startup-file or --deploy".to_string()).into(),
-        );
+        return Err(UsageError(
+            "--dry-run goes with --gen-startup-file, --deploy, -b or -r".to_string(),
+        )
+        .into());
     }
     let _lock = if action.writes() {
         Some(lock_repository(settings, printer)?)
     } else {
         None
     };
+    let mut failures = 0;
     let names: Vec<String> = if action == Action::ServiceFile && args.names == ["alliocs"] {
         workflow::exported_swarm_iocs(&context.repository)?
     } else {
-        checked_names(&args.names)?
-            .into_iter()
-            .map(str::to_string)
-            .collect()
+        let (valid, invalid) = valid_names(&args.names, printer);
+        failures += invalid;
+        valid.into_iter().map(str::to_string).collect()
     };
     let progress = printer.progress(names.len(), action.label());
-    let mut failures = 0;
     if action == Action::RestoreSnapshot {
         // Asks on the terminal, so one IOC after the other.
         for name in &names {
@@ -232,6 +242,13 @@ pub(crate) fn run(
     Ok(ExitStatus::from_failures(failures))
 }
 
+/// An ioc.ini the schema refuses: one error line per violation.
+fn invalid(violations: &[Violation], out: &mut Notes) {
+    for violation in violations {
+        out.error(&violation.to_string());
+    }
+}
+
 impl Context<'_> {
     fn apply(&self, action: Action, name: &str, out: &mut Notes) -> anyhow::Result<()> {
         match action {
@@ -258,15 +275,16 @@ impl Context<'_> {
             Action::Generate => {
                 self.generate(name, out)?;
             }
-            Action::Export => self.export(name, out)?,
+            Action::Export => {
+                self.export(name, out)?;
+            }
             Action::GenerateAndExport => {
                 if self.generate(name, out)? {
                     self.export(name, out)?;
                 }
             }
             Action::Deploy => {
-                if self.generate(name, out)? && !self.args.dry_run {
-                    self.export(name, out)?;
+                if self.generate(name, out)? && !self.args.dry_run && self.export(name, out)? {
                     self.service_file(name, out)?;
                 }
             }
@@ -309,14 +327,14 @@ impl Context<'_> {
                 Ok(true)
             }
             Generation::Invalid(problems) => {
-                let list: Vec<String> = problems
-                    .iter()
-                    .map(|p| format!("{} {}", p.reason, p.message))
-                    .collect();
-                anyhow::bail!(
-                    "IOC \"{name}\": startup files not generated: {}",
-                    list.join("; ")
-                )
+                // One line per problem, so each names its option.
+                for p in &problems {
+                    out.error(&format!(
+                        "IOC \"{name}\": startup files not generated: {} {}",
+                        p.reason, p.message
+                    ));
+                }
+                Ok(false)
             }
         }
     }
@@ -350,13 +368,22 @@ impl Context<'_> {
         }
     }
 
-    fn export(&self, name: &str, out: &mut Notes) -> anyhow::Result<()> {
-        let exported = workflow::export(
+    /// Returns whether the IOC was exported.
+    fn export(&self, name: &str, out: &mut Notes) -> anyhow::Result<bool> {
+        let exported = match workflow::export(
             &self.repository,
+            self.settings,
             &self.reserved,
             name,
             self.args.force_overwrite,
-        )?;
+        ) {
+            Ok(exported) => exported,
+            Err(WorkflowError::Invalid(violations)) => {
+                invalid(&violations, out);
+                return Ok(false);
+            }
+            Err(e) => return Err(e.into()),
+        };
         if let Some(old) = &exported.migrated_from {
             out.warn(&format!(
                 "IOC \"{name}\": moved its run folder {} to {} (autosave files and logs kept); a deployed service keeps its old mounts until `iocdock service {name} --deploy` (or --update)",
@@ -373,12 +400,23 @@ impl Context<'_> {
             "IOC \"{name}\": exported {what} to {}",
             exported.target.display()
         ));
-        Ok(())
+        Ok(true)
     }
 
     fn service_file(&self, name: &str, out: &mut Notes) -> anyhow::Result<()> {
-        let path =
-            workflow::write_service_file(&self.repository, self.settings, &self.reserved, name)?;
+        let path = match workflow::write_service_file(
+            &self.repository,
+            self.settings,
+            &self.reserved,
+            name,
+        ) {
+            Ok(path) => path,
+            Err(WorkflowError::Invalid(violations)) => {
+                invalid(&violations, out);
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        };
         out.status(&format!("IOC \"{name}\": wrote {}", path.display()));
         Ok(())
     }
@@ -427,8 +465,27 @@ impl Context<'_> {
         Ok(())
     }
 
+    /// The IOCs named for a backup or restore: None for all (no name, or `alliocs`).
+    fn selection(&self) -> anyhow::Result<Option<Vec<String>>> {
+        let names = &self.args.names;
+        if names.is_empty() || names == &["alliocs"] {
+            return Ok(None);
+        }
+        let mut selected: Vec<String> = Vec::with_capacity(names.len());
+        for name in names {
+            crate::ioc::name::validate(name)?;
+            if !selected.contains(name) {
+                selected.push(name.clone());
+            }
+        }
+        Ok(Some(selected))
+    }
+
     fn backup(&self, printer: &Printer) -> anyhow::Result<ExitStatus> {
-        let _lock = lock_repository(self.settings, printer)?;
+        let only = self.selection()?;
+        // A backup only reads the repository: it shares the lock with other readers,
+        // and works on a home it cannot write (see lock_repository_to_read).
+        let _lock = lock_repository_to_read(self.settings, printer)?;
         let dir = self
             .args
             .backup_path
@@ -438,7 +495,10 @@ impl Context<'_> {
             BackupModeArg::Src => BackupMode::Src,
             BackupModeArg::All => BackupMode::All,
         };
-        let backup = match backup::create(&self.repository, &dir, mode) {
+        if self.args.dry_run {
+            return self.plan_backup(&dir, mode, only.as_deref(), printer);
+        }
+        let backup = match backup::create(&self.repository, &dir, mode, only.as_deref()) {
             Ok(backup) => backup,
             Err(backup::BackupError::NoneReadable {
                 repository,
@@ -469,13 +529,50 @@ impl Context<'_> {
         Ok(ExitStatus::from_failures(backup.skipped.len()))
     }
 
+    /// `-b --dry-run`: the archive and its members on stdout, what would be left out
+    /// and pruned; nothing is written, not even the backup folder.
+    fn plan_backup(
+        &self,
+        dir: &Path,
+        mode: BackupMode,
+        only: Option<&[String]>,
+        printer: &Printer,
+    ) -> anyhow::Result<ExitStatus> {
+        let planned = backup::plan(&self.repository, dir, mode, only)?;
+        printer.line(&format!(
+            "would write {} (mode 0600) holding:",
+            planned.path.display()
+        ));
+        for member in &planned.members {
+            printer.line(&format!("  {member}"));
+        }
+        for problem in &planned.skipped {
+            printer.error(&format!("would leave out of the backup: {problem}"));
+        }
+        if let (Some(keep), true) = (self.args.keep, planned.skipped.is_empty()) {
+            for old in backup::prunable(dir, keep as usize, 1)? {
+                printer.line(&format!("would remove old backup {}", old.display()));
+            }
+        }
+        Ok(ExitStatus::from_failures(planned.skipped.len()))
+    }
+
     fn restore_backup(&self, path: &Path, printer: &Printer) -> anyhow::Result<ExitStatus> {
-        let archive = backup::read_archive(path)?;
+        let only = self.selection()?;
+        let mut archive = backup::read_archive(path)?;
         printer.detail(&format!(
             "{} holds IOCs: {}",
             path.display(),
             archive.ioc_names().join(" ")
         ));
+        if let Some(names) = &only {
+            archive.select(names, path)?;
+        }
+        if self.args.dry_run {
+            let _lock = lock_repository_to_read(self.settings, printer)?;
+            self.plan_restore(&archive, printer);
+            return Ok(ExitStatus::Success);
+        }
         let _lock = lock_repository(self.settings, printer)?;
         let interactive = io::stdin().is_terminal();
         let force = self.args.force_overwrite;
@@ -501,5 +598,32 @@ impl Context<'_> {
             printer.error(&format!("IOC \"{name}\" not restored: {error}"));
         }
         Ok(ExitStatus::from_failures(report.failed.len()))
+    }
+
+    /// `-r --dry-run`: per IOC, whether it would be restored, replaced, skipped or
+    /// asked about, and every path a restore would write below its folder.
+    fn plan_restore(&self, archive: &backup::Archive, printer: &Printer) {
+        let force = self.args.force_overwrite;
+        let interactive = io::stdin().is_terminal();
+        for planned in archive.restore_plan(&self.repository) {
+            let (name, dir) = (&planned.name, planned.dir.display());
+            let verdict = match (planned.exists, force, interactive) {
+                (false, _, _) => format!("would restore IOC \"{name}\" into {dir}"),
+                (true, true, _) => format!("would replace IOC \"{name}\" in {dir}"),
+                (true, false, true) => {
+                    format!("would ask whether to replace IOC \"{name}\" in {dir} (it exists)")
+                }
+                (true, false, false) => {
+                    printer.line(&format!(
+                        "would skip IOC \"{name}\": it exists (--force-overwrite replaces it)"
+                    ));
+                    continue;
+                }
+            };
+            printer.line(&verdict);
+            for path in &planned.paths {
+                printer.line(&format!("  {}", path.display()));
+            }
+        }
     }
 }

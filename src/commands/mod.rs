@@ -25,33 +25,110 @@ use anyhow::Context;
 
 use crate::cli::EditArgs;
 use crate::fsutil::RepositoryLock;
+use crate::fsutil::leftovers::Cleared;
 use crate::ioc::config::{IniChanges, Module, RawTemplate, parse_assignment, parse_section};
 use crate::ioc::name;
-use crate::ioc::repository::read_ini_file;
+use crate::ioc::repository::{Repository, read_ini_file};
 use crate::printer::Printer;
 use crate::settings::Settings;
 
 /// Takes the repository lock for a mutating command, telling the operator when it
-/// has to wait for another invocation (e.g. a cron backup).
+/// has to wait for another invocation (e.g. a cron backup). When the last command
+/// that held it was killed half-way, what it left behind in any IOC's folders is
+/// cleared first (see `Repository::clear_leftovers`), so the next command to touch
+/// an IOC finds it whole. (Looking in every IOC's folders on every command would
+/// cost a large deploy tens of system calls per IOC for nothing.)
 pub(crate) fn lock_repository(
     settings: &Settings,
     printer: &Printer,
 ) -> anyhow::Result<RepositoryLock> {
-    Ok(RepositoryLock::acquire(&settings.paths.repository, || {
+    let lock = RepositoryLock::acquire(&settings.paths.repository, || {
         printer.status("waiting for another iocdock command to release the repository lock...")
-    })?)
+    })?;
+    if lock.interrupted() {
+        printer.detail(
+            "the last command that changed the repository was interrupted; clearing what it left",
+        );
+        let cleared = Repository::new(&settings.paths).clear_leftovers(false)?;
+        report_cleared(&cleared, printer);
+    }
+    Ok(lock)
 }
 
-/// Checks every name before anything is written, and drops repeated names.
-pub(crate) fn checked_names(names: &[String]) -> anyhow::Result<Vec<&str>> {
-    let mut seen = Vec::with_capacity(names.len());
+/// Takes a shared lock for a command that only reads the repository (a backup), or
+/// none when this user cannot read or make the lock file (a read-only home): such a
+/// command must work wherever the repository can be read.
+pub(crate) fn lock_repository_to_read(
+    settings: &Settings,
+    printer: &Printer,
+) -> anyhow::Result<Option<RepositoryLock>> {
+    use crate::fsutil::ReadLock;
+    let lock = RepositoryLock::acquire_shared(&settings.paths.repository, || {
+        printer.status("waiting for another iocdock command to release the repository lock...")
+    })?;
+    Ok(match lock {
+        ReadLock::Shared(lock) => Some(lock),
+        ReadLock::Unlocked(why) => {
+            printer.detail(&format!("reading the repository without its lock: {why}"));
+            None
+        }
+    })
+}
+
+/// What cleaning an IOC's leftovers did, as (details, warnings): the leftovers
+/// deleted are details; a folder put back, or one left alone, is worth a warning.
+fn cleared_lines(cleared: &Cleared) -> (Vec<String>, Vec<String>) {
+    let details = cleared
+        .removed
+        .iter()
+        .map(|path| format!("removed {}, left by an interrupted command", path.display()))
+        .collect();
+    let mut warnings: Vec<String> = cleared
+        .put_back
+        .iter()
+        .map(|(from, to)| {
+            format!(
+                "put {} back as {}: an interrupted command had moved it aside",
+                from.display(),
+                to.display()
+            )
+        })
+        .collect();
+    warnings.extend(cleared.failed.iter().map(|(path, why)| {
+        format!(
+            "cannot clear {}, left by an interrupted command: {why}",
+            path.display()
+        )
+    }));
+    (details, warnings)
+}
+
+pub(crate) fn report_cleared(cleared: &Cleared, printer: &Printer) {
+    let (details, warnings) = cleared_lines(cleared);
+    for line in details {
+        printer.detail(&line);
+    }
+    for line in warnings {
+        printer.warn(&line);
+    }
+}
+
+/// The names that are IOC names, each once; every other one is reported (one line
+/// each) and counted, so the valid names are still processed (SPEC §6 exit codes).
+pub(crate) fn valid_names<'a>(names: &'a [String], printer: &Printer) -> (Vec<&'a str>, usize) {
+    let mut valid: Vec<&str> = Vec::with_capacity(names.len());
+    let mut failures = 0;
     for n in names {
-        name::validate(n)?;
-        if !seen.contains(&n.as_str()) {
-            seen.push(n.as_str());
+        match name::validate(n) {
+            Ok(()) if !valid.contains(&n.as_str()) => valid.push(n),
+            Ok(()) => {}
+            Err(e) => {
+                printer.error(&e.to_string());
+                failures += 1;
+            }
         }
     }
-    Ok(seen)
+    (valid, failures)
 }
 
 /// What the `create`/`set` flags ask to change, read and checked before any IOC is
@@ -96,14 +173,36 @@ pub(crate) fn ini_changes(args: &EditArgs) -> anyhow::Result<IniChanges> {
     })
 }
 
-/// Refuses names that are reserved for built-in services and folders, before any
-/// IOC is written.
-pub(crate) fn unreserved(names: &[&str], settings: &Settings) -> anyhow::Result<()> {
-    let reserved = crate::swarm::managed::ReservedNames::load(settings)?;
-    for name in names {
-        reserved.check(name)?;
+/// A disruptive action that was neither confirmed with `--yes` nor asked about,
+/// because nobody is at a terminal to see what it would touch.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "refusing to {action} without confirmation: stdin is not a terminal (add --yes to confirm it up front)"
+)]
+pub(crate) struct NotConfirmed {
+    pub(crate) action: String,
+}
+
+/// The one rule of every disruptive action (swarm-wide restarts and removals, engine
+/// stops, removal of services or of several IOCs with all their copies): `--yes`
+/// goes ahead; on a terminal the operator sees everything it would touch, one per
+/// line, and answers; without a terminal it is refused, so a script or cron job never
+/// disrupts more than it says. Returns whether to go ahead (false: declined).
+pub(crate) fn confirmed(action: &str, touched: &[String], yes: bool) -> Result<bool, NotConfirmed> {
+    use std::io::IsTerminal;
+    if yes {
+        return Ok(true);
     }
-    Ok(())
+    if !std::io::stdin().is_terminal() {
+        return Err(NotConfirmed {
+            action: action.to_string(),
+        });
+    }
+    // Part of the question, so shown even with --quiet.
+    for item in touched {
+        eprintln!("  {item}");
+    }
+    Ok(confirm(&format!("{action}?")))
 }
 
 /// Asks a yes/no question on the terminal; anything but yes is no.
@@ -152,31 +251,47 @@ pub(crate) fn ask(question: &str, hidden: bool) -> std::io::Result<String> {
     Ok(answer.trim_end_matches(['\n', '\r']).to_string())
 }
 
-/// The swarm service of IOC `name` when it is deployed. Asked of the engine only when
-/// the IOC has a service file (nothing else deploys an IOC); an engine that cannot be
-/// asked is an error, since the answer decides whether files may move.
-pub(crate) fn deployed_ioc_service(
+/// What the engine says about the services of some IOCs, asked once.
+pub(crate) struct Deployments {
+    /// The connection, kept to remove services with; None when nothing had to be asked.
+    pub(crate) engine: Option<crate::swarm::engine::Engine>,
+    /// IOC name → its deployed swarm service, for the IOCs that are deployed.
+    pub(crate) deployed: std::collections::BTreeMap<String, String>,
+}
+
+/// Which of `names` have a deployed swarm service. The engine is asked (once) only
+/// when one of them could have been deployed at all: a service file, a run folder or
+/// an export (see `Repository::may_be_deployed`). An engine that cannot be asked is
+/// an error, since the answer decides whether files may move or go.
+pub(crate) fn deployed_ioc_services(
     settings: &Settings,
-    name: &str,
-) -> anyhow::Result<Option<String>> {
+    names: &[&str],
+) -> Result<Deployments, crate::swarm::engine::SwarmError> {
     use crate::ioc::repository::Repository;
-    use crate::swarm::{deploy, engine::Engine, managed};
+    use crate::swarm::engine::Engine;
+    use crate::swarm::{deploy, managed};
     let repository = Repository::new(&settings.paths);
-    let service = managed::ioc_service(settings, &repository, name);
-    // Older versions kept the service file in the run folder, which may still be
-    // deployed from there.
-    let legacy = repository.legacy_service_file(name);
-    if !service.available() && !legacy.is_some_and(|f| f.is_file()) {
-        return Ok(None);
+    let candidates: Vec<&str> = names
+        .iter()
+        .copied()
+        .filter(|name| repository.may_be_deployed(name))
+        .collect();
+    if candidates.is_empty() {
+        return Ok(Deployments {
+            engine: None,
+            deployed: Default::default(),
+        });
     }
-    let engine = Engine::connect_within(std::time::Duration::from_secs(5)).map_err(|e| {
-        anyhow::anyhow!(
-            "{e}; cannot tell whether IOC \"{name}\" is deployed as {}",
-            service.service_name
-        )
-    })?;
-    let deployed = deploy::deployed(&engine, &settings.prefix_stack_name)?;
-    Ok(deployed
-        .contains_key(&service.service_name)
-        .then_some(service.service_name))
+    let engine = Engine::connect_for_changes()?;
+    let stack = deploy::deployed(&engine, &settings.prefix_stack_name)?;
+    let deployed = candidates
+        .into_iter()
+        .map(|name| (name, managed::ioc_service(settings, &repository, name)))
+        .filter(|(_, service)| stack.contains_key(&service.service_name))
+        .map(|(name, service)| (name.to_string(), service.service_name))
+        .collect();
+    Ok(Deployments {
+        engine: Some(engine),
+        deployed,
+    })
 }

@@ -1,6 +1,7 @@
 //! `iocdock service NAME... ACTION`: one function per action.
 
-use crate::cli::ServiceArgs;
+use crate::cli::{OutputFormat, ServiceArgs};
+use crate::commands::confirmed;
 use crate::commands::deployment::{
     deploy_and_report, remove_and_report, service_type, unavailable,
 };
@@ -8,6 +9,7 @@ use crate::ioc::repository::Repository;
 use crate::printer::Printer;
 use crate::settings::Settings;
 use crate::swarm::deploy::{self, OnExisting};
+use crate::swarm::drift::{self, Consistency};
 use crate::swarm::engine::Engine;
 use crate::swarm::inspect::{self, InspectError};
 use crate::swarm::logs::{LogRequest, LogStream, stream_logs};
@@ -21,16 +23,21 @@ pub(crate) fn run(
 ) -> anyhow::Result<ExitStatus> {
     let kind = args.kind.map(service_type);
     let names = &args.names;
+    if args.format == OutputFormat::Json && !args.show_info {
+        return Err(UsageError("--format json goes with --show-info".to_string()).into());
+    }
     if args.deploy {
         deploy(names, kind, OnExisting::Redeploy, settings, printer)
     } else if args.update {
         deploy(names, kind, OnExisting::Restart, settings, printer)
     } else if args.remove {
-        remove(names, kind, settings, printer)
+        remove(names, kind, args.yes, settings, printer)
     } else if args.show_config {
         show_config(names, kind, settings, printer)
     } else if args.show_info {
-        show_info(names, kind, settings, printer)
+        show_info(names, kind, args.format, settings, printer)
+    } else if args.check_deploy {
+        check_deploy(names, kind, args.exit_code, settings, printer)
     } else if args.show_logs {
         let request = LogRequest {
             follow: args.follow,
@@ -51,7 +58,7 @@ fn deploy(
     settings: &Settings,
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
-    let engine = Engine::connect()?;
+    let engine = Engine::connect_for_changes()?;
     let (services, mut failures) = resolve(names, kind, settings, printer);
     let (available, missing): (Vec<_>, Vec<_>) =
         services.into_iter().partition(ManagedService::available);
@@ -68,20 +75,22 @@ fn deploy(
             &existing,
             on_existing,
             printer,
-        );
+        )?;
     }
     Ok(ExitStatus::from_failures(failures))
 }
 
 /// `--remove`: removes the deployed services; a service that is not deployed is
-/// an error (nothing to remove), like `docker service rm`.
+/// an error (nothing to remove), like `docker service rm`. What runs stops, so it is
+/// confirmed first.
 fn remove(
     names: &[String],
     kind: Option<ServiceType>,
+    yes: bool,
     settings: &Settings,
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
-    let engine = Engine::connect()?;
+    let engine = Engine::connect_for_changes()?;
     let (services, mut failures) = resolve(names, kind, settings, printer);
     let existing = deploy::deployed(&engine, &settings.prefix_stack_name)?;
     let mut to_remove = Vec::with_capacity(services.len());
@@ -96,7 +105,18 @@ fn remove(
             failures += 1;
         }
     }
-    failures += remove_and_report(&engine, &to_remove, printer);
+    if to_remove.is_empty() {
+        return Ok(ExitStatus::from_failures(failures));
+    }
+    let action = match to_remove.as_slice() {
+        [one] => format!("remove service {one}"),
+        many => format!("remove these {} services", many.len()),
+    };
+    if !confirmed(&action, &to_remove, yes)? {
+        printer.status("nothing removed");
+        return Ok(ExitStatus::from_failures(failures));
+    }
+    failures += remove_and_report(&engine, &to_remove, printer)?;
     Ok(ExitStatus::from_failures(failures))
 }
 
@@ -185,9 +205,71 @@ fn show_config(
     Ok(ExitStatus::from_failures(failures))
 }
 
+/// `--check-deploy`: each service's verdict, then the fields that differ between
+/// its service file and the deployed service. With `--exit-code`, a service that
+/// is not consistent makes the exit code 4.
+fn check_deploy(
+    names: &[String],
+    kind: Option<ServiceType>,
+    exit_code: bool,
+    settings: &Settings,
+    printer: &Printer,
+) -> anyhow::Result<ExitStatus> {
+    let (services, failures) = resolve(names, kind, settings, printer);
+    if services.is_empty() {
+        return Ok(ExitStatus::Failure);
+    }
+    let engine = Engine::connect()?;
+    let mut deployed = Vec::with_capacity(services.len());
+    for service in &services {
+        match inspect::service(&engine, &service.service_name) {
+            Ok(found) => deployed.push(Some(found)),
+            Err(InspectError::NotDeployed { .. }) => deployed.push(None),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let networks = engine.run(drift::network_names(
+        engine.docker(),
+        deployed.iter().flatten(),
+    ))?;
+    let mut troubled = 0;
+    for (service, found) in services.iter().zip(&deployed) {
+        let verdict = match found {
+            None => drift::Drift::not_deployed(),
+            Some(found) => drift::check(
+                &drift::plan(service, &settings.prefix_stack_name),
+                found,
+                &networks,
+                crate::swarm::status::update_note(found).as_ref(),
+            ),
+        };
+        if verdict.consistency != Consistency::Consistent {
+            troubled += 1;
+        }
+        printer.line(&format!(
+            "{} ({}): {}",
+            service.name, service.service_name, verdict.consistency
+        ));
+        if let Some(note) = &verdict.note {
+            printer.line(&format!("  {note}"));
+        }
+        for field in &verdict.fields {
+            printer.line(&format!("  {field}"));
+        }
+    }
+    Ok(if failures > 0 {
+        ExitStatus::Failure
+    } else if exit_code && troubled > 0 {
+        ExitStatus::CheckFailed
+    } else {
+        ExitStatus::Success
+    })
+}
+
 fn show_info(
     names: &[String],
     kind: Option<ServiceType>,
+    format: OutputFormat,
     settings: &Settings,
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
@@ -205,11 +287,23 @@ fn show_info(
             .into_iter()
             .filter_map(|n| Some((n.id?, n.description?.hostname?)))
             .collect();
-        printer.data(&inspect::tasks_table(
-            &tasks,
-            &service_names,
-            &node_names,
-            chrono::Utc::now(),
+        let now = chrono::Utc::now();
+        match format {
+            OutputFormat::Text => printer.data(&inspect::tasks_table(
+                &tasks,
+                &service_names,
+                &node_names,
+                now,
+            )),
+            OutputFormat::Json => {
+                printer.json(&inspect::tasks_json(&tasks, &service_names, &node_names))
+            }
+        }
+    } else if format == OutputFormat::Json {
+        printer.json(&inspect::tasks_json(
+            &[],
+            &Default::default(),
+            &Default::default(),
         ));
     }
     Ok(ExitStatus::from_failures(failures))

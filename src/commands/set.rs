@@ -1,10 +1,9 @@
 use crate::ExitStatus;
 use crate::cli::EditArgs;
-use crate::commands::{checked_names, ini_changes, lock_repository};
-use crate::ioc::config::checked_host;
-use crate::ioc::health;
+use crate::commands::{ini_changes, lock_repository, valid_names};
 use crate::ioc::repository::Repository;
 use crate::printer::Printer;
+use crate::schema::ioc_ini::{self, Context};
 use crate::settings::Settings;
 
 pub(crate) fn run(
@@ -12,7 +11,6 @@ pub(crate) fn run(
     settings: &Settings,
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
-    let names = checked_names(&args.names)?;
     let changes = ini_changes(args)?;
     if changes.is_empty() {
         printer.warn(
@@ -20,34 +18,38 @@ pub(crate) fn run(
         );
         return Ok(ExitStatus::Success);
     }
+    let (names, mut failures) = valid_names(&args.names, printer);
     let _lock = lock_repository(settings, printer)?;
     let repository = Repository::new(&settings.paths);
-    let mut failures = 0;
     for name in names {
-        let result = repository
-            .read_ini(name)
-            .map_err(anyhow::Error::from)
-            .and_then(|before| {
-                let mut after = before.clone();
-                changes.apply(&mut after, name, settings);
-                // An ioc.ini is only written with a host that can be a path.
-                checked_host(name, &after).map_err(|e| {
-                    anyhow::anyhow!(
-                        "{e}; nothing written (set it with -o host=swarm or a host name)"
-                    )
-                })?;
-                health::options(name, &after).map_err(|e| {
-                    anyhow::anyhow!("{e}; nothing written (set it with -s deploy -o KEY=VALUE)")
-                })?;
-                if after == before {
-                    return Ok(false);
-                }
-                repository.write_ini(name, &after)?;
-                Ok(true)
-            });
-        match result {
-            Ok(true) => printer.status(&format!("updated ioc.ini of IOC \"{name}\"")),
-            Ok(false) => printer.status(&format!("IOC \"{name}\": nothing changed")),
+        let before = match repository.read_ini(name) {
+            Ok(doc) => doc,
+            Err(e) => {
+                printer.error(&e.to_string());
+                failures += 1;
+                continue;
+            }
+        };
+        let mut after = before.clone();
+        changes.apply(&mut after, name, settings);
+        let verdict = ioc_ini::judge_change(Some(&before), &after, &Context::new(name, settings));
+        if !verdict.refused.is_empty() {
+            for violation in &verdict.refused {
+                printer.error(&violation.to_string());
+            }
+            printer.status(&format!("IOC \"{name}\": nothing written"));
+            failures += 1;
+            continue;
+        }
+        for warning in verdict.warnings.iter().chain(&verdict.older) {
+            printer.warn(&warning.to_string());
+        }
+        if after == before {
+            printer.status(&format!("IOC \"{name}\": nothing changed"));
+            continue;
+        }
+        match repository.write_ini(name, &after) {
+            Ok(()) => printer.status(&format!("updated ioc.ini of IOC \"{name}\"")),
             Err(e) => {
                 printer.error(&e.to_string());
                 failures += 1;

@@ -4,20 +4,18 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, IsTerminal};
 use std::path::Path;
 
-use anyhow::bail;
-
-use crate::cli::{ServiceTypeArg, SwarmArgs};
+use crate::cli::{OutputFormat, ServiceTypeArg, SwarmArgs};
 use crate::commands::deployment::{
-    deploy_and_report, removal_confirmed, remove_and_report, service_type, unavailable,
+    deploy_and_report, remove_and_report, service_type, unavailable,
 };
-use crate::commands::{ask, confirm};
+use crate::commands::{ask, confirmed};
 use crate::ioc::repository::Repository;
 use crate::printer::{Printer, table};
 use crate::services::{self, Answers, Outcome};
 use crate::settings::Settings;
 use crate::swarm::backup::{self, EngineHost};
 use crate::swarm::deploy::{self, Deployed, OnExisting};
-use crate::swarm::engine::Engine;
+use crate::swarm::engine::{Engine, EngineFailure};
 use crate::swarm::inspect;
 use crate::swarm::managed::{self, ManagedService, ServiceType};
 use crate::swarm::status::{SwarmView, digest};
@@ -28,6 +26,14 @@ pub(crate) fn run(
     settings: &Settings,
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
+    let format = args.format;
+    if format == OutputFormat::Json && !(args.show_digest || args.show_services || args.show_nodes)
+    {
+        return Err(UsageError(
+            "--format json goes with --show-digest, --show-services or --show-nodes".to_string(),
+        )
+        .into());
+    }
     if args.gen_built_in_services {
         gen_built_in_services(args.yes, settings, printer)
     } else if args.deploy_global_services {
@@ -41,19 +47,19 @@ pub(crate) fn run(
     } else if args.remove_all_services {
         remove_group(Group::All, args.yes, settings, printer)
     } else if args.show_digest {
-        show_digest(&args.service_type, settings, printer)
+        show_digest(&args.service_type, format, settings, printer)
     } else if args.show_services {
-        show_services(args.detail, printer)
+        show_services(args.detail, format, printer)
     } else if args.show_nodes {
-        show_nodes(args.detail, printer)
+        show_nodes(args.detail, format, printer)
     } else if args.show_tokens {
         show_tokens(printer)
     } else if args.list_managed_services {
         list_managed_services(settings, printer)
     } else if args.update_deployed_services {
-        update_deployed_services(settings, printer)
+        update_deployed_services(args.yes, settings, printer)
     } else if args.backup_swarm {
-        backup_swarm(settings, printer)
+        backup_swarm(args.yes, settings, printer)
     } else if let (true, Some(file)) = (args.restore_swarm, &args.backup_file) {
         restore_swarm(file, args.yes, settings, printer)
     } else {
@@ -65,7 +71,7 @@ pub(crate) fn run(
 fn survey(
     settings: &Settings,
 ) -> anyhow::Result<(Engine, Vec<ManagedService>, BTreeMap<String, Deployed>)> {
-    let engine = Engine::connect()?;
+    let engine = Engine::connect_for_changes()?;
     let services = managed::all(settings, &Repository::new(&settings.paths))?;
     let deployed = deploy::deployed(&engine, &settings.prefix_stack_name)?;
     Ok((engine, services, deployed))
@@ -90,7 +96,7 @@ fn deploy_all_iocs(settings: &Settings, printer: &Printer) -> anyhow::Result<Exi
         &deployed,
         OnExisting::Redeploy,
         printer,
-    );
+    )?;
     Ok(ExitStatus::from_failures(failures))
 }
 
@@ -119,13 +125,18 @@ fn deploy_global_services(settings: &Settings, printer: &Printer) -> anyhow::Res
         &deployed,
         OnExisting::Redeploy,
         printer,
-    );
+    )?;
     Ok(ExitStatus::from_failures(failures))
 }
 
 /// `--update-deployed-services`: every deployed managed service takes its current
-/// file with a rolling restart (a deployed service whose file is gone fails).
-fn update_deployed_services(settings: &Settings, printer: &Printer) -> anyhow::Result<ExitStatus> {
+/// file with a rolling restart (a deployed service whose file is gone fails). Every
+/// IOC and service restarts, so it is confirmed first.
+fn update_deployed_services(
+    yes: bool,
+    settings: &Settings,
+    printer: &Printer,
+) -> anyhow::Result<ExitStatus> {
     let (engine, services, deployed) = survey(settings)?;
     let (available, missing): (Vec<_>, Vec<_>) = services
         .into_iter()
@@ -140,6 +151,17 @@ fn update_deployed_services(settings: &Settings, printer: &Printer) -> anyhow::R
         printer.status("no managed service is deployed");
         return Ok(ExitStatus::Success);
     }
+    if !available.is_empty() {
+        let names: Vec<String> = available.iter().map(|s| s.service_name.clone()).collect();
+        let action = format!(
+            "restart these {} services, replacing their tasks one by one",
+            names.len()
+        );
+        if !confirmed(&action, &names, yes)? {
+            printer.status("nothing restarted");
+            return Ok(ExitStatus::from_failures(failures));
+        }
+    }
     failures += deploy_and_report(
         &engine,
         settings,
@@ -147,7 +169,7 @@ fn update_deployed_services(settings: &Settings, printer: &Printer) -> anyhow::R
         &deployed,
         OnExisting::Restart,
         printer,
-    );
+    )?;
     Ok(ExitStatus::from_failures(failures))
 }
 
@@ -211,15 +233,12 @@ fn remove_group(
         printer.status(&format!("nothing to remove: none of {what} is deployed"));
         return Ok(ExitStatus::Success);
     }
-    match removal_confirmed(&what, &names, yes, printer) {
-        Ok(true) => {}
-        Ok(false) => return Ok(ExitStatus::Success),
-        Err(refusal) => {
-            printer.error(&refusal);
-            return Ok(ExitStatus::Failure);
-        }
+    let action = format!("remove these {} services ({what})", names.len());
+    if !confirmed(&action, &names, yes)? {
+        printer.status("nothing removed");
+        return Ok(ExitStatus::Success);
     }
-    let failures = remove_and_report(&engine, &names, printer);
+    let failures = remove_and_report(&engine, &names, printer)?;
     Ok(ExitStatus::from_failures(failures))
 }
 
@@ -231,8 +250,25 @@ fn managed_services(settings: &Settings) -> anyhow::Result<Vec<ManagedService>> 
     Ok(services)
 }
 
+/// `swarm --show-digest --format json`: docs/schema/swarm-digest.schema.json.
+#[derive(serde::Serialize)]
+struct DigestJson<'a> {
+    version: u32,
+    services: Vec<DigestRowJson<'a>>,
+}
+
+#[derive(serde::Serialize)]
+struct DigestRowJson<'a> {
+    name: &'a str,
+    service_name: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    deploy: &'a crate::swarm::status::DeployStatus,
+}
+
 fn show_digest(
     types: &[ServiceTypeArg],
+    format: OutputFormat,
     settings: &Settings,
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
@@ -242,45 +278,73 @@ fn show_digest(
         .filter(|s| wanted.is_empty() || wanted.contains(&s.kind))
         .collect();
     let engine = Engine::connect()?;
-    let view = engine.block_on(SwarmView::fetch(
+    let view = engine.run(SwarmView::fetch(
         engine.docker(),
+        engine.raw(),
         &settings.prefix_stack_name,
-    ))?;
-    let rows: Vec<Vec<String>> = digest(&view, &services)
+    ))??;
+    let rows = digest(&view, &services);
+    if format == OutputFormat::Json {
+        printer.json(&DigestJson {
+            version: 1,
+            services: rows
+                .iter()
+                .map(|r| DigestRowJson {
+                    name: &r.name,
+                    service_name: &r.service_name,
+                    kind: r.kind.as_str(),
+                    deploy: &r.status,
+                })
+                .collect(),
+        });
+        return Ok(ExitStatus::Success);
+    }
+    let rows: Vec<Vec<String>> = rows
         .into_iter()
         .map(|r| {
             vec![
                 r.name,
                 r.service_name,
                 r.kind.to_string(),
-                r.status.replicas,
+                r.status.replicas(),
+                r.status.node_text(),
                 r.status.text,
             ]
         })
         .collect();
     printer.data(&table(
-        &["Name", "ServiceName", "Type", "Replicas", "Status"],
+        &["Name", "ServiceName", "Type", "Replicas", "Node", "Status"],
         &rows,
     ));
     Ok(ExitStatus::Success)
 }
 
-fn show_services(detail: bool, printer: &Printer) -> anyhow::Result<ExitStatus> {
+fn show_services(
+    detail: bool,
+    format: OutputFormat,
+    printer: &Printer,
+) -> anyhow::Result<ExitStatus> {
     let engine = Engine::connect()?;
     let services = inspect::all_services(&engine)?;
-    printer.data(&inspect::services_table(
-        &services,
-        detail,
-        chrono::Utc::now(),
-    ));
+    match format {
+        OutputFormat::Text => printer.data(&inspect::services_table(
+            &services,
+            detail,
+            chrono::Utc::now(),
+        )),
+        OutputFormat::Json => printer.json(&inspect::services_json(&services)),
+    }
     Ok(ExitStatus::Success)
 }
 
-fn show_nodes(detail: bool, printer: &Printer) -> anyhow::Result<ExitStatus> {
+fn show_nodes(detail: bool, format: OutputFormat, printer: &Printer) -> anyhow::Result<ExitStatus> {
     let engine = Engine::connect()?;
     let this_node = inspect::this_node_id(&engine)?;
     let nodes = inspect::all_nodes(&engine)?;
-    printer.data(&inspect::nodes_report(&nodes, &this_node, detail));
+    match format {
+        OutputFormat::Text => printer.data(&inspect::nodes_report(&nodes, &this_node, detail)),
+        OutputFormat::Json => printer.json(&inspect::nodes_json(&nodes, &this_node)),
+    }
     Ok(ExitStatus::Success)
 }
 
@@ -318,32 +382,46 @@ fn engine_host(settings: &Settings) -> EngineHost<'_> {
     }
 }
 
-/// `swarm -b`: prints the archive's path on stdout, like `exec -b`.
-fn backup_swarm(settings: &Settings, printer: &Printer) -> anyhow::Result<ExitStatus> {
-    let outcome = backup::backup(
-        &engine_host(settings),
-        &settings.paths.swarm_backup,
-        &|step| printer.status(step),
-    )?;
-    let mut failed = false;
+/// `swarm -b`: prints the archive's path on stdout, like `exec -b`. The engine stops
+/// for it, and with it every task on this node, so it is confirmed first.
+fn backup_swarm(yes: bool, settings: &Settings, printer: &Printer) -> anyhow::Result<ExitStatus> {
+    let host = engine_host(settings);
+    let action = "stop the Docker engine of this node (its tasks stop too) to archive the swarm state, then start it again";
+    let touched = [
+        format!("stop: {}", host.stop_command),
+        format!("archive: {}", host.swarm_dir.display()),
+        format!("start: {}", host.start_command),
+    ];
+    if !confirmed(action, &touched, yes)? {
+        printer.status("nothing stopped, no backup made");
+        return Ok(ExitStatus::Success);
+    }
+    let outcome = backup::backup(&host, &settings.paths.swarm_backup, &|step| {
+        printer.status(step)
+    })?;
+    let mut status = ExitStatus::Success;
     match outcome.archive {
         Ok(path) => printer.line(&path.display().to_string()),
         Err(e) => {
             printer.error(&format!("swarm backup failed: {e}"));
-            failed = true;
+            status = ExitStatus::Failure;
         }
     }
     if let Err(e) = outcome.restart {
         printer.error(&format!(
             "the Docker engine is not back after the backup: {e}"
         ));
-        failed = true;
+        // A backup that was written but left an engine that does not answer is the
+        // engine's failure; a failed backup stays one.
+        if status == ExitStatus::Success {
+            status = if matches!(&e, backup::SwarmBackupError::Engine(e) if e.is_engine_failure()) {
+                ExitStatus::EngineUnreachable
+            } else {
+                ExitStatus::Failure
+            };
+        }
     }
-    Ok(if failed {
-        ExitStatus::Failure
-    } else {
-        ExitStatus::Success
-    })
+    Ok(status)
 }
 
 /// `swarm -r --backup-file FILE [--yes]`: the archive is checked before anything is
@@ -362,22 +440,18 @@ fn restore_swarm(
         archive.archived_folder(),
         archive.node.node_id.as_deref().unwrap_or("(unknown)")
     ));
-    if !yes {
-        if !io::stdin().is_terminal() {
-            bail!(
-                "refusing to restore the swarm without confirmation: stdin is not a terminal (use --yes)"
-            );
-        }
-        let question = format!(
-            "stop the Docker engine ({}), keep {} aside and restore the swarm from {}?",
-            host.stop_command,
-            host.swarm_dir.display(),
-            archive.path().display()
-        );
-        if !confirm(&question) {
-            printer.status("nothing restored");
-            return Ok(ExitStatus::Success);
-        }
+    let action = format!(
+        "stop the Docker engine of this node, keep its swarm state aside and restore the swarm from {}",
+        archive.path().display()
+    );
+    let touched = [
+        format!("stop: {}", host.stop_command),
+        format!("keep aside: {}", host.swarm_dir.display()),
+        format!("start: {}", host.start_command),
+    ];
+    if !confirmed(&action, &touched, yes)? {
+        printer.status("nothing restored");
+        return Ok(ExitStatus::Success);
     }
     let restored = backup::restore(&host, &archive, &settings.swarm_advertise_ip, &|step| {
         printer.status(step)
@@ -411,9 +485,11 @@ fn deployed_built_ins(
             ));
             Ok(BTreeSet::new())
         }
-        Err(e) => Err(anyhow::anyhow!(
-            "{e}; without it iocdock cannot tell which built-in services are deployed, so nothing was written (--yes writes anyway)"
-        )),
+        Err(error) => Err(EngineFailure {
+            error,
+            consequence: "without it iocdock cannot tell which built-in services are deployed, so nothing was written (--yes writes anyway)".to_string(),
+        }
+        .into()),
     }
 }
 

@@ -1,12 +1,13 @@
 use crate::ExitStatus;
-use crate::commands::lock_repository;
+use crate::commands::{lock_repository, report_cleared};
 use crate::ioc::repository::{Repository, Upgrade};
 use crate::printer::Printer;
 use crate::settings::Settings;
 use crate::swarm::managed::ReservedNames;
 
 /// Rewrites every IOC in the current format, then reports what an upgrade cannot fix
-/// by itself: folders that are no IOC, reserved names, hosts that are no host names.
+/// by itself: folders that are no IOC, reserved names and names swarm refuses, hosts
+/// that are no host names, options that break the schema.
 /// Those make the exit code 1, since each needs the operator.
 pub(crate) fn run(settings: &Settings, printer: &Printer) -> anyhow::Result<ExitStatus> {
     let _lock = lock_repository(settings, printer)?;
@@ -17,6 +18,11 @@ pub(crate) fn run(settings: &Settings, printer: &Printer) -> anyhow::Result<Exit
         ReservedNames::built_in()
     });
     let mut failures = 0;
+    // IOC names are judged with the prefix: a prefix swarm refuses is the first fix.
+    for bad in crate::schema::settings::check(settings, &["prefix_stack_name"]) {
+        printer.error(&bad.to_string());
+        failures += 1;
+    }
     for (folder, why) in repository.invalid_folders()? {
         printer.error(&format!(
             "{}: not an IOC project, left alone: {why}; rename the folder",
@@ -24,6 +30,8 @@ pub(crate) fn run(settings: &Settings, printer: &Printer) -> anyhow::Result<Exit
         ));
         failures += 1;
     }
+    // What interrupted commands left, of this version and earlier ones.
+    report_cleared(&repository.clear_leftovers(true)?, printer);
     for name in repository.names()? {
         match repository.upgrade(&name, settings) {
             Ok(Upgrade::Current) => printer.detail(&format!("IOC \"{name}\" is already current")),
@@ -41,7 +49,7 @@ pub(crate) fn run(settings: &Settings, printer: &Printer) -> anyhow::Result<Exit
                 continue;
             }
         }
-        for (_, message) in repository.load(&name).problems(&reserved) {
+        for (_, message) in repository.load(&name).problems(&reserved, settings) {
             printer.error(&message);
             failures += 1;
         }

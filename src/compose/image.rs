@@ -164,6 +164,12 @@ fn valid_component(component: &str) -> bool {
     true
 }
 
+/// Whether docker takes `image` as an image reference (the grammar of
+/// distribution/reference: lower-case repository path, optional registry, tag, digest).
+pub(crate) fn is_valid(image: &str) -> bool {
+    Reference::parse(image).is_some()
+}
+
 /// The image the docker client sends for a service: tagged `latest` when it has
 /// neither tag nor digest, in its short form. An invalid reference is sent as
 /// written (the daemon then reports it).

@@ -325,6 +325,58 @@ fn walk_folder<E>(
     Ok(())
 }
 
+/// Renames every entry of the folder `base/parts…` whose name starts with `from` to
+/// the same name starting with `to`, never replacing an entry that exists: `base` is
+/// opened as named, each part without following a link, and the renames happen
+/// inside that opened folder, so a link planted on the way redirects nothing.
+/// Returns the new names; a folder that does not exist has nothing to rename.
+pub(crate) fn rename_prefixed(
+    base: &Path,
+    parts: &[&str],
+    from: &str,
+    to: &str,
+) -> io::Result<Vec<String>> {
+    let mut folder = match open_folder(base) {
+        Ok(fd) => fd,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    for part in parts {
+        folder = match open_folder_at(folder.as_fd(), *part) {
+            Ok(fd) => fd,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+    }
+    let mut names = Vec::new();
+    let mut entries = rfs::Dir::read_from(&folder)?;
+    while let Some(entry) = entries.read() {
+        let name = entry?.file_name().to_bytes().to_vec();
+        if let Some(rest) = name.strip_prefix(from.as_bytes()) {
+            names.push((name.clone(), [to.as_bytes(), rest].concat()));
+        }
+    }
+    let mut renamed = Vec::with_capacity(names.len());
+    for (old, new) in names {
+        let (old, new) = (OsStr::from_bytes(&old), OsStr::from_bytes(&new));
+        match rfs::renameat_with(&folder, old, &folder, new, rfs::RenameFlags::NOREPLACE) {
+            Ok(()) => {}
+            // Taken already: the entry stays as it is rather than replace another.
+            Err(Errno::EXIST) => continue,
+            // File systems without RENAME_NOREPLACE (NFS): look first, then rename.
+            Err(Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP) => {
+                if rfs::statat(&folder, new, AtFlags::SYMLINK_NOFOLLOW).is_ok() {
+                    continue;
+                }
+                rfs::renameat(&folder, old, &folder, new)?;
+            }
+            Err(e) => return Err(e.into()),
+        }
+        renamed.push(new.to_string_lossy().into_owned());
+    }
+    Ok(renamed)
+}
+
 /// The target text of the link `name` in the open folder `dir`.
 pub(crate) fn link_target(dir: BorrowedFd<'_>, name: &CStr) -> io::Result<Vec<u8>> {
     Ok(rfs::readlinkat(dir, name, Vec::new())?.into_bytes())

@@ -6,11 +6,12 @@
 //! tool wrote, so its archives (with their pickled states) restore here.
 //!
 //! Decisions:
-//! - Names: the stamp is the local time of the backup. When an archive of that second
-//!   already exists, the next free second is used (and written as the top folder
-//!   too), so a second backup never replaces the first, names keep the
-//!   `<14 digits>.ioc.tar.gz` form that `prune` and operators sort by, and a later
-//!   backup always sorts after an earlier one.
+//! - Names: the stamp is the local time of the backup, in the name and as the top
+//!   folder. When an archive of that second already exists, the name takes a number,
+//!   `<stamp>-2.ioc.tar.gz`, `-3`, … (the top folder keeps the stamp), so a second
+//!   backup never replaces the first and no name claims a later time than its own.
+//!   `prune` orders by stamp, then number; archives named `<stamp>.ioc.tar.gz` only,
+//!   as the original tool and earlier versions wrote them, sort among them.
 //! - Size: an archive is checked completely before anything is restored, so its
 //!   content is held in memory; more than [`CONTENT_LIMIT`] (1 GiB) of unpacked tar
 //!   stream is refused, which also stops gzip bombs. `create` refuses to write an
@@ -104,6 +105,26 @@ pub(crate) enum BackupError {
     #[error("{}: no IOC to back up", repository.display())]
     NothingToBackUp { repository: PathBuf },
     #[error(
+        "{}: no IOC {} in the repository; nothing was backed up",
+        repository.display(),
+        quoted(names)
+    )]
+    NotInRepository {
+        repository: PathBuf,
+        names: Vec<String>,
+    },
+    #[error(
+        "{}: holds no IOC {} (it holds {}); nothing was restored",
+        archive.display(),
+        quoted(missing),
+        quoted(held)
+    )]
+    NotInArchive {
+        archive: PathBuf,
+        missing: Vec<String>,
+        held: Vec<String>,
+    },
+    #[error(
         "cannot back up into {}: the IOCs hold more than {}, the most a restore accepts",
         dir.display(),
         size_text(*limit)
@@ -112,7 +133,7 @@ pub(crate) enum BackupError {
     #[error("{}: cannot write archive: {source}", archive.display())]
     Write { archive: PathBuf, source: io::Error },
     #[error(
-        "{}: no free archive name from stamp {first} to {last}; remove some archives",
+        "{}: no free archive name from {first} to {last}; remove some archives",
         dir.display()
     )]
     NoFreeName {
@@ -153,6 +174,12 @@ pub(crate) enum BackupError {
         archive.display()
     )]
     NoIoc { archive: PathBuf },
+}
+
+/// `"a", "b"`: names as the messages quote them.
+fn quoted(names: &[String]) -> String {
+    let quoted: Vec<String> = names.iter().map(|n| format!("\"{n}\"")).collect();
+    quoted.join(", ")
 }
 
 /// One file or folder of an archived IOC.
@@ -238,6 +265,76 @@ impl Archive {
     pub(crate) fn ioc_names(&self) -> Vec<&str> {
         self.iocs.keys().map(String::as_str).collect()
     }
+
+    /// Keeps only the IOCs `names`; one the archive does not hold is an error naming
+    /// it (and what the archive holds), so nothing is restored for a mistyped name.
+    pub(crate) fn select(&mut self, names: &[String], path: &Path) -> Result<(), BackupError> {
+        let missing: Vec<String> = names
+            .iter()
+            .filter(|name| !self.iocs.contains_key(name.as_str()))
+            .cloned()
+            .collect();
+        if !missing.is_empty() {
+            return Err(BackupError::NotInArchive {
+                archive: path.to_path_buf(),
+                missing,
+                held: self.iocs.keys().cloned().collect(),
+            });
+        }
+        self.iocs.retain(|name, _| names.contains(name));
+        Ok(())
+    }
+
+    /// The entry paths an archive of this content holds, in the order written.
+    pub(crate) fn members(&self) -> Vec<String> {
+        let mut members = vec![format!("{}/", self.stamp)];
+        for (name, ioc) in &self.iocs {
+            members.push(format!("{}/{name}/", self.stamp));
+            for (path, node) in &ioc.entries {
+                let slash = if matches!(node, Node::Dir { .. }) {
+                    "/"
+                } else {
+                    ""
+                };
+                members.push(format!("{}/{name}/{path}{slash}", self.stamp));
+            }
+        }
+        members
+    }
+
+    /// What restoring it into `repository` would write, per IOC: the folder, whether
+    /// the IOC exists there, and each file, folder and link below the folder.
+    pub(crate) fn restore_plan(&self, repository: &Repository) -> Vec<PlannedIoc> {
+        self.iocs
+            .iter()
+            .map(|(name, ioc)| {
+                let dir = repository.dir(name);
+                let mut paths: Vec<PathBuf> = ioc.entries.keys().map(|key| dir.join(key)).collect();
+                if !ioc.entries.contains_key(STATE_FILE) {
+                    paths.push(dir.join(STATE_FILE));
+                }
+                if !ioc.entries.contains_key(SRC_DIR) {
+                    paths.push(dir.join(SRC_DIR));
+                }
+                paths.sort();
+                PlannedIoc {
+                    name: name.clone(),
+                    exists: fs::symlink_metadata(&dir).is_ok(),
+                    dir,
+                    paths,
+                }
+            })
+            .collect()
+    }
+}
+
+/// One IOC a restore would write (see `Archive::restore_plan`).
+#[derive(Debug)]
+pub(crate) struct PlannedIoc {
+    pub(crate) name: String,
+    pub(crate) dir: PathBuf,
+    pub(crate) exists: bool,
+    pub(crate) paths: Vec<PathBuf>,
 }
 
 /// What `restore` did with each IOC of the archive.
@@ -262,39 +359,82 @@ pub(crate) struct Backup {
     pub(crate) skipped: Vec<BackupError>,
 }
 
-/// Writes `<YYYYmmddHHMMSS>.ioc.tar.gz` of every IOC into `dest_dir`; see the module
-/// notes for naming and size.
+/// A backup that was only planned (`--dry-run`): the archive it would write (the
+/// name free now) and what it would hold.
+#[derive(Debug)]
+pub(crate) struct PlannedBackup {
+    pub(crate) path: PathBuf,
+    pub(crate) members: Vec<String>,
+    pub(crate) skipped: Vec<BackupError>,
+}
+
+/// Writes `<YYYYmmddHHMMSS>.ioc.tar.gz` of every IOC, or of the IOCs `only` names,
+/// into `dest_dir`; see the module notes for naming and size.
 pub(crate) fn create(
     repository: &Repository,
     dest_dir: &Path,
     mode: BackupMode,
+    only: Option<&[String]>,
 ) -> Result<Backup, BackupError> {
-    create_at(repository, dest_dir, mode, Local::now(), CONTENT_LIMIT)
+    create_at(
+        repository,
+        dest_dir,
+        mode,
+        only,
+        Local::now(),
+        CONTENT_LIMIT,
+    )
+}
+
+/// What `create` would write, reading the IOCs as it would but writing nothing.
+pub(crate) fn plan(
+    repository: &Repository,
+    dest_dir: &Path,
+    mode: BackupMode,
+    only: Option<&[String]>,
+) -> Result<PlannedBackup, BackupError> {
+    let now = Local::now();
+    let (iocs, skipped) = collect(repository, mode, only, dest_dir, CONTENT_LIMIT)?;
+    let names = crate::archive::archive_names(now, ARCHIVE_SUFFIX);
+    let name = names
+        .iter()
+        .find(|name| fs::symlink_metadata(dest_dir.join(name)).is_err())
+        .cloned()
+        .unwrap_or_default();
+    let archive = Archive {
+        stamp: now.format(crate::archive::STAMP_FORMAT).to_string(),
+        iocs,
+    };
+    Ok(PlannedBackup {
+        path: dest_dir.join(name),
+        members: archive.members(),
+        skipped,
+    })
 }
 
 fn create_at(
     repository: &Repository,
     dest_dir: &Path,
     mode: BackupMode,
+    only: Option<&[String]>,
     now: DateTime<Local>,
     limit: u64,
 ) -> Result<Backup, BackupError> {
-    let (iocs, skipped) = collect(repository, mode, dest_dir, limit)?;
-    let mut archive = Archive {
-        stamp: String::new(),
+    let (iocs, skipped) = collect(repository, mode, only, dest_dir, limit)?;
+    let archive = Archive {
+        stamp: now.format(crate::archive::STAMP_FORMAT).to_string(),
         iocs,
     };
     crate::archive::create_private_dir(dest_dir)?;
     let mtime = u64::try_from(now.timestamp()).unwrap_or(0);
-    let stamps = crate::archive::stamps(now);
-    for stamp in &stamps {
-        let path = dest_dir.join(format!("{stamp}{ARCHIVE_SUFFIX}"));
+    let names = crate::archive::archive_names(now, ARCHIVE_SUFFIX);
+    for name in &names {
+        let path = dest_dir.join(name);
         // Skipping a visibly taken name saves building the archive; the no-clobber
         // persist below still settles a race with a backup running in parallel.
         if fs::symlink_metadata(&path).is_ok() {
             continue;
         }
-        archive.stamp = stamp.clone();
         let temp = write_temp(&archive, dest_dir, &path, mtime, limit)?;
         match temp.persist_noclobber(&path) {
             Ok(_) => {
@@ -316,8 +456,8 @@ fn create_at(
     }
     Err(BackupError::NoFreeName {
         dir: dest_dir.to_path_buf(),
-        first: stamps.first().cloned().unwrap_or_default(),
-        last: stamps.last().cloned().unwrap_or_default(),
+        first: names.first().cloned().unwrap_or_default(),
+        last: names.last().cloned().unwrap_or_default(),
     })
 }
 
@@ -327,6 +467,7 @@ fn create_at(
 fn collect(
     repository: &Repository,
     mode: BackupMode,
+    only: Option<&[String]>,
     dest_dir: &Path,
     limit: u64,
 ) -> Result<(BTreeMap<String, ArchivedIoc>, Vec<BackupError>), BackupError> {
@@ -335,9 +476,26 @@ fn collect(
         limit,
         dest_dir,
     };
+    let mut folders = repository.folder_names()?;
+    if let Some(names) = only {
+        // A name that is no IOC here is a mistake in the command, not a broken IOC:
+        // nothing is written rather than an archive without the IOC asked for.
+        let missing: Vec<String> = names
+            .iter()
+            .filter(|name| !folders.contains(name))
+            .cloned()
+            .collect();
+        if !missing.is_empty() {
+            return Err(BackupError::NotInRepository {
+                repository: repository.paths().repository.clone(),
+                names: missing,
+            });
+        }
+        folders.retain(|folder| names.contains(folder));
+    }
     let mut iocs = BTreeMap::new();
     let mut skipped = Vec::new();
-    for name in repository.folder_names()? {
+    for name in folders {
         let dir = repository.dir(&name);
         if let Err(source) = name::validate(&name) {
             skipped.push(BackupError::InvalidFolder { path: dir, source });
@@ -757,9 +915,25 @@ impl<W: Write> Write for Counted<W> {
 }
 
 /// Deletes all but the newest `keep` archives of `dir` and returns them. Only regular
-/// files named `<14 digits>.ioc.tar.gz` count; newest is decided by the stamp in the
-/// name, which survives copies that reset modification times.
+/// files named `<14 digits>.ioc.tar.gz` or `<14 digits>-<n>.ioc.tar.gz` count; newest
+/// is decided by the stamp and number in the name, which survive copies that reset
+/// modification times.
 pub(crate) fn prune(dir: &Path, keep: usize) -> Result<Vec<PathBuf>, BackupError> {
+    let excess = prunable(dir, keep, 0)?;
+    let mut removed = Vec::with_capacity(excess.len());
+    for path in excess {
+        fs::remove_file(&path).at(&path, "cannot delete old backup")?;
+        removed.push(path);
+    }
+    Ok(removed)
+}
+
+/// The archives `prune` would delete once `adding` newer archives are written.
+pub(crate) fn prunable(
+    dir: &Path,
+    keep: usize,
+    adding: usize,
+) -> Result<Vec<PathBuf>, BackupError> {
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -776,18 +950,21 @@ pub(crate) fn prune(dir: &Path, keep: usize) -> Result<Vec<PathBuf>, BackupError
             archives.push(entry.path());
         }
     }
-    archives.sort();
-    let excess = archives.len().saturating_sub(keep);
-    let mut removed = Vec::with_capacity(excess);
-    for path in archives.into_iter().take(excess) {
-        fs::remove_file(&path).at(&path, "cannot delete old backup")?;
-        removed.push(path);
-    }
-    Ok(removed)
+    archives.sort_by_cached_key(|path| {
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        crate::archive::archive_name_order(name, ARCHIVE_SUFFIX)
+            .map(|(stamp, number)| (stamp.to_string(), number))
+    });
+    let excess = (archives.len() + adding).saturating_sub(keep);
+    archives.truncate(excess);
+    Ok(archives)
 }
 
 fn is_archive_name(name: &str) -> bool {
-    name.strip_suffix(ARCHIVE_SUFFIX).is_some_and(is_stamp)
+    crate::archive::archive_name_order(name, ARCHIVE_SUFFIX).is_some()
 }
 
 /// Reads and checks a whole archive; nothing of it may be restored unless this
@@ -1329,7 +1506,7 @@ mod tests {
             })
             .into();
 
-        let path = create(&home.repository, home.backups(), BackupMode::Src)
+        let path = create(&home.repository, home.backups(), BackupMode::Src, None)
             .unwrap()
             .path;
         let file_name = path.file_name().unwrap().to_str().unwrap();
@@ -1389,7 +1566,7 @@ mod tests {
         let other = home.repository.run_dir("otherhost", "ioc2").unwrap();
         write(&other.join("logs/b.sav"), "b", 0o600);
 
-        let path = create(&home.repository, home.backups(), BackupMode::All)
+        let path = create(&home.repository, home.backups(), BackupMode::All, None)
             .unwrap()
             .path;
         let stamp = &path.file_name().unwrap().to_str().unwrap()[..STAMP_LEN];
@@ -1660,7 +1837,7 @@ mod tests {
     fn damaged_archives_are_refused() {
         let home = Home::new();
         home.add_ioc("ioc1", "swarm");
-        let path = create(&home.repository, home.backups(), BackupMode::Src)
+        let path = create(&home.repository, home.backups(), BackupMode::Src, None)
             .unwrap()
             .path;
         let bytes = fs::read(&path).unwrap();
@@ -1703,6 +1880,7 @@ mod tests {
                 &home.repository,
                 home.backups(),
                 BackupMode::Src,
+                None,
                 local(30),
                 limit,
             )
@@ -1729,6 +1907,7 @@ mod tests {
             &home.repository,
             home.backups(),
             BackupMode::Src,
+            None,
             local(30),
             CONTENT_LIMIT,
         )
@@ -1774,6 +1953,7 @@ mod tests {
                 &home.repository,
                 home.backups(),
                 BackupMode::All,
+                None,
                 local(40),
                 CONTENT_LIMIT,
             )
@@ -1802,7 +1982,7 @@ mod tests {
         home.add_ioc("ioc2", "swarm");
         fs::remove_file(home.repository.state_path("ioc1")).unwrap();
         fs::write(home.repository.state_path("ioc2"), b"garbage").unwrap();
-        let path = create(&home.repository, home.backups(), BackupMode::Src)
+        let path = create(&home.repository, home.backups(), BackupMode::Src, None)
             .unwrap()
             .path;
         fs::remove_dir_all(home.root()).unwrap();
@@ -1816,12 +1996,12 @@ mod tests {
     #[test]
     fn backups_leave_out_what_could_not_be_restored() {
         let home = Home::new();
-        let err = create(&home.repository, home.backups(), BackupMode::Src).unwrap_err();
+        let err = create(&home.repository, home.backups(), BackupMode::Src, None).unwrap_err();
         assert!(err.to_string().ends_with("no IOC to back up"), "{err}");
         home.add_ioc("ioc1", "swarm");
         fs::create_dir_all(home.root().join("bad name")).unwrap();
         fs::create_dir_all(home.root().join("noini/src")).unwrap();
-        let backup = create(&home.repository, home.backups(), BackupMode::Src).unwrap();
+        let backup = create(&home.repository, home.backups(), BackupMode::Src, None).unwrap();
         assert_eq!(backup.skipped.len(), 2);
         assert!(
             backup.skipped[0].to_string().contains("invalid IOC name"),
@@ -1866,7 +2046,7 @@ mod tests {
         )
         .unwrap();
 
-        let backup = create(&home.repository, home.backups(), BackupMode::All).unwrap();
+        let backup = create(&home.repository, home.backups(), BackupMode::All, None).unwrap();
         assert_eq!(backup.skipped.len(), 2, "{:?}", backup.skipped);
         let messages: Vec<String> = backup.skipped.iter().map(|e| e.to_string()).collect();
         assert!(
@@ -1884,7 +2064,7 @@ mod tests {
         fs::remove_file(&fifo).unwrap();
         fs::write(export.join("logs/ioc1.0.log"), "log").unwrap();
         symlink("ioc1.0.log", export.join("logs/current.log")).unwrap();
-        let backup = create(&home.repository, home.backups(), BackupMode::All).unwrap();
+        let backup = create(&home.repository, home.backups(), BackupMode::All, None).unwrap();
         let mut left_out: Vec<String> = backup
             .skipped
             .iter()
@@ -1954,6 +2134,7 @@ mod tests {
                 &home.repository,
                 home.backups(),
                 BackupMode::Src,
+                None,
                 local(30),
                 CONTENT_LIMIT,
             )
@@ -1963,19 +2144,45 @@ mod tests {
         let first = backup();
         let second = backup();
         assert_eq!(first, home.backups().join("20261122000730.ioc.tar.gz"));
-        assert_eq!(second, home.backups().join("20261122000731.ioc.tar.gz"));
+        assert_eq!(second, home.backups().join("20261122000730-2.ioc.tar.gz"));
         // Something else holding the next name is never replaced either.
-        fs::write(home.backups().join("20261122000732.ioc.tar.gz"), "foreign").unwrap();
+        fs::write(
+            home.backups().join("20261122000730-3.ioc.tar.gz"),
+            "foreign",
+        )
+        .unwrap();
         let third = backup();
-        assert_eq!(third, home.backups().join("20261122000733.ioc.tar.gz"));
+        assert_eq!(third, home.backups().join("20261122000730-4.ioc.tar.gz"));
         assert_eq!(
-            fs::read(home.backups().join("20261122000732.ioc.tar.gz")).unwrap(),
+            fs::read(home.backups().join("20261122000730-3.ioc.tar.gz")).unwrap(),
             b"foreign"
         );
-        assert_eq!(read_archive(&first).unwrap().stamp, "20261122000730");
-        assert_eq!(read_archive(&second).unwrap().stamp, "20261122000731");
-        assert_eq!(read_archive(&third).unwrap().stamp, "20261122000733");
+        // Every one says the second it was made, inside as in its name.
+        for path in [&first, &second, &third] {
+            assert_eq!(read_archive(path).unwrap().stamp, "20261122000730");
+        }
         assert_eq!(fs::read_dir(home.backups()).unwrap().count(), 4);
+        // The next second starts without a number again, and sorts after them all.
+        let later = create_at(
+            &home.repository,
+            home.backups(),
+            BackupMode::Src,
+            None,
+            local(31),
+            CONTENT_LIMIT,
+        )
+        .unwrap()
+        .path;
+        assert_eq!(later, home.backups().join("20261122000731.ioc.tar.gz"));
+        let pruned = prune(home.backups(), 2).unwrap();
+        assert_eq!(
+            pruned,
+            [
+                first,
+                second,
+                home.backups().join("20261122000730-3.ioc.tar.gz")
+            ]
+        );
     }
 
     #[test]
@@ -1983,9 +2190,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let names = [
             "20250101000000.ioc.tar.gz",
+            "20261122000730-10.ioc.tar.gz",
             "20261122000730.ioc.tar.gz",
             "20240101000000.ioc.tar.gz",
-            "20261122000731.ioc.tar.gz",
+            "20261122000730-2.ioc.tar.gz",
             "20230101000000.ioc.tar.gz",
         ];
         let others = [
@@ -1993,6 +2201,10 @@ mod tests {
             "2026.ioc.tar.gz",
             "20261122000730.ioc.tar.gz.bak",
             "20261122000730.swarm.tar.gz",
+            "20261122000730-1.ioc.tar.gz",
+            "20261122000730-02.ioc.tar.gz",
+            "20261122000730-.ioc.tar.gz",
+            "20261122000730-x.ioc.tar.gz",
             ".iocdock-backup-x.tmp",
         ];
         for name in names.iter().chain(&others) {
@@ -2005,12 +2217,14 @@ mod tests {
             .iter()
             .map(|path| path.file_name().unwrap().to_str().unwrap())
             .collect();
+        // Within one second by number: -10 is the newest.
         assert_eq!(
             removed,
             [
                 "20230101000000.ioc.tar.gz",
                 "20240101000000.ioc.tar.gz",
-                "20250101000000.ioc.tar.gz"
+                "20250101000000.ioc.tar.gz",
+                "20261122000730.ioc.tar.gz"
             ]
         );
         let mut left: Vec<_> = fs::read_dir(dir.path())
@@ -2022,8 +2236,8 @@ mod tests {
             .iter()
             .chain(&[
                 "20200101000000.ioc.tar.gz",
-                "20261122000730.ioc.tar.gz",
-                "20261122000731.ioc.tar.gz",
+                "20261122000730-2.ioc.tar.gz",
+                "20261122000730-10.ioc.tar.gz",
             ])
             .map(|name| name.to_string())
             .collect();

@@ -4,6 +4,7 @@
 use std::fmt;
 
 use crate::ioc::ini::{IniDocument, normalise_value};
+use crate::schema::ioc_ini as schema;
 use crate::settings::Settings;
 
 pub(crate) const IOC: &str = "IOC";
@@ -152,7 +153,7 @@ pub(crate) enum OptionError {
     Managed {
         section: String,
         key: String,
-        hint: &'static str,
+        hint: String,
     },
 }
 
@@ -213,13 +214,12 @@ pub(crate) fn parse_assignment(raw: &str, section: &str) -> Result<OptionAssignm
 }
 
 /// Options that only the tool writes: the name (changed by `rename`) and the source
-/// lists (kept in sync with `src/` by `exec --add-src-file`).
-fn managed_hint(section: &str, key: &str) -> Option<&'static str> {
-    match (section, key) {
-        (IOC, "name") => Some(" (use `iocdock rename`)"),
-        (SRC, _) => Some(" (use `iocdock exec NAME --add-src-file`)"),
-        _ => None,
-    }
+/// lists (kept in sync with `src/` by `exec --add-src-file`), with the command to use.
+fn managed_hint(section: &str, key: &str) -> Option<String> {
+    let command = schema::spec(section, key)
+        .and_then(|o| o.managed_by)
+        .or_else(|| (section == SRC).then_some("iocdock exec NAME --add-src-file"))?;
+    Some(format!(" (use `{command}`)"))
 }
 
 /// Where the IOC runs as written: `swarm`, or a host name for IOCs run outside the
@@ -231,73 +231,22 @@ pub(crate) fn host(doc: &IniDocument) -> &str {
 /// The host value of the IOCs that run as swarm services.
 pub(crate) const SWARM_HOST: &str = "swarm";
 
-const HOST_RULE: &str = "expected swarm or a host name: dot-separated labels of letters, digits and '-', 1-63 characters each, not starting or ending with '-', 253 characters at most";
-
-/// `[IOC] host` names a folder of the run directory (`$MOUNT_PATH/<host>/<name>`),
-/// so it must be `swarm` or a host name (RFC 1123), which can never be a path.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("IOC \"{ioc}\": option \"host\" of section [IOC] is \"{value}\": {HOST_RULE}")]
-pub(crate) struct InvalidHost {
-    pub(crate) ioc: String,
-    pub(crate) value: String,
-}
-
-/// Whether `host` is `swarm` or a host name of RFC 1123.
-pub(crate) fn is_valid_host(host: &str) -> bool {
-    host == SWARM_HOST
-        || (!host.is_empty()
-            && host.len() <= 253
-            && host.split('.').all(|label| {
-                !label.is_empty()
-                    && label.len() <= 63
-                    && !label.starts_with('-')
-                    && !label.ends_with('-')
-                    && label
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-            }))
-}
-
-/// The host of an ioc.ini, checked; an ioc.ini without the option (older files) runs
-/// in the swarm, an empty value is refused like any other that is no host name.
-pub(crate) fn checked_host<'a>(ioc: &str, doc: &'a IniDocument) -> Result<&'a str, InvalidHost> {
-    let value = host(doc);
-    if is_valid_host(value) {
-        Ok(value)
-    } else {
-        Err(InvalidHost {
-            ioc: ioc.to_string(),
-            value: value.escape_default().to_string(),
-        })
-    }
-}
+pub(crate) use crate::schema::ioc_ini::{InvalidHost, checked_host, is_valid_host};
 
 /// The ioc.ini of a new IOC with every default of SPEC §4.
 pub(crate) fn new_ioc_ini(name: &str, settings: &Settings) -> IniDocument {
     let mut doc = IniDocument::new();
-    let defaults: [(&str, &str, String); 19] = [
-        (IOC, "name", name.to_string()),
-        (IOC, "host", "swarm".to_string()),
-        (IOC, "image", String::new()),
-        (IOC, "bin", settings.default_ioc_bin.clone()),
-        (IOC, "module", settings.default_module_list().join(", ")),
-        (IOC, "description", String::new()),
-        (SRC, "db_file", String::new()),
-        (SRC, "protocol_file", String::new()),
-        (SRC, "others_file", String::new()),
-        (DB, "load", String::new()),
-        (SETTING, "report_info", "true".to_string()),
-        (SETTING, "caputlog_json", "false".to_string()),
-        (SETTING, "epics_env", String::new()),
-        (DEPLOY, "labels", String::new()),
-        (DEPLOY, "cpu-limit", settings.ioc_cpu_limit.clone()),
-        (DEPLOY, "memory-limit", settings.ioc_memory_limit.clone()),
-        (DEPLOY, "cpu-reserve", String::new()),
-        (DEPLOY, "memory-reserve", String::new()),
-        (DEPLOY, "constraints", String::new()),
-    ];
-    for (section, key, value) in defaults {
-        doc.set(section, key, &normalise_value(&value));
+    let required = |section: &str| {
+        schema::SECTIONS
+            .iter()
+            .any(|s| s.name == section && s.required)
+    };
+    for option in schema::OPTIONS
+        .iter()
+        .filter(|o| required(o.section) && !o.optional)
+    {
+        let value = option.default.value(name, settings);
+        doc.set(option.section, option.key, &normalise_value(&value));
     }
     doc
 }
@@ -401,43 +350,6 @@ mod tests {
         assert!(parse_assignment("name=x", IOC).is_err());
         assert!(parse_assignment("db_file=x.db", SRC).is_err());
         assert!(parse_assignment("name=x", DEPLOY).is_ok());
-    }
-
-    #[test]
-    fn hosts_are_swarm_or_host_names() {
-        let long_label = "a".repeat(63);
-        let long_name = ["abcdefghi"; 25].join(".");
-        for good in [
-            "swarm",
-            "node1",
-            "rack-2.lab.example",
-            "10.0.0.1",
-            &long_label,
-            &long_name,
-        ] {
-            assert!(is_valid_host(good), "{good}");
-        }
-        let too_long_label = "a".repeat(64);
-        let too_long_name = ["abcdefghi"; 26].join(".");
-        for bad in [
-            "",
-            "/var/lib",
-            "../../elsewhere",
-            "..",
-            "a/b",
-            "a..b",
-            ".a",
-            "a.",
-            "-a",
-            "a-",
-            "a_b",
-            "a b",
-            "ä",
-            &too_long_label,
-            &too_long_name,
-        ] {
-            assert!(!is_valid_host(bad), "{bad:?} must be refused");
-        }
     }
 
     #[test]

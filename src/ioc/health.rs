@@ -28,7 +28,7 @@ const HEARTBEAT_SUFFIX: &str = ":HEARTBEAT";
 /// Where the check searches: the loopback broadcast address.
 const SEARCH_ADDRESS: &str = "127.255.255.255";
 
-const PV_RULE: &str = "expected a PV name: printable characters without spaces, quotes, '$', '\\' or '`', not starting with '-'";
+pub(crate) const PV_RULE: &str = "expected a PV name: printable characters without spaces, quotes, '$', '\\' or '`', not starting with '-'";
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum HealthError {
@@ -120,7 +120,7 @@ pub(crate) fn checked_pv(
     };
     let src = ioc_dir.join(SRC_DIR);
     for line in value_lines(doc.get(DB, "load").unwrap_or("")) {
-        let load = startup::parse_load_line(line).map_err(|_| {
+        let load = crate::schema::values::parse_load_line(line).map_err(|_| {
             no_pv(format!(
                 "the load line \"{line}\" of section [DB] is invalid (--gen-startup-file lists why)"
             ))

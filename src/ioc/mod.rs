@@ -4,6 +4,7 @@ pub(crate) mod backup;
 pub(crate) mod config;
 pub(crate) mod consistency;
 pub(crate) mod diff;
+pub(crate) mod editing;
 pub(crate) mod health;
 pub(crate) mod ini;
 pub(crate) mod name;

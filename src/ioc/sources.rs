@@ -44,6 +44,49 @@ fn source_files(dir: &Path) -> Result<Vec<(String, std::path::PathBuf)>, Reposit
     Ok(files)
 }
 
+/// Why the folder of `--add-src-file DIR` is not taken.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum SourceFolderError {
+    /// `exec --add-src-file ioc1 ioc2` (as `xargs` writes it) makes the first IOC name
+    /// the folder: refused rather than read from a folder of that name.
+    #[error(
+        "--add-src-file {value}: \"{value}\" is the name of an IOC{folder}; to rescan src/ of IOCs put their names before the flag (iocdock exec NAME... --add-src-file), to copy from a folder of that name write it with a slash (--add-src-file ./{value})"
+    )]
+    IocName { value: String, folder: &'static str },
+    #[error(
+        "--add-src-file {value}: no such folder (expected the folder to copy *.db, *.proto and *.im files from)"
+    )]
+    NotAFolder { value: String },
+}
+
+/// The folder `--add-src-file DIR` copies from: an existing folder, and not the name
+/// of an IOC unless written as a path (`./NAME`), since `xargs` puts IOC names right
+/// after the flag.
+pub(crate) fn source_folder<'a>(
+    repository: &Repository,
+    value: &'a Path,
+) -> Result<&'a Path, SourceFolderError> {
+    let text = value.to_string_lossy();
+    let is_folder = value.is_dir();
+    let bare = !text.contains('/');
+    if bare && crate::ioc::name::validate(&text).is_ok() && repository.exists(&text) {
+        return Err(SourceFolderError::IocName {
+            value: text.into_owned(),
+            folder: if is_folder {
+                " as well as a folder here"
+            } else {
+                " and no folder here"
+            },
+        });
+    }
+    if !is_folder {
+        return Err(SourceFolderError::NotAFolder {
+            value: text.into_owned(),
+        });
+    }
+    Ok(value)
+}
+
 /// What `--add-src-file` did for one IOC.
 #[derive(Debug, Default)]
 pub(crate) struct SourceUpdate {

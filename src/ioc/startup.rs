@@ -23,8 +23,12 @@ use crate::fsutil::{self, FsError, IoContext};
 use crate::ioc::config::{self, Module};
 use crate::ioc::ini::{IniDocument, value_lines};
 use crate::ioc::repository::SRC_DIR;
+use crate::schema::ioc_ini::{self as schema, Stage};
+use crate::schema::values::{
+    CopySource, SUBSTITUTION_KEYWORDS, env_assignment, parse_file_copy, parse_load_line,
+};
 use crate::settings::Settings;
-use crate::templates::{Templates, is_plain_relative};
+use crate::templates::Templates;
 
 /// One validation failure, worded like the original tool's state reasons, e.g.
 /// reason `option "load" in section "DB" invalid.` message `db file "missing.db" not found.`
@@ -55,8 +59,8 @@ const ST_CMD_MODE: u32 = 0o555;
 const READ_ONLY: u32 = 0o444;
 const DIR_MODE: u32 = 0o755;
 /// Hidden names inside `project/` used while `startup` is being replaced.
-const NEW_PREFIX: &str = ".iocdock-startup-new-";
-const OLD_PREFIX: &str = ".iocdock-startup-old-";
+const NEW_PREFIX: &str = crate::fsutil::leftovers::STARTUP_NEW;
+const OLD_PREFIX: &str = crate::fsutil::leftovers::STARTUP_OLD;
 
 fn invalid(option: &str, section: &str) -> String {
     format!("option \"{option}\" in section \"{section}\" invalid.")
@@ -86,38 +90,15 @@ fn flag(ini: &IniDocument, option: &str) -> bool {
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
 }
 
+/// A `[RAW]` command value as configparser returns it; a missing option reads as
+/// empty, as in the original tool.
+fn raw_value<'a>(ini: &'a IniDocument, option: &str) -> &'a str {
+    ini.get(config::RAW, option).unwrap_or("")
+}
+
 fn lines_of<'a>(ini: &'a IniDocument, section: &str, option: &str) -> Vec<&'a str> {
     value_lines(ini.get(section, option).unwrap_or(""))
 }
-
-/// `NAME=value` of an epics_env line, split at the first `=`.
-fn env_assignment(line: &str) -> Option<(&str, &str)> {
-    let (name, value) = line.split_once('=')?;
-    Some((name.trim(), value.trim()))
-}
-
-/// A C-like identifier: what EPICS macro and environment names are in practice, and
-/// what the substitutions file can carry as a pattern name.
-fn is_identifier(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
-/// The ST-IOC style name of an IOC executable: it appears in paths and, with `-`
-/// turned into `_`, in the C function `<bin>_registerRecordDeviceDriver`.
-fn is_bin_name(bin: &str) -> bool {
-    let mut chars = bin.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-}
-
-/// Words the substitutions file grammar reserves: unquoted they are keywords.
-const SUBSTITUTION_KEYWORDS: [&str; 3] = ["file", "pattern", "global"];
 
 /// Characters `dbLoadTemplate` reads as part of an unquoted word.
 fn is_bareword_char(c: char) -> bool {
@@ -134,61 +115,6 @@ fn substitution_word(value: &str) -> Cow<'_, str> {
         Cow::Borrowed(value)
     } else {
         Cow::Owned(format!("\"{value}\""))
-    }
-}
-
-/// One `[DB] load` line: `file.db` or `file.db, A=1, B=2`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct LoadLine<'a> {
-    pub(crate) db: &'a str,
-    pub(crate) macros: Vec<(&'a str, &'a str)>,
-}
-
-/// Parses a load line, with every reason it is unusable (messages for `Problem`).
-/// Whether the db file exists is checked by `plan`, which alone reads `src/`.
-pub(crate) fn parse_load_line(line: &str) -> Result<LoadLine<'_>, Vec<String>> {
-    let mut items = line.split(',').map(str::trim);
-    let db = items.next().unwrap_or("");
-    let mut messages = Vec::new();
-    if db.is_empty() {
-        messages.push(format!("no db file named in \"{line}\"."));
-    } else if db == "." || db == ".." || db.contains(['/', '\\', '"']) {
-        messages.push(format!(
-            "db file \"{db}\" must be the name of a file in src/ (no folder, quote or backslash)."
-        ));
-    }
-    let mut macros: Vec<(&str, &str)> = Vec::new();
-    for item in items {
-        let bad = |why: &str| format!("invalid macro definition \"{item}\" in \"{line}\": {why}.");
-        let Some((name, value)) = item.split_once('=') else {
-            messages.push(if item.is_empty() {
-                format!("invalid macro definition in \"{line}\": nothing between two commas.")
-            } else {
-                bad("expected NAME=value")
-            });
-            continue;
-        };
-        let (name, value) = (name.trim(), value.trim());
-        if !is_identifier(name) {
-            messages.push(bad(
-                "a macro name is letters, digits and \"_\", not starting with a digit",
-            ));
-        } else if SUBSTITUTION_KEYWORDS.contains(&name) {
-            messages.push(bad("this macro name is a keyword of substitutions files"));
-        } else if macros.iter().any(|(n, _)| *n == name) {
-            messages.push(bad("the macro is already defined on this line"));
-        }
-        if value.is_empty() {
-            messages.push(bad("the value is empty"));
-        } else if value.contains(['"', '\\']) {
-            messages.push(bad("a value may not contain a double quote or a backslash"));
-        }
-        macros.push((name, value));
-    }
-    if messages.is_empty() {
-        Ok(LoadLine { db, macros })
-    } else {
-        Err(messages)
     }
 }
 
@@ -282,10 +208,11 @@ pub(crate) fn render_st_cmd(name: &str, ini: &IniDocument, container_top_path: &
         line("iocLogInit()");
         line("");
     }
+    // [RAW] values go in exactly as configparser returns them, as the original tool
+    // wrote them (`f'{value}\n'`): a value that starts on the line after `key =`
+    // begins with a line break, and an empty or missing value still gives its line.
     if raw {
-        for raw_line in lines_of(ini, config::RAW, "cmd_before_dbload") {
-            line(raw_line);
-        }
+        line(raw_value(ini, "cmd_before_dbload"));
         line("");
     }
 
@@ -302,9 +229,7 @@ pub(crate) fn render_st_cmd(name: &str, ini: &IniDocument, container_top_path: &
         ));
     }
     if raw {
-        for raw_line in lines_of(ini, config::RAW, "cmd_at_dbload") {
-            line(raw_line);
-        }
+        line(raw_value(ini, "cmd_at_dbload"));
     }
     line("");
     line("iocInit");
@@ -336,9 +261,7 @@ pub(crate) fn render_st_cmd(name: &str, ini: &IniDocument, container_top_path: &
         line("");
     }
     if raw {
-        for raw_line in lines_of(ini, config::RAW, "cmd_after_iocinit") {
-            line(raw_line);
-        }
+        line(raw_value(ini, "cmd_after_iocinit"));
         line("");
     }
     if flag(ini, "report_info") {
@@ -489,24 +412,6 @@ pub(crate) fn read_inside(base: &Path, relative: &str) -> Result<Vec<u8>, Source
     Ok(bytes)
 }
 
-/// `r`, `w`, `x` in any order, each at most once, `r` required (the IOC must read it).
-fn file_mode(letters: &str) -> Option<u32> {
-    let mut mode = 0;
-    for c in letters.chars() {
-        let bits = match c {
-            'r' => 0o444,
-            'w' => 0o200,
-            'x' => 0o111,
-            _ => return None,
-        };
-        if mode & bits != 0 {
-            return None;
-        }
-        mode |= bits;
-    }
-    (mode & 0o444 != 0).then_some(mode)
-}
-
 fn template(
     templates: &Templates,
     relative: &str,
@@ -538,58 +443,12 @@ pub(crate) fn plan(
     let mut problems = Vec::new();
     let src = ioc_dir.join(SRC_DIR);
 
-    let bin = ini.get(config::IOC, "bin").unwrap_or("").trim();
-    if bin.is_empty() {
-        problems.push(Problem::new(
-            format!("option \"bin\" in section \"{}\" not set.", config::IOC),
-            "set the IOC executable of the image, e.g. -o bin=ST-IOC.".to_string(),
-        ));
-    } else if !is_bin_name(bin) {
-        problems.push(Problem::new(
-            invalid("bin", config::IOC),
-            format!(
-                "\"{bin}\" is not an IOC executable name (letters, digits, \"_\" and \"-\", not starting with a digit or \"-\")."
-            ),
-        ));
-    }
-
-    for word in ini.get(config::IOC, "module").unwrap_or("").split(',') {
-        let word = word.trim();
-        if !word.is_empty() && Module::parse(word).is_none() {
-            let known: Vec<&str> = Module::ALL.iter().map(|m| m.as_str()).collect();
-            problems.push(Problem::new(
-                invalid("module", config::IOC),
-                format!("\"{word}\" is not supported (known: {}).", known.join(", ")),
-            ));
-        }
-    }
-
-    for env in lines_of(ini, config::SETTING, "epics_env") {
-        let valid = env_assignment(env)
-            .is_some_and(|(env_name, value)| is_identifier(env_name) && !value.contains('"'));
-        if !valid {
-            problems.push(Problem::new(
-                invalid("epics_env", config::SETTING),
-                format!(
-                    "in \"{env}\". expected NAME=value, NAME of letters, digits and \"_\", value without double quotes."
-                ),
-            ));
-        }
-    }
-
-    for option in ["report_info", "caputlog_json"] {
-        if let Some(value) = ini.get(config::SETTING, option) {
-            let value = value.trim();
-            if !value.is_empty()
-                && !value.eq_ignore_ascii_case("true")
-                && !value.eq_ignore_ascii_case("false")
-            {
-                problems.push(Problem::new(
-                    invalid(option, config::SETTING),
-                    format!("\"{value}\" is neither true nor false."),
-                ));
-            }
-        }
+    // Every option's own rule, and the options generation needs set; what remains
+    // here is what only the files can tell (sources present, no file written twice).
+    let context = schema::Context::new(name, settings);
+    for violation in schema::check(ini, &context, Stage::Generate).errors {
+        let (reason, message) = violation.reason_and_message();
+        problems.push(Problem::new(reason, message));
     }
 
     let modules = modules(ini);
@@ -639,22 +498,10 @@ pub(crate) fn plan(
         }
     }
 
-    let load_lines = lines_of(ini, config::DB, "load");
-    if load_lines.is_empty() {
-        problems.push(Problem::new(
-            invalid("load", config::DB),
-            "empty load string.".to_string(),
-        ));
-    }
-    for line in load_lines {
-        let load = match parse_load_line(line) {
-            Ok(load) => load,
-            Err(messages) => {
-                for message in messages {
-                    problems.push(Problem::new(invalid("load", config::DB), message));
-                }
-                continue;
-            }
+    for line in lines_of(ini, config::DB, "load") {
+        // The schema reported the lines that do not parse.
+        let Ok(load) = parse_load_line(line) else {
+            continue;
         };
         let db = load.db;
         let message = match read_inside(&src, db) {
@@ -694,7 +541,8 @@ pub(crate) fn plan(
     })
 }
 
-/// One `src_path:dest_path[:mode]` entry of `[RAW] file_copy`.
+/// One `src_path:dest_path[:mode]` entry of `[RAW] file_copy`: its source must be
+/// there and its destination free. The schema reported entries that do not parse.
 fn plan_file_copy(
     item: &str,
     src: &Path,
@@ -702,80 +550,39 @@ fn plan_file_copy(
     planned: &mut Planned,
     problems: &mut Vec<Problem>,
 ) {
-    let origin = Origin::FileCopy(item.to_string());
-    let parts: Vec<&str> = item.split(':').map(str::trim).collect();
-    let (source, destination, letters) =
-        match parts.as_slice() {
-            [source, destination] => (*source, *destination, "r"),
-            [source, destination, letters] => (*source, *destination, *letters),
-            _ => {
-                problems.push(origin.problem(
-                "expected src/FILE:DEST[:MODE] or templates/FILE:DEST[:MODE], MODE of r, w, x."
-                    .to_string(),
-            ));
-                return;
-            }
-        };
-    let mode = file_mode(letters);
-    if mode.is_none() {
-        problems.push(origin.problem(format!(
-            "mode \"{letters}\" must be made of r, w and x, each at most once, with r."
-        )));
-    }
-    if !is_plain_relative(destination) {
-        problems.push(origin.problem(format!(
-            "destination \"{destination}\" must be a path inside project/ (no leading \"/\", no \".\" or \"..\")."
-        )));
-    }
-
-    let contents = if let Some(relative) = source.strip_prefix("src/") {
-        if !is_plain_relative(relative) {
-            problems.push(origin.problem(format!(
-                "source \"{source}\" must be a path inside src/ (no \".\" or \"..\")."
-            )));
-            None
-        } else {
-            match read_inside(src, relative) {
-                Ok(contents) => Some(contents),
-                Err(SourceError::NotFound) => {
-                    problems.push(origin.problem(format!("source file \"{source}\" not found.")));
-                    None
-                }
-                Err(SourceError::Link) => {
-                    problems.push(origin.problem(format!(
-                        "source file \"{source}\" is a symbolic link; links in src/ are not read (copy the file itself into src/)."
-                    )));
-                    None
-                }
-                Err(SourceError::Unreadable(e)) => {
-                    problems
-                        .push(origin.problem(format!("source file \"{source}\" unreadable: {e}.")));
-                    None
-                }
-            }
-        }
-    } else if let Some(relative) = source.strip_prefix("templates/") {
-        if !is_plain_relative(relative) {
-            problems.push(origin.problem(format!(
-                "source \"{source}\" must be a path inside templates/ (no \".\" or \"..\")."
-            )));
-            None
-        } else {
-            template(templates, relative, &origin, problems)
-        }
-    } else {
-        problems.push(origin.problem(
-            "source files can only be in \"src/\" or \"templates/\" directory.".to_string(),
-        ));
-        None
+    let Ok(copy) = parse_file_copy(item) else {
+        return;
     };
-
-    if let (Some(contents), Some(mode), true) = (contents, mode, is_plain_relative(destination)) {
+    let origin = Origin::FileCopy(item.to_string());
+    let contents = match copy.source {
+        CopySource::Src(relative) => {
+            let source = format!("src/{relative}");
+            let why = match read_inside(src, relative) {
+                Ok(contents) => Ok(contents),
+                Err(SourceError::NotFound) => Err(format!("source file \"{source}\" not found.")),
+                Err(SourceError::Link) => Err(format!(
+                    "source file \"{source}\" is a symbolic link; links in src/ are not read (copy the file itself into src/)."
+                )),
+                Err(SourceError::Unreadable(e)) => {
+                    Err(format!("source file \"{source}\" unreadable: {e}."))
+                }
+            };
+            match why {
+                Ok(contents) => Some(contents),
+                Err(message) => {
+                    problems.push(origin.problem(message));
+                    None
+                }
+            }
+        }
+        CopySource::Templates(relative) => template(templates, relative, &origin, problems),
+    };
+    if let Some(contents) = contents {
         planned.add(
             GeneratedFile {
-                path: PathBuf::from(destination),
+                path: PathBuf::from(copy.destination),
                 contents,
-                mode,
+                mode: copy.mode,
             },
             origin,
             problems,
@@ -1418,6 +1225,7 @@ mod tests {
 
         #settings
 
+
         drvAsynIPPortConfigure("L0", "192.168.0.23:4001", 0, 0, 0)
         drvAsynSerialPortConfigure("L0", "/dev/tty.PL2303-000013FA", 0, 0, 0)
         asynSetOption("L0", -1, "baud", "9600")
@@ -1450,6 +1258,7 @@ mod tests {
 
         #settings
 
+
         epicsEnvSet("STREAM_PROTOCOL_PATH", "/opt/EPICS/RUN/demo/startup")
         drvAsynIPPortConfigure("L0", "192.168.0.23:4001", 0, 0, 0)
         drvAsynSerialPortConfigure("L0", "/dev/tty.PL2303-000013FA", 0, 0, 0)
@@ -1462,6 +1271,7 @@ mod tests {
 
         cd /opt/EPICS/RUN/demo/startup
         dbLoadTemplate "db/demo.substitutions"
+
 
         iocInit
         "#);
@@ -1483,11 +1293,42 @@ mod tests {
         #settings
 
 
+
         cd /opt/EPICS/RUN/demo/startup
         dbLoadTemplate "db/demo.substitutions"
 
+
         iocInit
         "#);
+    }
+
+    /// The blocks between which the `[RAW]` values of a hand-written ioc.ini land, as
+    /// configparser returns them: a leading line break, a blank line inside a value and
+    /// an empty or missing option each keep their lines.
+    #[test]
+    fn st_cmd_raw_values_are_written_verbatim() {
+        let text = "[IOC]\nname = demo\nhost = swarm\nimage = x\nbin = ST-IOC\nmodule = \n\n\
+                    [DB]\nload = ramper.db\n\n[SETTING]\nreport_info = false\n\n\
+                    [RAW]\ncmd_before_dbload = \n\tepicsEnvSet(\"A\",\"1\")\n\n\tepicsEnvSet(\"B\",\"2\")\n\
+                    cmd_at_dbload = \n";
+        let ini = IniDocument::parse(text, Path::new("ioc.ini")).expect("parses");
+        assert_eq!(
+            ini.get(config::RAW, "cmd_before_dbload"),
+            Some("\nepicsEnvSet(\"A\",\"1\")\n\nepicsEnvSet(\"B\",\"2\")")
+        );
+        let st_cmd = render_st_cmd("demo", &ini, "/opt/EPICS");
+        let expected = "#settings\n\n\
+                        \nepicsEnvSet(\"A\",\"1\")\n\nepicsEnvSet(\"B\",\"2\")\n\n\
+                        cd /opt/EPICS/RUN/demo/startup\n\
+                        dbLoadTemplate \"db/demo.substitutions\"\n\
+                        \n\
+                        \niocInit\n\n\
+                        \n\n";
+        assert!(
+            st_cmd.ends_with(expected),
+            "st.cmd ends with:\n{}",
+            &st_cmd[st_cmd.find("#settings").unwrap_or(0)..]
+        );
     }
 
     #[test]
@@ -1526,6 +1367,7 @@ mod tests {
         save_restoreSet_CAReconnect(1)
         save_restoreSet_CallbackTimeout(-1)
 
+
         before1
         before2
 
@@ -1540,6 +1382,7 @@ mod tests {
         makeAutosaveFileFromDbInfo("$(REQ_DIR)/demo-automake-pass1.req","autosaveFields")
         create_monitor_set("demo-automake-pass0.req",10)
         create_monitor_set("demo-automake-pass1.req",10)
+
 
         dbpf x 1
         dbl
@@ -1641,22 +1484,22 @@ mod tests {
         insta::assert_snapshot!(
             problems_of(plan("demo", dir.path(), &ini, &settings(), &templates())),
             @r#"
-        option "bin" in section "IOC" not set. set the IOC executable of the image, e.g. -o bin=ST-IOC.
-        option "module" in section "IOC" invalid. "epics-magic" is not supported (known: autosave, caputlog, status-ioc, status-os).
-        option "module" in section "IOC" invalid. "devIocStats" is not supported (known: autosave, caputlog, status-ioc, status-os).
+        option "module" in section "IOC" invalid. "epics-magic": not a module (known: autosave, caputlog, status-ioc, status-os).
+        option "module" in section "IOC" invalid. "devIocStats": not a module (known: autosave, caputlog, status-ioc, status-os).
+        option "load" in section "DB" invalid. in "ramper.db, name=x, 1bad=2, name=y". invalid macro definition "1bad=2": a macro name is letters, digits and "_", not starting with a digit.
+        option "load" in section "DB" invalid. in "ramper.db, name=x, 1bad=2, name=y". invalid macro definition "name=y": the macro is already defined on this line.
+        option "load" in section "DB" invalid. in "ramper.db, P=, Q". invalid macro definition "P=": the value is empty.
+        option "load" in section "DB" invalid. in "ramper.db, P=, Q". invalid macro definition "Q": expected NAME=value.
+        option "load" in section "DB" invalid. in "../ramper.db, A=1". db file "../ramper.db" must be the name of a file in src/ (no folder, quote or backslash).
+        option "report_info" in section "SETTING" invalid. "yes": expected true or false.
         option "epics_env" in section "SETTING" invalid. in "no equals sign". expected NAME=value, NAME of letters, digits and "_", value without double quotes.
         option "epics_env" in section "SETTING" invalid. in "9BAD=x". expected NAME=value, NAME of letters, digits and "_", value without double quotes.
         option "epics_env" in section "SETTING" invalid. in "QUOTE=say "hi"". expected NAME=value, NAME of letters, digits and "_", value without double quotes.
-        option "report_info" in section "SETTING" invalid. "yes" is neither true nor false.
-        option "load" in section "DB" invalid. invalid macro definition "1bad=2" in "ramper.db, name=x, 1bad=2, name=y": a macro name is letters, digits and "_", not starting with a digit.
-        option "load" in section "DB" invalid. invalid macro definition "name=y" in "ramper.db, name=x, 1bad=2, name=y": the macro is already defined on this line.
-        option "load" in section "DB" invalid. db file "missing.db" not found.
-        option "load" in section "DB" invalid. invalid macro definition "P=" in "ramper.db, P=, Q": the value is empty.
-        option "load" in section "DB" invalid. invalid macro definition "Q" in "ramper.db, P=, Q": expected NAME=value.
-        option "load" in section "DB" invalid. db file "../ramper.db" must be the name of a file in src/ (no folder, quote or backslash).
         option "file_copy" in section "RAW" invalid. in "src/ramper.db". expected src/FILE:DEST[:MODE] or templates/FILE:DEST[:MODE], MODE of r, w, x.
         option "file_copy" in section "RAW" invalid. in "elsewhere/x.db:startup/x.db". source files can only be in "src/" or "templates/" directory.
         option "file_copy" in section "RAW" invalid. in "src/ramper.db:startup/x.db:rq". mode "rq" must be made of r, w and x, each at most once, with r.
+        option "bin" in section "IOC" not set. expected the name of the IOC executable in the image: letters, digits, "_" and "-", not starting with a digit or "-" (e.g. ST-IOC); it is needed to generate the startup files.
+        option "load" in section "DB" invalid. db file "missing.db" not found.
         option "file_copy" in section "RAW" invalid. in "src/none.db:startup/none.db". source file "src/none.db" not found.
         "#
         );
@@ -1670,8 +1513,8 @@ mod tests {
         insta::assert_snapshot!(
             problems_of(plan("demo", dir.path(), &ini, &settings(), &templates())),
             @r#"
-        option "bin" in section "IOC" invalid. "my ioc" is not an IOC executable name (letters, digits, "_" and "-", not starting with a digit or "-").
-        option "load" in section "DB" invalid. empty load string.
+        option "bin" in section "IOC" invalid. "my ioc": expected the name of the IOC executable in the image: letters, digits, "_" and "-", not starting with a digit or "-" (e.g. ST-IOC).
+        option "load" in section "DB" not set. expected lines FILE.db or FILE.db, MACRO=value, ... (FILE.db a file of src/); it is needed to generate the startup files.
         "#
         );
     }
@@ -1727,12 +1570,12 @@ mod tests {
         insta::assert_snapshot!(
             problems_of(plan("demo", dir.path(), &ini, &settings(), &templates())),
             @r#"
-        option "load" in section "DB" invalid. db file "../outside.db" must be the name of a file in src/ (no folder, quote or backslash).
-        option "load" in section "DB" invalid. db file "/etc/passwd" must be the name of a file in src/ (no folder, quote or backslash).
-        option "load" in section "DB" invalid. db file "sub/x.db" must be the name of a file in src/ (no folder, quote or backslash).
+        option "load" in section "DB" invalid. in "../outside.db". db file "../outside.db" must be the name of a file in src/ (no folder, quote or backslash).
+        option "load" in section "DB" invalid. in "/etc/passwd". db file "/etc/passwd" must be the name of a file in src/ (no folder, quote or backslash).
+        option "load" in section "DB" invalid. in "sub/x.db". db file "sub/x.db" must be the name of a file in src/ (no folder, quote or backslash).
+        option "load" in section "DB" invalid. in ".". db file "." must be the name of a file in src/ (no folder, quote or backslash).
         option "load" in section "DB" invalid. db file "link.db" is a symbolic link; links in src/ are not read (copy the file itself into src/).
         option "load" in section "DB" invalid. db file "inner.db" is a symbolic link; links in src/ are not read (copy the file itself into src/).
-        option "load" in section "DB" invalid. db file "." must be the name of a file in src/ (no folder, quote or backslash).
         option "load" in section "DB" invalid. db file "src" not found.
         "#
         );
@@ -1785,19 +1628,6 @@ mod tests {
         dir settings/autosave
         dir logs/autosave
         ");
-    }
-
-    #[test]
-    fn file_modes() {
-        assert_eq!(file_mode("r"), Some(0o444));
-        assert_eq!(file_mode("rw"), Some(0o644));
-        assert_eq!(file_mode("wr"), Some(0o644));
-        assert_eq!(file_mode("rx"), Some(0o555));
-        assert_eq!(file_mode("rwx"), Some(0o755));
-        assert_eq!(file_mode("w"), None);
-        assert_eq!(file_mode("rr"), None);
-        assert_eq!(file_mode(""), None);
-        assert_eq!(file_mode("R"), None);
     }
 
     fn mode_of(path: &Path) -> u32 {

@@ -15,6 +15,9 @@ use crate::ioc::repository::{
 };
 use crate::ioc::startup::{self, Problem, StartupFiles};
 use crate::ioc::state::{Health, Status};
+use crate::schema::ioc_ini::{self, Stage, Violation};
+use crate::schema::names::{self, UndeployableName};
+use crate::schema::settings::{self as schema_settings, BadSetting};
 use crate::settings::Settings;
 use crate::swarm::managed::{ReservedName, ReservedNames};
 use crate::templates::Templates;
@@ -47,6 +50,10 @@ pub(crate) enum WorkflowError {
         "IOC \"{name}\" runs on host \"{host}\": swarm service files are made for IOCs with host swarm"
     )]
     NotASwarmIoc { name: String, host: String },
+    #[error(
+        "IOC \"{name}\" has no startup files made under its name (status created); run iocdock exec {name} --deploy first"
+    )]
+    NotGenerated { name: String },
     #[error(transparent)]
     Compose(#[from] crate::compose::ComposeError),
     #[error(transparent)]
@@ -55,6 +62,13 @@ pub(crate) enum WorkflowError {
     Reserved(#[from] ReservedName),
     #[error("{0}; fix it first (iocdock set {ioc} -o host=swarm or a host name)", ioc = .0.ioc)]
     Host(#[from] InvalidHost),
+    #[error("{0}; rename the IOC first (iocdock rename {name} {new})", name = .0.name, new = .0.new_name())]
+    Undeployable(#[from] UndeployableName),
+    #[error(transparent)]
+    Setting(#[from] BadSetting),
+    /// Options of ioc.ini that break the schema, one line each.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Invalid(Vec<Violation>),
     #[error(
         "IOC \"{name}\": {} differs from what {} renders (diff above); nothing was deployed for it (run iocdock exec {name} --gen-swarm-file, or --deploy)",
         file.display(),
@@ -77,15 +91,27 @@ pub(crate) struct Exported {
     pub(crate) migrated_from: Option<PathBuf>,
 }
 
-/// The host of an IOC that may run: a name that is not reserved and a host that is
-/// `swarm` or a host name. Every command that makes a path of them asks this first.
+/// The host of an IOC that may run: a name that is not reserved (and, in the swarm,
+/// that swarm takes as a service name), a host that is `swarm` or a host name, and an
+/// ioc.ini the schema accepts for export (an image, every option valid, the host one
+/// of the nodes). Every command that makes a path of them or deploys them asks this.
 pub(crate) fn runnable_host<'a>(
     reserved: &ReservedNames,
+    settings: &Settings,
     name: &str,
     ini: &'a IniDocument,
 ) -> Result<&'a str, WorkflowError> {
     reserved.check(name)?;
-    Ok(config::checked_host(name, ini)?)
+    let host = config::checked_host(name, ini)?;
+    if host == SWARM_HOST {
+        schema_settings::ensure(settings, &["prefix_stack_name"])?;
+        names::check_ioc_name(&settings.prefix_stack_name, name)?;
+    }
+    let report = ioc_ini::check(ini, &ioc_ini::Context::new(name, settings), Stage::Export);
+    if !report.errors.is_empty() {
+        return Err(WorkflowError::Invalid(report.errors));
+    }
+    Ok(host)
 }
 
 /// Copies ioc.ini and the startup files to the IOC's run folder (`$MOUNT_PATH/swarm/
@@ -96,6 +122,7 @@ pub(crate) fn runnable_host<'a>(
 /// running data and all.
 pub(crate) fn export(
     repository: &Repository,
+    settings: &Settings,
     reserved: &ReservedNames,
     name: &str,
     force: bool,
@@ -111,7 +138,7 @@ pub(crate) fn export(
             status: state.status,
         });
     }
-    let host = runnable_host(reserved, name, &ini)?;
+    let host = runnable_host(reserved, settings, name, &ini)?;
     let target = repository.run_dir_checked(host, name)?;
     let migrated_from = if host == SWARM_HOST {
         migrate(repository, reserved, name, &target)?
@@ -210,7 +237,8 @@ fn rendered_service_file(
     name: &str,
 ) -> Result<(PathBuf, String), WorkflowError> {
     let ini = repository.read_ini(name)?;
-    let host = runnable_host(reserved, name, &ini)?;
+    let host = runnable_host(reserved, settings, name, &ini)?;
+    schema_settings::ensure(settings, schema_settings::IOC_SERVICE)?;
     if host != SWARM_HOST {
         return Err(WorkflowError::NotASwarmIoc {
             name: name.to_string(),
@@ -223,6 +251,15 @@ fn rendered_service_file(
         return Err(WorkflowError::NotExported {
             name: name.to_string(),
             path: exported_ini,
+        });
+    }
+    // No startup files of its own (a rename that could not regenerate them leaves
+    // this status): what the run folder holds would start under another name.
+    if let Ok((state, _)) = repository.read_state(name)
+        && state.status == Status::Created
+    {
+        return Err(WorkflowError::NotGenerated {
+            name: name.to_string(),
         });
     }
     let log = repository.ioc_log_dir_checked()?;
@@ -347,4 +384,132 @@ pub(crate) fn generate(
     };
     repository.write_state(name, &state)?;
     Ok(outcome)
+}
+
+/// What following a rename did to the startup files and the export.
+#[derive(Debug)]
+pub(crate) enum Followed {
+    /// The IOC never had startup files: nothing names it yet.
+    NothingGenerated,
+    /// Startup files made again under the new name, and exported again when the IOC
+    /// was exported; `autosave` lists the autosave files renamed with it.
+    Regenerated {
+        exported: Option<Exported>,
+        autosave: Vec<PathBuf>,
+    },
+    /// The files could not be made under the new name: status `created` now keeps
+    /// the IOC from being exported or deployed until they are.
+    Blocked { reason: String },
+}
+
+/// Reason recorded in the state when a rename could not remake the startup files.
+pub(crate) const RENAMED_REASON: &str = "startup files not made under the new name.";
+
+/// After `Repository::rename` from `old` to `new`: st.cmd, the acf and the autosave
+/// file names carry the IOC's name, so the startup files are generated again under
+/// the new one, and exported again when the IOC was exported (settings/ and logs/
+/// stay, their autosave files renamed so a restart restores them). When that fails
+/// (validation, a file system error) the IOC gets status `created` with the reason,
+/// which export and deploy refuse until `exec --deploy` makes new files.
+pub(crate) fn follow_rename(
+    repository: &Repository,
+    settings: &Settings,
+    templates: &Templates,
+    reserved: &ReservedNames,
+    old: &str,
+    new: &str,
+) -> Result<Followed, WorkflowError> {
+    let (state, _) = repository.read_state(new)?;
+    let project = repository.dir_checked(new)?.join(PROJECT_DIR);
+    let had_startup = project.join("startup").exists()
+        || matches!(state.status, Status::Generated | Status::Exported);
+    if !had_startup {
+        return Ok(Followed::NothingGenerated);
+    }
+    let outcome = regenerate_renamed(repository, settings, templates, reserved, old, new);
+    match outcome {
+        Ok(Ok((exported, autosave))) => Ok(Followed::Regenerated { exported, autosave }),
+        Ok(Err(problems)) => {
+            let list: Vec<String> = problems
+                .iter()
+                .map(|p| format!("{} {}", p.reason, p.message))
+                .collect();
+            block(repository, new, &list.join("; "))
+        }
+        Err(e) => block(repository, new, &e.to_string()),
+    }
+}
+
+type Regenerated = (Option<Exported>, Vec<PathBuf>);
+
+fn regenerate_renamed(
+    repository: &Repository,
+    settings: &Settings,
+    templates: &Templates,
+    reserved: &ReservedNames,
+    old: &str,
+    new: &str,
+) -> Result<Result<Regenerated, Vec<Problem>>, WorkflowError> {
+    let ini = repository.read_ini(new)?;
+    let from = format!("{old}-automake-pass");
+    let to = format!("{new}-automake-pass");
+    let mut folders = vec![repository.dir_checked(new)?.join(PROJECT_DIR)];
+    let run = match config::checked_host(new, &ini) {
+        Ok(host) => Some(repository.run_dir_checked(host, new)?),
+        Err(_) => None,
+    };
+    let exported = run.as_ref().is_some_and(|dir| dir.join(INI_FILE).is_file());
+    if let (Some(dir), true) = (&run, exported) {
+        folders.push(dir.clone());
+    }
+    let mut autosave = Vec::new();
+    for base in &folders {
+        for running in RUNNING_DATA {
+            let renamed =
+                fsutil::nofollow::rename_prefixed(base, &[running, "autosave"], &from, &to).at(
+                    &base.join(running).join("autosave"),
+                    "cannot rename autosave files",
+                )?;
+            autosave.extend(
+                renamed
+                    .into_iter()
+                    .map(|file| base.join(running).join("autosave").join(file)),
+            );
+        }
+    }
+    match generate(repository, settings, templates, new, false)? {
+        Generation::Written(_) | Generation::Planned(_) => {}
+        Generation::Invalid(problems) => return Ok(Err(problems)),
+    }
+    let exported = if exported {
+        Some(export(repository, settings, reserved, new, false)?)
+    } else {
+        None
+    };
+    Ok(Ok((exported, autosave)))
+}
+
+/// Status `created` with the reason, so export and deploy refuse the IOC; its service
+/// file goes too (it would list the IOC as available), `exec --deploy` writes it again.
+fn block(repository: &Repository, name: &str, cause: &str) -> Result<Followed, WorkflowError> {
+    let service_file = repository
+        .service_file_dir_checked(name)?
+        .join(SERVICE_FILE);
+    match fs::remove_file(&service_file) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => {
+            return Err(e)
+                .at(&service_file, "cannot remove")
+                .map_err(Into::into);
+        }
+        _ => {}
+    }
+    let (mut state, _) = repository.read_state(name)?;
+    state.status = Status::Created;
+    let reason =
+        format!("{cause}; fix it, then run iocdock exec {name} --deploy (or --gen-startup-file)");
+    state.add_warning(RENAMED_REASON, &reason, &now_stamp());
+    repository.write_state(name, &state)?;
+    Ok(Followed::Blocked {
+        reason: cause.to_string(),
+    })
 }

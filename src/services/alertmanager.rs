@@ -26,7 +26,6 @@ pub(crate) enum SmtpTls {
 }
 
 impl SmtpTls {
-    pub(crate) const KEY: &'static str = "alert_manager_smtp_tls";
     const WORDS: [(&'static str, SmtpTls); 3] = [
         ("none", SmtpTls::None),
         ("starttls", SmtpTls::StartTls),

@@ -14,7 +14,6 @@
 //! since a running service would otherwise no longer match its file.
 
 pub(crate) mod alertmanager;
-pub(crate) mod checks;
 pub(crate) mod htpasswd;
 pub(crate) mod images;
 pub(crate) mod links;
@@ -41,8 +40,6 @@ const NETWORK_KEY: &str = "builtin";
 /// Port of the Docker daemons' metrics (`metrics-addr` in daemon.json, which the
 /// cluster playbook writes).
 pub(crate) const DOCKER_METRICS_PORT: u16 = 9323;
-/// EPICS host architecture of the client tools in the IOC image.
-const EPICS_HOST_ARCH: &str = "linux-x86_64";
 /// Folder of the run directory that IOCs and iocLogServer write their logs to.
 const IOC_LOG_DIR: &str = "iocLog";
 const GLOBAL_DIR: &str = "global-services";
@@ -184,7 +181,11 @@ pub(crate) struct Rendering {
 
 /// Every problem of the settings as one error naming the keys.
 pub(crate) fn check_settings(settings: &Settings) -> Result<(), BuiltinError> {
-    let problems = checks::problems(settings);
+    let problems: Vec<String> =
+        crate::schema::settings::check(settings, crate::schema::settings::BUILT_IN_SERVICES)
+            .into_iter()
+            .map(|bad| format!("{}: {}", bad.key, bad.problem))
+            .collect();
     if problems.is_empty() {
         Ok(())
     } else {
@@ -291,10 +292,6 @@ fn values(settings: &Settings, images: &images::Images, logins: &Logins) -> Valu
     values.insert("network", format!("{prefix}_{NETWORK_KEY}"));
     values.insert("container_top", top);
     values.insert("container_run", settings.container_run_path());
-    values.insert(
-        "epics_client_bin",
-        format!("{top}/base/bin/{EPICS_HOST_ARCH}"),
-    );
     let swarm_dir = settings.docker_swarm_dir.trim_end_matches('/');
     let docker_root = swarm_dir
         .rsplit_once('/')

@@ -104,8 +104,15 @@ fn every_service_renders_with_the_defaults() {
         client.contains("image: \"registry.iasf/ioc-exec:"),
         "{client}"
     );
-    assert!(client.contains("/opt/EPICS/base/bin/linux-x86_64"));
+    // The tools are where the image's environment says, not in a fixed folder.
+    assert!(!client.contains("/opt/EPICS/base"), "{client}");
     let log = text(&rendering, "global-services/iocLogServer.yaml");
+    assert!(
+        log.contains("server=\"$$EPICS_BASE/bin/$$EPICS_HOST_ARCH/iocLogServer\""),
+        "{log}"
+    );
+    assert!(log.contains("command -v iocLogServer"), "{log}");
+    assert!(!log.contains("/opt/EPICS/base"), "{log}");
     assert!(log.contains("/opt/EPICS/RUN/iocLog/{{.Node.Hostname}}.ioc.log"));
     let prometheus = text(&rendering, "prometheus/config/prometheus.yml");
     assert!(prometheus.contains("regex: \"iasf_srv-cAdvisor\""));
@@ -239,8 +246,11 @@ fn prefix_port_and_paths_come_from_the_settings() {
     let rendering = home.render().unwrap();
     let client = text(&rendering, "global-services/client.yaml");
     assert!(client.contains("image: \"registry.lab:5443/ioc-exec:"));
-    assert!(client.contains("working_dir: \"/epics/base/bin/linux-x86_64\""));
-    assert!(client.contains("iocdock.epics-bin-dir: \"/epics/base/bin/linux-x86_64\""));
+    let log = text(&rendering, "global-services/iocLogServer.yaml");
+    assert!(
+        log.contains("EPICS_IOC_LOG_FILE_NAME: \"/epics/RUN/iocLog/{{.Node.Hostname}}.ioc.log\"")
+    );
+    assert!(log.contains("target: \"/epics/RUN/iocLog\""));
     let cadvisor = text(&rendering, "global-services/cAdvisor.yaml");
     assert!(cadvisor.contains("source: \"/data/docker\""));
     let registry = text(&rendering, "registry/registry.yaml");
@@ -484,7 +494,7 @@ fn bad_settings_are_one_error_naming_the_keys() {
         err.contains("settings.yaml: settings unusable for the built-in services: "),
         "{err}"
     );
-    assert!(err.contains("registry_master_ip: \"1.2.3\" is not an IP address; alert_manager_smtp_smart_host is empty"), "{err}");
+    assert!(err.contains("registry_master_ip: \"1.2.3\" is not an IP address (expected e.g. 192.168.1.10); alert_manager_smtp_smart_host: empty"), "{err}");
     assert!(!err.contains('\n'));
 }
 

@@ -103,7 +103,7 @@ pub(crate) enum SwarmBackupError {
     #[error("{}: cannot write archive: {source}", archive.display())]
     Write { archive: PathBuf, source: io::Error },
     #[error(
-        "{}: no free archive name from stamp {first} to {last}; remove some archives",
+        "{}: no free archive name from {first} to {last}; remove some archives",
         dir.display()
     )]
     NoFreeName {
@@ -328,9 +328,9 @@ fn persist_free_name(
     dest_dir: &Path,
     now: DateTime<Local>,
 ) -> Result<PathBuf, SwarmBackupError> {
-    let stamps = crate::archive::stamps(now);
-    for stamp in &stamps {
-        let path = dest_dir.join(format!("{stamp}{ARCHIVE_SUFFIX}"));
+    let names = crate::archive::archive_names(now, ARCHIVE_SUFFIX);
+    for name in &names {
+        let path = dest_dir.join(name);
         match temp.persist_noclobber(&path) {
             Ok(_) => {
                 // Makes the new name durable too; some file systems cannot sync a
@@ -351,8 +351,8 @@ fn persist_free_name(
     }
     Err(SwarmBackupError::NoFreeName {
         dir: dest_dir.to_path_buf(),
-        first: stamps.first().cloned().unwrap_or_default(),
-        last: stamps.last().cloned().unwrap_or_default(),
+        first: names.first().cloned().unwrap_or_default(),
+        last: names.last().cloned().unwrap_or_default(),
     })
 }
 
@@ -900,9 +900,10 @@ pub(crate) fn restore(
     let engine = restart(host, progress)?;
     progress("swarm init --force-new-cluster");
     let request = init_request(&archive.node, advertise_ip);
-    engine
-        .block_on(engine.docker().init_swarm(request))
-        .map_err(|e| SwarmError::api("swarm init --force-new-cluster", e))?;
+    engine.request(
+        "swarm init --force-new-cluster",
+        engine.docker().init_swarm(request),
+    )?;
     progress("waiting for this node to manage the swarm again");
     let node_id = wait_for_manager(&engine, MANAGER_LIMIT)?;
     Ok(Restored { kept, node_id })
@@ -1004,9 +1005,9 @@ fn wait_for_manager(engine: &Engine, limit: Duration) -> Result<String, SwarmBac
     const POLL: Duration = Duration::from_millis(250);
     let deadline = Instant::now() + limit;
     loop {
-        let info = engine
-            .block_on(engine.docker().info())
-            .map_err(|e| SwarmError::api("info", e))?;
+        // Each poll is one request with its own deadline; this loop has its limit.
+        engine.renew();
+        let info = engine.request("info", engine.docker().info())?;
         let swarm = info.swarm.unwrap_or_default();
         if swarm.control_available == Some(true)
             && swarm.local_node_state == Some(LocalNodeState::ACTIVE)
@@ -1149,9 +1150,9 @@ mod tests {
         assert!(wal.blocks() * 512 < 1 << 20, "the hole stays a hole");
         assert!(fs::metadata(&path).unwrap().len() < 1 << 20);
 
-        // A second backup in the same second takes the next one.
+        // A second backup in the same second takes a number, not a later second.
         let second = write_to(&backups, &swarm, local(30));
-        assert_eq!(second, backups.join("20261122000731.swarm.tar.gz"));
+        assert_eq!(second, backups.join("20261122000730-2.swarm.tar.gz"));
         assert_eq!(
             fs::read_dir(&backups).unwrap().count(),
             2,

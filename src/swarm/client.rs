@@ -2,11 +2,13 @@
 //! `<prefix>_srv-client` service on this node, like `docker exec [-it]` would, and
 //! report the tool's exit code.
 //!
-//! The tools live in the EPICS bin folder of the client image. That folder is the
-//! value of the container label `iocdock.epics-bin-dir` (set it with `LABEL` in the
-//! client image, or under `labels:` of the client service), else
-//! `/opt/EPICS/base/bin/linux-x86_64`: the image knows where its tools are, so the
-//! image (not each operator's environment) says so.
+//! The tools are those of the client image, found where the image says EPICS base
+//! is: the folder of the container label `iocdock.epics-bin-dir` (set it with `LABEL`
+//! in the client image, or under `labels:` of the client service) when set, else
+//! `$EPICS_BASE/bin/$EPICS_HOST_ARCH` from the container's environment (EPICS' own
+//! convention, which IocDock's images follow), else the container's `PATH`. The
+//! image, not a fixed folder, knows where its tools are: IocDock's image has base in
+//! `/opt/EPICS/base-7.0.8.1`.
 
 use std::collections::HashMap;
 
@@ -23,7 +25,6 @@ use crate::swarm::format::timestamp;
 use crate::swarm::logs::LogStream;
 
 pub(crate) const BIN_DIR_LABEL: &str = "iocdock.epics-bin-dir";
-pub(crate) const DEFAULT_BIN_DIR: &str = "/opt/EPICS/base/bin/linux-x86_64";
 
 /// What Ctrl-C is on a terminal in raw mode; the remote tty turns it into SIGINT.
 const CTRL_C: u8 = 0x03;
@@ -46,16 +47,65 @@ pub(crate) enum ClientError {
 #[derive(Debug, Clone)]
 pub(crate) struct ClientContainer {
     pub(crate) id: String,
-    pub(crate) bin_dir: String,
+    pub(crate) tools: ToolLocation,
+}
+
+/// Where the client tools of a container are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ToolLocation {
+    /// The EPICS bin folder: tools run as `./CMD` with it as working folder.
+    Folder(String),
+    /// Neither label nor environment names one: tools run as `CMD`, found through
+    /// the container's `PATH`.
+    Path,
+}
+
+impl ToolLocation {
+    /// From the container's labels and environment (`NAME=value` entries).
+    pub(crate) fn of_container(labels: &HashMap<String, String>, env: &[String]) -> Self {
+        if let Some(dir) = labels.get(BIN_DIR_LABEL).filter(|d| !d.trim().is_empty()) {
+            return ToolLocation::Folder(dir.clone());
+        }
+        let var = |name: &str| {
+            env.iter()
+                .rev()
+                .filter_map(|entry| entry.split_once('='))
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| value.trim())
+                .filter(|value| !value.is_empty())
+        };
+        match (var("EPICS_BASE"), var("EPICS_HOST_ARCH")) {
+            (Some(base), Some(arch)) => {
+                ToolLocation::Folder(format!("{}/bin/{arch}", base.trim_end_matches('/')))
+            }
+            _ => ToolLocation::Path,
+        }
+    }
+
+    /// The command line to run `tool` with `args` from here.
+    pub(crate) fn command(&self, tool: &str, args: &[String]) -> Vec<String> {
+        let mut command = Vec::with_capacity(args.len() + 1);
+        command.push(match self {
+            ToolLocation::Folder(_) => format!("./{tool}"),
+            ToolLocation::Path => tool.to_string(),
+        });
+        command.extend(args.iter().cloned());
+        command
+    }
+
+    fn working_dir(&self) -> Option<String> {
+        match self {
+            ToolLocation::Folder(dir) => Some(dir.clone()),
+            ToolLocation::Path => None,
+        }
+    }
 }
 
 /// The running container of `service` on this node (the newest one when a restart
 /// left two).
 pub(crate) fn find(engine: &Engine, service: &str) -> Result<ClientContainer, ClientError> {
     let docker = engine.docker();
-    let info = engine
-        .block_on(docker.info())
-        .map_err(|e| SwarmError::api("info", e))?;
+    let info = engine.request("info", docker.info())?;
     let node_id = info.swarm.and_then(|s| s.node_id).unwrap_or_default();
     let filters = HashMap::from([
         ("service".to_string(), vec![service.to_string()]),
@@ -63,9 +113,9 @@ pub(crate) fn find(engine: &Engine, service: &str) -> Result<ClientContainer, Cl
         ("desired-state".to_string(), vec!["running".to_string()]),
     ]);
     let tasks = engine
-        .block_on(docker.list_tasks(Some(ListTasksOptions {
+        .run(docker.list_tasks(Some(ListTasksOptions {
             filters: Some(filters),
-        })))
+        })))?
         .map_err(|e| match e {
             bollard::errors::Error::DockerResponseServerError {
                 status_code: 404, ..
@@ -90,19 +140,16 @@ pub(crate) fn find(engine: &Engine, service: &str) -> Result<ClientContainer, Cl
             service: service.to_string(),
             node: info.name.clone().unwrap_or(node_id),
         })?;
-    let container = engine
-        .block_on(docker.inspect_container(&newest, None::<InspectContainerOptions>))
-        .map_err(|e| SwarmError::api(format!("inspect of container {newest}"), e))?;
-    let bin_dir = container
-        .config
-        .and_then(|c| c.labels)
-        .and_then(|labels| labels.get(BIN_DIR_LABEL).cloned())
-        .filter(|dir| !dir.trim().is_empty())
-        .unwrap_or_else(|| DEFAULT_BIN_DIR.to_string());
-    Ok(ClientContainer {
-        id: newest,
-        bin_dir,
-    })
+    let container = engine.request(
+        &format!("inspect of container {newest}"),
+        docker.inspect_container(&newest, None::<InspectContainerOptions>),
+    )?;
+    let config = container.config.unwrap_or_default();
+    let tools = ToolLocation::of_container(
+        &config.labels.unwrap_or_default(),
+        &config.env.unwrap_or_default(),
+    );
+    Ok(ClientContainer { id: newest, tools })
 }
 
 /// A terminal session: keystrokes to forward (raw, so Ctrl-C travels as a byte) and
@@ -134,22 +181,24 @@ pub(crate) fn exec(
 ) -> Result<ExecOutcome, SwarmError> {
     let docker = engine.docker();
     let with_tty = tty.is_some();
-    engine.block_on(async move {
-        let created = docker
-            .create_exec(
-                &container.id,
-                CreateExecOptions {
-                    attach_stdin: Some(with_tty),
-                    attach_stdout: Some(true),
-                    attach_stderr: Some(true),
-                    tty: Some(with_tty),
-                    cmd: Some(command),
-                    working_dir: Some(container.bin_dir.clone()),
-                    ..Default::default()
-                },
-            )
-            .await
-            .map_err(|e| SwarmError::api("exec create", e))?;
+    let created = engine.request(
+        "exec create",
+        docker.create_exec(
+            &container.id,
+            CreateExecOptions {
+                attach_stdin: Some(with_tty),
+                attach_stdout: Some(true),
+                attach_stderr: Some(true),
+                tty: Some(with_tty),
+                cmd: Some(command),
+                working_dir: container.tools.working_dir(),
+                ..Default::default()
+            },
+        ),
+    )?;
+    // The tool runs as long as the operator wants; its start and the exit code's
+    // inspect still have their deadlines.
+    engine.unbounded(async move {
         let exec_id = created.id;
         let started = docker
             .start_exec(
@@ -273,4 +322,69 @@ async fn interrupt_tool(
         return Err("the process id is not one of the client container".to_string());
     }
     rustix::process::kill_process(pid, rustix::process::Signal::INT).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(entries: &[&str]) -> Vec<String> {
+        entries.iter().map(|e| e.to_string()).collect()
+    }
+
+    #[test]
+    fn tools_are_where_the_image_environment_puts_epics_base() {
+        let labels = HashMap::new();
+        let found = ToolLocation::of_container(
+            &labels,
+            &env(&[
+                "PATH=/opt/EPICS/base-7.0.8.1/bin/linux-x86_64:/usr/bin",
+                "EPICS_BASE=/opt/EPICS/base-7.0.8.1",
+                "EPICS_HOST_ARCH=linux-x86_64",
+            ]),
+        );
+        assert_eq!(
+            found,
+            ToolLocation::Folder("/opt/EPICS/base-7.0.8.1/bin/linux-x86_64".to_string())
+        );
+        assert_eq!(
+            found.command("caget", &["-w".to_string(), "2".to_string()]),
+            ["./caget", "-w", "2"]
+        );
+        // The service's environment comes after the image's and wins, as in the process.
+        let found = ToolLocation::of_container(
+            &labels,
+            &env(&[
+                "EPICS_BASE=/image/base/",
+                "EPICS_HOST_ARCH=linux-x86_64",
+                "EPICS_BASE=/service/base/",
+            ]),
+        );
+        assert_eq!(
+            found,
+            ToolLocation::Folder("/service/base/bin/linux-x86_64".to_string())
+        );
+    }
+
+    #[test]
+    fn the_label_wins_and_without_base_the_path_finds_the_tool() {
+        let labels = HashMap::from([(BIN_DIR_LABEL.to_string(), "/opt/tools".to_string())]);
+        let base = env(&["EPICS_BASE=/opt/EPICS/base", "EPICS_HOST_ARCH=linux-x86_64"]);
+        assert_eq!(
+            ToolLocation::of_container(&labels, &base),
+            ToolLocation::Folder("/opt/tools".to_string())
+        );
+        let blank = HashMap::from([(BIN_DIR_LABEL.to_string(), " ".to_string())]);
+        for environment in [
+            env(&["PATH=/usr/bin"]),
+            env(&["EPICS_BASE=/opt/EPICS/base-7.0.8.1"]),
+            env(&["EPICS_BASE=", "EPICS_HOST_ARCH=linux-x86_64"]),
+            env(&["EPICS_HOST_ARCH=linux-x86_64"]),
+        ] {
+            let found = ToolLocation::of_container(&blank, &environment);
+            assert_eq!(found, ToolLocation::Path, "{environment:?}");
+            assert_eq!(found.command("caget", &[]), ["caget"]);
+            assert_eq!(found.working_dir(), None);
+        }
+    }
 }

@@ -98,9 +98,10 @@ fn services_where(
     let options = ListServicesOptionsBuilder::default()
         .filters(&filters)
         .build();
-    engine
-        .block_on(engine.docker().list_services(Some(options)))
-        .map_err(|e| SwarmError::api("listing of services", e))
+    engine.request(
+        "listing of services",
+        engine.docker().list_services(Some(options)),
+    )
 }
 
 /// Names of the swarm services whose name starts with `prefix` (the daemon's name
@@ -166,6 +167,22 @@ fn prepare(
     if on_existing == OnExisting::Restart && current.is_none() {
         return Err(DeployError::NotDeployed(service.service_name.clone()));
     }
+    let plan = planned(service, namespace)?;
+    Ok(Prepared {
+        name: service.service_name.clone(),
+        spec: plan.spec,
+        networks: plan.networks,
+        existing: current,
+    })
+}
+
+/// The service `service` as deploying its file into stack `namespace` would create
+/// it, before the image is pinned to a registry digest: what a deploy sends and what
+/// the drift check compares with the engine's copy.
+pub(crate) fn planned(
+    service: &ManagedService,
+    namespace: &str,
+) -> Result<translate::ServicePlan, DeployError> {
     let env = |name: &str| std::env::var(name).ok();
     let file = load::read(&service.file, &env)?;
     let dir = translate::compose_dir(&service.file).map_err(|source| ComposeError::Read {
@@ -181,27 +198,22 @@ fn prepare(
             env: &env,
         },
     )?;
-    let plan =
-        translation
-            .services
-            .remove(&service.key)
-            .ok_or_else(|| DeployError::MissingService {
-                file: service.file.clone(),
-                key: service.key.clone(),
-            })?;
-    Ok(Prepared {
-        name: service.service_name.clone(),
-        spec: plan.spec,
-        networks: plan.networks,
-        existing: current,
-    })
+    translation
+        .services
+        .remove(&service.key)
+        .ok_or_else(|| DeployError::MissingService {
+            file: service.file.clone(),
+            key: service.key.clone(),
+        })
 }
 
 /// Deploys `services` (each the service `key` of its file) into stack `namespace`.
 /// `existing` is what [`deployed`] returned. A service that cannot be read or
 /// deployed fails alone; the others go on. Credentials for an image of a registry in
 /// `withheld` (`host[:port]`) are never sent with a service: that login is the
-/// manager's own and would reach every node that runs a task.
+/// manager's own and would reach every node that runs a task. An engine that stops
+/// answering before any service was sent is an error; once services were sent, those
+/// without an answer fail with the engine's error.
 pub(crate) fn deploy(
     engine: &Engine,
     namespace: &str,
@@ -209,7 +221,7 @@ pub(crate) fn deploy(
     existing: &BTreeMap<String, Deployed>,
     on_existing: OnExisting,
     withheld: &[String],
-) -> Report {
+) -> Result<Report, SwarmError> {
     let mut report = Report::default();
     let mut prepared = Vec::new();
     let mut failed: HashMap<String, DeployError> = HashMap::new();
@@ -226,12 +238,12 @@ pub(crate) fn deploy(
         .clone()
         .with_request_modifier(url_safe_header);
 
-    let network_errors = engine.block_on(ensure_networks(
+    let network_errors = engine.run(ensure_networks(
         &docker,
         namespace,
         &prepared,
         &mut report.networks,
-    ));
+    ))??;
     let (ready, blocked): (Vec<Prepared>, Vec<Prepared>) = prepared.into_iter().partition(|p| {
         p.networks
             .iter()
@@ -287,7 +299,7 @@ pub(crate) fn deploy(
         credentials.insert(image, found);
     }
 
-    let pinned = engine.block_on(resolve_digests(&docker, &credentials));
+    let pinned = engine.run(resolve_digests(&docker, &credentials))?;
     for (image, resolved) in &pinned {
         if resolved.is_none() {
             report.notes.push(format!(
@@ -296,23 +308,22 @@ pub(crate) fn deploy(
         }
     }
 
-    let results = engine.block_on(
-        stream::iter(ready)
-            .map(|mut p| {
-                let image = image_of(&p.spec);
-                let creds = credentials.get(&image).cloned().flatten();
-                if let Some(Some((pinned_image, platforms))) = pinned.get(&image) {
-                    pin(&mut p.spec, pinned_image, platforms);
-                }
-                let docker = docker.clone();
-                async move {
-                    let name = p.name.clone();
-                    (name, apply(&docker, p, creds, on_existing).await)
-                }
-            })
-            .buffer_unordered(CONCURRENCY)
-            .collect::<Vec<_>>(),
-    );
+    let mut unanswered: Vec<String> = ready.iter().map(|p| p.name.clone()).collect();
+    let applied = stream::iter(ready)
+        .map(|mut p| {
+            let image = image_of(&p.spec);
+            let creds = credentials.get(&image).cloned().flatten();
+            if let Some(Some((pinned_image, platforms))) = pinned.get(&image) {
+                pin(&mut p.spec, pinned_image, platforms);
+            }
+            let docker = docker.clone();
+            async move {
+                let name = p.name.clone();
+                (name, apply(&docker, p, creds, on_existing).await)
+            }
+        })
+        .buffer_unordered(CONCURRENCY);
+    let results = answers(engine, applied, &mut unanswered);
     let mut done: HashMap<String, Result<Outcome, DeployError>> = HashMap::new();
     for (name, result) in results {
         match result {
@@ -333,9 +344,28 @@ pub(crate) fn deploy(
             report.services.push((name.clone(), result));
         } else if let Some(error) = failed.remove(name) {
             report.services.push((name.clone(), Err(error)));
+        } else if unanswered.contains(name) {
+            report
+                .services
+                .push((name.clone(), Err(DeployError::Swarm(engine.time_is_up()))));
         }
     }
-    report
+    Ok(report)
+}
+
+/// The results of concurrent requests as they come, until the command's time is up;
+/// `unanswered` keeps the names that got none.
+fn answers<T>(
+    engine: &Engine,
+    mut results: impl futures_util::Stream<Item = (String, T)> + Unpin,
+    unanswered: &mut Vec<String>,
+) -> Vec<(String, T)> {
+    let mut got = Vec::with_capacity(unanswered.len());
+    while let Ok(Some((name, result))) = engine.run(results.next()) {
+        unanswered.retain(|n| *n != name);
+        got.push((name, result));
+    }
+    got
 }
 
 fn image_of(spec: &ServiceSpec) -> String {
@@ -407,7 +437,7 @@ async fn ensure_networks(
     namespace: &str,
     prepared: &[Prepared],
     created: &mut Vec<String>,
-) -> HashMap<String, String> {
+) -> Result<HashMap<String, String>, SwarmError> {
     let mut needed: BTreeMap<String, &NetworkPlan> = BTreeMap::new();
     for p in prepared {
         for plan in &p.networks {
@@ -423,14 +453,17 @@ async fn ensure_networks(
         NetworkPlan::Stack(_) => true,
     });
     if needed.is_empty() {
-        return errors;
+        return Ok(errors);
     }
     let existing = match docker.list_networks(None::<ListNetworksOptions>).await {
         Ok(list) => list,
-        Err(e) => {
-            let detail = SwarmError::api("listing of networks", e).to_string();
-            return needed.into_keys().map(|n| (n, detail.clone())).collect();
-        }
+        Err(e) => match SwarmError::api("listing of networks", e) {
+            engine if engine.is_engine_failure() => return Err(engine),
+            error => {
+                let detail = error.to_string();
+                return Ok(needed.into_keys().map(|n| (n, detail.clone())).collect());
+            }
+        },
     };
     for (name, plan) in needed {
         let found = existing
@@ -468,14 +501,17 @@ async fn ensure_networks(
             (NetworkPlan::Stack(request), None) => {
                 match docker.create_network((**request).clone()).await {
                     Ok(_) => created.push(name),
-                    Err(e) => {
-                        errors.insert(name, SwarmError::api("network create", e).to_string());
-                    }
+                    Err(e) => match SwarmError::api("network create", e) {
+                        engine if engine.is_engine_failure() => return Err(engine),
+                        error => {
+                            errors.insert(name, error.to_string());
+                        }
+                    },
                 }
             }
         }
     }
-    errors
+    Ok(errors)
 }
 
 /// Creates the service, or updates it in place (same ID, next version).
@@ -527,22 +563,30 @@ async fn apply(
 }
 
 /// Removes services by name, concurrently; each result says whether that worked.
+/// Those that got no answer in the command's time fail with the engine's error.
 pub(crate) fn remove(engine: &Engine, names: &[String]) -> Vec<(String, Result<(), SwarmError>)> {
     let docker = engine.docker();
-    let mut results: HashMap<String, Result<(), SwarmError>> = engine.block_on(
-        stream::iter(names.iter())
-            .map(|name| async move {
-                let result = docker
-                    .delete_service(name)
-                    .await
-                    .map_err(|e| SwarmError::api(format!("removal of service {name}"), e));
-                (name.clone(), result)
-            })
-            .buffer_unordered(CONCURRENCY)
-            .collect(),
-    );
+    let removals = stream::iter(names.iter())
+        .map(|name| async move {
+            let result = docker
+                .delete_service(name)
+                .await
+                .map_err(|e| SwarmError::api(format!("removal of service {name}"), e));
+            (name.clone(), result)
+        })
+        .buffer_unordered(CONCURRENCY);
+    let mut unanswered = names.to_vec();
+    let mut results: HashMap<String, Result<(), SwarmError>> =
+        answers(engine, removals, &mut unanswered)
+            .into_iter()
+            .collect();
     names
         .iter()
-        .filter_map(|n| results.remove(n).map(|r| (n.clone(), r)))
+        .map(|n| {
+            let result = results
+                .remove(n)
+                .unwrap_or_else(|| Err(engine.time_is_up()));
+            (n.clone(), result)
+        })
         .collect()
 }

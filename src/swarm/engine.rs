@@ -5,19 +5,33 @@
 //! the engine's certificate (`DOCKER_TLS_VERIFY`, `DOCKER_CERT_PATH`), unless plain TCP
 //! is allowed explicitly, since deployments send registry passwords
 //! (`X-Registry-Auth`) to the engine.
+//!
+//! Every request has deadlines, so no command hangs on an engine that took the
+//! connection and never answers (a frozen manager): connecting, each request (reads
+//! `engine_read_timeout`, changes `engine_write_timeout`) and everything one command
+//! asks (an [`Engine`] session). They are enforced in the transport every request goes
+//! through, whoever makes the request; streams (followed logs, `client`) are free once
+//! their first answer came.
+
+mod cause;
 
 use std::future::Future;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use bollard::{API_DEFAULT_VERSION, ClientVersion, Docker};
+use bollard::{API_DEFAULT_VERSION, BollardRequest, ClientVersion, Docker};
+
+use cause::{Expired, Limit, Setting};
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum SwarmError {
-    #[error(
-        "cannot reach the Docker daemon at {endpoint}: {detail} (is dockerd running? set DOCKER_HOST to use another)"
-    )]
-    Unreachable { endpoint: String, detail: String },
+    #[error("cannot reach the Docker daemon at {endpoint}: {cause}; {hint}")]
+    Unreachable {
+        endpoint: String,
+        cause: String,
+        hint: String,
+    },
     #[error(
         "this node is not a swarm manager (swarm state: {state}); run iocdock on a manager node"
     )]
@@ -42,12 +56,48 @@ pub(crate) enum SwarmError {
 pub(crate) const ALLOW_PLAIN_TCP: &str = "IOCDOCK_ALLOW_PLAIN_TCP";
 
 impl SwarmError {
+    /// The error of request `action`: the engine's answer when it gave one, else why it
+    /// could not be reached or did not answer in time.
     pub(crate) fn api(action: impl Into<String>, error: bollard::errors::Error) -> Self {
-        SwarmError::Api {
-            action: action.into(),
-            detail: one_line(&error.to_string()),
+        let endpoint = endpoint();
+        match cause::failure(&error, &endpoint) {
+            Some(failure) => SwarmError::Unreachable {
+                endpoint,
+                cause: failure.cause,
+                hint: failure.hint,
+            },
+            None => SwarmError::Api {
+                action: action.into(),
+                detail: one_line(&error.to_string()),
+            },
         }
     }
+
+    /// Whether iocdock could not talk to the engine at all: unreachable, no answer in
+    /// time, or an endpoint it refuses to use. Such errors exit with their own code,
+    /// apart from an operation that failed.
+    pub(crate) fn is_engine_failure(&self) -> bool {
+        matches!(
+            self,
+            SwarmError::Unreachable { .. }
+                | SwarmError::PlainTcp { .. }
+                | SwarmError::UnsupportedEndpoint { .. }
+                | SwarmError::TlsSetUp { .. }
+        )
+    }
+
+    fn expired(expired: Expired) -> Self {
+        SwarmError::api("request", expired.into_request_error())
+    }
+}
+
+/// An engine failure with what it kept from being done, as one line:
+/// `<the failure>; <what it means here>`.
+#[derive(Debug, thiserror::Error)]
+#[error("{error}; {consequence}")]
+pub(crate) struct EngineFailure {
+    pub(crate) error: SwarmError,
+    pub(crate) consequence: String,
 }
 
 fn one_line(text: &str) -> String {
@@ -69,27 +119,330 @@ fn runtime() -> Result<tokio::runtime::Runtime, SwarmError> {
         .map_err(|e| SwarmError::Runtime(e.to_string()))
 }
 
-/// An error with its causes: what failed in a TLS handshake is only said by a cause
-/// of a cause ("client error (Connect)" alone tells nothing).
-fn with_causes(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(inner) = cause {
-        let more = inner.to_string();
-        if !text.contains(&more) {
-            text.push_str(": ");
-            text.push_str(&more);
-        }
-        cause = inner.source();
-    }
-    one_line(&text)
+/// How long iocdock waits for the engine (settings `engine_read_timeout`,
+/// `engine_write_timeout`; connecting is fixed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct EngineLimits {
+    pub(crate) connect: Duration,
+    /// Each request that reads (GET, HEAD), and all requests of a command that only
+    /// reads.
+    pub(crate) read: Duration,
+    /// Each request that changes something (create, update, remove), and all requests
+    /// of a command that deploys, updates or removes.
+    pub(crate) write: Duration,
 }
 
-fn unreachable(e: bollard::errors::Error) -> SwarmError {
-    SwarmError::Unreachable {
-        endpoint: endpoint(),
-        detail: with_causes(&e),
+impl EngineLimits {
+    pub(crate) const DEFAULT: EngineLimits = EngineLimits {
+        connect: Duration::from_secs(3),
+        read: Duration::from_secs(10),
+        write: Duration::from_secs(60),
+    };
+}
+
+static LIMITS: OnceLock<EngineLimits> = OnceLock::new();
+
+/// Sets the limits of every engine connection of this process, once, from the
+/// settings: engine connections are made deep inside commands and domain modules,
+/// and none of them may go without.
+pub(crate) fn set_limits(limits: EngineLimits) {
+    let _ = LIMITS.set(limits);
+}
+
+fn limits() -> EngineLimits {
+    LIMITS.get().copied().unwrap_or(EngineLimits::DEFAULT)
+}
+
+/// bollard's own request timeout, which only covers the wait for the answer's head:
+/// out of the way of ours, which come first.
+const BOLLARD_TIMEOUT: u64 = 7 * 24 * 3600;
+
+/// The deadlines of one command's engine session: per request (by method), and for
+/// everything the command asks together, so many slow answers cannot add up.
+struct Session {
+    limits: EngineLimits,
+    /// What the whole command may wait, and the setting it comes from.
+    budget: Limit,
+    /// When the command's time is up; None while a stream runs.
+    ends: Mutex<Option<Instant>>,
+}
+
+impl Session {
+    fn new(limits: EngineLimits, budget: Limit) -> Arc<Session> {
+        Arc::new(Session {
+            limits,
+            budget,
+            ends: Mutex::new(Instant::now().checked_add(budget.time)),
+        })
     }
+
+    fn ends(&self) -> Option<Instant> {
+        *self.ends.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn set_ends(&self, ends: Option<Instant>) {
+        *self.ends.lock().unwrap_or_else(|e| e.into_inner()) = ends;
+    }
+
+    /// The time left to the command, or None while it is not counted.
+    fn remaining(&self) -> Option<Duration> {
+        self.ends()
+            .map(|ends| ends.saturating_duration_since(Instant::now()))
+    }
+
+    /// How long connecting may take (a few seconds, or less when the command has
+    /// less), and the limit to name when it does not make it.
+    fn connect_limit(&self) -> (Duration, Limit) {
+        let own = Limit {
+            time: self.limits.connect,
+            setting: None,
+        };
+        match self.remaining() {
+            Some(left) if left < own.time => (left, self.budget),
+            _ => (own.time, own),
+        }
+    }
+
+    /// How long a request with `method` may take, and the limit to name when it does
+    /// not make it: its own, or the command's when that ends first.
+    fn request_limit(&self, method: &hyper::Method) -> (Duration, Limit) {
+        let own = if method == hyper::Method::GET || method == hyper::Method::HEAD {
+            Limit {
+                time: self.limits.read,
+                setting: Some(Setting::Read),
+            }
+        } else {
+            Limit {
+                time: self.limits.write,
+                setting: Some(Setting::Write),
+            }
+        };
+        match self.remaining() {
+            Some(left) if left < own.time => (left, self.budget),
+            _ => (own.time, own),
+        }
+    }
+
+    /// The command's time ran out.
+    fn spent(&self) -> SwarmError {
+        SwarmError::expired(Expired {
+            limit: self.budget,
+            connecting: false,
+        })
+    }
+}
+
+/// Runs `future` until the session's time is up.
+async fn bounded<F: Future>(session: &Session, future: F) -> Result<F::Output, SwarmError> {
+    match session.remaining() {
+        None => Ok(future.await),
+        Some(left) => tokio::time::timeout(left, future)
+            .await
+            .map_err(|_| session.spent()),
+    }
+}
+
+/// A bollard client whose every request goes through `send` with the session's
+/// deadlines; `connect` is the limit the connector was given, named when a connect
+/// times out. An error keeps its sources, so the OS's cause can be found below the
+/// client library's own words.
+fn with_deadlines<S, F, E>(
+    send: S,
+    address: String,
+    session: &Arc<Session>,
+    connect: Limit,
+    version: &ClientVersion,
+) -> Result<Client, SwarmError>
+where
+    S: Fn(BollardRequest) -> F + Send + Sync + 'static,
+    F: Future<Output = Result<hyper::Response<hyper::body::Incoming>, E>> + Send + 'static,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    let session = Arc::clone(session);
+    let transport: Transport = Arc::new(move |request: BollardRequest| {
+        let (wait, limit) = session.request_limit(request.method());
+        let answer = send(request);
+        Box::pin(async move {
+            match tokio::time::timeout(wait, answer).await {
+                Ok(Ok(response)) => Ok(response),
+                Ok(Err(e)) if cause::is_connect_timeout(&e) => Err(Expired {
+                    limit: connect,
+                    connecting: true,
+                }
+                .into_request_error()),
+                Ok(Err(e)) => Err(bollard::errors::Error::from(std::io::Error::other(e))),
+                Err(_) => Err(Expired {
+                    limit,
+                    connecting: false,
+                }
+                .into_request_error()),
+            }
+        })
+    });
+    let for_bollard = Arc::clone(&transport);
+    let docker = Docker::connect_with_custom_transport(
+        move |request: BollardRequest| for_bollard(request),
+        Some(address.clone()),
+        BOLLARD_TIMEOUT,
+        version,
+    )
+    .map_err(|e| SwarmError::api("client set-up", e))?;
+    Ok(Client {
+        docker,
+        raw: Raw { transport, address },
+    })
+}
+
+/// Sends one request with the session's deadlines.
+type Transport = Arc<
+    dyn Fn(
+            BollardRequest,
+        ) -> std::pin::Pin<
+            Box<
+                dyn Future<
+                        Output = Result<
+                            hyper::Response<hyper::body::Incoming>,
+                            bollard::errors::Error,
+                        >,
+                    > + Send,
+            >,
+        > + Send
+        + Sync,
+>;
+
+/// A service as the engine wrote it, read into bollard's model with the health check
+/// moved to where the model looks for it.
+fn service_model(
+    mut service: serde_json::Value,
+) -> Result<bollard::models::Service, bollard::errors::Error> {
+    for spec in ["Spec", "PreviousSpec"] {
+        if let Some(serde_json::Value::Object(container)) =
+            service.pointer_mut(&format!("/{spec}/TaskTemplate/ContainerSpec"))
+            && let Some(check) = container.remove("Healthcheck")
+        {
+            container.insert("HealthCheck".to_string(), check);
+        }
+    }
+    serde_json::from_value(service)
+        .map_err(|e| bollard::errors::Error::from(std::io::Error::other(e)))
+}
+
+/// A bollard client and a way around it over the same transport and deadlines.
+struct Client {
+    docker: Docker,
+    raw: Raw,
+}
+
+/// Plain JSON requests, for the answers bollard's models misread: the engine writes a
+/// service's health check as `Healthcheck` where bollard looks for `HealthCheck`, so
+/// a service read through bollard has lost it.
+#[derive(Clone)]
+pub(crate) struct Raw {
+    transport: Transport,
+    /// `scheme://host` as bollard's requests carry it.
+    address: String,
+}
+
+impl Raw {
+    /// `GET path` (with its query) in the API version of `docker`, as JSON; None
+    /// when the engine answers 404.
+    pub(crate) async fn get_json(
+        &self,
+        docker: &Docker,
+        path: &str,
+    ) -> Result<Option<serde_json::Value>, bollard::errors::Error> {
+        use http_body_util::BodyExt;
+        let version = docker.client_version();
+        let uri = format!(
+            "{}/v{}.{}{path}",
+            self.address, version.major_version, version.minor_version
+        );
+        let request = hyper::Request::get(uri)
+            .header("Accept", "application/json")
+            .body(bollard::body_full(Default::default()))
+            .map_err(|e| bollard::errors::Error::from(std::io::Error::other(e)))?;
+        let response = (self.transport)(request).await?;
+        let status = response.status();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| bollard::errors::Error::from(std::io::Error::other(e)))?
+            .to_bytes();
+        if status == hyper::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !status.is_success() {
+            let message = serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| {
+                    v.get("message")
+                        .and_then(|m| m.as_str())
+                        .map(str::to_string)
+                })
+                .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
+            return Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: status.as_u16(),
+                message,
+            });
+        }
+        serde_json::from_slice(&body)
+            .map(Some)
+            .map_err(|e| bollard::errors::Error::from(std::io::Error::other(e)))
+    }
+
+    /// The services whose name starts with `prefix`, as `list_services` gives them
+    /// but with their health checks.
+    pub(crate) async fn services_named(
+        &self,
+        docker: &Docker,
+        prefix: &str,
+    ) -> Result<Vec<bollard::models::Service>, bollard::errors::Error> {
+        let filters = serde_json::json!({ "name": [prefix] }).to_string();
+        let query: String = form_urlencoded::byte_serialize(filters.as_bytes()).collect();
+        let listed = self
+            .get_json(docker, &format!("/services?filters={query}"))
+            .await?
+            .unwrap_or_default();
+        match listed {
+            serde_json::Value::Array(services) => services.into_iter().map(service_model).collect(),
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    /// The service `name` (or id) with its health check; None when there is none.
+    pub(crate) async fn service(
+        &self,
+        docker: &Docker,
+        name: &str,
+    ) -> Result<Option<bollard::models::Service>, bollard::errors::Error> {
+        let name: String = form_urlencoded::byte_serialize(name.as_bytes()).collect();
+        match self.get_json(docker, &format!("/services/{name}")).await? {
+            Some(service) => service_model(service).map(Some),
+            None => Ok(None),
+        }
+    }
+}
+
+fn legacy_client<C>(connector: C) -> hyper_util::client::legacy::Client<C, BollardBody>
+where
+    C: hyper_util::client::legacy::connect::Connect + Clone + Send + Sync + 'static,
+{
+    hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        // As bollard's own clients: one request per connection.
+        .pool_max_idle_per_host(0)
+        .build(connector)
+}
+
+/// The body type of bollard's requests, which bollard does not name.
+type BollardBody = <BollardRequest as RequestBody>::Body;
+
+trait RequestBody {
+    type Body;
+}
+
+impl<B> RequestBody for hyper::Request<B> {
+    type Body = B;
 }
 
 /// How the engine at `DOCKER_HOST` is reached.
@@ -156,39 +509,81 @@ impl Environment {
     }
 }
 
-/// A client for the engine at `DOCKER_HOST` speaking `version`: the one place where
-/// engine connections are made.
-fn connect_to(timeout: Duration, version: &ClientVersion) -> Result<Docker, SwarmError> {
+/// A client for the engine at `DOCKER_HOST` speaking `version`, with the deadlines of
+/// `session`: the one place where engine connections are made.
+fn connect_to(session: &Arc<Session>, version: &ClientVersion) -> Result<Client, SwarmError> {
     let environment = Environment::read();
     let host = environment.host.as_str();
-    let seconds = timeout.as_secs().max(1);
+    let (connect_wait, connect) = session.connect_limit();
     match environment.route()? {
-        Route::Socket => Docker::connect_with_unix(host, seconds, version).map_err(unreachable),
-        Route::Plain => Docker::connect_with_http(host, seconds, version).map_err(unreachable),
+        Route::Socket => {
+            let path = host.strip_prefix("unix://").unwrap_or(host);
+            let client = legacy_client(hyperlocal::UnixConnector);
+            // The socket's path travels hex-encoded as the host, as hyperlocal reads it.
+            let hex: String = path.bytes().map(|b| format!("{b:02x}")).collect();
+            with_deadlines(
+                move |request| client.request(request),
+                format!("unix://{hex}"),
+                session,
+                connect,
+                version,
+            )
+        }
+        Route::Plain => {
+            let mut tcp = hyper_util::client::legacy::connect::HttpConnector::new();
+            tcp.set_connect_timeout(Some(connect_wait));
+            let client = legacy_client(tcp);
+            with_deadlines(
+                move |request| client.request(request),
+                format!("http://{}", tcp_address(host)),
+                session,
+                connect,
+                version,
+            )
+        }
         Route::Tls(certs) => {
-            tls_client(host, &certs, seconds, version).map_err(|problem| SwarmError::TlsSetUp {
-                endpoint: host.to_string(),
-                problem,
-            })
+            let client =
+                tls_client(&certs, connect_wait).map_err(|problem| SwarmError::TlsSetUp {
+                    endpoint: host.to_string(),
+                    problem,
+                })?;
+            with_deadlines(
+                move |request| client.request(request),
+                format!("https://{}", tcp_address(host)),
+                session,
+                connect,
+                version,
+            )
         }
     }
 }
 
-/// A client that speaks TLS to `host` and trusts exactly the CA of `certs/ca.pem`, as
-/// the docker CLI does (bollard's own TLS client would trust the system's store too,
-/// where the cluster CA sits on every node), and shows `cert.pem`/`key.pem` when there.
+/// `HOST:PORT` of a `tcp://`, `http://` or `https://` endpoint.
+fn tcp_address(host: &str) -> &str {
+    ["tcp://", "http://", "https://"]
+        .iter()
+        .find_map(|scheme| host.strip_prefix(scheme))
+        .unwrap_or(host)
+        .trim_end_matches('/')
+}
+
+/// A client that speaks TLS and trusts exactly the CA of `certs/ca.pem`, as the docker
+/// CLI does (bollard's own TLS client would trust the system's store too, where the
+/// cluster CA sits on every node), and shows `cert.pem`/`key.pem` when there.
+/// `connect` limits the TCP connect.
 fn tls_client(
-    host: &str,
     certs: &std::path::Path,
-    seconds: u64,
-    version: &ClientVersion,
-) -> Result<Docker, String> {
-    use hyper_util::client::legacy::Client;
+    connect: Duration,
+) -> Result<
+    hyper_util::client::legacy::Client<
+        hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+        BollardBody,
+    >,
+    String,
+> {
     use hyper_util::client::legacy::connect::HttpConnector;
-    use hyper_util::rt::TokioExecutor;
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    use std::sync::Arc;
 
     let unreadable =
         |file: &std::path::Path, e: &dyn std::fmt::Display| format!("{}: {e}", file.display());
@@ -227,88 +622,91 @@ fn tls_client(
     };
     let mut tcp = HttpConnector::new();
     tcp.enforce_http(false);
+    tcp.set_connect_timeout(Some(connect));
     let connector = hyper_rustls::HttpsConnectorBuilder::new()
         .with_tls_config(config)
         .https_only()
         .enable_http1()
         .wrap_connector(tcp);
-    let client = Arc::new(
-        Client::builder(TokioExecutor::new())
-            // As bollard's own clients: one request per connection.
-            .pool_max_idle_per_host(0)
-            .build(connector),
-    );
-    let address = host
-        .strip_prefix("tcp://")
-        .or_else(|| host.strip_prefix("https://"))
-        .unwrap_or(host)
-        .trim_end_matches('/');
-    Docker::connect_with_custom_transport(
-        move |request: bollard::BollardRequest| {
-            let client = Arc::clone(&client);
-            async move {
-                client.request(request).await.map_err(|e| {
-                    bollard::errors::Error::from(std::io::Error::other(with_causes(&e)))
-                })
-            }
-        },
-        Some(format!("https://{address}")),
-        seconds,
-        version,
-    )
-    .map_err(|e| with_causes(&e))
+    Ok(legacy_client(connector))
 }
 
-/// A request, or a series of them, that ran out of time.
-pub(crate) fn no_answer(limit: Duration) -> SwarmError {
-    SwarmError::Unreachable {
-        endpoint: endpoint(),
-        detail: format!("no answer within {} s", limit.as_secs_f32()),
-    }
-}
-
-/// bollard's request timeout when none is asked for.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
-
-/// A client speaking the daemon's API version (from API 1.41 up), giving up after
-/// `limit` on each request.
-async fn client(limit: Option<Duration>) -> Result<Docker, SwarmError> {
+/// A client speaking the daemon's API version (from API 1.41 up).
+async fn client(session: &Arc<Session>) -> Result<Client, SwarmError> {
     let host = endpoint();
-    // bollard counts whole seconds; a zero would mean "no answer ever".
-    let timeout = limit.map_or(REQUEST_TIMEOUT, |l| l.max(Duration::from_secs(1)));
-    if host.starts_with("unix://")
-        && let Some(server) = pinged_api_version(&host, timeout)
+    if let Some(path) = host.strip_prefix("unix://")
+        && let Some(server) = pinged_api_version(path, session).await?
     {
         let version = if server < *API_DEFAULT_VERSION {
             server
         } else {
             *API_DEFAULT_VERSION
         };
-        return connect_to(timeout, &version);
+        return connect_to(session, &version);
     }
-    let docker = connect_to(timeout, API_DEFAULT_VERSION)?;
-    docker.negotiate_version().await.map_err(unreachable)
+    let client = connect_to(session, API_DEFAULT_VERSION)?;
+    let docker = client
+        .docker
+        .negotiate_version()
+        .await
+        .map_err(|e| SwarmError::api("version negotiation", e))?;
+    Ok(Client { docker, ..client })
 }
 
-/// The API version of the daemon listening on the Unix socket of `host`, from the
+/// The API version of the daemon listening on the Unix socket `path`, from the
 /// `Api-Version` header of `GET /_ping`. bollard negotiates through `/version`,
 /// which the daemon answers in about 10 ms (it asks containerd), `/_ping` in well
 /// under one: every command that talks to the daemon starts with this. None when the
-/// answer does not tell; the caller then negotiates the slow way, which also yields
-/// the error to show when the daemon is not there.
-fn pinged_api_version(host: &str, timeout: Duration) -> Option<ClientVersion> {
-    use std::io::{Read, Write};
-    let path = host.strip_prefix("unix://")?;
-    let mut stream = std::os::unix::net::UnixStream::connect(path).ok()?;
-    stream.set_read_timeout(Some(timeout)).ok()?;
-    stream.set_write_timeout(Some(timeout)).ok()?;
-    // HTTP/1.0: the daemon closes the connection after its answer.
-    stream
-        .write_all(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
-        .ok()?;
-    let mut answer = Vec::new();
-    stream.take(64 * 1024).read_to_end(&mut answer).ok()?;
-    api_version_header(&String::from_utf8_lossy(&answer))
+/// answer does not tell; the caller then negotiates the slow way. An engine that
+/// cannot be reached or does not answer in time is an error right away, with the
+/// OS's cause.
+async fn pinged_api_version(
+    path: &str,
+    session: &Session,
+) -> Result<Option<ClientVersion>, SwarmError> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let endpoint = endpoint();
+    let failed = |error: std::io::Error, connecting: bool| {
+        let failure = cause::of_io(&error, connecting, &endpoint);
+        SwarmError::Unreachable {
+            endpoint: endpoint.clone(),
+            cause: failure.cause,
+            hint: failure.hint,
+        }
+    };
+    let (connect_wait, connect) = session.connect_limit();
+    let mut stream =
+        match tokio::time::timeout(connect_wait, tokio::net::UnixStream::connect(path)).await {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(e)) => return Err(failed(e, true)),
+            Err(_) => {
+                return Err(SwarmError::expired(Expired {
+                    limit: connect,
+                    connecting: true,
+                }));
+            }
+        };
+    let (wait, limit) = session.request_limit(&hyper::Method::GET);
+    let exchange = async {
+        // HTTP/1.0: the daemon closes the connection after its answer.
+        stream
+            .write_all(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
+            .await?;
+        let mut answer = Vec::new();
+        (&mut stream)
+            .take(64 * 1024)
+            .read_to_end(&mut answer)
+            .await?;
+        Ok::<_, std::io::Error>(answer)
+    };
+    match tokio::time::timeout(wait, exchange).await {
+        Ok(Ok(answer)) => Ok(api_version_header(&String::from_utf8_lossy(&answer))),
+        Ok(Err(e)) => Err(failed(e, false)),
+        Err(_) => Err(SwarmError::expired(Expired {
+            limit,
+            connecting: false,
+        })),
+    }
 }
 
 /// The `Api-Version` header of a successful HTTP answer, as a version.
@@ -334,7 +732,10 @@ fn api_version_header(answer: &str) -> Option<ClientVersion> {
 
 /// Fails with `NotManager` unless this node manages a swarm.
 async fn require_manager(docker: &Docker) -> Result<(), SwarmError> {
-    let info = docker.info().await.map_err(unreachable)?;
+    let info = docker
+        .info()
+        .await
+        .map_err(|e| SwarmError::api("info", e))?;
     let swarm = info.swarm.unwrap_or_default();
     if swarm.control_available == Some(true) {
         return Ok(());
@@ -347,57 +748,92 @@ async fn require_manager(docker: &Docker) -> Result<(), SwarmError> {
     Err(SwarmError::NotManager { state })
 }
 
-/// A connected client on a swarm manager, with the runtime its calls run on. The
-/// commands are synchronous; only the Docker calls are async.
+/// A connected client on a swarm manager, with the runtime its calls run on and the
+/// deadlines of the command's session. The commands are synchronous; only the Docker
+/// calls are async.
 pub(crate) struct Engine {
     docker: Docker,
+    raw: Raw,
     runtime: tokio::runtime::Runtime,
+    session: Arc<Session>,
 }
 
 impl Engine {
     /// Connects through `DOCKER_HOST` or the local socket, negotiates the API version
-    /// (daemons from API 1.41 up) and checks that this node manages a swarm.
+    /// (daemons from API 1.41 up) and checks that this node manages a swarm, for a
+    /// command that only reads: everything it asks must be answered within
+    /// `engine_read_timeout`.
     pub(crate) fn connect() -> Result<Engine, SwarmError> {
-        Engine::open(None, true)
+        let limits = limits();
+        Engine::open(
+            limits,
+            Limit {
+                time: limits.read,
+                setting: Some(Setting::Read),
+            },
+            true,
+        )
     }
 
-    /// Like `connect`, but gives up after `limit` (for each later request too), for
-    /// views that must print something quickly even when the daemon hangs.
-    pub(crate) fn connect_within(limit: Duration) -> Result<Engine, SwarmError> {
-        Engine::open(Some(limit), true)
+    /// Like `connect`, for a command that deploys, updates or removes services: all it
+    /// asks must be answered within `engine_write_timeout`.
+    pub(crate) fn connect_for_changes() -> Result<Engine, SwarmError> {
+        let limits = limits();
+        Engine::open(
+            limits,
+            Limit {
+                time: limits.write,
+                setting: Some(Setting::Write),
+            },
+            true,
+        )
     }
 
-    /// Like `connect_within`, but without asking whether this node manages a swarm:
-    /// for read-only views, whose swarm requests fail anyway on a node that does not
-    /// (`explain` then tells why). Saves the daemon's slow `/info` answer.
+    /// For views that must print something quickly even when the daemon hangs: all
+    /// requests together get `limit` (or `engine_read_timeout` when shorter), and this
+    /// node is not asked whether it manages a swarm first. Swarm requests fail anyway
+    /// on a node that does not (`explain` then tells why); this saves the daemon's
+    /// slow `/info` answer.
     pub(crate) fn connect_for_view(limit: Duration) -> Result<Engine, SwarmError> {
-        Engine::open(Some(limit), false)
+        let limits = limits();
+        let budget = if limits.read < limit {
+            Limit {
+                time: limits.read,
+                setting: Some(Setting::Read),
+            }
+        } else {
+            Limit {
+                time: limit,
+                setting: None,
+            }
+        };
+        Engine::open(limits, budget, false)
     }
 
-    fn open(limit: Option<Duration>, must_manage: bool) -> Result<Engine, SwarmError> {
+    fn open(limits: EngineLimits, budget: Limit, must_manage: bool) -> Result<Engine, SwarmError> {
         let runtime = runtime()?;
-        let handshake = async {
-            let docker = client(limit).await?;
+        let session = Session::new(limits, budget);
+        let Client { docker, raw } = runtime.block_on(bounded(&session, async {
+            let client = client(&session).await?;
             if must_manage {
-                require_manager(&docker).await?;
+                require_manager(&client.docker).await?;
             }
-            Ok::<_, SwarmError>(docker)
-        };
-        let docker = match limit {
-            None => runtime.block_on(handshake)?,
-            Some(limit) => runtime
-                .block_on(async { tokio::time::timeout(limit, handshake).await })
-                .map_err(|_| no_answer(limit))??,
-        };
-        Ok(Engine { docker, runtime })
+            Ok::<_, SwarmError>(client)
+        }))??;
+        Ok(Engine {
+            docker,
+            raw,
+            runtime,
+            session,
+        })
     }
 
     /// An error of a view's swarm request, or the reason behind it when this node
     /// manages no swarm (the daemon then answers swarm requests with a bare 503).
     pub(crate) fn explain(&self, error: SwarmError) -> SwarmError {
         match error {
-            SwarmError::Api { .. } => match self.block_on(require_manager(&self.docker)) {
-                Err(not_manager @ SwarmError::NotManager { .. }) => not_manager,
+            SwarmError::Api { .. } => match self.run(require_manager(&self.docker)) {
+                Ok(Err(not_manager @ SwarmError::NotManager { .. })) => not_manager,
                 _ => error,
             },
             other => other,
@@ -406,58 +842,159 @@ impl Engine {
 
     /// Waits up to `limit` for a daemon that was just started to answer, then
     /// negotiates the API version. Unlike `connect` it asks nothing about the swarm:
-    /// a restarted manager is still rejoining its swarm for a while.
+    /// a restarted manager is still rejoining its swarm for a while. What follows has
+    /// `engine_write_timeout`.
     pub(crate) fn wait_until_answering(limit: Duration) -> Result<Engine, SwarmError> {
         // A starting daemon may accept a connection long before it answers it.
-        const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+        const PROBE: Duration = Duration::from_secs(5);
         const POLL: Duration = Duration::from_millis(250);
+        let limits = limits();
         let runtime = runtime()?;
-        let gone = |detail: String| SwarmError::Unreachable {
-            endpoint: endpoint(),
-            detail,
-        };
-        let docker = runtime.block_on(async {
-            let deadline = Instant::now() + limit;
-            loop {
-                // Connecting fails too while the daemon has not made its socket yet.
-                let detail = match connect_to(PROBE_TIMEOUT, API_DEFAULT_VERSION) {
-                    Ok(docker) => match docker.ping().await {
-                        Ok(_) => match docker.negotiate_version().await {
-                            // Back to the usual timeout for the calls that follow:
-                            // `swarm init` waits for the new node.
-                            Ok(docker) => return Ok(docker.with_timeout(REQUEST_TIMEOUT)),
-                            Err(e) => with_causes(&e),
+        let deadline = Instant::now() + limit;
+        loop {
+            let probe = Session::new(
+                limits,
+                Limit {
+                    time: PROBE.min(limits.read),
+                    setting: Some(Setting::Read),
+                },
+            );
+            // Connecting fails too while the daemon has not made its socket yet.
+            let answered = runtime.block_on(bounded(&probe, async {
+                let docker = client(&probe).await?.docker;
+                docker
+                    .ping()
+                    .await
+                    .map_err(|e| SwarmError::api("ping", e))?;
+                Ok::<_, SwarmError>(docker)
+            }));
+            let detail = match answered {
+                Ok(Ok(docker)) => {
+                    let session = Session::new(
+                        limits,
+                        Limit {
+                            time: limits.write,
+                            setting: Some(Setting::Write),
                         },
-                        Err(e) => with_causes(&e),
-                    },
-                    Err(SwarmError::Unreachable { detail, .. }) => detail,
-                    // A refused endpoint stays refused however long one waits.
-                    Err(refused) => return Err(refused),
-                };
-                if Instant::now() >= deadline {
-                    return Err(gone(format!(
-                        "no answer within {} s: {detail}",
-                        limit.as_secs()
-                    )));
+                    );
+                    // The same connection settings, with the new session's deadlines.
+                    let version = docker.client_version();
+                    let Client { docker, raw } = connect_to(&session, &version)?;
+                    return Ok(Engine {
+                        docker,
+                        raw,
+                        runtime,
+                        session,
+                    });
                 }
-                tokio::time::sleep(POLL).await;
+                Ok(Err(SwarmError::Unreachable { cause, .. }))
+                | Err(SwarmError::Unreachable { cause, .. }) => cause,
+                // A refused endpoint stays refused however long one waits.
+                Ok(Err(refused)) | Err(refused) => return Err(refused),
+            };
+            if Instant::now() >= deadline {
+                let endpoint = endpoint();
+                return Err(SwarmError::Unreachable {
+                    endpoint,
+                    cause: format!(
+                        "no answer within {} after it was started: {detail}",
+                        cause::seconds(limit)
+                    ),
+                    hint: "see the engine's log (journalctl -u docker)".to_string(),
+                });
             }
-        })?;
-        Ok(Engine { docker, runtime })
+            std::thread::sleep(POLL);
+        }
     }
 
     pub(crate) fn docker(&self) -> &Docker {
         &self.docker
     }
 
-    pub(crate) fn block_on<F: Future>(&self, future: F) -> F::Output {
-        self.runtime.block_on(future)
+    pub(crate) fn raw(&self) -> &Raw {
+        &self.raw
+    }
+
+    /// Runs requests until the command's time is up.
+    pub(crate) fn run<F: Future>(&self, future: F) -> Result<F::Output, SwarmError> {
+        self.runtime.block_on(bounded(&self.session, future))
+    }
+
+    /// One request, named `action` in its error.
+    pub(crate) fn request<T>(
+        &self,
+        action: &str,
+        future: impl Future<Output = Result<T, bollard::errors::Error>>,
+    ) -> Result<T, SwarmError> {
+        self.run(future)?.map_err(|e| SwarmError::api(action, e))
+    }
+
+    /// Runs a stream that ends when the operator says so (followed logs, a `client`
+    /// tool): each request still has its deadline for its first answer, but the
+    /// command's time does not run meanwhile; it starts again afterwards.
+    pub(crate) fn unbounded<F: Future>(&self, future: F) -> F::Output {
+        self.session.set_ends(None);
+        let output = self.runtime.block_on(future);
+        self.renew();
+        output
+    }
+
+    /// Starts the command's time again, for a new phase that has its own limit (waiting
+    /// for a restarted engine).
+    pub(crate) fn renew(&self) {
+        self.session
+            .set_ends(Instant::now().checked_add(self.session.budget.time));
+    }
+
+    /// The error of a request that got no answer before the command's time was up.
+    pub(crate) fn time_is_up(&self) -> SwarmError {
+        self.session.spent()
+    }
+
+    /// How long each piece of a stream may keep the command waiting, and the error when
+    /// one does not come in time (logs that are read to their end).
+    pub(crate) fn piece_limit(&self) -> Duration {
+        self.session.limits.read
+    }
+
+    pub(crate) fn piece_missing(&self) -> SwarmError {
+        SwarmError::expired(Expired {
+            limit: Limit {
+                time: self.session.limits.read,
+                setting: Some(Setting::Read),
+            },
+            connecting: false,
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_service_keeps_the_health_check_the_engine_wrote() {
+        let written = serde_json::json!({
+            "ID": "x",
+            "Spec": {"TaskTemplate": {"ContainerSpec": {
+                "Image": "i", "Healthcheck": {"Test": ["CMD-SHELL", "true"], "Retries": 5}
+            }}},
+            "PreviousSpec": {"TaskTemplate": {"ContainerSpec": {
+                "Image": "i", "Healthcheck": {"Test": ["NONE"]}
+            }}}
+        });
+        let service = service_model(written).unwrap();
+        let check = |spec: Option<bollard::models::ServiceSpec>| {
+            spec.and_then(|s| s.task_template)
+                .and_then(|t| t.container_spec)
+                .and_then(|c| c.health_check)
+                .and_then(|h| h.test)
+        };
+        assert_eq!(
+            check(service.spec),
+            Some(vec!["CMD-SHELL".to_string(), "true".to_string()])
+        );
+    }
 
     fn environment(host: &str, tls_verify: bool, allow_plain: bool) -> Environment {
         Environment {

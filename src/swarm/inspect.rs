@@ -10,8 +10,7 @@ use bollard::models::{
     EndpointPortConfig, EndpointPortConfigPublishModeEnum, Node, Service, Swarm, Task,
 };
 use bollard::query_parameters::{
-    InspectNetworkOptions, InspectServiceOptions, ListNodesOptions, ListServicesOptions,
-    ListTasksOptions,
+    InspectNetworkOptions, ListNodesOptions, ListServicesOptions, ListTasksOptions,
 };
 use chrono::{DateTime, Utc};
 
@@ -32,55 +31,39 @@ pub(crate) enum InspectError {
     NotDeployed { service: String },
 }
 
-fn is_not_found(error: &bollard::errors::Error) -> bool {
-    matches!(
-        error,
-        bollard::errors::Error::DockerResponseServerError {
-            status_code: 404,
-            ..
-        }
+pub(crate) fn all_services(engine: &Engine) -> Result<Vec<Service>, SwarmError> {
+    engine.request(
+        "service list",
+        engine.docker().list_services(Some(ListServicesOptions {
+            filters: None,
+            status: Some(true),
+        })),
     )
 }
 
-pub(crate) fn all_services(engine: &Engine) -> Result<Vec<Service>, SwarmError> {
-    engine
-        .block_on(engine.docker().list_services(Some(ListServicesOptions {
-            filters: None,
-            status: Some(true),
-        })))
-        .map_err(|e| SwarmError::api("service list", e))
-}
-
 pub(crate) fn all_nodes(engine: &Engine) -> Result<Vec<Node>, SwarmError> {
-    engine
-        .block_on(engine.docker().list_nodes(None::<ListNodesOptions>))
-        .map_err(|e| SwarmError::api("node list", e))
+    engine.request(
+        "node list",
+        engine.docker().list_nodes(None::<ListNodesOptions>),
+    )
 }
 
 /// The swarm node id of the node iocdock runs on.
 pub(crate) fn this_node_id(engine: &Engine) -> Result<String, SwarmError> {
-    let info = engine
-        .block_on(engine.docker().info())
-        .map_err(|e| SwarmError::api("info", e))?;
+    let info = engine.request("info", engine.docker().info())?;
     Ok(info.swarm.and_then(|s| s.node_id).unwrap_or_default())
 }
 
+/// The service `name` as deployed, health check included.
 pub(crate) fn service(engine: &Engine, name: &str) -> Result<Service, InspectError> {
-    engine
-        .block_on(
-            engine
-                .docker()
-                .inspect_service(name, None::<InspectServiceOptions>),
-        )
-        .map_err(|e| {
-            if is_not_found(&e) {
-                InspectError::NotDeployed {
-                    service: name.to_string(),
-                }
-            } else {
-                SwarmError::api(format!("inspect of service {name}"), e).into()
-            }
-        })
+    let inspected = engine.run(engine.raw().service(engine.docker(), name))?;
+    match inspected {
+        Ok(Some(service)) => Ok(service),
+        Ok(None) => Err(InspectError::NotDeployed {
+            service: name.to_string(),
+        }),
+        Err(e) => Err(SwarmError::api(format!("inspect of service {name}"), e).into()),
+    }
 }
 
 /// Every task of the named services, history included, as `docker service ps` lists.
@@ -89,11 +72,12 @@ pub(crate) fn tasks_of(engine: &Engine, service_ids: &[String]) -> Result<Vec<Ta
         return Ok(Vec::new());
     }
     let filters = HashMap::from([("service".to_string(), service_ids.to_vec())]);
-    engine
-        .block_on(engine.docker().list_tasks(Some(ListTasksOptions {
+    engine.request(
+        "task list",
+        engine.docker().list_tasks(Some(ListTasksOptions {
             filters: Some(filters),
-        })))
-        .map_err(|e| SwarmError::api("task list", e))
+        })),
+    )
 }
 
 /// Network id → name for the networks the services attach to, so a configuration
@@ -111,7 +95,8 @@ pub(crate) fn network_names(engine: &Engine, services: &[Service]) -> HashMap<St
             continue;
         }
         // An unknown network only costs the name: the id is shown instead.
-        if let Ok(network) = engine.block_on(
+        if let Ok(network) = engine.request(
+            "network inspect",
             engine
                 .docker()
                 .inspect_network(&target, None::<InspectNetworkOptions>),
@@ -126,16 +111,12 @@ pub(crate) fn network_names(engine: &Engine, services: &[Service]) -> HashMap<St
 /// The address other nodes join this manager at, as `docker swarm join-token` prints.
 pub(crate) fn manager_addr(engine: &Engine) -> Result<String, SwarmError> {
     let id = this_node_id(engine)?;
-    let node = engine
-        .block_on(engine.docker().inspect_node(&id))
-        .map_err(|e| SwarmError::api("node inspect", e))?;
+    let node = engine.request("node inspect", engine.docker().inspect_node(&id))?;
     Ok(node.manager_status.and_then(|m| m.addr).unwrap_or_default())
 }
 
 pub(crate) fn swarm(engine: &Engine) -> Result<Swarm, SwarmError> {
-    engine
-        .block_on(engine.docker().inspect_swarm())
-        .map_err(|e| SwarmError::api("swarm inspect", e))
+    engine.request("swarm inspect", engine.docker().inspect_swarm())
 }
 
 fn mode(service: &Service) -> &'static str {
@@ -477,6 +458,206 @@ pub(crate) fn tasks_table(
         ],
         &rows,
     )
+}
+
+/// `service --show-info --format json`: docs/schema/service-info.schema.json.
+#[derive(serde::Serialize)]
+pub(crate) struct TasksJson {
+    version: u32,
+    tasks: Vec<TaskJson>,
+}
+
+#[derive(serde::Serialize)]
+struct TaskJson {
+    id: String,
+    /// `<service>.<slot>` or `<service>.<node id>`, as `docker service ps` names it.
+    name: String,
+    service: String,
+    image: String,
+    node: String,
+    desired_state: String,
+    state: String,
+    /// When the task reached its state (RFC 3339, as the engine reports it).
+    state_since: Option<String>,
+    created_at: Option<String>,
+    error: Option<String>,
+    ports: Vec<String>,
+}
+
+/// Every task of the services, newest first within a slot, with nothing left out:
+/// the history `--show-info` exists for.
+pub(crate) fn tasks_json(
+    tasks: &[Task],
+    service_names: &HashMap<String, String>,
+    node_names: &HashMap<String, String>,
+) -> TasksJson {
+    let mut named: Vec<(String, &Task)> = tasks
+        .iter()
+        .map(|t| (task_name(t, service_names), t))
+        .collect();
+    named.sort_by(|(a_name, a), (b_name, b)| {
+        a_name.cmp(b_name).then_with(|| {
+            timestamp(b.created_at.as_deref()).cmp(&timestamp(a.created_at.as_deref()))
+        })
+    });
+    let tasks = named
+        .into_iter()
+        .map(|(name, t)| {
+            let status = t.status.clone().unwrap_or_default();
+            let node_id = t.node_id.clone().unwrap_or_default();
+            let service_id = t.service_id.clone().unwrap_or_default();
+            TaskJson {
+                id: t.id.clone().unwrap_or_default(),
+                name,
+                service: service_names
+                    .get(&service_id)
+                    .cloned()
+                    .unwrap_or(service_id),
+                image: t
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.container_spec.as_ref())
+                    .and_then(|c| c.image.clone())
+                    .unwrap_or_default(),
+                node: node_names.get(&node_id).cloned().unwrap_or(node_id),
+                desired_state: t.desired_state.unwrap_or_default().to_string(),
+                state: status.state.unwrap_or_default().to_string(),
+                state_since: status.timestamp.clone(),
+                created_at: t.created_at.clone(),
+                error: status.err.filter(|e| !e.is_empty()).map(|e| one_line(&e)),
+                ports: status
+                    .port_status
+                    .and_then(|p| p.ports)
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|p| ports(std::slice::from_ref(p)))
+                    .collect(),
+            }
+        })
+        .collect();
+    TasksJson { version: 1, tasks }
+}
+
+/// `swarm --show-nodes --format json`: docs/schema/swarm-nodes.schema.json.
+#[derive(serde::Serialize)]
+pub(crate) struct NodesJson {
+    version: u32,
+    nodes: Vec<NodeJson>,
+}
+
+#[derive(serde::Serialize)]
+struct NodeJson {
+    id: String,
+    hostname: String,
+    /// The node iocdock asked (`*` in the table).
+    this_node: bool,
+    status: String,
+    availability: String,
+    role: String,
+    /// Leader, Reachable, Unreachable; empty for a worker.
+    manager_status: String,
+    address: String,
+    engine_version: String,
+    labels: BTreeMap<String, String>,
+}
+
+pub(crate) fn nodes_json(nodes: &[Node], this_node: &str) -> NodesJson {
+    let mut sorted: Vec<&Node> = nodes.iter().collect();
+    sorted.sort_by_key(|n| (hostname(n), n.id.clone()));
+    let nodes = sorted
+        .into_iter()
+        .map(|n| {
+            let spec = n.spec.clone().unwrap_or_default();
+            let status = n.status.clone().unwrap_or_default();
+            let id = n.id.clone().unwrap_or_default();
+            NodeJson {
+                this_node: id == this_node,
+                id,
+                hostname: hostname(n),
+                status: status.state.map(|s| s.to_string()).unwrap_or_default(),
+                availability: spec
+                    .availability
+                    .map(|a| a.as_ref().to_string())
+                    .unwrap_or_default(),
+                role: spec.role.map(|r| r.to_string()).unwrap_or_default(),
+                manager_status: manager_status(n),
+                address: status.addr.unwrap_or_default(),
+                engine_version: n
+                    .description
+                    .as_ref()
+                    .and_then(|d| d.engine.as_ref())
+                    .and_then(|e| e.engine_version.clone())
+                    .unwrap_or_default(),
+                labels: spec.labels.unwrap_or_default().into_iter().collect(),
+            }
+        })
+        .collect();
+    NodesJson { version: 1, nodes }
+}
+
+/// `swarm --show-services --format json`: docs/schema/swarm-services.schema.json.
+#[derive(serde::Serialize)]
+pub(crate) struct ServicesJson {
+    version: u32,
+    services: Vec<ServiceJson>,
+}
+
+#[derive(serde::Serialize)]
+struct ServiceJson {
+    id: String,
+    name: String,
+    mode: String,
+    /// The daemon's own counts, as `docker service ls` shows them.
+    running: u64,
+    desired: u64,
+    image: String,
+    ports: Vec<String>,
+    stack: String,
+    constraints: Vec<String>,
+    updated_at: Option<String>,
+}
+
+pub(crate) fn services_json(services: &[Service]) -> ServicesJson {
+    let mut sorted: Vec<&Service> = services.iter().collect();
+    sorted.sort_by_key(|s| s.spec.as_ref().and_then(|x| x.name.clone()));
+    let services = sorted
+        .into_iter()
+        .map(|s| {
+            let spec = s.spec.clone().unwrap_or_default();
+            let status = s.service_status.clone().unwrap_or_default();
+            ServiceJson {
+                id: s.id.clone().unwrap_or_default(),
+                name: spec.name.clone().unwrap_or_default(),
+                mode: mode(s).to_string(),
+                running: status.running_tasks.unwrap_or(0),
+                desired: status.desired_tasks.unwrap_or(0),
+                image: image(s),
+                ports: s
+                    .endpoint
+                    .as_ref()
+                    .and_then(|e| e.ports.clone())
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|p| ports(std::slice::from_ref(p)))
+                    .collect(),
+                stack: spec
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get(STACK_LABEL).cloned())
+                    .unwrap_or_default(),
+                constraints: spec
+                    .task_template
+                    .and_then(|t| t.placement)
+                    .and_then(|p| p.constraints)
+                    .unwrap_or_default(),
+                updated_at: s.updated_at.clone(),
+            }
+        })
+        .collect();
+    ServicesJson {
+        version: 1,
+        services,
+    }
 }
 
 /// Lines of `key: value` with the values aligned, as docker's tabwriter does.

@@ -50,18 +50,28 @@ pub(crate) fn stream_logs(
                 .map(move |item| (name.clone(), item))
                 .boxed()
         };
-    engine.block_on(async {
-        if request.follow {
-            // Following never ends by itself: read every service at once.
+    if request.follow {
+        // Following never ends by itself: read every service at once, for as long as
+        // the operator wants (each request's first answer still has its deadline).
+        return engine.unbounded(async {
             let mut all = stream::select_all(services.iter().map(one));
             while let Some((name, item)) = all.next().await {
                 deliver(&name, item, sink)?;
             }
-        } else {
-            for name in services {
-                let mut logs = one(name);
-                while let Some((name, item)) = logs.next().await {
-                    deliver(&name, item, sink)?;
+            Ok(())
+        });
+    }
+    // Logs read to their end may be long: no limit on the whole, but each piece must
+    // come within the read deadline, so a hung engine cannot keep the command waiting.
+    let piece = engine.piece_limit();
+    engine.unbounded(async {
+        for name in services {
+            let mut logs = one(name);
+            loop {
+                match tokio::time::timeout(piece, logs.next()).await {
+                    Ok(Some((name, item))) => deliver(&name, item, sink)?,
+                    Ok(None) => break,
+                    Err(_) => return Err(engine.piece_missing()),
                 }
             }
         }

@@ -714,7 +714,7 @@ fn bad_settings_are_one_error_naming_the_key() {
     for (settings, key) in [
         (
             "alert_manager_receive_email_list: [ops@lab.org]\nalert_manager_smtp_email_send_address: a@lab.org\n",
-            "alert_manager_smtp_smart_host is empty",
+            "alert_manager_smtp_smart_host: empty",
         ),
         (
             "cluster_worker_nodes: {w1: 10.0.0.256}\n",
@@ -952,7 +952,7 @@ fn an_unreachable_daemon_stops_generation_unless_yes() {
         .env("DOCKER_HOST", NO_DAEMON)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(3));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("cannot reach the Docker daemon"),
@@ -1044,14 +1044,23 @@ impl Drop for Cleanup {
 /// sleeping stub at each absolute entrypoint path, whose own entrypoint sleeps too
 /// (the compose `command` arguments land in `$0…` of `sh -c` and are ignored).
 /// cAdvisor's shell entrypoint waits for the proxy's socket, which the sleeping
-/// stand-in of socketProxy never makes: its task runs, waiting.
+/// stand-in of socketProxy never makes: its task runs, waiting. The IOC image of
+/// client and iocLogServer is the demo IOC image itself, so their real entrypoints
+/// run (iocLogServer found through the image's environment).
 fn stand_in_images(prefix: &str, swarm: &Path, cleanup: &mut Cleanup) {
     let mut images = BTreeSet::new();
     let mut stubs = BTreeSet::new();
     for name in GLOBAL {
         let compose = yaml(&swarm.join(format!("global-services/{name}.yaml")));
         let service = &compose["services"][format!("srv-{name}").as_str()];
-        images.insert(service["image"].as_str().expect("image").to_string());
+        let image = service["image"].as_str().expect("image").to_string();
+        if is_ioc_image(&image) {
+            crate::e2e::demo_image();
+            docker(&["tag", crate::e2e::DEMO_IMAGE, &image]);
+            cleanup.images.push(image);
+            continue;
+        }
+        images.insert(image);
         // A shell entrypoint (cAdvisor's wait for the proxy) runs busybox's shell.
         if let Some(program) = service["entrypoint"][0]
             .as_str()
@@ -1101,6 +1110,14 @@ fn stand_in_images(prefix: &str, swarm: &Path, cleanup: &mut Cleanup) {
     for image in &images[1..] {
         docker(&["tag", &images[0], image]);
     }
+}
+
+/// Whether a rendered image reference is the cluster's IOC image (`.../ioc-exec:TAG`).
+pub(crate) fn is_ioc_image(reference: &str) -> bool {
+    reference
+        .rsplit('/')
+        .next()
+        .is_some_and(|last| last.starts_with("ioc-exec:"))
 }
 
 /// Runs iocdock; None (after printing why) when the action is not on this branch yet.

@@ -5,7 +5,15 @@ use std::time::Duration;
 use crate::docker::{StackGuard, TEST_IMAGE, docker, docker_ready, swarm_context, unique_prefix};
 use crate::status::{create_service, run, wait_for};
 
-const DEFAULT_BIN_DIR: &str = "/opt/EPICS/base/bin/linux-x86_64";
+/// Where IocDock's IOC image has the tools: `$EPICS_BASE/bin/$EPICS_HOST_ARCH`.
+const BASE_BIN_DIR: &str = "/opt/EPICS/base-7.0.8.1/bin/linux-x86_64";
+/// The image environment that names that folder.
+const BASE_ENV: [&str; 4] = [
+    "--env",
+    "EPICS_BASE=/opt/EPICS/base-7.0.8.1",
+    "--env",
+    "EPICS_HOST_ARCH=linux-x86_64",
+];
 
 /// A global `<prefix>_srv-client` whose bin folder holds `tool`: it prints its
 /// arguments, one line on stderr, and exits with its first argument.
@@ -41,7 +49,7 @@ fn client_passes_output_and_exit_code_through() {
     let prefix = unique_prefix("cl");
     let _guard = StackGuard(prefix.clone());
     let t = swarm_context(&prefix);
-    client_service(&prefix, DEFAULT_BIN_DIR, &[]);
+    client_service(&prefix, BASE_BIN_DIR, &BASE_ENV);
 
     // The script is written right after the task starts: retry until it exists.
     let mut result = (0, String::new(), String::new());
@@ -64,7 +72,7 @@ fn client_passes_output_and_exit_code_through() {
         err.starts_with("executing \"./tool 3 'two words'\".\n"),
         "{err}"
     );
-    assert!(err.contains(&format!("in {DEFAULT_BIN_DIR}\n")), "{err}");
+    assert!(err.contains(&format!("in {BASE_BIN_DIR}\n")), "{err}");
 
     let (code, out, _) = run(&t, &["client", "tool", "0"], &[]);
     assert_eq!((code, out.as_str()), (0, "args: 0\n"));
@@ -89,11 +97,9 @@ fn client_bin_dir_comes_from_the_container_label() {
     let prefix = unique_prefix("cb");
     let _guard = StackGuard(prefix.clone());
     let t = swarm_context(&prefix);
-    client_service(
-        &prefix,
-        "/opt/tools",
-        &["--container-label", "iocdock.epics-bin-dir=/opt/tools"],
-    );
+    let mut options = vec!["--container-label", "iocdock.epics-bin-dir=/opt/tools"];
+    options.extend_from_slice(&BASE_ENV);
+    client_service(&prefix, "/opt/tools", &options);
     let mut result = (0, String::new(), String::new());
     wait_for("tool in /opt/tools", Duration::from_secs(30), || {
         result = run(&t, &["client", "tool"], &[]);
@@ -106,6 +112,29 @@ fn client_bin_dir_comes_from_the_container_label() {
     let (code, _, err) = result;
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("in /opt/tools\n"), "{err}");
+}
+
+#[test]
+fn client_without_epics_base_in_the_environment_runs_the_tool_from_path() {
+    if !docker_ready("client_without_epics_base_in_the_environment_runs_the_tool_from_path") {
+        return;
+    }
+    let prefix = unique_prefix("cp");
+    let _guard = StackGuard(prefix.clone());
+    let t = swarm_context(&prefix);
+    client_service(&prefix, "/usr/local/bin", &[]);
+    let mut result = (0, String::new(), String::new());
+    wait_for("tool in PATH", Duration::from_secs(30), || {
+        result = run(&t, &["client", "tool", "4"], &[]);
+        if result.1.contains("args:") {
+            Ok(())
+        } else {
+            Err(format!("{result:?}"))
+        }
+    });
+    let (code, out, err) = result;
+    assert_eq!((code, out.as_str()), (4, "args: 4\n"), "{err}");
+    assert!(err.starts_with("executing \"tool 4\".\n"), "{err}");
 }
 
 #[test]

@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 use crate::docker::{StackGuard, docker_ready, swarm_context, unique_prefix};
 use crate::{TestContext, project_file};
 
-pub(crate) const DEMO_IMAGE: &str = "iocdock-demo/ioc-exec:1.1";
+/// The demo IOC image (scripts/demo-image): EPICS base only in /opt/EPICS/base-7.0.8.1,
+/// found through its environment, as in IocDock's own image.
+pub(crate) const DEMO_IMAGE: &str = "iocdock-demo/ioc-exec:2.1";
 
 /// Builds the demo image unless it exists (scripts/test.sh builds it before the tests).
 pub(crate) fn demo_image() {
@@ -20,7 +22,11 @@ pub(crate) fn demo_image() {
     assert!(status.success(), "scripts/demo-image/build.sh failed");
 }
 
-fn wait_until(what: &str, limit: Duration, mut check: impl FnMut() -> Option<String>) -> String {
+pub(crate) fn wait_until(
+    what: &str,
+    limit: Duration,
+    mut check: impl FnMut() -> Option<String>,
+) -> String {
     let start = Instant::now();
     loop {
         if let Some(found) = check() {
@@ -31,7 +37,7 @@ fn wait_until(what: &str, limit: Duration, mut check: impl FnMut() -> Option<Str
     }
 }
 
-fn caget(t: &TestContext, pv: &str) -> (i32, String, String) {
+pub(crate) fn caget(t: &TestContext, pv: &str) -> (i32, String, String) {
     let out = t
         .cmd(&["client", "caget", pv])
         .output()

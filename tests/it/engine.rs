@@ -248,7 +248,7 @@ fn a_tls_engine_is_verified_against_the_ca_of_docker_cert_path() {
         ],
         &["swarm", "--show-nodes"],
     );
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(3));
     assert!(out.stdout.is_empty());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
@@ -271,7 +271,7 @@ fn a_tls_engine_is_verified_against_the_ca_of_docker_cert_path() {
         ],
         &["swarm", "--show-nodes"],
     );
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(3));
     assert!(out.stdout.is_empty());
 
     // Half a client pair is named, not silently left out of the handshake.
@@ -285,7 +285,7 @@ fn a_tls_engine_is_verified_against_the_ca_of_docker_cert_path() {
         ],
         &["swarm", "--show-nodes"],
     );
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(3));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains(&format!(
@@ -339,7 +339,7 @@ fn a_plain_endpoint_posing_as_a_tls_engine_never_sees_a_registry_password() {
         .env("DOCKER_CONFIG", &config_dir)
         .env_remove("IOCDOCK_ALLOW_PLAIN_TCP");
     let out = cmd.output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(3));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(
@@ -370,7 +370,7 @@ fn plain_tcp_is_refused_before_connecting_unless_allowed() {
     let host = format!("tcp://{address}");
     let t = TestContext::new();
     let out = against(&t, &host, &[], &["swarm", "--show-nodes"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(3));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(

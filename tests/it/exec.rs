@@ -97,16 +97,22 @@ fn generated_files_match_the_original_tool_byte_for_byte() {
 #[test]
 fn validation_lists_every_problem_and_sets_warning() {
     let t = TestContext::new();
-    t.ok(&["create", "bad", "-o", "bin=", "module=autosave, nosuch"]);
-    t.ok(&[
-        "set",
-        "bad",
-        "-s",
-        "db",
-        "-o",
-        "load=missing.db, name=x;../../etc/passwd.db",
-    ]);
-    t.ok(&["set", "bad", "-s", "setting", "-o", "epics_env=NOEQUALS"]);
+    t.ok(&["create", "bad"]);
+    // A file edited by hand (or by an older version) with a problem in many options.
+    let path = t.repository().join("bad/ioc.ini");
+    let ini = t
+        .ioc_ini("bad")
+        .replace("bin = ST-IOC\n", "bin = \n")
+        .replace(
+            "module = autosave, caputlog\n",
+            "module = autosave, nosuch\n",
+        )
+        .replace(
+            "load = \n",
+            "load = \n\tmissing.db, name=x\n\t../../etc/passwd.db\n",
+        )
+        .replace("epics_env = \n", "epics_env = NOEQUALS\n");
+    fs::write(&path, ini).unwrap();
     let out = t
         .cmd(&["exec", "bad", "--gen-startup-file"])
         .assert()
@@ -114,17 +120,40 @@ fn validation_lists_every_problem_and_sets_warning() {
         .get_output()
         .clone();
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    for part in ["bin", "nosuch", "missing.db", "passwd.db", "NOEQUALS"] {
-        assert!(stderr.contains(part), "{part} missing from: {stderr}");
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("error: "))
+        .collect();
+    assert_eq!(errors.len(), 5, "one line per problem: {stderr}");
+    for (part, line) in ["nosuch", "passwd.db", "NOEQUALS", "bin", "missing.db"]
+        .iter()
+        .zip(&errors)
+    {
+        assert!(line.contains(part), "{part} missing from: {line}");
+        assert!(
+            line.starts_with("error: IOC \"bad\": startup files not generated: option \""),
+            "{line}"
+        );
     }
     assert!(!t.repository().join("bad/project/startup").exists());
     let info = t.ok(&["list", "-i", "name=bad"]);
-    assert!(info.contains("state: warning\n"), "{info}");
     assert!(info.contains("missing.db"), "{info}");
-    assert_eq!(t.ok(&["list", "state=warning"]), "bad\n");
-    // Once fixed, the warnings go and the IOC is generated.
-    t.ok(&["set", "bad", "-o", "bin=ST-IOC", "module=autosave"]);
+    // Options that break their rule make the state error, not only a warning.
+    assert!(info.contains("state: error\n"), "{info}");
+    assert!(info.contains("error: invalid option"), "{info}");
+    assert_eq!(t.ok(&["list", "state=warning"]), "");
+    // set fixes a file with older problems one option at a time, and warns of the rest.
+    let out = t
+        .cmd(&["set", "bad", "-o", "bin=ST-IOC", "module=autosave"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(
+        stderr.contains("warning: IOC \"bad\": option \"epics_env\""),
+        "{stderr}"
+    );
     t.ok(&["set", "bad", "-s", "setting", "-o", "epics_env=A=1"]);
     fs::write(
         t.repository().join("bad/src/missing.db"),
@@ -140,6 +169,7 @@ fn validation_lists_every_problem_and_sets_warning() {
 fn file_copy_may_not_escape_the_project() {
     let t = TestContext::new();
     test_ioc(&t, "esc", &["--add-raw"]);
+    let before = t.ioc_ini("esc");
     for bad in [
         "src/ramper.db:../../outside.db:r",
         "src/ramper.db:/tmp/outside.db:r",
@@ -147,13 +177,29 @@ fn file_copy_may_not_escape_the_project() {
         "src/../../../etc/passwd:startup/p:r",
         "src/ramper.db:startup/x.db:q",
     ] {
-        t.ok(&["set", "esc", "-s", "raw", "-o", &format!("file_copy={bad}")]);
-        t.cmd(&["exec", "esc", "--gen-startup-file"])
+        t.cmd(&["set", "esc", "-s", "raw", "-o", &format!("file_copy={bad}")])
             .assert()
             .code(1)
-            .stderr(predicate::str::contains("file_copy"));
-        assert!(!t.home().join("outside.db").exists());
+            .stderr(predicate::str::contains(format!(
+                "error: IOC \"esc\": option \"file_copy\" of section [RAW] has the line \"{bad}\""
+            )));
+        assert_eq!(t.ioc_ini("esc"), before, "{bad}");
     }
+    // Written by hand, generation still refuses it.
+    fs::write(
+        t.repository().join("esc/ioc.ini"),
+        before.replace(
+            "file_copy = \n",
+            "file_copy = src/ramper.db:../../outside.db:r\n",
+        ),
+    )
+    .unwrap();
+    t.cmd(&["exec", "esc", "--gen-startup-file"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("file_copy"));
+    assert!(!t.home().join("outside.db").exists());
+    fs::write(t.repository().join("esc/ioc.ini"), &before).unwrap();
     t.ok(&[
         "set",
         "esc",
@@ -410,7 +456,8 @@ fn check_deploy_diffs_exported_copy_against_repository() {
     assert!(t.ok(&["list", "-p", "name=dep"]).contains("inconsistent"));
 }
 
-/// The SnapshotConsistency and RunningConsistency columns of one IOC.
+/// The SnapshotConsistency and RunningConsistency columns of one IOC (the last but one
+/// and the last but two).
 fn consistency(t: &TestContext, name: &str) -> (String, String) {
     let panel = t.ok(&["list", "-p", "-l", name]);
     // Columns are at least three spaces apart; cells hold single spaces at most.
@@ -422,8 +469,9 @@ fn consistency(t: &TestContext, name: &str) -> (String, String) {
         .map(str::trim)
         .filter(|cell| !cell.is_empty())
         .collect();
+    // The last column, ServiceConsistency, compares with the swarm.
     let column = |i: usize| row[row.len() - i].to_string();
-    (column(2), column(1))
+    (column(3), column(2))
 }
 
 /// Flips the case of the last letter of a file (a value, in an ioc.ini): the file

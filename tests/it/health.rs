@@ -84,13 +84,14 @@ fn health_options_are_checked_before_anything_is_written() {
         .assert()
         .code(1)
         .stderr(predicate::str::contains(
-            "IOC \"a\": option \"health-check\" of section [DEPLOY] is \"maybe\" (expected true or false); nothing written",
-        ));
+            "IOC \"a\": option \"health-check\" of section [DEPLOY] is \"maybe\": expected true or false",
+        ))
+        .stderr(predicate::str::contains("IOC \"a\": nothing written"));
     t.cmd(&["set", "a", "-s", "deploy", "-o", "health-pv=a b"])
         .assert()
         .code(1)
         .stderr(predicate::str::contains(
-            "IOC \"a\": option \"health-pv\" of section [DEPLOY] is \"a b\" (expected a PV name",
+            "IOC \"a\": option \"health-pv\" of section [DEPLOY] is \"a b\": expected a PV name",
         ));
     assert_eq!(t.ioc_ini("a"), before, "nothing written");
     t.cmd(&["create", "b", "-s", "deploy", "-o", "health-pv=-w"])

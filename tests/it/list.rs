@@ -147,10 +147,10 @@ fn panel_table() {
         .expect("run iocdock");
     assert!(out.status.success());
     insta::assert_snapshot!(String::from_utf8_lossy(&out.stdout), @r"
-    IOC     Host    Description    State    Status    DeployStatus                   SnapshotConsistency   RunningConsistency
-    ioc1    swarm   first ramper   normal   created   unknown (docker unreachable)   no snapshot           not exported
-    ioc12   swarm                  normal   created   unknown (docker unreachable)   no snapshot           not exported
-    ioc2    swarm                  normal   created   unknown (docker unreachable)   no snapshot           not exported
+    IOC     Host    Description    State    Status    DeployStatus                   Node   SnapshotConsistency   RunningConsistency   ServiceConsistency
+    ioc1    swarm   first ramper   normal   created   unknown (docker unreachable)          no snapshot           not exported         unknown
+    ioc12   swarm                  normal   created   unknown (docker unreachable)          no snapshot           not exported         unknown
+    ioc2    swarm                  normal   created   unknown (docker unreachable)          no snapshot           not exported         unknown
     ");
 }
 

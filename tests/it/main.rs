@@ -7,22 +7,30 @@ mod client;
 mod cluster;
 mod config;
 mod create;
+mod deadlines;
 mod deploy;
 mod docker;
+mod drift;
 mod e2e;
 mod engine;
 mod exec;
+mod faults;
 mod fixtures;
 mod health;
 mod help;
+mod image;
+mod json;
 mod lifecycle;
 mod links;
 mod list;
 mod manage;
 mod monitoring;
+mod multinode;
 mod oracle;
 mod paths;
+mod real_image;
 mod registry;
+mod schema;
 mod secrets;
 mod status;
 mod swarm_backup;
@@ -97,8 +105,12 @@ impl TestContext {
     }
 
     /// `iocdock ARGS` with this home and a clean environment.
+    /// A run still going after five minutes is killed and fails its test: a command
+    /// that hangs must never hang the suite.
     pub(crate) fn cmd(&self, args: &[&str]) -> Command {
-        Command::from_std(self.std_cmd(args))
+        let mut cmd = Command::from_std(self.std_cmd(args));
+        cmd.timeout(std::time::Duration::from_secs(300));
+        cmd
     }
 
     /// The same as a plain process, for tests that spawn several at once.
@@ -111,6 +123,49 @@ impl TestContext {
             .env_remove("EDITOR")
             .env("USER", "tester");
         cmd
+    }
+
+    /// Runs `iocdock ARGS` on a pseudo-terminal (util-linux `script`), typing `input`;
+    /// returns the exit code and everything the terminal showed (stdout and stderr).
+    /// None when `script` is missing outside CI (the caller skips).
+    pub(crate) fn on_terminal(&self, args: &[&str], input: &str) -> Option<(i32, String)> {
+        use std::io::Write;
+        let found = std::process::Command::new("script")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !found {
+            assert!(
+                !docker::in_ci(),
+                "CI needs `script` (Debian package bsdutils)"
+            );
+            eprintln!("SKIPPED: `script` not found (apt-get install bsdutils)");
+            return None;
+        }
+        let quoted: Vec<String> = std::iter::once(bin().display().to_string())
+            .chain(args.iter().map(|a| a.to_string()))
+            .map(|a| format!("'{}'", a.replace('\'', "'\\''")))
+            .collect();
+        let mut child = std::process::Command::new("script")
+            .args(["-qec", &quoted.join(" "), "/dev/null"])
+            .env("IOCDOCK_HOME", self.home())
+            .env_remove("MOUNT_PATH")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("script");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("type");
+        let out = child.wait_with_output().expect("script");
+        Some((
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        ))
     }
 
     /// Runs `iocdock ARGS` and returns stdout, failing the test if it did not succeed.
@@ -137,16 +192,14 @@ impl TestContext {
     }
 
     /// Every file below the home with its bytes and modification time, to prove a
-    /// command wrote nothing. The operation log is excluded: it records every call.
+    /// command wrote nothing. The operation log is excluded: it records every call;
+    /// so is the repository lock file, which the command holding it marks and clears.
     pub(crate) fn tree_state(&self) -> Vec<(PathBuf, Vec<u8>, std::time::SystemTime)> {
         let mut files = Vec::new();
         for entry in walkdir::WalkDir::new(self.home()).sort_by_file_name() {
             let entry = entry.expect("walk");
-            if entry
-                .file_name()
-                .to_string_lossy()
-                .starts_with("OperationLog")
-            {
+            let name = entry.file_name().to_string_lossy();
+            if name.starts_with("OperationLog") || name == ".iocdock.lock" {
                 continue;
             }
             let meta = entry.metadata().expect("metadata");

@@ -32,8 +32,7 @@ fn edit_opens_the_editor_and_checks_the_result() {
         .assert()
         .code(1)
         .stderr(
-            predicate::str::contains("ioc.ini:")
-                .and(predicate::str::contains("broken line").or(predicate::str::contains("line"))),
+            predicate::str::contains("ioc.ini.edit:").and(predicate::str::contains("broken line")),
         );
     t.cmd(&["edit", "nope"])
         .env("EDITOR", &good)
@@ -171,12 +170,27 @@ fn concurrent_sets_never_tear_a_file() {
     let t = TestContext::new();
     t.ok(&["create", "a"]);
     for round in 0..10 {
+        // Values the schema takes: CPUs and sizes of at least its minimum.
+        let value = |key: &str| {
+            if key == "cpu-reserve" {
+                format!("0.{}", round + 1)
+            } else {
+                format!("{}M", round + 4)
+            }
+        };
         let spawn = |key: &str| {
-            t.std_cmd(&["set", "a", "-s", "deploy", "-o", &format!("{key}={round}")])
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .unwrap()
+            t.std_cmd(&[
+                "set",
+                "a",
+                "-s",
+                "deploy",
+                "-o",
+                &format!("{key}={}", value(key)),
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
         };
         let mut first = spawn("cpu-reserve");
         let mut second = spawn("memory-reserve");
@@ -184,9 +198,12 @@ fn concurrent_sets_never_tear_a_file() {
         assert!(second.wait().unwrap().success());
         let ini = t.ioc_ini("a");
         // The lock serialises the two read-modify-write cycles: both changes survive.
-        assert!(ini.contains(&format!("cpu-reserve = {round}\n")), "{ini}");
         assert!(
-            ini.contains(&format!("memory-reserve = {round}\n")),
+            ini.contains(&format!("cpu-reserve = {}\n", value("cpu-reserve"))),
+            "{ini}"
+        );
+        assert!(
+            ini.contains(&format!("memory-reserve = {}\n", value("memory-reserve"))),
             "{ini}"
         );
         assert!(t.ok(&["list", "-i", "name=a"]).contains("state: normal"));

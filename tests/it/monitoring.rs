@@ -14,7 +14,6 @@ use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -25,8 +24,9 @@ use crate::builtin::{
     CREDENTIALS, Cleanup, compose_files, compose_service, eventually, free_port, http,
     override_template, stand_ins_ready, tool_ready, wait_running, without_grafana_variables, yaml,
 };
-use crate::docker::{docker, docker_ready, in_ci, unique_prefix};
+use crate::docker::{docker, docker_ready, unique_prefix};
 use crate::e2e::{DEMO_IMAGE, demo_image};
+use crate::multinode::Harness;
 
 const PASSWORD: &str = "m0n-pw";
 /// How long an IOC may be down before it pages, in this test.
@@ -816,105 +816,19 @@ fn a_stopped_ioc_pages_by_webhook_and_mail_and_keeps_alerting_until_it_runs() {
     );
 }
 
-/// The multi-node harness (`../shared/tools/multinode`, README there) is one per
-/// machine and shared: a test holds an exclusive lock on it for its whole run, brings
-/// it up (idempotent) and repairs it when done, failed or not.
-struct Harness {
-    _lock: fs::File,
-}
-
-const HARNESS_LOCK: &str = "/run/multinode-iocdock-tests.lock";
-const HARNESS_MANAGER: &str = "unix:///run/multinode/node0.sock";
-
-fn harness_script(name: &str) -> PathBuf {
-    crate::project_file("../shared/tools/multinode").join(name)
-}
-
-impl Harness {
-    fn take(test: &str) -> Option<Harness> {
-        let skip = |why: &str| {
-            assert!(
-                !in_ci(),
-                "{test}: CI needs the multi-node harness, but {why}"
-            );
-            eprintln!("SKIPPED {test}: {why}");
-            None
-        };
-        if !in_ci() && std::env::var("IOCDOCK_MULTINODE_TESTS").as_deref() == Ok("skip") {
-            return skip("IOCDOCK_MULTINODE_TESTS=skip");
-        }
-        if !harness_script("up.sh").is_file() {
-            return skip("../shared/tools/multinode is missing");
-        }
-        let lock = match fs::File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(HARNESS_LOCK)
-        {
-            Ok(file) => file,
-            Err(e) => return skip(&format!("cannot open {HARNESS_LOCK}: {e}")),
-        };
-        if let Err(e) = lock.lock() {
-            return skip(&format!("cannot lock {HARNESS_LOCK}: {e}"));
-        }
-        let up = Command::new("bash").arg(harness_script("up.sh")).output();
-        match up {
-            Ok(out) if out.status.success() => Some(Harness { _lock: lock }),
-            Ok(out) => skip(&format!(
-                "up.sh failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            )),
-            Err(e) => skip(&format!("up.sh: {e}")),
-        }
-    }
-
-    fn load_image(&self, image: &str) {
-        let out = Command::new("bash")
-            .arg(harness_script("load-image.sh"))
-            .arg(image)
-            .output()
-            .expect("load-image.sh");
-        assert!(
-            out.status.success(),
-            "load-image.sh {image}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    /// The docker CLI against node N's own engine.
-    fn docker_on(&self, node: u32, args: &[&str]) -> Option<String> {
-        let out = Command::new("docker")
-            .arg("-H")
-            .arg(format!("unix:///run/multinode/node{node}.sock"))
-            .args(args)
-            .output()
-            .ok()?;
-        out.status
-            .success()
-            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
-    }
-}
-
-impl Drop for Harness {
-    fn drop(&mut self) {
-        let _ = Command::new("bash").arg(harness_script("up.sh")).output();
-    }
-}
-
 /// Removes a stack from the harness when dropped (declared after the harness): its
 /// services, then its networks and the volumes each node made for it.
-struct HarnessStack<'a> {
+struct MonitoringStack<'a> {
     harness: &'a Harness,
     prefix: String,
 }
 
-impl Drop for HarnessStack<'_> {
+impl Drop for MonitoringStack<'_> {
     fn drop(&mut self) {
         let stack = format!("{}_", self.prefix);
         let named = |node: u32, kind: &str| -> Vec<String> {
             self.harness
-                .docker_on(node, &[kind, "ls", "--format", "{{.Name}}"])
+                .try_docker_on(node, &[kind, "ls", "--format", "{{.Name}}"])
                 .unwrap_or_default()
                 .split_whitespace()
                 .filter(|n| n.starts_with(&stack))
@@ -925,14 +839,14 @@ impl Drop for HarnessStack<'_> {
         if !services.is_empty() {
             let mut args = vec!["service", "rm"];
             args.extend(services.iter().map(String::as_str));
-            self.harness.docker_on(0, &args);
+            self.harness.try_docker_on(0, &args);
         }
         let deadline = Instant::now() + Duration::from_secs(60);
         for node in 0..3 {
             loop {
                 let left = self
                     .harness
-                    .docker_on(node, &["ps", "-aq", "--filter", &format!("name={stack}")])
+                    .try_docker_on(node, &["ps", "-aq", "--filter", &format!("name={stack}")])
                     .unwrap_or_default();
                 if left.trim().is_empty() || Instant::now() > deadline {
                     break;
@@ -943,7 +857,7 @@ impl Drop for HarnessStack<'_> {
             if !volumes.is_empty() {
                 let mut args = vec!["volume", "rm"];
                 args.extend(volumes.iter().map(String::as_str));
-                self.harness.docker_on(node, &args);
+                self.harness.try_docker_on(node, &args);
             }
         }
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -954,7 +868,7 @@ impl Drop for HarnessStack<'_> {
             }
             let mut args = vec!["network", "rm"];
             args.extend(networks.iter().map(String::as_str));
-            self.harness.docker_on(0, &args);
+            self.harness.try_docker_on(0, &args);
             std::thread::sleep(Duration::from_millis(500));
         }
     }
@@ -970,7 +884,7 @@ fn the_exporter_of_every_node_is_scraped_on_a_multinode_swarm() {
         return;
     };
     let prefix = unique_prefix("mnmon");
-    let _stack = HarnessStack {
+    let _stack = MonitoringStack {
         harness: &harness,
         prefix: prefix.clone(),
     };
@@ -1018,7 +932,7 @@ fn the_exporter_of_every_node_is_scraped_on_a_multinode_swarm() {
     let on_harness = |args: &[&str]| {
         let out = t
             .cmd(args)
-            .env("DOCKER_HOST", HARNESS_MANAGER)
+            .env("DOCKER_HOST", crate::multinode::MANAGER)
             .output()
             .expect("run iocdock");
         assert!(
@@ -1132,7 +1046,7 @@ fn the_exporter_of_every_node_is_scraped_on_a_multinode_swarm() {
 /// last look, so a failed start shows in the output).
 fn wait_running_on(harness: &Harness, prefix: &str) {
     let listed = harness
-        .docker_on(0, &["service", "ls", "--format", "{{.Name}} {{.Replicas}}"])
+        .try_docker_on(0, &["service", "ls", "--format", "{{.Name}} {{.Replicas}}"])
         .unwrap_or_default();
     let ours: Vec<&str> = listed.lines().filter(|l| l.starts_with(prefix)).collect();
     eprintln!("services on the harness: {ours:?}");

@@ -109,7 +109,7 @@ fn digest_and_panel_show_running_and_failing_services() {
     let lines: Vec<&str> = digest.lines().collect();
     assert_eq!(
         lines[0].split_whitespace().collect::<Vec<_>>(),
-        ["Name", "ServiceName", "Type", "Replicas", "Status"]
+        ["Name", "ServiceName", "Type", "Replicas", "Node", "Status"]
     );
     // The failing IOC is pinned above every healthy or undeployed row.
     assert!(lines[1].starts_with("bad "), "{digest}");
@@ -308,7 +308,7 @@ fn unreachable_daemon() {
     let gone = [("DOCKER_HOST", "unix:///nonexistent.sock")];
 
     let (code, out, err) = run(&t, &["swarm", "--show-digest"], &gone);
-    assert_eq!(code, 1, "{err}");
+    assert_eq!(code, 3, "{err}");
     assert_eq!(out, "");
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(
@@ -333,7 +333,7 @@ fn unreachable_daemon() {
     assert!(out.contains("ioc1"));
 
     let (code, _, err) = run(&t, &["client", "caget", "x"], &gone);
-    assert_eq!(code, 1);
+    assert_eq!(code, 3);
     assert_eq!(err.lines().count(), 1, "{err}");
 }
 

@@ -290,7 +290,21 @@ fn swarm_backup_and_restore_bring_a_removed_service_back() {
     };
 
     let pid_before = engine.pid();
-    let out = run(&["swarm", "-b"]).output().expect("iocdock");
+    // Stopping the engine needs a yes: without a terminal, --yes.
+    run(&["swarm", "-b"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "refusing to stop the Docker engine",
+        ))
+        .stderr(predicate::str::contains("--yes"));
+    assert_eq!(
+        engine.pid(),
+        pid_before,
+        "a refused backup must not stop the engine"
+    );
+    assert!(!t.home().join("swarm-backup").exists());
+    let out = run(&["swarm", "-b", "--yes"]).output().expect("iocdock");
     assert!(
         out.status.success(),
         "swarm -b failed: {}\n{}",
