@@ -224,32 +224,6 @@ if [[ "${IOCDOCK_DOCKER_TESTS:-}" != skip && -f $multinode/up.sh ]]; then
 fi
 
 # ----------------------------------------------------------------------------------
-# The multi-node swarm of the fault tests (../shared/tools/multinode: one manager and
-# two workers in network namespaces on this machine). up.sh is idempotent and repairs
-# a harness another run left broken; it needs Debian's busybox-static.
-multinode=../shared/tools/multinode
-if [[ "${IOCDOCK_DOCKER_TESTS:-}" != skip && -f $multinode/up.sh ]]; then
-    if ! command -v busybox >/dev/null; then
-        say "apt-get install busybox-static"
-        DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq \
-            --no-install-recommends busybox-static >&2 ||
-            { apt-get -o DPkg::Lock::Timeout=300 update -qq &&
-                DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq \
-                    --no-install-recommends busybox-static; } >&2 || true
-    fi
-    say "$multinode/up.sh"
-    # Under the lock the tests hold: never "repair" a node a running test took down.
-    if ! flock /run/multinode-iocdock-tests.lock bash "$multinode/up.sh" >/dev/null; then
-        if is_ci; then
-            echo "test.sh: the multi-node harness did not come up in CI; stopping" >&2
-            exit 1
-        fi
-        echo "test.sh: WARNING: multi-node harness unavailable; its tests will SKIP" >&2
-        export IOCDOCK_MULTINODE_TESTS=skip
-    fi
-fi
-
-# ----------------------------------------------------------------------------------
 # Cluster tools, from Debian, installed only when missing: ansible-core (syntax checks
 # of the shipped playbooks, ansible-inventory on generated inventories, a real run of
 # the folder-setup playbook) and docker-registry (distribution 2.8, the real registry

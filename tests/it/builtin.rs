@@ -1313,7 +1313,10 @@ pub(crate) fn free_port() -> u16 {
 /// `changes` made, each of which must apply: the file deployed is the shipped one but
 /// for what is replaced.
 pub(crate) fn override_template(t: &TestContext, relative: &str, changes: &[(&str, &str)]) {
-    let mut text = fs::read_to_string(crate::project_file(&format!("imsrvs/{relative}")))
+    let path = t.home().join("IocDock/imsrvs").join(relative);
+    // On top of an earlier override of the same file, so changes add up.
+    let mut text = fs::read_to_string(&path)
+        .or_else(|_| fs::read_to_string(crate::project_file(&format!("imsrvs/{relative}"))))
         .unwrap_or_else(|e| panic!("imsrvs/{relative}: {e}"));
     for (from, to) in changes {
         assert!(
@@ -1322,9 +1325,85 @@ pub(crate) fn override_template(t: &TestContext, relative: &str, changes: &[(&st
         );
         text = text.replace(from, to);
     }
-    let path = t.home().join("IocDock/imsrvs").join(relative);
     fs::create_dir_all(path.parent().unwrap()).unwrap();
     fs::write(path, text).unwrap();
+}
+
+/// Free ports for the built-in services a test deploys on this machine's engine.
+#[derive(Clone, Copy)]
+pub(crate) struct Ports {
+    pub(crate) registry: u16,
+    pub(crate) prometheus: u16,
+    pub(crate) alertmanager: u16,
+    pub(crate) exporter: u16,
+}
+
+impl Ports {
+    pub(crate) fn free() -> Ports {
+        let [registry, prometheus, alertmanager, exporter] = [(); 4].map(|_| free_port());
+        Ports {
+            registry,
+            prometheus,
+            alertmanager,
+            exporter,
+        }
+    }
+}
+
+/// The shipped built-in service files on the ports of `ports` and on this single
+/// manager node (no node labels are added to the shared node). The registry's port
+/// comes from the settings (`registry_port`).
+pub(crate) fn on_this_manager(t: &TestContext, ports: Ports) {
+    let on_manager = [
+        (
+            "constraints: [node.labels.registry==true]",
+            "constraints: [node.role==manager]",
+        ),
+        (
+            "constraints: [node.labels.alertmanager==true]",
+            "constraints: [node.role==manager]",
+        ),
+        (
+            "constraints: [node.role==manager, node.labels.prometheus==true]",
+            "constraints: [node.role==manager]",
+        ),
+    ];
+    override_template(t, "registry/registry.yaml", &on_manager[..1]);
+    override_template(
+        t,
+        "alertManager/alertManager.yaml",
+        &[
+            on_manager[1],
+            (
+                "published: 9093",
+                &format!("published: {}", ports.alertmanager),
+            ),
+        ],
+    );
+    override_template(
+        t,
+        "prometheus/prometheus.yaml",
+        &[
+            on_manager[2],
+            (
+                "published: 9090",
+                &format!("published: {}", ports.prometheus),
+            ),
+        ],
+    );
+    override_template(
+        t,
+        "global-services/nodeExporter.yaml",
+        &[(
+            "--web.listen-address=:9100",
+            &format!("--web.listen-address=:{}", ports.exporter),
+        )],
+    );
+    override_template(
+        t,
+        "prometheus/config/prometheus.yml",
+        &[("port: 9100", &format!("port: {}", ports.exporter))],
+    );
 }
 
 /// Whether the stand-in images the deployment test runs exist (scripts/test.sh builds
@@ -1465,66 +1544,19 @@ fn published_ports_refuse_admin_and_write_requests_without_credentials() {
         images: Vec::new(),
     };
     let t = TestContext::new();
-    let [
-        registry_port,
-        prometheus_port,
-        alertmanager_port,
-        exporter_port,
-    ] = [(); 4].map(|_| free_port());
+    let ports = Ports::free();
+    let Ports {
+        registry: registry_port,
+        prometheus: prometheus_port,
+        alertmanager: alertmanager_port,
+        exporter: exporter_port,
+    } = ports;
     // registry.iasf is the name the stand-in images carry; the registry's port is a
     // free one, so the image names carry it too.
     t.write_settings(&format!(
         "prefix_stack_name: {prefix}\nregistry_common_name: registry.iasf\nregistry_port: {registry_port}\n{CREDENTIALS}"
     ));
-    // The shipped files, on ports of their own and on this single manager node
-    // (no node labels are added to the shared node).
-    let on_manager = [
-        (
-            "constraints: [node.labels.registry==true]",
-            "constraints: [node.role==manager]",
-        ),
-        (
-            "constraints: [node.labels.alertmanager==true]",
-            "constraints: [node.role==manager]",
-        ),
-        (
-            "constraints: [node.role==manager, node.labels.prometheus==true]",
-            "constraints: [node.role==manager]",
-        ),
-    ];
-    override_template(&t, "registry/registry.yaml", &on_manager[..1]);
-    override_template(
-        &t,
-        "alertManager/alertManager.yaml",
-        &[
-            on_manager[1],
-            (
-                "published: 9093",
-                &format!("published: {alertmanager_port}"),
-            ),
-        ],
-    );
-    override_template(
-        &t,
-        "prometheus/prometheus.yaml",
-        &[
-            on_manager[2],
-            ("published: 9090", &format!("published: {prometheus_port}")),
-        ],
-    );
-    override_template(
-        &t,
-        "global-services/nodeExporter.yaml",
-        &[(
-            "--web.listen-address=:9100",
-            &format!("--web.listen-address=:{exporter_port}"),
-        )],
-    );
-    override_template(
-        &t,
-        "prometheus/config/prometheus.yml",
-        &[("port: 9100", &format!("port: {exporter_port}"))],
-    );
+    on_this_manager(&t, ports);
     t.ok(&["make-certs"]);
     t.ok(&["swarm", "--gen-built-in-services"]);
     let swarm = t.mount().join("swarm");

@@ -8,7 +8,6 @@ use crate::TestContext;
 use crate::deploy::exported_ioc;
 use crate::docker::{StackGuard, docker_ready, swarm_context, unique_prefix};
 use crate::e2e::{DEMO_IMAGE, demo_image};
-use crate::project_file;
 use crate::status::{run, wait_for};
 
 /// The panel as JSON, asked again while the engine is slow to answer in 2 s.
@@ -110,27 +109,7 @@ fn an_image_update_the_engine_rolled_back_shows_drifted_with_its_message() {
     let t = swarm_context(&prefix);
     // PV names unique to this run: IOCs on the host network answer every search.
     let ioc = format!("{prefix}r");
-    let template = project_file("templates/test/test.ini");
-    t.ok(&[
-        "create",
-        &ioc,
-        "-f",
-        template.to_str().unwrap(),
-        "-o",
-        &format!("image={DEMO_IMAGE}"),
-        "module=",
-    ]);
-    t.ok(&[
-        "set",
-        &ioc,
-        "-s",
-        "db",
-        "-o",
-        &format!("load=ramper.db, name={ioc}"),
-    ]);
-    let sources = project_file("templates/test");
-    t.ok(&["exec", &ioc, "--add-src-file", sources.to_str().unwrap()]);
-    t.ok(&["exec", &ioc, "--deploy"]);
+    crate::e2e::ramper_ioc(&t, &ioc);
     t.ok(&["service", &ioc, "--deploy"]);
     wait_for("the IOC running", Duration::from_secs(90), || {
         let r = row(&panel(&t), &ioc);

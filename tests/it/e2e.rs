@@ -49,6 +49,33 @@ pub(crate) fn caget(t: &TestContext, pv: &str) -> (i32, String, String) {
     )
 }
 
+/// An IOC of the demo image (real EPICS) serving the ramper PVs `<name>:…`, with its
+/// sources added and exported: ready to deploy. IOCs on the host network answer every
+/// search, so a test gives names unique to its run.
+pub(crate) fn ramper_ioc(t: &TestContext, name: &str) {
+    let template = project_file("templates/test/test.ini");
+    t.ok(&[
+        "create",
+        name,
+        "-f",
+        template.to_str().unwrap(),
+        "-o",
+        &format!("image={DEMO_IMAGE}"),
+        "module=",
+    ]);
+    t.ok(&[
+        "set",
+        name,
+        "-s",
+        "db",
+        "-o",
+        &format!("load=ramper.db, name={name}"),
+    ]);
+    let sources = project_file("templates/test");
+    t.ok(&["exec", name, "--add-src-file", sources.to_str().unwrap()]);
+    t.ok(&["exec", name, "--deploy"]);
+}
+
 #[test]
 fn deployed_iocs_serve_changing_values_to_the_client() {
     if !docker_ready("e2e::deployed_iocs_serve_changing_values_to_the_client") {
@@ -58,38 +85,11 @@ fn deployed_iocs_serve_changing_values_to_the_client() {
     let prefix = unique_prefix("e2e");
     let _guard = StackGuard(prefix.clone());
     let t = swarm_context(&prefix);
-    let template = project_file("templates/test/test.ini");
     // PV names unique to this run: every IOC on the host network answers searches.
     let iocs = [format!("{prefix}a"), format!("{prefix}b")];
     for ioc in &iocs {
-        t.ok(&[
-            "create",
-            ioc,
-            "-f",
-            template.to_str().unwrap(),
-            "-o",
-            &format!("image={DEMO_IMAGE}"),
-            "module=",
-        ]);
-        t.ok(&[
-            "set",
-            ioc,
-            "-s",
-            "db",
-            "-o",
-            &format!("load=ramper.db, name={ioc}"),
-        ]);
+        ramper_ioc(&t, ioc);
     }
-    let names: Vec<&str> = iocs.iter().map(String::as_str).collect();
-    let sources = project_file("templates/test");
-    let mut args = vec!["exec"];
-    args.extend(&names);
-    args.extend(["--add-src-file", sources.to_str().unwrap()]);
-    t.ok(&args);
-    let mut args = vec!["exec"];
-    args.extend(&names);
-    args.push("--deploy");
-    t.ok(&args);
     t.ok(&["swarm", "--deploy-all-iocs"]);
 
     // The client: a custom service named srv-client, so it runs as <prefix>_srv-client.

@@ -9,7 +9,6 @@ use serde_json::Value;
 use crate::TestContext;
 use crate::e2e::{DEMO_IMAGE, demo_image};
 use crate::multinode::{Harness, HarnessStack, MANAGER};
-use crate::project_file;
 use crate::status::{run, wait_for};
 
 const ON_HARNESS: [(&str, &str); 1] = [("DOCKER_HOST", MANAGER)];
@@ -17,28 +16,8 @@ const ON_HARNESS: [(&str, &str); 1] = [("DOCKER_HOST", MANAGER)];
 /// IOCs of the demo image (real EPICS), deployed with the default placement.
 fn deployed_iocs(t: &TestContext, prefix: &str, names: &[String]) {
     t.write_settings(&format!("prefix_stack_name: {prefix}\n"));
-    let template = project_file("templates/test/test.ini");
-    let sources = project_file("templates/test");
     for name in names {
-        t.ok(&[
-            "create",
-            name,
-            "-f",
-            template.to_str().unwrap(),
-            "-o",
-            &format!("image={DEMO_IMAGE}"),
-            "module=",
-        ]);
-        t.ok(&[
-            "set",
-            name,
-            "-s",
-            "db",
-            "-o",
-            &format!("load=ramper.db, name={name}"),
-        ]);
-        t.ok(&["exec", name, "--add-src-file", sources.to_str().unwrap()]);
-        t.ok(&["exec", name, "--deploy"]);
+        crate::e2e::ramper_ioc(t, name);
     }
     let (code, _, err) = run(t, &["swarm", "--deploy-all-iocs"], &ON_HARNESS);
     assert_eq!(code, 0, "{err}");

@@ -63,18 +63,14 @@ fn archive(path: &Path) -> (Vec<u8>, Vec<(String, tar::EntryType, String)>) {
 }
 
 /// The SnapshotConsistency and RunningConsistency columns of one IOC.
+/// The snapshot and running consistency of IOC `name` as the panel shows them.
 fn consistency(t: &TestContext, name: &str) -> (String, String) {
-    let panel = t.ok(&["list", "-p", "-l", name]);
-    let row: Vec<&str> = panel
-        .lines()
-        .nth(1)
-        .unwrap()
-        .split("  ")
-        .map(str::trim)
-        .filter(|cell| !cell.is_empty())
-        .collect();
-    let column = |i: usize| row[row.len() - i].to_string();
-    (column(2), column(1))
+    let panel = t.ok(&["list", "-p", "-l", name, "--format", "json"]);
+    let panel: serde_json::Value = serde_json::from_str(&panel).unwrap();
+    let row = &panel["iocs"][0];
+    assert_eq!(row["name"], name, "{panel}");
+    let field = |key: &str| row[key].as_str().unwrap_or_default().to_string();
+    (field("snapshot_consistency"), field("running_consistency"))
 }
 
 fn test_ioc(t: &TestContext, name: &str) {

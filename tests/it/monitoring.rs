@@ -21,11 +21,11 @@ use serde_json::Value;
 
 use crate::TestContext;
 use crate::builtin::{
-    CREDENTIALS, Cleanup, compose_files, compose_service, eventually, free_port, http,
+    CREDENTIALS, Cleanup, Ports, compose_files, compose_service, eventually, http, on_this_manager,
     override_template, stand_ins_ready, tool_ready, wait_running, without_grafana_variables, yaml,
 };
 use crate::docker::{docker, docker_ready, unique_prefix};
-use crate::e2e::{DEMO_IMAGE, demo_image};
+use crate::e2e::demo_image;
 use crate::multinode::Harness;
 
 const PASSWORD: &str = "m0n-pw";
@@ -347,12 +347,13 @@ fn a_stopped_ioc_pages_by_webhook_and_mail_and_keeps_alerting_until_it_runs() {
     let hook_port = webhook_server(inbox.clone());
     let smtp_port = smtp_server(inbox.clone());
     let host = host_address_for_containers();
-    let [
-        registry_port,
-        prometheus_port,
-        alertmanager_port,
-        exporter_port,
-    ] = [(); 4].map(|_| free_port());
+    let ports = Ports::free();
+    let Ports {
+        registry: registry_port,
+        prometheus: prometheus_port,
+        alertmanager: alertmanager_port,
+        exporter: exporter_port,
+    } = ports;
     let prometheus = format!("http://127.0.0.1:{prometheus_port}");
     let alertmanager = format!("http://127.0.0.1:{alertmanager_port}");
     let t = TestContext::new();
@@ -374,28 +375,7 @@ fn a_stopped_ioc_pages_by_webhook_and_mail_and_keeps_alerting_until_it_runs() {
     // The shipped files, on ports of their own, on this single manager (no node
     // labels are added to the shared node) and on a test's clock: scrapes, rule
     // evaluations, discovery and notifications every few seconds.
-    override_template(
-        &t,
-        "registry/registry.yaml",
-        &[(
-            "constraints: [node.labels.registry==true]",
-            "constraints: [node.role==manager]",
-        )],
-    );
-    override_template(
-        &t,
-        "alertManager/alertManager.yaml",
-        &[
-            (
-                "constraints: [node.labels.alertmanager==true]",
-                "constraints: [node.role==manager]",
-            ),
-            (
-                "published: 9093",
-                &format!("published: {alertmanager_port}"),
-            ),
-        ],
-    );
+    on_this_manager(&t, ports);
     override_template(
         &t,
         "alertManager/config/alertmanager.yml",
@@ -406,28 +386,8 @@ fn a_stopped_ioc_pages_by_webhook_and_mail_and_keeps_alerting_until_it_runs() {
     );
     override_template(
         &t,
-        "prometheus/prometheus.yaml",
-        &[
-            (
-                "constraints: [node.role==manager, node.labels.prometheus==true]",
-                "constraints: [node.role==manager]",
-            ),
-            ("published: 9090", &format!("published: {prometheus_port}")),
-        ],
-    );
-    override_template(
-        &t,
-        "global-services/nodeExporter.yaml",
-        &[(
-            "--web.listen-address=:9100",
-            &format!("--web.listen-address=:{exporter_port}"),
-        )],
-    );
-    override_template(
-        &t,
         "prometheus/config/prometheus.yml",
         &[
-            ("port: 9100", &format!("port: {exporter_port}")),
             ("scrape_interval: 30s", "scrape_interval: 3s"),
             ("scrape_timeout: 10s", "scrape_timeout: 2s"),
             ("evaluation_interval: 30s", "evaluation_interval: 3s"),
@@ -498,27 +458,7 @@ fn a_stopped_ioc_pages_by_webhook_and_mail_and_keeps_alerting_until_it_runs() {
     // An IOC of the demo image, whose PVs answer its health check.
     let ioc = format!("{prefix}ioc");
     let ioc_service = format!("{prefix}_srv-{ioc}");
-    let template = crate::project_file("templates/test/test.ini");
-    t.ok(&[
-        "create",
-        &ioc,
-        "-f",
-        template.to_str().unwrap(),
-        "-o",
-        &format!("image={DEMO_IMAGE}"),
-        "module=",
-    ]);
-    t.ok(&[
-        "set",
-        &ioc,
-        "-s",
-        "db",
-        "-o",
-        &format!("load=ramper.db, name={ioc}"),
-    ]);
-    let sources = crate::project_file("templates/test");
-    t.ok(&["exec", &ioc, "--add-src-file", sources.to_str().unwrap()]);
-    t.ok(&["exec", &ioc, "--deploy"]);
+    crate::e2e::ramper_ioc(&t, &ioc);
     t.ok(&["service", &ioc, "--deploy"]);
 
     // Every target that can exist here answers; those that cannot are named.
