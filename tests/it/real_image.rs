@@ -132,15 +132,18 @@ fn error_lines(console: &str) -> Vec<String> {
 /// autosave's report that a save file to restore from does not exist yet (its
 /// `Can't open file …sav`, `Trying backup file`, `Can't figure out which seq file
 /// is most recent`, `Can't find a file to restore from… I give up`, `Can't open save
-/// file.`), printed for each restore set before the first save.
+/// file.`), printed for each restore set before the first save, and its first save's
+/// `Backup file (….savB) bad or not found.  Writing a new one.`
+/// A notice printed after iocInit may follow the shell's `epics> ` prompt.
 fn is_autosave_first_boot_notice(line: &str) -> bool {
-    line.starts_with("save_restore:")
+    line.contains("save_restore:")
         && [
             "Can't open file",
             "Trying backup file",
             "Can't figure out which seq file is most recent",
             "Can't find a file to restore from",
             "Can't open save file.",
+            "bad or not found.  Writing a new one.",
         ]
         .iter()
         .any(|notice| line.contains(notice))
