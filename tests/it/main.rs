@@ -13,6 +13,7 @@ mod docker;
 mod drift;
 mod e2e;
 mod engine;
+mod errors;
 mod exec;
 mod faults;
 mod fixtures;
