@@ -14,12 +14,13 @@ mod printer;
 mod schema;
 mod services;
 mod settings;
+mod suggest;
 mod swarm;
 mod templates;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 use crate::cli::{Cli, Command};
 use crate::printer::Printer;
@@ -74,9 +75,11 @@ impl ExitStatus {
 pub(crate) struct UsageError(pub(crate) String);
 
 pub fn run() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
         Err(e) => {
+            let e = suggest::amend_usage_error(e, &Cli::command(), &args);
             let _ = e.print();
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
@@ -98,8 +101,11 @@ pub fn run() -> ExitCode {
         printer.warn(exposure);
     }
     for key in &loaded.unknown_keys {
+        let near = settings::near_key(key)
+            .map(|near| format!(" (did you mean \"{near}\"?)"))
+            .unwrap_or_default();
         printer.warn(&format!(
-            "{}: unknown key \"{key}\" ignored",
+            "{}: unknown key \"{key}\" ignored{near}",
             settings.settings_file().display()
         ));
     }

@@ -406,6 +406,11 @@ settings_keys! {
 }
 
 /// Environment variables that override a settings key, for one shell or cron job.
+/// The settings key an unknown `key` is probably a slip for.
+pub(crate) fn near_key(key: &str) -> Option<&'static str> {
+    crate::suggest::closest(key, KEYS.iter().copied())
+}
+
 const ENVIRONMENT_KEYS: &[(&str, &str)] = &[
     ("IOCDOCK_ENGINE_READ_TIMEOUT", "engine_read_timeout"),
     ("IOCDOCK_ENGINE_WRITE_TIMEOUT", "engine_write_timeout"),

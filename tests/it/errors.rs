@@ -116,3 +116,54 @@ fn unreachable_engine_is_one_line_with_exit_3() {
     );
     assert!(line.contains("/nonexistent.sock"), "{line}");
 }
+
+/// Runs `iocdock ARGS`, expecting the usage exit code, and returns stderr.
+fn usage_error(t: &TestContext, args: &[&str]) -> String {
+    let out = t.cmd(args).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "iocdock {args:?}");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn slips_get_a_suggestion() {
+    let t = TestContext::new();
+    let stderr = usage_error(&t, &["lst"]);
+    assert!(
+        stderr.contains("a similar subcommand exists: 'list'"),
+        "{stderr}"
+    );
+    let stderr = usage_error(&t, &["swarm", "--show-digst"]);
+    assert!(
+        stderr.contains("a similar argument exists: '--show-digest'"),
+        "{stderr}"
+    );
+    let stderr = usage_error(&t, &["list", "--format", "jsn"]);
+    assert!(
+        stderr.contains("a similar value exists: 'json'"),
+        "{stderr}"
+    );
+    t.write_settings("prefix_stack_nam: lab\n");
+    let out = t.cmd(&["list"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "unknown key \"prefix_stack_nam\" ignored (did you mean \"prefix_stack_name\"?)"
+        ),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn unrelated_words_get_none() {
+    let t = TestContext::new();
+    for args in [
+        &["restart", "a"][..],
+        &["service", "restart", "--restart"],
+        &["swarm", "--digest"],
+    ] {
+        let stderr = usage_error(&t, args);
+        assert!(!stderr.contains("similar"), "iocdock {args:?}: {stderr}");
+        assert!(!stderr.contains("registry"), "iocdock {args:?}: {stderr}");
+        assert!(!stderr.contains("--quiet"), "iocdock {args:?}: {stderr}");
+    }
+}
