@@ -20,7 +20,7 @@ mod templates;
 
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser};
+use clap::{CommandFactory, FromArgMatches};
 
 use crate::cli::{Cli, Command};
 use crate::printer::Printer;
@@ -76,10 +76,17 @@ pub(crate) struct UsageError(pub(crate) String);
 
 pub fn run() -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    let cli = match Cli::try_parse_from(&args) {
+    let command = Cli::command().color(printer::clap_colour());
+    let parsed = command
+        .clone()
+        .try_get_matches_from(&args)
+        .and_then(|mut matches| {
+            Cli::from_arg_matches_mut(&mut matches).map_err(|e| e.format(&mut command.clone()))
+        });
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
-            let e = suggest::amend_usage_error(e, &Cli::command(), &args);
+            let e = suggest::amend_usage_error(e, &command, &args);
             let _ = e.print();
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
