@@ -33,42 +33,213 @@ pub(crate) struct Cli {
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Create new IOC projects in the repository
+    #[command(after_help = "\
+Examples:
+  # two IOCs that run as swarm services
+  iocdock create ioc1 ioc2 -o host=swarm
+
+  # an IOC with an asyn port section, autosave and caPutLog
+  iocdock create ramper --add-asyn --autosave --caputlog
+
+  # limits in the [DEPLOY] section
+  iocdock create ioc3 -s DEPLOY -o cpu-limit=0.5 memory-limit=512M
+")]
     Create(EditArgs),
     /// Change the ioc.ini of existing IOC projects
+    #[command(after_help = "\
+Examples:
+  # the image the IOCs run in
+  iocdock set ioc1 ioc2 -o image=registry.iasf/ioc-exec:1.1.0
+
+  # options of another section
+  iocdock set ioc1 -s DEPLOY -o cpu-limit=0.5 memory-limit=512M
+
+  # exactly these modules
+  iocdock set ioc1 --autosave --status-ioc --status-os
+")]
     Set(EditArgs),
     /// List IOC projects, optionally filtered by conditions key=value
     #[command(visible_alias = "ls")]
+    #[command(after_help = "\
+Examples:
+  # names of the IOCs that run in the swarm
+  iocdock list host=swarm
+
+  # state and options of one IOC
+  iocdock list -i -l ioc1
+
+  # every IOC as JSON
+  iocdock list --format json
+")]
     List(ListArgs),
     /// Edit the ioc.ini of an IOC project in $VISUAL, $EDITOR or vi; saved only if valid
+    #[command(after_help = "\
+Examples:
+  # edit in $VISUAL, $EDITOR or vi
+  iocdock edit ioc1
+
+  # drop the copy a refused save kept and start afresh
+  iocdock edit ioc1 --discard
+")]
     Edit(EditFileArgs),
     /// Remove IOC projects from the repository
     #[command(visible_alias = "rm")]
+    #[command(after_help = "\
+Examples:
+  # remove one IOC without asking
+  iocdock remove ioc1 -f
+
+  # remove IOCs with their snapshot, run folder and service file
+  iocdock rm -rf ioc2 ioc3 --yes
+")]
     Remove(RemoveArgs),
     /// Rename an IOC project together with its snapshot and exported run folder
+    #[command(after_help = "\
+Examples:
+  # rename an IOC that is not deployed
+  iocdock rename ioc1 ioc9
+
+  # rename a deployed IOC: its service is removed first
+  iocdock rename ioc9 ioc1 --force --yes
+")]
     Rename(RenameArgs),
     /// Rewrite every ioc.ini and state file in the current format
+    #[command(after_help = "\
+Examples:
+  # rewrite every ioc.ini and state file in the current format
+  iocdock update
+
+  # the same, saying what is done
+  iocdock -v update
+")]
     Update,
     /// Run an action on IOC projects: sources, startup files, export, snapshots, backups
+    #[command(after_help = "\
+Examples:
+  # copy the *.db, *.proto and *.im files of ./db into src/
+  iocdock exec ioc1 --add-src-file ./db
+
+  # generate, export and write the service files
+  iocdock exec ioc1 ioc2 --deploy
+
+  # archive two IOCs, keeping the newest 10 archives
+  iocdock exec ioc1 ioc2 -b --keep 10
+")]
     Exec(ExecArgs),
     /// Deploy, update, remove or inspect swarm services (IOCs and cluster services)
+    #[command(after_help = "\
+Examples:
+  # deploy an IOC exported with exec --deploy
+  iocdock service ioc1 --deploy
+
+  # the last 50 lines of its log
+  iocdock service ioc1 --show-logs --tail 50
+
+  # exit 4 when a deployed service differs from its file
+  iocdock service ioc1 ioc2 --check-deploy --exit-code
+")]
     Service(ServiceArgs),
     /// Operate the whole swarm: deploy or remove service groups, digest, nodes, backups
+    #[command(after_help = "\
+Examples:
+  # every managed service with replicas and status
+  iocdock swarm --show-digest
+
+  # deploy every IOC that is not deployed yet
+  iocdock swarm --deploy-all-iocs
+
+  # archive the swarm state from cron
+  iocdock swarm -b --yes
+")]
     Swarm(SwarmArgs),
     /// Run an EPICS client tool (caget, caput, camonitor, ...) in the client service
+    #[command(after_help = "\
+Examples:
+  # read a PV of an IOC with status-ioc
+  iocdock client caget ioc1:UPTIME
+
+  # follow a PV until Ctrl-C
+  iocdock client camonitor ioc1:HEARTBEAT
+")]
     Client(ClientArgs),
     /// Set up the cluster's machines with ansible: users, SSH, Docker, swarm, folders
+    #[command(after_help = "\
+Examples:
+  # write the inventory from the node maps of the settings
+  iocdock cluster --gen-inventory-files
+
+  # authorize this machine's SSH key on every node, asking for the password once
+  iocdock cluster --set-up-ssh-connection -- --ask-pass
+
+  # check that ansible reaches every node
+  iocdock cluster --ping
+")]
     Cluster(ClusterArgs),
     /// Pass arguments to ansible, with the cluster inventory and the settings
+    #[command(after_help = "\
+Examples:
+  # ping every node of the cluster inventory
+  iocdock ansible -- all -m ping
+
+  # run a command on the default nodes
+  iocdock ansible --inventory default -- all -a uptime
+")]
     Ansible(AnsibleArgs),
     /// List the repositories of the cluster registry, or the tags of one image
+    #[command(after_help = "\
+Examples:
+  # the repositories of the cluster registry
+  iocdock registry --list
+
+  # the tags of one image
+  iocdock registry --list ioc-exec
+")]
     Registry(RegistryArgs),
     /// Create the cluster root CA and the registry's server certificate
+    #[command(after_help = "\
+Examples:
+  # the root CA and the registry's certificate
+  iocdock make-certs
+
+  # a new server certificate also valid for nginx.iasf
+  iocdock make-certs --force --san nginx.iasf
+
+  # check and print the certificates
+  iocdock make-certs --verify
+")]
     MakeCerts(MakeCertsArgs),
     /// Print a setting or a path, e.g. `config PREFIX_STACK_NAME`
+    #[command(after_help = "\
+Examples:
+  # one setting, for a script
+  iocdock config PREFIX_STACK_NAME
+
+  # a path, in snake case
+  iocdock config mount_path
+
+  # every name and its value
+  iocdock config --list
+")]
     Config(ConfigArgs),
     /// Create the folders of the home layout
+    #[command(after_help = "\
+Examples:
+  # create the folders of the home layout
+  iocdock init
+
+  # the same in another home
+  iocdock --home ./lab-home init
+")]
     Init,
     /// Print a shell completion script
+    #[command(after_help = "\
+Examples:
+  # completion in the running bash
+  source <(iocdock completions bash)
+
+  # a zsh completion file to put in $fpath
+  iocdock completions zsh > _iocdock
+")]
     Completions(CompletionArgs),
 }
 

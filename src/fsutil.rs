@@ -18,14 +18,14 @@ pub(crate) use tree::files_below;
 pub(crate) use tree::{copy_holds, is_current_copy, plain_files_below, same_tree};
 
 /// Error of a file-system step, carrying the path it concerned so the one-line message
-/// tells the operator which file to look at.
+/// tells the operator which file to look at. The OS error is part of the message and
+/// not a `source()`, so an error chain printed with `{:#}` does not repeat it.
 #[derive(Debug, thiserror::Error)]
-#[error("{path}: {action}: {source}")]
+#[error("{}: {action}: {cause}", path.display())]
 pub(crate) struct FsError {
     pub(crate) path: PathBuf,
     pub(crate) action: &'static str,
-    #[source]
-    pub(crate) source: io::Error,
+    pub(crate) cause: io::Error,
 }
 
 pub(crate) trait IoContext<T> {
@@ -37,7 +37,7 @@ impl<T> IoContext<T> for io::Result<T> {
         self.map_err(|source| FsError {
             path: path.to_path_buf(),
             action,
-            source,
+            cause: source,
         })
     }
 }
@@ -121,7 +121,7 @@ impl StagedDir {
             return Err(FsError {
                 path: self.target.clone(),
                 action: "cannot create",
-                source: io::Error::from(io::ErrorKind::AlreadyExists),
+                cause: io::Error::from(io::ErrorKind::AlreadyExists),
             });
         }
         let staged = temp.keep();
@@ -130,7 +130,7 @@ impl StagedDir {
             FsError {
                 path: self.target.clone(),
                 action: "cannot create",
-                source,
+                cause: source,
             }
         })
     }
@@ -159,7 +159,7 @@ impl StagedDir {
             return Err(FsError {
                 path: self.target.clone(),
                 action: "cannot replace",
-                source,
+                cause: source,
             });
         }
         // The new folder is in place: a failure to delete the old one leaves only a
@@ -360,7 +360,7 @@ pub(crate) fn atomic_symlink(target: &Path, path: &Path) -> Result<(), FsError> 
                     FsError {
                         path: path.to_path_buf(),
                         action: "cannot replace",
-                        source,
+                        cause: source,
                     }
                 });
             }
@@ -441,7 +441,7 @@ impl RepositoryLock {
             return Err(FsError {
                 path,
                 action: "cannot open lock file",
-                source: io::Error::other("not a regular file; remove it, iocdock makes its own"),
+                cause: io::Error::other("not a regular file; remove it, iocdock makes its own"),
             });
         }
         if metadata.mode() & 0o077 != 0 {
@@ -541,7 +541,7 @@ impl RepositoryLock {
             return Err(FsError {
                 path,
                 action: "cannot open lock file",
-                source: io::Error::other("not a regular file; remove it, iocdock makes its own"),
+                cause: io::Error::other("not a regular file; remove it, iocdock makes its own"),
             });
         }
         if metadata.mode() & 0o077 != 0 {
@@ -773,7 +773,7 @@ fn swap_in(staged: &Path, target: &Path) -> Result<(), FsError> {
             return Err(FsError {
                 path: target.to_path_buf(),
                 action: "cannot replace",
-                source,
+                cause: source,
             });
         }
         fs::remove_dir_all(&old).at(&old, "cannot remove the replaced folder")?;
@@ -801,7 +801,7 @@ pub(crate) fn copy_tree(from: &Path, to: &Path) -> Result<(), FsError> {
     let read_error = |relative: &Path, source| FsError {
         path: from.join(relative),
         action: "cannot read",
-        source,
+        cause: source,
     };
     // Folder times are set last: every entry made in a folder sets its time to now.
     let mut folder_times = Vec::new();

@@ -14,12 +14,13 @@ mod printer;
 mod schema;
 mod services;
 mod settings;
+mod suggest;
 mod swarm;
 mod templates;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 use crate::cli::{Cli, Command};
 use crate::printer::Printer;
@@ -74,9 +75,18 @@ impl ExitStatus {
 pub(crate) struct UsageError(pub(crate) String);
 
 pub fn run() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let command = Cli::command().color(printer::clap_colour());
+    let parsed = command
+        .clone()
+        .try_get_matches_from(&args)
+        .and_then(|mut matches| {
+            Cli::from_arg_matches_mut(&mut matches).map_err(|e| e.format(&mut command.clone()))
+        });
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
+            let e = suggest::amend_usage_error(e, &command, &args);
             let _ = e.print();
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
@@ -98,8 +108,11 @@ pub fn run() -> ExitCode {
         printer.warn(exposure);
     }
     for key in &loaded.unknown_keys {
+        let near = settings::near_key(key)
+            .map(|near| format!(" (did you mean \"{near}\"?)"))
+            .unwrap_or_default();
         printer.warn(&format!(
-            "{}: unknown key \"{key}\" ignored",
+            "{}: unknown key \"{key}\" ignored{near}",
             settings.settings_file().display()
         ));
     }

@@ -128,7 +128,7 @@ impl Printer {
     /// A progress bar for an action over `count` IOCs, on stderr when it is a
     /// terminal and the run is not quiet; invisible otherwise.
     pub(crate) fn progress(&self, count: usize, action: &str) -> Progress<'_> {
-        let visible = !self.quiet && count > 1 && io::stderr().is_terminal();
+        let visible = !self.quiet && count > 1 && styled(&io::stderr());
         let bar = visible.then(|| {
             let bar = indicatif::ProgressBar::new(count as u64);
             let style =
@@ -174,8 +174,31 @@ impl Printer {
         self.diagnostic(text.trim_end_matches('\n'));
     }
 
-    pub(crate) fn stdout_is_terminal(&self) -> bool {
-        io::stdout().is_terminal()
+    /// Whether data on stdout may be coloured (diffs).
+    pub(crate) fn colour_stdout(&self) -> bool {
+        styled(&io::stdout())
+    }
+}
+
+/// Whether `NO_COLOR` is set to anything (https://no-color.org: an empty value does
+/// not count).
+fn no_color() -> bool {
+    std::env::var_os("NO_COLOR").is_some_and(|value| !value.is_empty())
+}
+
+/// The one decision on colour and progress bars: only for a person at a terminal, and
+/// never with `NO_COLOR`. Output for a pipe, a file or a log stays plain text.
+fn styled(stream: &impl IsTerminal) -> bool {
+    stream.is_terminal() && !no_color()
+}
+
+/// The same decision for clap's help and usage errors, taken before the printer
+/// exists: never with `NO_COLOR`; otherwise clap colours only a terminal.
+pub(crate) fn clap_colour() -> clap::ColorChoice {
+    if no_color() {
+        clap::ColorChoice::Never
+    } else {
+        clap::ColorChoice::Auto
     }
 }
 

@@ -15,10 +15,10 @@ pub(crate) const SETTINGS_FILE: &str = "settings.yaml";
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum SettingsError {
-    #[error("{file}: cannot read: {source}")]
+    #[error("{file}: cannot read: {cause}")]
     Read {
         file: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("{file}: not valid YAML: {message}")]
     Syntax { file: PathBuf, message: String },
@@ -406,6 +406,11 @@ settings_keys! {
 }
 
 /// Environment variables that override a settings key, for one shell or cron job.
+/// The settings key an unknown `key` is probably a slip for.
+pub(crate) fn near_key(key: &str) -> Option<&'static str> {
+    crate::suggest::closest(key, KEYS.iter().copied())
+}
+
 const ENVIRONMENT_KEYS: &[(&str, &str)] = &[
     ("IOCDOCK_ENGINE_READ_TIMEOUT", "engine_read_timeout"),
     ("IOCDOCK_ENGINE_WRITE_TIMEOUT", "engine_write_timeout"),
@@ -461,7 +466,7 @@ fn read_checked(file: &Path) -> Result<(String, u32), SettingsError> {
     use std::os::unix::fs::MetadataExt;
     let read_error = |source| SettingsError::Read {
         file: file.to_path_buf(),
-        source,
+        cause: source,
     };
     let mut handle = match std::fs::File::open(file) {
         Ok(handle) => handle,

@@ -82,10 +82,10 @@ pub(crate) enum ClusterError {
         "{program} not found: install ansible-core (Debian: `apt-get install ansible-core`, or `pip install ansible-core`)"
     )]
     AnsibleMissing { program: &'static str },
-    #[error("cannot run {program}: {source}")]
+    #[error("cannot run {program}: {cause}")]
     Spawn {
         program: &'static str,
-        source: io::Error,
+        cause: io::Error,
     },
     #[error("{what} failed ({status}); see ansible's output above")]
     AnsibleFailed { what: String, status: String },
@@ -540,7 +540,7 @@ impl Ansible {
                 } else {
                     ClusterError::Spawn {
                         program: invocation.program,
-                        source,
+                        cause: source,
                     }
                 }
             })?;
@@ -550,7 +550,7 @@ impl Ansible {
         }
         let status = status.map_err(|source| ClusterError::Spawn {
             program: invocation.program,
-            source,
+            cause: source,
         })?;
         if status.success() {
             Ok(())

@@ -102,7 +102,15 @@ pub(crate) enum CertError {
         scope: String,
     },
     #[error("cannot make the certificate: {0}")]
-    Generate(#[from] rcgen::Error),
+    Generate(rcgen::Error),
+}
+
+// By hand rather than `#[from]`, which would also make rcgen's error the `source()`
+// and print its text twice in an error chain.
+impl From<rcgen::Error> for CertError {
+    fn from(error: rcgen::Error) -> Self {
+        CertError::Generate(error)
+    }
 }
 
 /// The files of the cluster's certificates.
@@ -553,7 +561,7 @@ fn read_regular_file(path: &Path) -> Result<Option<Vec<u8>>, CertError> {
             return Err(FsError {
                 path: path.to_path_buf(),
                 action: "cannot open",
-                source: e.into(),
+                cause: e.into(),
             }
             .into());
         }
@@ -770,7 +778,7 @@ fn read_text(path: &Path) -> Result<String, CertError> {
         Err(e) => Err(FsError {
             path: path.to_path_buf(),
             action: "cannot read",
-            source: e,
+            cause: e,
         }
         .into()),
     }

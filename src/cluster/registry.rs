@@ -171,7 +171,7 @@ impl Registry {
                 return Err(FsError {
                     path: ca_path,
                     action: "cannot read",
-                    source,
+                    cause: source,
                 }
                 .into());
             }

@@ -167,7 +167,7 @@ pub(crate) fn run(
     let context = Context {
         args,
         settings,
-        colour: printer.stdout_is_terminal(),
+        colour: printer.colour_stdout(),
         repository: Repository::new(&settings.paths),
         templates: Templates::new(&settings.paths.templates),
         reserved,

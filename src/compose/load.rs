@@ -12,7 +12,7 @@ use crate::compose::model::ComposeFile;
 pub(crate) fn read(path: &Path, env: Env) -> Result<ComposeFile, ComposeError> {
     let text = std::fs::read_to_string(path).map_err(|source| ComposeError::Read {
         file: path.to_path_buf(),
-        source,
+        cause: source,
     })?;
     parse(&text, path, env)
 }

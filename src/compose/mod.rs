@@ -18,11 +18,10 @@ pub(crate) enum ComposeError {
     IocValue { ioc: String, message: String },
     #[error("cannot write the compose file: {0}")]
     Render(String),
-    #[error("cannot read {}: {source}", file.display())]
+    #[error("cannot read {}: {cause}", file.display())]
     Read {
         file: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// Anything wrong in a compose file: `message` starts with the key path.
     #[error("{}: {message}", file.display())]

@@ -96,7 +96,7 @@ fn resolve(path: &Path) -> Result<PathBuf, PathError> {
     let path = std::path::absolute(path).map_err(|source| FsError {
         path: path.to_path_buf(),
         action: "cannot resolve",
-        source,
+        cause: source,
     })?;
     let mut existing: &Path = &path;
     let mut missing: Vec<OsString> = Vec::new();
@@ -127,7 +127,7 @@ fn resolve(path: &Path) -> Result<PathBuf, PathError> {
                 return Err(FsError {
                     path: existing.to_path_buf(),
                     action: "cannot resolve",
-                    source,
+                    cause: source,
                 }
                 .into());
             }

@@ -75,15 +75,15 @@ pub(crate) enum BackupMode {
 pub(crate) enum BackupError {
     #[error(transparent)]
     Fs(#[from] FsError),
-    #[error("cannot back up folder {}: {source}", path.display())]
-    InvalidFolder { path: PathBuf, source: InvalidName },
+    #[error("cannot back up folder {}: {cause}", path.display())]
+    InvalidFolder { path: PathBuf, cause: InvalidName },
     #[error(
         "cannot back up IOC \"{ioc}\": {} is missing (an archive without it could not be restored)",
         path.display()
     )]
     IniMissing { ioc: String, path: PathBuf },
-    #[error("cannot back up IOC \"{ioc}\": {source}")]
-    IocUnreadable { ioc: String, source: FsError },
+    #[error("cannot back up IOC \"{ioc}\": {cause}")]
+    IocUnreadable { ioc: String, cause: FsError },
     #[error(
         "IOC \"{ioc}\": {}: {problem} (a restore accepts only relative links that stay inside the IOC folder)",
         path.display()
@@ -130,8 +130,8 @@ pub(crate) enum BackupError {
         size_text(*limit)
     )]
     TooLargeToBackUp { dir: PathBuf, limit: u64 },
-    #[error("{}: cannot write archive: {source}", archive.display())]
-    Write { archive: PathBuf, source: io::Error },
+    #[error("{}: cannot write archive: {cause}", archive.display())]
+    Write { archive: PathBuf, cause: io::Error },
     #[error(
         "{}: no free archive name from {first} to {last}; remove some archives",
         dir.display()
@@ -141,8 +141,8 @@ pub(crate) enum BackupError {
         first: String,
         last: String,
     },
-    #[error("{}: not a readable .tar.gz archive (damaged or truncated?): {source}", archive.display())]
-    Unreadable { archive: PathBuf, source: io::Error },
+    #[error("{}: not a readable .tar.gz archive (damaged or truncated?): {cause}", archive.display())]
+    Unreadable { archive: PathBuf, cause: io::Error },
     #[error(
         "{}: more than {} once unpacked; archives are checked in memory before restoring, so larger ones are refused",
         archive.display(),
@@ -155,19 +155,19 @@ pub(crate) enum BackupError {
         entry: String,
         problem: String,
     },
-    #[error("{}: entry \"{entry}\": {source}", archive.display())]
+    #[error("{}: entry \"{entry}\": {cause}", archive.display())]
     EntryName {
         archive: PathBuf,
         entry: String,
-        source: InvalidName,
+        cause: InvalidName,
     },
     #[error("{}: IOC \"{ioc}\" has no ioc.ini", archive.display())]
     NoIni { archive: PathBuf, ioc: String },
     /// A host that is no host name would become a path outside the run directory.
-    #[error("{}: {source}; nothing was restored", archive.display())]
+    #[error("{}: {cause}; nothing was restored", archive.display())]
     Host {
         archive: PathBuf,
-        source: crate::ioc::config::InvalidHost,
+        cause: crate::ioc::config::InvalidHost,
     },
     #[error(
         "{}: holds no IOC (expected entries <stamp>/<ioc>/ioc.ini); is it an IOC backup?",
@@ -448,7 +448,7 @@ fn create_at(
                 return Err(FsError {
                     path,
                     action: "cannot create archive",
-                    source: err.error,
+                    cause: err.error,
                 }
                 .into());
             }
@@ -498,7 +498,10 @@ fn collect(
     for name in folders {
         let dir = repository.dir(&name);
         if let Err(source) = name::validate(&name) {
-            skipped.push(BackupError::InvalidFolder { path: dir, source });
+            skipped.push(BackupError::InvalidFolder {
+                path: dir,
+                cause: source,
+            });
             continue;
         }
         match collect_ioc(repository, &name, mode, &mut budget) {
@@ -540,10 +543,10 @@ fn collect_ioc(
     let dir = repository.dir(name);
     let unreadable = |path: PathBuf, source: io::Error| BackupError::IocUnreadable {
         ioc: name.to_owned(),
-        source: FsError {
+        cause: FsError {
             path,
             action: "cannot read",
-            source,
+            cause: source,
         },
     };
     let folder = open_named_folder(&dir).map_err(|e| unreadable(dir.clone(), e))?;
@@ -691,10 +694,10 @@ impl FileError {
             FileError::Backup(err) => err,
             FileError::Read(source) => BackupError::IocUnreadable {
                 ioc: ioc.to_owned(),
-                source: FsError {
+                cause: FsError {
                     path: path.to_path_buf(),
                     action: "cannot read",
-                    source,
+                    cause: source,
                 },
             },
         }
@@ -817,7 +820,7 @@ fn write_temp(
         .at(path, "cannot create a temporary file beside it")?;
     let write_error = |source| BackupError::Write {
         archive: path.to_path_buf(),
-        source,
+        cause: source,
     };
     let encoder = GzEncoder::new(BufWriter::new(temp.as_file()), Compression::default());
     let Counted {
@@ -1019,7 +1022,7 @@ fn read_archive_limited(path: &Path, limit: u64) -> Result<Archive, BackupError>
         {
             return Err(BackupError::Host {
                 archive: path.to_path_buf(),
-                source,
+                cause: source,
             });
         }
     }
@@ -1029,7 +1032,7 @@ fn read_archive_limited(path: &Path, limit: u64) -> Result<Archive, BackupError>
 fn unreadable(archive: &Path) -> impl Fn(io::Error) -> BackupError + Copy + '_ {
     move |source| BackupError::Unreadable {
         archive: archive.to_path_buf(),
-        source,
+        cause: source,
     }
 }
 
@@ -1078,7 +1081,7 @@ fn parse_entries<R: Read>(tar: &mut tar::Archive<R>, path: &Path) -> Result<Arch
         name::validate(ioc_name).map_err(|source| BackupError::EntryName {
             archive: path.to_path_buf(),
             entry: shown.clone(),
-            source,
+            cause: source,
         })?;
         let ioc = archive.iocs.entry((*ioc_name).to_owned()).or_default();
         let Some(first) = inside.first() else {
@@ -1321,7 +1324,7 @@ fn copy_tree(from: &Path, to: &Path) -> Result<(), FsError> {
         let entry = entry.map_err(|err| FsError {
             path: err.path().unwrap_or(from).to_path_buf(),
             action: "cannot read",
-            source: err.into(),
+            cause: err.into(),
         })?;
         let source = entry.path();
         // The root itself maps to `to`; joining an empty path would add a slash.
@@ -1346,7 +1349,7 @@ fn copy_tree(from: &Path, to: &Path) -> Result<(), FsError> {
             return Err(FsError {
                 path: source.to_path_buf(),
                 action: "cannot keep what is neither a file, a folder nor a link",
-                source: io::Error::from(io::ErrorKind::Unsupported),
+                cause: io::Error::from(io::ErrorKind::Unsupported),
             });
         }
     }

@@ -47,9 +47,17 @@ pub(crate) enum RepositoryError {
     #[error(transparent)]
     Path(#[from] PathError),
     #[error("{0}; fix it first (iocdock set {ioc} -o host=swarm or a host name)", ioc = .0.ioc)]
-    Host(#[from] InvalidHost),
+    Host(InvalidHost),
     #[error(transparent)]
     Name(#[from] InvalidName),
+}
+
+// By hand rather than `#[from]`: the message already shows the host error, which as a
+// `source()` too would be printed twice in an error chain.
+impl From<InvalidHost> for RepositoryError {
+    fn from(error: InvalidHost) -> Self {
+        RepositoryError::Host(error)
+    }
 }
 
 /// Local time in the format the original tool stored in its state reasons.
@@ -358,7 +366,7 @@ impl Repository {
             Err(e) => Err(RepositoryError::Fs(FsError {
                 path,
                 action: "cannot read state file",
-                source: e,
+                cause: e,
             })),
         }
     }
@@ -433,7 +441,7 @@ impl Repository {
             STATE_MODE,
         )?;
         staged.commit().map_err(|e| {
-            if e.source.kind() == io::ErrorKind::AlreadyExists {
+            if e.cause.kind() == io::ErrorKind::AlreadyExists {
                 RepositoryError::Exists(name.to_string())
             } else {
                 RepositoryError::Fs(e)
@@ -589,7 +597,7 @@ impl Repository {
                     RepositoryError::Fs(FsError {
                         path: to,
                         action: "cannot rename onto an existing folder",
-                        source: io::Error::from(io::ErrorKind::AlreadyExists),
+                        cause: io::Error::from(io::ErrorKind::AlreadyExists),
                     })
                 });
             }

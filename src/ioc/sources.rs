@@ -139,7 +139,7 @@ fn copy_sources(from: &Path, src: &Path, update: &mut SourceUpdate) -> Result<()
         return Err(FsError {
             path: from.to_path_buf(),
             action: "cannot copy source files from it",
-            source: io::Error::from(io::ErrorKind::NotADirectory),
+            cause: io::Error::from(io::ErrorKind::NotADirectory),
         });
     }
     let mut names = Vec::new();
@@ -154,7 +154,7 @@ fn copy_sources(from: &Path, src: &Path, update: &mut SourceUpdate) -> Result<()
             Err(_) => update.refused.push(FsError {
                 path,
                 action: "not copied",
-                source: io::Error::new(io::ErrorKind::InvalidData, "the name is not UTF-8 text"),
+                cause: io::Error::new(io::ErrorKind::InvalidData, "the name is not UTF-8 text"),
             }),
         }
     }
@@ -175,7 +175,7 @@ fn copy_sources(from: &Path, src: &Path, update: &mut SourceUpdate) -> Result<()
             Err(source) => update.refused.push(FsError {
                 path,
                 action: "not copied",
-                source,
+                cause: source,
             }),
         }
     }

@@ -59,11 +59,11 @@ pub(crate) enum WorkflowError {
     #[error(transparent)]
     Health(#[from] HealthError),
     #[error("{0}; rename the IOC first (iocdock rename {name} NEW_NAME)", name = .0.name)]
-    Reserved(#[from] ReservedName),
+    Reserved(ReservedName),
     #[error("{0}; fix it first (iocdock set {ioc} -o host=swarm or a host name)", ioc = .0.ioc)]
-    Host(#[from] InvalidHost),
+    Host(InvalidHost),
     #[error("{0}; rename the IOC first (iocdock rename {name} {new})", name = .0.name, new = .0.new_name())]
-    Undeployable(#[from] UndeployableName),
+    Undeployable(UndeployableName),
     #[error(transparent)]
     Setting(#[from] BadSetting),
     /// Options of ioc.ini that break the schema, one line each.
@@ -80,6 +80,26 @@ pub(crate) enum WorkflowError {
         ini: PathBuf,
         diff: String,
     },
+}
+
+// By hand rather than `#[from]`: these messages already show the wrapped error, which
+// as a `source()` too would be printed twice in an error chain.
+impl From<ReservedName> for WorkflowError {
+    fn from(error: ReservedName) -> Self {
+        WorkflowError::Reserved(error)
+    }
+}
+
+impl From<InvalidHost> for WorkflowError {
+    fn from(error: InvalidHost) -> Self {
+        WorkflowError::Host(error)
+    }
+}
+
+impl From<UndeployableName> for WorkflowError {
+    fn from(error: UndeployableName) -> Self {
+        WorkflowError::Undeployable(error)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -219,7 +239,7 @@ fn migrate(
             return Err(FsError {
                 path: stale,
                 action: "cannot remove the service file of the old layout",
-                source: e,
+                cause: e,
             }
             .into());
         }

@@ -718,7 +718,7 @@ fn unknown_option_hint(section: &str, key: &str) -> String {
         .filter(|o| o.section == section)
         .map(|o| o.key)
         .collect();
-    if let Some(near) = super::closest(key, here.iter().copied()) {
+    if let Some(near) = crate::suggest::closest(key, here.iter().copied()) {
         return format!(
             "did you mean \"{near}\"? (options of [{section}]: {})",
             here.join(", ")
@@ -727,7 +727,7 @@ fn unknown_option_hint(section: &str, key: &str) -> String {
     let elsewhere = OPTIONS
         .iter()
         .filter(|o| o.section != section)
-        .find(|o| super::closest(key, [o.key]).is_some());
+        .find(|o| crate::suggest::closest(key, [o.key]).is_some());
     match elsewhere {
         Some(o) => format!(
             "did you mean \"{}\" of section [{}]? (options of [{section}]: {})",
@@ -751,7 +751,7 @@ fn missing_section_hint(doc: &IniDocument, section: &str) -> String {
         .map(|s| s.name.as_str())
         .filter(|name| section_spec(name).is_none());
     let mut hint = format!("expected [{section}] with {}", keys.join(", "));
-    if let Some(near) = super::closest(section, custom) {
+    if let Some(near) = crate::suggest::closest(section, custom) {
         hint.push_str(&format!(
             "; [{near}] is no section iocdock reads: is it [{section}] renamed?"
         ));

@@ -609,7 +609,7 @@ pub(crate) fn write<'a>(
         return Err(FsError {
             path: rendering.root.join(&file.relative),
             action: "cannot give it to the user its service runs as: run iocdock as root (nothing was written)",
-            source: std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+            cause: std::io::Error::from(std::io::ErrorKind::PermissionDenied),
         });
     }
     for dir in &rendering.shared_dirs {

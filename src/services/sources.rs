@@ -107,7 +107,7 @@ impl ServiceSources {
                     FsError {
                         path,
                         action: "cannot read service template",
-                        source,
+                        cause: source,
                     }
                 })?;
                 if !entry.file_type().is_file() {

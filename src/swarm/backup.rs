@@ -100,8 +100,8 @@ pub(crate) enum SwarmBackupError {
         path.display()
     )]
     Unarchivable { path: PathBuf },
-    #[error("{}: cannot write archive: {source}", archive.display())]
-    Write { archive: PathBuf, source: io::Error },
+    #[error("{}: cannot write archive: {cause}", archive.display())]
+    Write { archive: PathBuf, cause: io::Error },
     #[error(
         "{}: no free archive name from {first} to {last}; remove some archives",
         dir.display()
@@ -111,8 +111,8 @@ pub(crate) enum SwarmBackupError {
         first: String,
         last: String,
     },
-    #[error("{}: not a readable .tar.gz archive (damaged or truncated?): {source}", archive.display())]
-    Unreadable { archive: PathBuf, source: io::Error },
+    #[error("{}: not a readable .tar.gz archive (damaged or truncated?): {cause}", archive.display())]
+    Unreadable { archive: PathBuf, cause: io::Error },
     #[error(
         "{}: more than {} once unpacked; larger archives are refused",
         archive.display(),
@@ -276,7 +276,7 @@ fn write_archive(
     let shown = dest_dir.join(format!("{}{ARCHIVE_SUFFIX}", now.format(STAMP_FORMAT)));
     let write_error = |source| SwarmBackupError::Write {
         archive: shown.clone(),
-        source,
+        cause: source,
     };
     // The archive keeps the folder's absolute path, as `tar czf X /var/lib/docker/swarm` does.
     let prefix: PathBuf = swarm_dir
@@ -292,7 +292,7 @@ fn write_archive(
             FsError {
                 path,
                 action: "cannot read",
-                source: e.into(),
+                cause: e.into(),
             }
         })?;
         let kind = entry.file_type();
@@ -343,7 +343,7 @@ fn persist_free_name(
                 return Err(FsError {
                     path,
                     action: "cannot create archive",
-                    source: err.error,
+                    cause: err.error,
                 }
                 .into());
             }
@@ -402,7 +402,7 @@ impl CheckedArchive {
 fn unreadable(archive: &Path) -> impl Fn(io::Error) -> SwarmBackupError + Copy + '_ {
     move |source| SwarmBackupError::Unreadable {
         archive: archive.to_path_buf(),
-        source,
+        cause: source,
     }
 }
 
@@ -947,7 +947,7 @@ fn swap_in(
         return Err(FsError {
             path: swarm_dir.to_path_buf(),
             action: "cannot put the restored swarm folder in place",
-            source,
+            cause: source,
         }
         .into());
     }
@@ -977,7 +977,7 @@ fn aside_name(swarm_dir: &Path, now: DateTime<Local>) -> Result<PathBuf, SwarmBa
     Err(FsError {
         path: PathBuf::from(base),
         action: "cannot find a free name to keep the current swarm folder",
-        source: io::Error::from(io::ErrorKind::AlreadyExists),
+        cause: io::Error::from(io::ErrorKind::AlreadyExists),
     }
     .into())
 }

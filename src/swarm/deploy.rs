@@ -187,7 +187,7 @@ pub(crate) fn planned(
     let file = load::read(&service.file, &env)?;
     let dir = translate::compose_dir(&service.file).map_err(|source| ComposeError::Read {
         file: service.file.clone(),
-        source,
+        cause: source,
     })?;
     let mut translation = translate::translate(
         &file,

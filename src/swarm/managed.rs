@@ -181,7 +181,7 @@ fn custom_services(settings: &Settings) -> Result<Vec<ManagedService>, ManagedEr
             return Err(FsError {
                 path: file,
                 action: "cannot read",
-                source,
+                cause: source,
             }
             .into());
         }

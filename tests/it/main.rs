@@ -5,6 +5,7 @@ mod backup;
 mod builtin;
 mod client;
 mod cluster;
+mod colour;
 mod config;
 mod create;
 mod deadlines;
@@ -13,6 +14,7 @@ mod docker;
 mod drift;
 mod e2e;
 mod engine;
+mod errors;
 mod exec;
 mod faults;
 mod fixtures;
@@ -129,6 +131,16 @@ impl TestContext {
     /// returns the exit code and everything the terminal showed (stdout and stderr).
     /// None when `script` is missing outside CI (the caller skips).
     pub(crate) fn on_terminal(&self, args: &[&str], input: &str) -> Option<(i32, String)> {
+        self.on_terminal_with(args, input, &[])
+    }
+
+    /// `on_terminal` with environment variables set (NO_COLOR is unset unless given).
+    pub(crate) fn on_terminal_with(
+        &self,
+        args: &[&str],
+        input: &str,
+        env: &[(&str, &str)],
+    ) -> Option<(i32, String)> {
         use std::io::Write;
         let found = std::process::Command::new("script")
             .arg("--version")
@@ -150,6 +162,8 @@ impl TestContext {
             .args(["-qec", &quoted.join(" "), "/dev/null"])
             .env("IOCDOCK_HOME", self.home())
             .env_remove("MOUNT_PATH")
+            .env_remove("NO_COLOR")
+            .envs(env.iter().copied())
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
