@@ -7,6 +7,7 @@ mod cluster;
 mod commands;
 mod compose;
 mod fsutil;
+mod interrupt;
 mod ioc;
 mod oplog;
 mod parallel;
@@ -42,6 +43,8 @@ pub(crate) enum ExitStatus {
     CheckFailed,
     /// The exit code of a tool run for the operator (`client`), passed through.
     Tool(u8),
+    /// Stopped by a signal: the code a shell gives a program that signal stopped.
+    Interrupted(interrupt::Interruption),
 }
 
 impl ExitStatus {
@@ -54,6 +57,7 @@ impl ExitStatus {
             ExitStatus::CheckFailed => 4,
             ExitStatus::UnknownName => 10,
             ExitStatus::Tool(code) => code,
+            ExitStatus::Interrupted(which) => which.exit_code(),
         }
     }
 
@@ -146,6 +150,13 @@ fn exit(result: anyhow::Result<ExitStatus>, printer: &Printer) -> ExitCode {
         Err(e) if e.is::<UsageError>() => {
             printer.error(&e.to_string());
             ExitStatus::Usage
+        }
+        Err(e) if e.is::<interrupt::Interrupted>() => {
+            printer.error(&format!("{e:#}"));
+            match e.downcast_ref::<interrupt::Interrupted>() {
+                Some(interrupt::Interrupted(which)) => ExitStatus::Interrupted(*which),
+                None => ExitStatus::Failure,
+            }
         }
         Err(e) if swarm::is_engine_failure(&e) => {
             printer.error(&format!("{e:#}"));

@@ -34,6 +34,7 @@ mod schema;
 mod secrets;
 mod status;
 mod swarm_backup;
+mod terminal;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
