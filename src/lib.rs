@@ -5,6 +5,7 @@ mod archive;
 mod cli;
 mod cluster;
 mod commands;
+mod completion;
 mod compose;
 mod fsutil;
 mod interrupt;
@@ -78,6 +79,17 @@ impl ExitStatus {
 pub(crate) struct UsageError(pub(crate) String);
 
 pub fn run() -> ExitCode {
+    // The completion script's question at every Tab press: outside clap, so no
+    // completion, help or man page offers it; no operation log, no settings warnings.
+    let args: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    if args.get(1).map(String::as_str) == Some(completion::ASK_IOC_NAMES) {
+        let words = args.get(2..).unwrap_or_default();
+        let words = words.strip_prefix(&["--".to_string()]).unwrap_or(words);
+        let printer = Printer::new(true, false);
+        return exit(commands::completions::ioc_names(words, &printer), &printer);
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
