@@ -10,6 +10,7 @@ mod compose;
 mod fsutil;
 mod interrupt;
 mod ioc;
+mod manual;
 mod oplog;
 mod parallel;
 mod printer;
@@ -89,6 +90,13 @@ pub fn run() -> ExitCode {
         let words = words.strip_prefix(&["--".to_string()]).unwrap_or(words);
         let printer = Printer::new(true, false);
         return exit(commands::completions::ioc_names(words, &printer), &printer);
+    }
+    if args.get(1).map(String::as_str) == Some(manual::WRITE_MAN_PAGES) {
+        let printer = Printer::new(false, false);
+        return exit(
+            commands::completions::man_pages(args.get(2), &printer),
+            &printer,
+        );
     }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,

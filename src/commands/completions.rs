@@ -43,3 +43,18 @@ pub(crate) fn ioc_names(words: &[String], printer: &Printer) -> anyhow::Result<E
     }
     Ok(ExitStatus::Success)
 }
+
+/// `iocdock __man-pages DIR`: the manual pages, written into DIR.
+pub(crate) fn man_pages(dir: Option<&String>, printer: &Printer) -> anyhow::Result<ExitStatus> {
+    let Some(dir) = dir else {
+        return Err(crate::UsageError(format!(
+            "{}: name the folder to write the manual pages into",
+            crate::manual::WRITE_MAN_PAGES
+        ))
+        .into());
+    };
+    for path in crate::manual::write(std::path::Path::new(dir))? {
+        printer.detail(&format!("wrote {}", path.display()));
+    }
+    Ok(ExitStatus::Success)
+}

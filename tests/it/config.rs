@@ -225,3 +225,45 @@ fn bash_completes_ioc_names_of_the_home_in_use() {
         "{offered:?}"
     );
 }
+
+#[test]
+fn man_pages_are_written_one_per_subcommand() {
+    let t = TestContext::new();
+    let dir = t.home().join("man/man1");
+    t.ok(&["__man-pages", dir.to_str().unwrap()]);
+    // clap_mangen's pages define the quote string first, then the title.
+    let title = |page: &str| {
+        page.lines()
+            .find(|l| !l.starts_with(".ie ") && !l.starts_with(".el "))
+            .unwrap_or("")
+            .to_string()
+    };
+    let main = std::fs::read_to_string(dir.join("iocdock.1")).unwrap();
+    assert!(title(&main).starts_with(".TH iocdock 1 "), "{main}");
+    let help = t.ok(&["--help"]);
+    let subcommands: Vec<&str> = help
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|name| *name != "help")
+        .collect();
+    assert!(subcommands.len() > 15, "{help}");
+    for sub in subcommands {
+        assert!(
+            main.contains(&format!("iocdock\\-{}", sub.replace('-', "\\-"))),
+            "iocdock.1 does not name {sub}"
+        );
+        let page = std::fs::read_to_string(dir.join(format!("iocdock-{sub}.1")))
+            .unwrap_or_else(|e| panic!("iocdock-{sub}.1: {e}"));
+        assert!(
+            title(&page).starts_with(&format!(".TH iocdock-{sub} 1 ")),
+            "{page}"
+        );
+    }
+    let exec = std::fs::read_to_string(dir.join("iocdock-exec.1")).unwrap();
+    assert!(exec.contains("\\-\\-gen\\-startup\\-file"), "{exec}");
+    // The question the completion script asks is no page.
+    assert!(!dir.join("iocdock-help.1").exists());
+}
