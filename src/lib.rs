@@ -5,9 +5,12 @@ mod archive;
 mod cli;
 mod cluster;
 mod commands;
+mod completion;
 mod compose;
 mod fsutil;
+mod interrupt;
 mod ioc;
+mod manual;
 mod oplog;
 mod parallel;
 mod printer;
@@ -43,6 +46,8 @@ pub(crate) enum ExitStatus {
     CheckFailed,
     /// The exit code of a tool run for the operator (`client`), passed through.
     Tool(u8),
+    /// Stopped by a signal: the code a shell gives a program that signal stopped.
+    Interrupted(interrupt::Interruption),
 }
 
 impl ExitStatus {
@@ -55,6 +60,7 @@ impl ExitStatus {
             ExitStatus::CheckFailed => 4,
             ExitStatus::UnknownName => 10,
             ExitStatus::Tool(code) => code,
+            ExitStatus::Interrupted(which) => which.exit_code(),
         }
     }
 
@@ -76,6 +82,25 @@ pub(crate) struct UsageError(pub(crate) String);
 
 pub fn run() -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    // The completion script's question at every Tab press: outside clap, so no
+    // completion, help or man page offers it; no operation log, no settings warnings.
+    let words: Vec<String> = args
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    if words.get(1).map(String::as_str) == Some(completion::ASK_IOC_NAMES) {
+        let typed = words.get(2..).unwrap_or_default();
+        let typed = typed.strip_prefix(&["--".to_string()]).unwrap_or(typed);
+        let printer = Printer::new(true, false);
+        return exit(commands::completions::ioc_names(typed, &printer), &printer);
+    }
+    if words.get(1).map(String::as_str) == Some(manual::WRITE_MAN_PAGES) {
+        let printer = Printer::new(false, false);
+        return exit(
+            commands::completions::man_pages(words.get(2), &printer),
+            &printer,
+        );
+    }
     let command = Cli::command().color(printer::clap_colour());
     let parsed = command
         .clone()
@@ -159,6 +184,13 @@ fn exit(result: anyhow::Result<ExitStatus>, printer: &Printer) -> ExitCode {
         Err(e) if e.is::<UsageError>() => {
             printer.error(&e.to_string());
             ExitStatus::Usage
+        }
+        Err(e) if e.is::<interrupt::Interrupted>() => {
+            printer.error(&format!("{e:#}"));
+            match e.downcast_ref::<interrupt::Interrupted>() {
+                Some(interrupt::Interrupted(which)) => ExitStatus::Interrupted(*which),
+                None => ExitStatus::Failure,
+            }
         }
         Err(e) if swarm::is_engine_failure(&e) => {
             printer.error(&format!("{e:#}"));

@@ -9,26 +9,6 @@ use std::ffi::OsString;
 
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 
-/// Edit distance (Levenshtein) between two words.
-fn distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let above = row[j + 1];
-            row[j + 1] = if ca == *cb {
-                diagonal
-            } else {
-                1 + diagonal.min(above).min(row[j])
-            };
-            diagonal = above;
-        }
-    }
-    row[b.len()]
-}
-
 /// The candidate nearest to `word`, if one is near enough to be a slip: case, `-`
 /// for `_` and one or two wrong letters (a third of the word at most).
 pub(crate) fn closest<'a>(
@@ -40,7 +20,7 @@ pub(crate) fn closest<'a>(
     let allowed = (word.chars().count() / 3).clamp(1, 2);
     candidates
         .into_iter()
-        .map(|c| (distance(&word, &plain(c)), c))
+        .map(|c| (strsim::levenshtein(&word, &plain(c)), c))
         .filter(|(d, _)| *d <= allowed)
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)

@@ -18,11 +18,10 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
 
-use tokio::signal::unix::{Signal, SignalKind, signal};
-
 use super::inventory::InventoryKind;
 use super::{BadSetting, certs_dir, registry_name};
 use crate::fsutil::{self, FsError, IoContext};
+use crate::interrupt::{Interruption, Waiting, Watch};
 use crate::settings::Settings;
 
 macro_rules! shipped {
@@ -99,117 +98,6 @@ pub(crate) enum ClusterError {
     Signals(io::Error),
     #[error("stopped by {}; ansible was stopped and its temporary files removed", .0.name())]
     Interrupted(Interruption),
-}
-
-/// A signal that stops a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Interruption {
-    Interrupt,
-    Terminate,
-    HangUp,
-}
-
-impl Interruption {
-    fn name(self) -> &'static str {
-        match self {
-            Interruption::Interrupt => "Ctrl-C (SIGINT)",
-            Interruption::Terminate => "SIGTERM",
-            Interruption::HangUp => "SIGHUP",
-        }
-    }
-
-    fn signal(self) -> rustix::process::Signal {
-        match self {
-            Interruption::Interrupt => rustix::process::Signal::INT,
-            Interruption::Terminate => rustix::process::Signal::TERM,
-            Interruption::HangUp => rustix::process::Signal::HUP,
-        }
-    }
-
-    /// The exit code of a program stopped by this signal, as shells report it.
-    pub(crate) fn exit_code(self) -> u8 {
-        128 + self.signal().as_raw() as u8
-    }
-}
-
-/// Catches the signals that would otherwise end iocdock at once, leaving the
-/// temporary folder with the passwords behind. Watching starts before that folder
-/// exists and lasts as long as the `Ansible` that owns both.
-struct Watch {
-    runtime: tokio::runtime::Runtime,
-    signals: Vec<(Interruption, Signal)>,
-}
-
-impl Watch {
-    fn start() -> Result<Self, ClusterError> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(ClusterError::Signals)?;
-        let signals = {
-            let _context = runtime.enter();
-            [
-                (Interruption::Interrupt, SignalKind::interrupt()),
-                (Interruption::Terminate, SignalKind::terminate()),
-                (Interruption::HangUp, SignalKind::hangup()),
-            ]
-            .into_iter()
-            .map(|(which, kind)| Ok((which, signal(kind).map_err(ClusterError::Signals)?)))
-            .collect::<Result<Vec<_>, ClusterError>>()?
-        };
-        Ok(Watch { runtime, signals })
-    }
-
-    /// A signal that arrived since the last look, if any.
-    fn arrived(&mut self) -> Option<Interruption> {
-        use futures_util::FutureExt;
-        let signals = &mut self.signals;
-        self.runtime.block_on(async move {
-            // Lets the runtime read the signals that came while it was not running.
-            tokio::task::yield_now().await;
-            signals
-                .iter_mut()
-                .find_map(|(which, signal)| signal.recv().now_or_never().map(|_| *which))
-        })
-    }
-
-    /// Waits for `child`, passing on any stopping signal to it; returns its status and
-    /// the first signal that arrived meanwhile.
-    fn wait(
-        &mut self,
-        mut child: std::process::Child,
-    ) -> (io::Result<ExitStatus>, Option<Interruption>) {
-        let pid = rustix::process::Pid::from_child(&child);
-        let (done, exited) = tokio::sync::oneshot::channel();
-        // std's wait blocks; it runs beside the signal watch.
-        std::thread::spawn(move || {
-            let _ = done.send(child.wait());
-        });
-        let signals = &mut self.signals;
-        self.runtime.block_on(async move {
-            let mut exited = exited;
-            let mut first = None;
-            loop {
-                let mut arrivals = futures_util::future::select_all(
-                    signals
-                        .iter_mut()
-                        .map(|(which, signal)| Box::pin(async move { signal.recv().await.map(|_| *which) })),
-                );
-                tokio::select! {
-                    status = &mut exited => {
-                        let status = status.unwrap_or_else(|_| Err(io::Error::other("lost the ansible process")));
-                        return (status, first);
-                    }
-                    (Some(which), _, _) = &mut arrivals => {
-                        // A terminal's Ctrl-C reaches ansible too; a signal sent to
-                        // iocdock alone has to be passed on.
-                        let _ = rustix::process::kill_process(pid, which.signal());
-                        first.get_or_insert(which);
-                    }
-                }
-            }
-        })
-    }
 }
 
 /// What `install` did, for the command to report.
@@ -471,7 +359,7 @@ impl Ansible {
             return Err(ClusterError::NoInventory(inventory));
         }
         let vars_json = extra_vars(settings)?;
-        let watch = Watch::start()?;
+        let watch = Watch::start().map_err(ClusterError::Signals)?;
         let vars = tempfile::Builder::new()
             .prefix("iocdock-ansible-")
             .permissions(fs::Permissions::from_mode(0o700))
@@ -526,7 +414,7 @@ impl Ansible {
         if let Some(which) = self.watch.arrived() {
             return Err(ClusterError::Interrupted(which));
         }
-        let child = Command::new(invocation.program)
+        let mut child = Command::new(invocation.program)
             .args(&invocation.args)
             .current_dir(&self.dir)
             // ansible ignores an ansible.cfg in a world-writable working folder.
@@ -544,7 +432,17 @@ impl Ansible {
                     }
                 }
             })?;
-        let (status, interrupted) = self.watch.wait(child);
+        let pid = rustix::process::Pid::from_child(&child);
+        let (status, interrupted) = self.watch.wait_for(
+            move || child.wait(),
+            |which| {
+                // A terminal's Ctrl-C reaches ansible too; a signal sent to iocdock
+                // alone has to be passed on. Ansible then ends, and is waited for.
+                let _ = rustix::process::kill_process(pid, which.signal());
+                Waiting::KeepWaiting
+            },
+        );
+        let status = status.unwrap_or_else(|| Err(io::Error::other("lost the ansible process")));
         if let Some(which) = interrupted {
             return Err(ClusterError::Interrupted(which));
         }

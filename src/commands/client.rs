@@ -3,19 +3,18 @@
 
 use std::io::{self, IsTerminal, Read};
 
+use anyhow::Context;
 use rustix::termios::{OptionalActions, Termios, tcgetattr, tcgetwinsize, tcsetattr};
 
 use crate::ExitStatus;
 use crate::cli::ClientArgs;
+use crate::interrupt::{Interrupted, Interruption, Watch};
 use crate::printer::Printer;
 use crate::settings::Settings;
 use crate::swarm::client::{self, ExecOutcome, Tty};
 use crate::swarm::engine::Engine;
 use crate::swarm::logs::LogStream;
 use crate::swarm::managed;
-
-/// Exit status of a tool that was interrupted, as shells report SIGINT.
-const INTERRUPTED: u8 = 130;
 
 pub(crate) fn run(
     args: &ClientArgs,
@@ -35,6 +34,9 @@ pub(crate) fn run(
     // A terminal on both ends gets a tty (camonitor's Ctrl-C, line editing); in a
     // pipeline stdout and stderr stay apart and free of tty line endings.
     let interactive = io::stdin().is_terminal() && io::stdout().is_terminal();
+    // Caught before the terminal goes raw, so no signal can end iocdock before the
+    // terminal is given back.
+    let mut watch = Watch::start().context("cannot watch for Ctrl-C and SIGTERM")?;
     let raw_mode = if interactive { RawMode::enable() } else { None };
     let tty = raw_mode.as_ref().map(|_| Tty {
         input: forward_stdin(),
@@ -45,6 +47,7 @@ pub(crate) fn run(
         &container,
         command,
         tty,
+        watch.signals(),
         &mut |stream, bytes| match stream {
             LogStream::Out => printer.stream_out(bytes),
             LogStream::Err => printer.stream_err(bytes),
@@ -52,11 +55,20 @@ pub(crate) fn run(
         &mut |text| printer.warn(text),
     );
     drop(raw_mode);
-    Ok(match outcome? {
+    match outcome? {
         // Codes outside 0..=255 cannot be an exit status; they still mean failure.
-        ExecOutcome::Exited(code) => ExitStatus::Tool(u8::try_from(code).unwrap_or(1)),
-        ExecOutcome::Interrupted => ExitStatus::Tool(INTERRUPTED),
-    })
+        ExecOutcome::Exited(code) => Ok(ExitStatus::Tool(u8::try_from(code).unwrap_or(1))),
+        // The operator's second Ctrl-C: the tool's output already says where it was.
+        ExecOutcome::Interrupted(Interruption::Interrupt) => {
+            Ok(ExitStatus::Interrupted(Interruption::Interrupt))
+        }
+        ExecOutcome::Interrupted(which) => {
+            printer.warn(
+                "the tool was asked to stop and may still be running in the client container",
+            );
+            Err(Interrupted(which).into())
+        }
+    }
 }
 
 /// The command as an operator would type it, quoting words a shell would split.

@@ -43,7 +43,7 @@ pub(crate) fn run_ansible(
         Ok(()) => Ok(None),
         Err(e @ ClusterError::Interrupted(which)) => {
             printer.error(&e.to_string());
-            Ok(Some(ExitStatus::Tool(which.exit_code())))
+            Ok(Some(ExitStatus::Interrupted(which)))
         }
         Err(e) => Err(e.into()),
     }

@@ -218,37 +218,73 @@ pub(crate) fn confirm(question: &str) -> bool {
 }
 
 /// Asks for one line on the terminal (the caller checks there is one). With `hidden`
-/// the answer is not echoed, as for a password.
-pub(crate) fn ask(question: &str, hidden: bool) -> std::io::Result<String> {
+/// the answer is not echoed, as for a password. Ctrl-C, SIGTERM or SIGHUP while the
+/// operator types end the command with the terminal as it was (echo on) and the exit
+/// code a shell gives for that signal.
+pub(crate) fn ask(question: &str, hidden: bool) -> anyhow::Result<String> {
     use std::io::{BufRead, Write};
-    use std::os::fd::AsFd;
-    eprint!("{question}: ");
-    let _ = std::io::stderr().flush();
-    let stdin = std::io::stdin();
-    let restore = if hidden {
-        let original = rustix::termios::tcgetattr(stdin.as_fd())?;
-        let mut quiet = original.clone();
-        quiet.local_modes.remove(rustix::termios::LocalModes::ECHO);
-        // The Enter key still moves to the next line.
-        quiet
-            .local_modes
-            .insert(rustix::termios::LocalModes::ECHONL);
-        rustix::termios::tcsetattr(stdin.as_fd(), rustix::termios::OptionalActions::Now, &quiet)?;
-        Some(original)
+    let mut watch =
+        crate::interrupt::Watch::start().context("cannot watch for Ctrl-C and SIGTERM")?;
+    let echo_off = if hidden {
+        Some(EchoOff::new().context("cannot turn the terminal's echo off")?)
     } else {
         None
     };
-    let mut answer = String::new();
-    let read = stdin.lock().read_line(&mut answer);
-    if let Some(original) = restore {
-        rustix::termios::tcsetattr(
-            stdin.as_fd(),
-            rustix::termios::OptionalActions::Now,
-            &original,
-        )?;
+    // Shown once echo is off, so nothing typed after the question appears is echoed.
+    eprint!("{question}: ");
+    let _ = std::io::stderr().flush();
+    // The read blocks on its own thread so a signal can end the wait; that thread is
+    // left blocked until the process ends, which it then does soon.
+    let (read, interrupted) = watch.wait_for(
+        || {
+            let mut answer = String::new();
+            std::io::stdin()
+                .lock()
+                .read_line(&mut answer)
+                .map(|_| answer)
+        },
+        |_| crate::interrupt::Waiting::Stop,
+    );
+    drop(echo_off);
+    if let Some(which) = interrupted {
+        // The typed line was not ended by Enter: the error goes on a line of its own.
+        eprintln!();
+        return Err(crate::interrupt::Interrupted(which).into());
     }
-    read?;
+    let answer = read
+        .ok_or_else(|| std::io::Error::other("lost the terminal reader"))?
+        .context("cannot read the answer from the terminal")?;
     Ok(answer.trim_end_matches(['\n', '\r']).to_string())
+}
+
+/// The terminal's echo off while a password is typed; back on when this is dropped,
+/// however the prompt ends.
+struct EchoOff {
+    saved: rustix::termios::Termios,
+}
+
+impl EchoOff {
+    fn new() -> std::io::Result<EchoOff> {
+        use rustix::termios::{LocalModes, OptionalActions, tcgetattr, tcsetattr};
+        let stdin = std::io::stdin();
+        let saved = tcgetattr(&stdin)?;
+        let mut quiet = saved.clone();
+        quiet.local_modes.remove(LocalModes::ECHO);
+        // The Enter key still moves to the next line.
+        quiet.local_modes.insert(LocalModes::ECHONL);
+        tcsetattr(&stdin, OptionalActions::Now, &quiet)?;
+        Ok(EchoOff { saved })
+    }
+}
+
+impl Drop for EchoOff {
+    fn drop(&mut self) {
+        let _ = rustix::termios::tcsetattr(
+            std::io::stdin(),
+            rustix::termios::OptionalActions::Now,
+            &self.saved,
+        );
+    }
 }
 
 /// What the engine says about the services of some IOCs, asked once.

@@ -20,6 +20,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc::Receiver;
 
+use crate::interrupt::{Interruption, Signals};
 use crate::swarm::engine::{Engine, SwarmError};
 use crate::swarm::format::timestamp;
 use crate::swarm::logs::LogStream;
@@ -163,19 +164,23 @@ pub(crate) struct Tty {
 pub(crate) enum ExecOutcome {
     /// The tool ended with this exit code.
     Exited(i64),
-    /// The operator pressed Ctrl-C twice; the tool may still be running.
-    Interrupted,
+    /// The operator pressed Ctrl-C twice, or iocdock was sent SIGTERM or SIGHUP; the
+    /// tool was asked to stop once and may still be running.
+    Interrupted(Interruption),
 }
 
 /// Runs `command` in the client container's bin folder and streams its output to
 /// `output` as it comes. With a `tty` the tool gets a terminal and the keystrokes;
-/// without one, Ctrl-C sends SIGINT to the tool. `notice` hears what the operator
-/// should know on the way (e.g. that the tool could not be stopped).
+/// without one, Ctrl-C sends SIGINT to the tool. A second Ctrl-C, SIGTERM or SIGHUP
+/// (from `signals`, caught by the caller before it changed the terminal) ends the
+/// session. `notice` hears what the operator should know on the way (e.g. that the
+/// tool could not be stopped).
 pub(crate) fn exec(
     engine: &Engine,
     container: &ClientContainer,
     command: Vec<String>,
     tty: Option<Tty>,
+    signals: &mut Signals,
     output: &mut dyn FnMut(LogStream, &[u8]),
     notice: &mut dyn FnMut(&str),
 ) -> Result<ExecOutcome, SwarmError> {
@@ -238,7 +243,6 @@ pub(crate) fn exec(
         };
         resize(size.as_ref().and_then(|s| s())).await;
         let signal_error = |e: std::io::Error| SwarmError::Runtime(format!("cannot watch signals: {e}"));
-        let mut interrupts = signal(SignalKind::interrupt()).map_err(signal_error)?;
         let mut window_changes = signal(SignalKind::window_change()).map_err(signal_error)?;
         let mut interrupted = false;
         loop {
@@ -253,16 +257,24 @@ pub(crate) fn exec(
                     Some(bytes) => { let _ = input.write_all(&bytes).await; let _ = input.flush().await; }
                     None => keys = None,
                 },
-                _ = interrupts.recv() => {
+                which = signals.next() => {
                     if interrupted {
-                        return Ok(ExecOutcome::Interrupted);
+                        return Ok(ExecOutcome::Interrupted(which));
                     }
                     interrupted = true;
+                    // SIGTERM and SIGHUP end the session at once: whoever sent them
+                    // wants iocdock gone, and a hung-up terminal has nobody to ask.
+                    let leave = which != Interruption::Interrupt;
                     if with_tty {
                         let _ = input.write_all(&[CTRL_C]).await;
                         let _ = input.flush().await;
-                    } else if let Err(why) = interrupt_tool(docker, &exec_id, &container.id).await {
+                    } else if let Err(why) = interrupt_tool(docker, &exec_id, &container.id).await
+                        && !leave
+                    {
                         notice(&format!("cannot pass Ctrl-C to the tool ({why}); press Ctrl-C again to leave it running"));
+                    }
+                    if leave {
+                        return Ok(ExecOutcome::Interrupted(which));
                     }
                 },
                 _ = window_changes.recv(), if with_tty => {

@@ -146,3 +146,124 @@ fn completions_come_from_the_binary() {
     assert!(script.contains("complete -F"), "{script}");
     assert!(script.contains("--add-asyn"));
 }
+
+/// What bash offers after `words` (the command line as typed, the last word the one
+/// being completed), with the completion script `iocdock completions bash` prints.
+fn bash_completes(
+    t: &TestContext,
+    words: &[&str],
+    home_env: Option<&std::path::Path>,
+) -> Vec<String> {
+    let script = t.ok(&["completions", "bash"]);
+    let file = t.home().join("iocdock.bash");
+    std::fs::write(&file, script).unwrap();
+    let quoted: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
+    let cword = words.len() - 1;
+    let prev = if cword > 0 { words[cword - 1] } else { "" };
+    let probe = format!(
+        "source '{}'; COMP_WORDS=({}); COMP_CWORD={cword}; COMP_LINE=\"${{COMP_WORDS[*]}}\"; \
+         fn=$(complete -p iocdock | grep -oE -- '-F [^ ]+' | cut -d' ' -f2); \
+         \"$fn\" iocdock '{}' '{prev}'; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+        file.display(),
+        quoted.join(" "),
+        words[cword],
+    );
+    let bin_dir = crate::bin().parent().unwrap().to_path_buf();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut bash = std::process::Command::new("bash");
+    bash.args(["-c", &probe])
+        .env("PATH", path)
+        .env_remove("IOCDOCK_HOME");
+    if let Some(home) = home_env {
+        bash.env("IOCDOCK_HOME", home);
+    }
+    let out = bash.output().expect("bash");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn bash_completes_ioc_names_of_the_home_in_use() {
+    let t = TestContext::new();
+    t.ok(&["create", "alpha", "beta"]);
+    let home = t.home().display().to_string();
+    let offered = bash_completes(&t, &["iocdock", "--home", &home, "exec", ""], None);
+    for name in ["alpha", "beta", "--gen-startup-file"] {
+        assert!(
+            offered.iter().any(|o| o == name),
+            "{name} not in {offered:?}"
+        );
+    }
+    // IOCDOCK_HOME names the home when --home does not; what is typed filters.
+    let offered = bash_completes(&t, &["iocdock", "remove", "-rf", "b"], Some(t.home()));
+    assert_eq!(offered, ["beta"]);
+    let offered = bash_completes(&t, &["iocdock", "rename", "alpha", ""], Some(t.home()));
+    assert!(
+        !offered.iter().any(|o| o == "beta"),
+        "a new name is not an IOC's: {offered:?}"
+    );
+    let offered = bash_completes(&t, &["iocdock", "exec", ""], Some(&t.home().join("other")));
+    assert!(!offered.iter().any(|o| o == "alpha"), "{offered:?}");
+    // Subcommands still complete, and the question the script asks is not one.
+    let offered = bash_completes(&t, &["iocdock", "e"], Some(t.home()));
+    assert_eq!(offered, ["edit", "exec"]);
+    let offered = bash_completes(&t, &["iocdock", ""], Some(t.home()));
+    assert!(offered.iter().any(|o| o == "completions"), "{offered:?}");
+    assert!(
+        !offered.iter().any(|o| o.contains("ioc-names")),
+        "{offered:?}"
+    );
+}
+
+#[test]
+fn man_pages_are_written_one_per_subcommand() {
+    let t = TestContext::new();
+    let dir = t.home().join("man/man1");
+    t.ok(&["__man-pages", dir.to_str().unwrap()]);
+    // clap_mangen's pages define the quote string first, then the title.
+    let title = |page: &str| {
+        page.lines()
+            .find(|l| !l.starts_with(".ie ") && !l.starts_with(".el "))
+            .unwrap_or("")
+            .to_string()
+    };
+    let main = std::fs::read_to_string(dir.join("iocdock.1")).unwrap();
+    assert!(title(&main).starts_with(".TH iocdock 1 "), "{main}");
+    let help = t.ok(&["--help"]);
+    let subcommands: Vec<&str> = help
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|name| *name != "help")
+        .collect();
+    assert!(subcommands.len() > 15, "{help}");
+    for sub in subcommands {
+        assert!(
+            main.contains(&format!("iocdock\\-{}", sub.replace('-', "\\-"))),
+            "iocdock.1 does not name {sub}"
+        );
+        let page = std::fs::read_to_string(dir.join(format!("iocdock-{sub}.1")))
+            .unwrap_or_else(|e| panic!("iocdock-{sub}.1: {e}"));
+        assert!(
+            title(&page).starts_with(&format!(".TH iocdock-{sub} 1 ")),
+            "{page}"
+        );
+    }
+    let exec = std::fs::read_to_string(dir.join("iocdock-exec.1")).unwrap();
+    assert!(exec.contains("\\-\\-gen\\-startup\\-file"), "{exec}");
+    // The question the completion script asks is no page.
+    assert!(!dir.join("iocdock-help.1").exists());
+}

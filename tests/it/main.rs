@@ -36,6 +36,7 @@ mod schema;
 mod secrets;
 mod status;
 mod swarm_backup;
+mod terminal;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
