@@ -573,10 +573,20 @@ fn a_stopped_ioc_pages_by_webhook_and_mail_and_keeps_alerting_until_it_runs() {
     // Every expression of the rules and dashboards runs; those whose source runs
     // here have data.
     let mut empty = Vec::new();
+    // A rate over a window needs two scrapes of a target that may have just come up:
+    // an expression whose source runs here gets a few scrape intervals to have data.
     for (what, expr) in expressions(&swarm) {
-        let found = query(&prometheus, &expr).unwrap_or_else(|e| panic!("{what}: {expr}: {e}"));
+        let why = cannot_run_here(&what, &expr);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let found = loop {
+            let found = query(&prometheus, &expr).unwrap_or_else(|e| panic!("{what}: {expr}: {e}"));
+            if !found.is_empty() || why.is_some() || Instant::now() > deadline {
+                break found;
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        };
         if found.is_empty() {
-            match cannot_run_here(&what, &expr) {
+            match why {
                 Some(why) => empty.push(format!("{what}: no data ({why})")),
                 None => panic!("{what}: no data from a source that runs here: {expr}"),
             }
