@@ -117,7 +117,11 @@ pub(crate) fn run(
         } else {
             Vec::new()
         };
-        let planned = if needs_engine {
+        // Translating every service file is worth it only while the engine is still
+        // answering: when it has answered, only the deployed services' files are
+        // translated (an undeployed IOC has no drift), after.
+        let still_waiting = fetch.as_ref().is_some_and(|f| !f.is_finished());
+        let planned = if still_waiting {
             panel::planned(settings, &repository, &names)
         } else {
             Vec::new()

@@ -75,7 +75,8 @@ pub(crate) fn planned(
 }
 
 /// The deployment of each named IOC; `planned` is what [`planned`] returned for
-/// the same names.
+/// the same names, or empty: then only the deployed services' files are translated,
+/// here.
 pub(crate) fn deployments(
     settings: &Settings,
     repository: &Repository,
@@ -83,16 +84,17 @@ pub(crate) fn deployments(
     planned: &[Option<Planned>],
     view: &PanelView,
 ) -> Vec<IocDeployment> {
-    let pairs: Vec<(&&str, &Option<Planned>)> = names.iter().zip(planned).collect();
-    crate::parallel::map_with(&pairs, 16, |(name, planned)| {
-        let service = managed::ioc_service(settings, repository, name);
-        let status = view.swarm.status(&service.service_name, planned.is_some());
-        let drift = match (view.swarm.service(&service.service_name), planned) {
+    let indices: Vec<usize> = (0..names.len()).collect();
+    crate::parallel::map_with(&indices, 16, |&i| {
+        let service = managed::ioc_service(settings, repository, names[i]);
+        let available = service.available();
+        let status = view.swarm.status(&service.service_name, available);
+        let drift = match (view.swarm.service(&service.service_name), planned.get(i)) {
             (None, _) => Drift::not_deployed(),
-            (Some(deployed), Some(planned)) => {
+            (Some(deployed), Some(Some(planned))) => {
                 drift::check(planned, deployed, &view.networks, status.update.as_ref())
             }
-            (Some(deployed), None) => drift::check(
+            (Some(deployed), _) => drift::check(
                 &drift::plan(&service, &settings.prefix_stack_name),
                 deployed,
                 &view.networks,
