@@ -49,10 +49,9 @@ pub(crate) fn caget(t: &TestContext, pv: &str) -> (i32, String, String) {
     )
 }
 
-/// An IOC of the demo image (real EPICS) serving the ramper PVs `<name>:…`, with its
-/// sources added and exported: ready to deploy. IOCs on the host network answer every
-/// search, so a test gives names unique to its run.
-pub(crate) fn ramper_ioc(t: &TestContext, name: &str) {
+/// An IOC `name` of the test template on `image`, serving the ramper PVs `<pv>:…`,
+/// with its sources added.
+pub(crate) fn ioc_from_template(t: &TestContext, name: &str, image: &str, pv: &str) {
     let template = project_file("templates/test/test.ini");
     t.ok(&[
         "create",
@@ -60,7 +59,7 @@ pub(crate) fn ramper_ioc(t: &TestContext, name: &str) {
         "-f",
         template.to_str().unwrap(),
         "-o",
-        &format!("image={DEMO_IMAGE}"),
+        &format!("image={image}"),
         "module=",
     ]);
     t.ok(&[
@@ -69,10 +68,17 @@ pub(crate) fn ramper_ioc(t: &TestContext, name: &str) {
         "-s",
         "db",
         "-o",
-        &format!("load=ramper.db, name={name}"),
+        &format!("load=ramper.db, name={pv}"),
     ]);
     let sources = project_file("templates/test");
     t.ok(&["exec", name, "--add-src-file", sources.to_str().unwrap()]);
+}
+
+/// An IOC of the demo image (real EPICS) serving the ramper PVs `<name>:…`, exported:
+/// ready to deploy. IOCs on the host network answer every search, so a test gives
+/// names unique to its run.
+pub(crate) fn ramper_ioc(t: &TestContext, name: &str) {
+    ioc_from_template(t, name, DEMO_IMAGE, name);
     t.ok(&["exec", name, "--deploy"]);
 }
 

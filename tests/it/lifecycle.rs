@@ -7,34 +7,11 @@ use std::time::Duration;
 
 use crate::deploy::service;
 use crate::docker::{StackGuard, TEST_IMAGE, docker_ready, swarm_context, unique_prefix};
-use crate::e2e::{DEMO_IMAGE, caget, demo_image, wait_until};
+use crate::e2e::{DEMO_IMAGE, caget, demo_image, ioc_from_template, wait_until};
 use crate::{TestContext, project_file};
 
 /// An address where no daemon listens (the shared daemon is never stopped).
 const NO_DAEMON: &str = "unix:///nonexistent/iocdock-test/docker.sock";
-
-fn ioc_from_template(t: &TestContext, name: &str, image: &str, pv: &str) {
-    let template = project_file("templates/test/test.ini");
-    t.ok(&[
-        "create",
-        name,
-        "-f",
-        template.to_str().unwrap(),
-        "-o",
-        &format!("image={image}"),
-        "module=",
-    ]);
-    t.ok(&[
-        "set",
-        name,
-        "-s",
-        "db",
-        "-o",
-        &format!("load=ramper.db, name={pv}"),
-    ]);
-    let sources = project_file("templates/test");
-    t.ok(&["exec", name, "--add-src-file", sources.to_str().unwrap()]);
-}
 
 fn deployable_ioc(t: &TestContext, name: &str) {
     ioc_from_template(t, name, TEST_IMAGE, name);
