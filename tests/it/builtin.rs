@@ -1329,6 +1329,45 @@ pub(crate) fn override_template(t: &TestContext, relative: &str, changes: &[(&st
     fs::write(path, text).unwrap();
 }
 
+/// Tags the stand-in images (`registry.iasf/…`) with the names the rendered files of
+/// the `deployed` services give them (the test's registry port included), for the
+/// clean-up to remove; false when a stand-in is missing (see `stand_ins_ready`).
+pub(crate) fn tag_stand_ins(
+    swarm: &Path,
+    deployed: &[&str],
+    registry_port: u16,
+    cleanup: &mut Cleanup,
+    test: &str,
+) -> bool {
+    let mut images: Vec<(String, String)> = Vec::new();
+    for file in compose_files(swarm) {
+        if !deployed.contains(&file.file_stem().unwrap().to_str().unwrap()) {
+            continue;
+        }
+        let image = compose_service(&file)["image"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let stand_in = image.replacen(
+            &format!("registry.iasf:{registry_port}/"),
+            "registry.iasf/",
+            1,
+        );
+        if !images.contains(&(stand_in.clone(), image.clone())) {
+            images.push((stand_in, image));
+        }
+    }
+    let stand_ins: Vec<String> = images.iter().map(|(s, _)| s.clone()).collect();
+    if !stand_ins_ready(&stand_ins, test) {
+        return false;
+    }
+    for (stand_in, image) in &images {
+        docker(&["tag", stand_in, image]);
+        cleanup.images.push(image.clone());
+    }
+    true
+}
+
 /// Free ports for the built-in services a test deploys on this machine's engine.
 #[derive(Clone, Copy)]
 pub(crate) struct Ports {
@@ -1568,27 +1607,8 @@ fn published_ports_refuse_admin_and_write_requests_without_credentials() {
         "alertManager",
         "prometheus",
     ];
-    let files: Vec<PathBuf> = compose_files(&swarm)
-        .into_iter()
-        .filter(|f| deployed.contains(&f.file_stem().unwrap().to_str().unwrap()))
-        .collect();
-    let mut images = Vec::new();
-    for file in &files {
-        let image = compose_service(file)["image"].as_str().unwrap().to_string();
-        let stand_in = image.replacen(
-            &format!("registry.iasf:{registry_port}/"),
-            "registry.iasf/",
-            1,
-        );
-        images.push((stand_in, image));
-    }
-    let stand_ins: Vec<String> = images.iter().map(|(s, _)| s.clone()).collect();
-    if !stand_ins_ready(&stand_ins, test) {
+    if !tag_stand_ins(&swarm, &deployed, registry_port, &mut cleanup, test) {
         return;
-    }
-    for (stand_in, image) in &images {
-        docker(&["tag", stand_in, image]);
-        cleanup.images.push(image.clone());
     }
 
     // The proxy first: the others find the engine through its socket.

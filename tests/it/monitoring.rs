@@ -22,7 +22,8 @@ use serde_json::Value;
 use crate::TestContext;
 use crate::builtin::{
     CREDENTIALS, Cleanup, Ports, compose_files, compose_service, eventually, http, on_this_manager,
-    override_template, stand_ins_ready, tool_ready, wait_running, without_grafana_variables, yaml,
+    override_template, stand_ins_ready, tag_stand_ins, tool_ready, wait_running,
+    without_grafana_variables, yaml,
 };
 use crate::docker::{docker, docker_ready, unique_prefix};
 use crate::e2e::demo_image;
@@ -413,31 +414,8 @@ fn a_stopped_ioc_pages_by_webhook_and_mail_and_keeps_alerting_until_it_runs() {
         "prometheus",
         "swarmExporter",
     ];
-    let mut images = Vec::new();
-    for file in compose_files(&swarm) {
-        if !deployed.contains(&file.file_stem().unwrap().to_str().unwrap()) {
-            continue;
-        }
-        let image = compose_service(&file)["image"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        let stand_in = image.replacen(
-            &format!("registry.iasf:{registry_port}/"),
-            "registry.iasf/",
-            1,
-        );
-        if !images.contains(&(stand_in.clone(), image.clone())) {
-            images.push((stand_in, image));
-        }
-    }
-    let stand_ins: Vec<String> = images.iter().map(|(s, _)| s.clone()).collect();
-    if !stand_ins_ready(&stand_ins, test) {
+    if !tag_stand_ins(&swarm, &deployed, registry_port, &mut cleanup, test) {
         return;
-    }
-    for (stand_in, image) in &images {
-        docker(&["tag", stand_in, image]);
-        cleanup.images.push(image.clone());
     }
     demo_image();
 
