@@ -315,13 +315,12 @@ type Transport = Arc<
 fn service_model(
     mut service: serde_json::Value,
 ) -> Result<bollard::models::Service, bollard::errors::Error> {
-    for spec in ["Spec", "PreviousSpec"] {
-        if let Some(serde_json::Value::Object(container)) =
-            service.pointer_mut(&format!("/{spec}/TaskTemplate/ContainerSpec"))
-            && let Some(check) = container.remove("Healthcheck")
-        {
-            container.insert("HealthCheck".to_string(), check);
-        }
+    // Only `Spec`: bollard's model has no `PreviousSpec`.
+    if let Some(serde_json::Value::Object(container)) =
+        service.pointer_mut("/Spec/TaskTemplate/ContainerSpec")
+        && let Some(check) = container.remove("Healthcheck")
+    {
+        container.insert("HealthCheck".to_string(), check);
     }
     serde_json::from_value(service)
         .map_err(|e| bollard::errors::Error::from(std::io::Error::other(e)))
