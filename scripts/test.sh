@@ -213,7 +213,9 @@ if [[ "${IOCDOCK_DOCKER_TESTS:-}" != skip && -f $multinode/up.sh ]]; then
     fi
     say "$multinode/up.sh"
     # Under the lock the tests hold: never "repair" a node a running test took down.
-    if ! flock /run/multinode-iocdock-tests.lock bash "$multinode/up.sh" >/dev/null; then
+    # -o: the node daemons up.sh starts must not inherit the lock, or they hold it for
+    # as long as they run and every multi-node test waits for it.
+    if ! flock -o /run/multinode-iocdock-tests.lock bash "$multinode/up.sh" >/dev/null; then
         if is_ci; then
             echo "test.sh: the multi-node harness did not come up in CI; stopping" >&2
             exit 1

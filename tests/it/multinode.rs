@@ -9,9 +9,10 @@
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;
-use std::fs::File;
+use std::fs::{File, TryLockError};
 use std::path::PathBuf;
 use std::process::{Command, Output};
+use std::time::{Duration, Instant};
 
 use crate::docker::in_ci;
 use crate::project_file;
@@ -42,6 +43,58 @@ fn docker_cli(host: &str) -> Command {
     let mut cmd = Command::new("timeout");
     cmd.args(["-k", "10", STEP_LIMIT, "docker", "-H", host]);
     cmd
+}
+
+/// How long a test waits for another to release the harness: longer than all the
+/// multi-node tests of a run together, so only a lock nobody gives back reaches it.
+const LOCK_WAIT: Duration = Duration::from_secs(1200);
+
+/// Takes the harness lock, waiting at most `LOCK_WAIT`; the error names who holds it.
+fn wait_for_lock(lock: &File) -> Result<(), String> {
+    let start = Instant::now();
+    loop {
+        match lock.try_lock() {
+            Ok(()) => return Ok(()),
+            Err(TryLockError::WouldBlock) if start.elapsed() < LOCK_WAIT => {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            Err(TryLockError::WouldBlock) => {
+                return Err(format!(
+                    "{LOCK} still held after {LOCK_WAIT:?} by {}",
+                    lock_holders()
+                ));
+            }
+            Err(TryLockError::Error(e)) => return Err(format!("cannot lock {LOCK}: {e}")),
+        }
+    }
+}
+
+/// The processes that have the lock file open, for the message of a lock never given
+/// back (a daemon that inherited it, say).
+fn lock_holders() -> String {
+    let target = std::fs::canonicalize(LOCK).unwrap_or_else(|_| PathBuf::from(LOCK));
+    let mut holders = Vec::new();
+    for proc_dir in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let pid = proc_dir.file_name().to_string_lossy().into_owned();
+        if !pid.bytes().all(|b| b.is_ascii_digit()) || pid == std::process::id().to_string() {
+            continue;
+        }
+        let open = std::fs::read_dir(proc_dir.path().join("fd"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|p| p == target));
+        if open {
+            let cmd = std::fs::read(proc_dir.path().join("cmdline")).unwrap_or_default();
+            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+            holders.push(format!("pid {pid} ({})", cmd.trim()));
+        }
+    }
+    if holders.is_empty() {
+        "no other process (a test of this run)".to_string()
+    } else {
+        holders.join(", ")
+    }
 }
 
 /// The harness, held for one test.
@@ -77,8 +130,8 @@ impl Harness {
             Ok(file) => file,
             Err(e) => return skip(&format!("cannot open {LOCK}: {e}")),
         };
-        if let Err(e) = lock.lock() {
-            return skip(&format!("cannot lock {LOCK}: {e}"));
+        if let Err(why) = wait_for_lock(&lock) {
+            return skip(&why);
         }
         let up = run_script("up.sh", &[]);
         if !up.status.success() {
