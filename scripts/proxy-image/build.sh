@@ -139,7 +139,10 @@ tar -C "$rootfs" --numeric-owner -cf - . |
 if [[ -n "$replaced" && "$replaced" != "$(docker image inspect --format '{{.Id}}' "$image")" ]]; then
     docker image rm "$replaced" >/dev/null 2>&1 || say "kept the previous image ${replaced#sha256:} (still in use)"
 fi
-version="$(docker run --rm --network none --entrypoint haproxy "$image" -v 2>&1 | head -n1)" ||
+# The whole output first: `| head -n1` under pipefail fails when haproxy is still
+# writing its second line as head exits (SIGPIPE), which a loaded machine makes likely.
+version="$(docker run --rm --network none --entrypoint haproxy "$image" -v 2>&1)" ||
     die "$image: haproxy does not run: $version"
+version="${version%%$'\n'*}"
 size="$(docker image inspect --format '{{.Size}}' "$image")"
 say "built $image ($version, $((size / 1000000)) MB) in $(elapsed "$t_start") s"
