@@ -1,7 +1,7 @@
-use crate::ExitStatus;
 use crate::cli::AnsibleArgs;
 use crate::cluster::ansible::Ansible;
 use crate::cluster::inventory::{InventoryKind, Nodes};
+use crate::commands::ExitStatus;
 use crate::printer::Printer;
 use crate::settings::Settings;
 

@@ -1,7 +1,7 @@
-use crate::ExitStatus;
 use crate::cli::{ClusterArgs, InventoryArg};
 use crate::cluster::ansible::{self, Ansible, ClusterError, Invocation, Playbook};
 use crate::cluster::inventory::{self, InventoryKind, Nodes};
+use crate::commands::ExitStatus;
 use crate::printer::Printer;
 use crate::settings::Settings;
 

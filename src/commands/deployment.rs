@@ -7,10 +7,11 @@ use crate::cli::ServiceTypeArg;
 use crate::ioc::repository::Repository;
 use crate::ioc::workflow::{self, WorkflowError};
 use crate::printer::Printer;
+use crate::services::catalog;
 use crate::settings::Settings;
 use crate::swarm::deploy::{self, DeployError, Deployed, OnExisting, Outcome};
 use crate::swarm::engine::{Engine, EngineFailure, SwarmError};
-use crate::swarm::managed::{ManagedService, ReservedNames, ServiceType};
+use crate::swarm::managed::{ManagedService, ServiceType};
 
 pub(crate) fn service_type(kind: ServiceTypeArg) -> ServiceType {
     match kind {
@@ -50,7 +51,7 @@ fn verified(
         return (services.to_vec(), 0);
     }
     let repository = Repository::new(&settings.paths);
-    let reserved = ReservedNames::load(settings);
+    let reserved = catalog::reserved_names(settings);
     let mut ready = Vec::with_capacity(services.len());
     let mut refused = 0;
     for service in services {

@@ -2,20 +2,21 @@ use std::io::{self, IsTerminal};
 use std::path::Path;
 
 use crate::cli::{BackupModeArg, ExecArgs};
+use crate::commands::{ExitStatus, UsageError};
 use crate::commands::{confirm, lock_repository, lock_repository_to_read, valid_names};
 use crate::ioc::backup::{self, BackupMode};
 use crate::ioc::diff::colourise;
 use crate::ioc::repository::Repository;
+use crate::ioc::reserved::ReservedNames;
 use crate::ioc::snapshot;
 use crate::ioc::sources::{SourceFolderError, add_source_files, source_folder};
 use crate::ioc::startup::StartupFiles;
 use crate::ioc::workflow::{self, Generation, WorkflowError};
 use crate::printer::Printer;
 use crate::schema::ioc_ini::Violation;
+use crate::services::catalog;
 use crate::settings::Settings;
-use crate::swarm::managed::ReservedNames;
 use crate::templates::Templates;
-use crate::{ExitStatus, UsageError};
 
 /// The action of one `exec` call, resolved from its flags.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,9 +161,9 @@ pub(crate) fn run(
 ) -> anyhow::Result<ExitStatus> {
     let action = Action::of(args);
     let reserved = if action.exports() {
-        ReservedNames::load(settings)?
+        catalog::reserved_names(settings)?
     } else {
-        ReservedNames::built_in()
+        catalog::built_in_reserved_names()
     };
     let context = Context {
         args,

@@ -1,6 +1,6 @@
 use anyhow::Context;
 
-use crate::ExitStatus;
+use crate::commands::ExitStatus;
 use crate::fsutil;
 use crate::printer::Printer;
 use crate::settings::{SETTINGS_FILE, Settings};

@@ -13,6 +13,7 @@ pub(crate) mod exec;
 pub(crate) mod init;
 pub(crate) mod list;
 pub(crate) mod make_certs;
+mod outcome;
 pub(crate) mod registry;
 pub(crate) mod remove;
 pub(crate) mod rename;
@@ -22,6 +23,8 @@ pub(crate) mod swarm;
 pub(crate) mod update;
 
 use anyhow::Context;
+
+pub(crate) use outcome::{ExitStatus, UsageError};
 
 use crate::cli::EditArgs;
 use crate::fsutil::RepositoryLock;
@@ -304,8 +307,9 @@ pub(crate) fn deployed_ioc_services(
     names: &[&str],
 ) -> Result<Deployments, crate::swarm::engine::SwarmError> {
     use crate::ioc::repository::Repository;
+    use crate::services::catalog;
+    use crate::swarm::deploy;
     use crate::swarm::engine::Engine;
-    use crate::swarm::{deploy, managed};
     let repository = Repository::new(&settings.paths);
     let candidates: Vec<&str> = names
         .iter()
@@ -322,7 +326,7 @@ pub(crate) fn deployed_ioc_services(
     let stack = deploy::deployed(&engine, &settings.prefix_stack_name)?;
     let deployed = candidates
         .into_iter()
-        .map(|name| (name, managed::ioc_service(settings, &repository, name)))
+        .map(|name| (name, catalog::ioc_service(settings, &repository, name)))
         .filter(|(_, service)| stack.contains_key(&service.service_name))
         .map(|(name, service)| (name.to_string(), service.service_name))
         .collect();

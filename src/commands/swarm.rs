@@ -8,18 +8,19 @@ use crate::cli::{OutputFormat, ServiceTypeArg, SwarmArgs};
 use crate::commands::deployment::{
     deploy_and_report, remove_and_report, service_type, unavailable,
 };
+use crate::commands::{ExitStatus, UsageError};
 use crate::commands::{ask, confirmed};
 use crate::ioc::repository::Repository;
 use crate::printer::{Printer, table};
+use crate::services::catalog;
 use crate::services::{self, Answers, Outcome};
 use crate::settings::Settings;
 use crate::swarm::backup::{self, EngineHost};
 use crate::swarm::deploy::{self, Deployed, OnExisting};
 use crate::swarm::engine::{Engine, EngineFailure};
 use crate::swarm::inspect;
-use crate::swarm::managed::{self, ManagedService, ServiceType};
+use crate::swarm::managed::{ManagedService, ServiceType};
 use crate::swarm::status::{SwarmView, digest};
-use crate::{ExitStatus, UsageError};
 
 pub(crate) fn run(
     args: &SwarmArgs,
@@ -72,7 +73,7 @@ fn survey(
     settings: &Settings,
 ) -> anyhow::Result<(Engine, Vec<ManagedService>, BTreeMap<String, Deployed>)> {
     let engine = Engine::connect_for_changes()?;
-    let services = managed::all(settings, &Repository::new(&settings.paths))?;
+    let services = catalog::all(settings, &Repository::new(&settings.paths))?;
     let deployed = deploy::deployed(&engine, &settings.prefix_stack_name)?;
     Ok((engine, services, deployed))
 }
@@ -114,7 +115,7 @@ fn deploy_global_services(settings: &Settings, printer: &Printer) -> anyhow::Res
     if available.is_empty() {
         printer.error(&format!(
             "no global service file in {} (generate them with `iocdock swarm --gen-built-in-services`)",
-            managed::global_services_dir(settings).display()
+            catalog::global_services_dir(settings).display()
         ));
         return Ok(ExitStatus::Failure);
     }
@@ -245,7 +246,7 @@ fn remove_group(
 /// Every managed service in digest order (by type, then name).
 fn managed_services(settings: &Settings) -> anyhow::Result<Vec<ManagedService>> {
     let repository = Repository::new(&settings.paths);
-    let mut services = managed::all(settings, &repository)?;
+    let mut services = catalog::all(settings, &repository)?;
     services.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
     Ok(services)
 }

@@ -14,22 +14,26 @@
 //! since a running service would otherwise no longer match its file.
 
 pub(crate) mod alertmanager;
-pub(crate) mod htpasswd;
+pub(crate) mod catalog;
 pub(crate) mod images;
 pub(crate) mod links;
 pub(crate) mod monitoring;
+pub(crate) mod panel;
 pub(crate) mod placeholder;
 pub(crate) mod sources;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use crate::cluster::DOCKER_METRICS_PORT;
+use crate::cluster::htpasswd::{self, Identity};
 use crate::compose::model::ComposeFile;
 use crate::fsutil::{FsError, IoContext, write_if_changed, write_owned_if_changed};
+use crate::schema::names::service_key;
 use crate::settings::Settings;
-use crate::swarm::managed::{GLOBAL_SERVICES, LOCAL_SERVICES, ServiceType};
+use crate::swarm::managed::ServiceType;
 
-use self::htpasswd::Identity;
+use self::catalog::{BUILT_IN, built_in_service_name, compose_file};
 use self::monitoring::Logins;
 use self::placeholder::Values;
 use self::sources::Source;
@@ -37,12 +41,8 @@ use self::sources::Source;
 /// Key of the overlay network of the built-in services in their compose files; the
 /// stack names it `<prefix>_builtin`.
 const NETWORK_KEY: &str = "builtin";
-/// Port of the Docker daemons' metrics (`metrics-addr` in daemon.json, which the
-/// cluster playbook writes).
-pub(crate) const DOCKER_METRICS_PORT: u16 = 9323;
 /// Folder of the run directory that IOCs and iocLogServer write their logs to.
 const IOC_LOG_DIR: &str = "iocLog";
-const GLOBAL_DIR: &str = "global-services";
 const ALERTMANAGER_CONFIG: &str = "alertManager/config/alertmanager.yml";
 /// Folders a service's bind mounts need besides those holding rendered files.
 const EXTRA_DIRS: &[(&str, &str)] = &[
@@ -304,8 +304,11 @@ fn values(settings: &Settings, images: &images::Images, logins: &Logins) -> Valu
     values.insert("docker_metrics_port", DOCKER_METRICS_PORT.to_string());
     values.insert("monitoring_user", monitoring::MONITORING_USER);
     values.insert("monitoring_password_hash", logins.monitoring_hash.as_str());
-    for name in GLOBAL_SERVICES.iter().chain(LOCAL_SERVICES.iter()) {
-        values.insert(format!("service.{name}"), format!("{prefix}_srv-{name}"));
+    for b in BUILT_IN {
+        values.insert(
+            format!("service.{}", b.name),
+            built_in_service_name(settings, b.name),
+        );
     }
     values.insert("prometheus_url", links::prometheus(settings));
     values.insert("alertmanager_url", links::alertmanager(settings));
@@ -329,35 +332,6 @@ fn regex_escaped(text: &str) -> String {
         out.push(c);
     }
     out
-}
-
-/// The built-in service a template belongs to, from its relative path.
-fn owner(relative: &str) -> Option<(&'static str, ServiceType)> {
-    if let Some(rest) = relative
-        .strip_prefix(GLOBAL_DIR)
-        .and_then(|r| r.strip_prefix('/'))
-    {
-        return GLOBAL_SERVICES
-            .iter()
-            .find(|name| {
-                rest.strip_prefix(**name)
-                    .is_some_and(|tail| tail == ".yaml" || tail.starts_with('/'))
-            })
-            .map(|name| (*name, ServiceType::Global));
-    }
-    let first = relative.split('/').next()?;
-    LOCAL_SERVICES
-        .iter()
-        .find(|name| **name == first && relative.len() > first.len())
-        .map(|name| (*name, ServiceType::Local))
-}
-
-/// Relative path of a built-in service's compose file.
-pub(crate) fn compose_file(name: &str, kind: ServiceType) -> String {
-    match kind {
-        ServiceType::Global => format!("{GLOBAL_DIR}/{name}.yaml"),
-        _ => format!("{name}/{name}.yaml"),
-    }
 }
 
 fn template_error(source: &Source, message: impl Into<String>) -> BuiltinError {
@@ -387,7 +361,7 @@ fn check_rendered(
                 format!("not a valid compose file: {}", one_line(&e.to_string())),
             )
         })?;
-        let key = format!("srv-{service}");
+        let key = service_key(service);
         let keys: Vec<&String> = file.services.keys().collect();
         if keys != [&key] {
             return Err(template_error(
@@ -485,12 +459,11 @@ pub(crate) fn render(
     let logins = Logins::resolve(settings, answers, &swarm_dir(settings))?;
     let values = values(settings, &images, &logins);
 
-    let mut services: Vec<RenderedService> = GLOBAL_SERVICES
+    let mut services: Vec<RenderedService> = BUILT_IN
         .iter()
-        .chain(LOCAL_SERVICES.iter())
-        .map(|name| RenderedService {
-            name,
-            service_name: format!("{}_srv-{name}", settings.prefix_stack_name),
+        .map(|b| RenderedService {
+            name: b.name,
+            service_name: built_in_service_name(settings, b.name),
             files: Vec::new(),
             dirs: Vec::new(),
         })
@@ -500,7 +473,7 @@ pub(crate) fn render(
         if source.relative == images::IMAGES_FILE {
             continue;
         }
-        let Some((name, kind)) = owner(&source.relative) else {
+        let Some(&catalog::BuiltIn { name, kind }) = catalog::owner(&source.relative) else {
             ignored.push(source.origin.clone());
             continue;
         };
