@@ -3,7 +3,12 @@
 
 use std::path::PathBuf;
 
+use clap::builder::PossibleValue;
 use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
+
+use crate::cluster::inventory::InventoryKind;
+use crate::ioc::backup::BackupMode;
+use crate::swarm::managed::ServiceType;
 
 /// Manage EPICS IOC projects from creation to a running Docker Swarm service.
 #[derive(Debug, Parser)]
@@ -469,26 +474,54 @@ pub(crate) struct ExecArgs {
     pub(crate) backup_path: Option<PathBuf>,
 
     /// What a backup holds: src (ioc.ini, state, src/) or all (also startup, logs, settings)
-    #[arg(long = "backup-mode", value_enum, default_value_t = BackupModeArg::Src, requires = "gen_backup_file")]
-    pub(crate) backup_mode: BackupModeArg,
+    #[arg(long = "backup-mode", value_enum, default_value_t = BackupMode::Src, requires = "gen_backup_file")]
+    pub(crate) backup_mode: BackupMode,
 
     /// After a backup, keep only the newest N archives of the backup folder
     #[arg(long, value_name = "N", requires = "gen_backup_file", value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) keep: Option<u32>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub(crate) enum BackupModeArg {
-    Src,
-    All,
+// The domain enums are the argument types: the command line only spells their values.
+// By hand rather than derived, so the domain modules stay free of clap and the
+// possible values keep the order and (absent) descriptions `--help` has always shown.
+
+impl ValueEnum for BackupMode {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[BackupMode::Src, BackupMode::All]
+    }
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(PossibleValue::new(match self {
+            BackupMode::Src => "src",
+            BackupMode::All => "all",
+        }))
+    }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub(crate) enum ServiceTypeArg {
-    Ioc,
-    Global,
-    Local,
-    Custom,
+impl ValueEnum for ServiceType {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[
+            ServiceType::Ioc,
+            ServiceType::Global,
+            ServiceType::Local,
+            ServiceType::Custom,
+        ]
+    }
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(PossibleValue::new(self.as_str()))
+    }
+}
+
+impl ValueEnum for InventoryKind {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[InventoryKind::Cluster, InventoryKind::Default]
+    }
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(PossibleValue::new(match self {
+            InventoryKind::Cluster => "cluster",
+            InventoryKind::Default => "default",
+        }))
+    }
 }
 
 #[derive(Debug, Args)]
@@ -500,7 +533,7 @@ pub(crate) struct ServiceArgs {
 
     /// Kind of service the names refer to (default: IOC, then built-in, then custom)
     #[arg(long = "type", value_enum, value_name = "TYPE")]
-    pub(crate) kind: Option<ServiceTypeArg>,
+    pub(crate) kind: Option<ServiceType>,
 
     /// Deploy the service from its service file
     #[arg(long, group = "action")]
@@ -599,7 +632,7 @@ pub(crate) struct SwarmArgs {
     pub(crate) backup_file: Option<PathBuf>,
     /// With --show-digest: only these service types
     #[arg(long = "service-type", value_enum, num_args = 1.., value_name = "TYPE", requires = "show_digest")]
-    pub(crate) service_type: Vec<ServiceTypeArg>,
+    pub(crate) service_type: Vec<ServiceType>,
     /// With --show-services or --show-nodes: more columns
     #[arg(long)]
     pub(crate) detail: bool,
@@ -623,13 +656,6 @@ pub(crate) struct ClientArgs {
         value_name = "CMD"
     )]
     pub(crate) command: Vec<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
-pub(crate) enum InventoryArg {
-    #[default]
-    Cluster,
-    Default,
 }
 
 #[derive(Debug, Args)]
@@ -667,8 +693,8 @@ pub(crate) struct ClusterArgs {
     pub(crate) set_up_root_cert: bool,
 
     /// Inventory to run on: cluster (managers and workers) or default (default_nodes)
-    #[arg(long, value_enum, default_value_t, value_name = "NAME")]
-    pub(crate) inventory: InventoryArg,
+    #[arg(long, value_enum, default_value_t = InventoryKind::Cluster, value_name = "NAME")]
+    pub(crate) inventory: InventoryKind,
     /// More arguments for ansible after `--`, e.g. `-- --limit worker3 --ask-pass`
     #[arg(last = true, value_name = "ANSIBLE_ARGS")]
     pub(crate) ansible_args: Vec<String>,
@@ -677,8 +703,8 @@ pub(crate) struct ClusterArgs {
 #[derive(Debug, Args)]
 pub(crate) struct AnsibleArgs {
     /// Inventory to run on: cluster (managers and workers) or default (default_nodes)
-    #[arg(long, value_enum, default_value_t, value_name = "NAME")]
-    pub(crate) inventory: InventoryArg,
+    #[arg(long, value_enum, default_value_t = InventoryKind::Cluster, value_name = "NAME")]
+    pub(crate) inventory: InventoryKind,
     /// Arguments for ansible after `--`, e.g. `-- all -m ping`
     #[arg(last = true, required = true, value_name = "ANSIBLE_ARGS")]
     pub(crate) args: Vec<String>,

@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 
-use crate::cli::ServiceTypeArg;
 use crate::ioc::repository::Repository;
 use crate::ioc::workflow::{self, WorkflowError};
 use crate::printer::Printer;
@@ -12,15 +11,6 @@ use crate::settings::Settings;
 use crate::swarm::deploy::{self, DeployError, Deployed, OnExisting, Outcome};
 use crate::swarm::engine::{Engine, EngineFailure, SwarmError};
 use crate::swarm::managed::{ManagedService, ServiceType};
-
-pub(crate) fn service_type(kind: ServiceTypeArg) -> ServiceType {
-    match kind {
-        ServiceTypeArg::Ioc => ServiceType::Ioc,
-        ServiceTypeArg::Global => ServiceType::Global,
-        ServiceTypeArg::Local => ServiceType::Local,
-        ServiceTypeArg::Custom => ServiceType::Custom,
-    }
-}
 
 /// Why a service has no file to deploy from, with what makes one.
 pub(crate) fn unavailable(service: &ManagedService) -> String {

@@ -1,7 +1,7 @@
 use std::io::{self, IsTerminal};
 use std::path::Path;
 
-use crate::cli::{BackupModeArg, ExecArgs};
+use crate::cli::ExecArgs;
 use crate::commands::{ExitStatus, UsageError};
 use crate::commands::{confirm, lock_repository, lock_repository_to_read, valid_names};
 use crate::ioc::backup::{self, BackupMode};
@@ -492,10 +492,7 @@ impl Context<'_> {
             .backup_path
             .clone()
             .unwrap_or_else(|| self.settings.paths.ioc_backup.clone());
-        let mode = match self.args.backup_mode {
-            BackupModeArg::Src => BackupMode::Src,
-            BackupModeArg::All => BackupMode::All,
-        };
+        let mode = self.args.backup_mode;
         if self.args.dry_run {
             return self.plan_backup(&dir, mode, only.as_deref(), printer);
         }

@@ -2,9 +2,7 @@
 
 use crate::cli::{OutputFormat, ServiceArgs};
 use crate::commands::confirmed;
-use crate::commands::deployment::{
-    deploy_and_report, remove_and_report, service_type, unavailable,
-};
+use crate::commands::deployment::{deploy_and_report, remove_and_report, unavailable};
 use crate::commands::{ExitStatus, UsageError};
 use crate::ioc::repository::Repository;
 use crate::printer::Printer;
@@ -22,7 +20,7 @@ pub(crate) fn run(
     settings: &Settings,
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
-    let kind = args.kind.map(service_type);
+    let kind = args.kind;
     let names = &args.names;
     if args.format == OutputFormat::Json && !args.show_info {
         return Err(UsageError("--format json goes with --show-info".to_string()).into());

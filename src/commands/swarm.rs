@@ -4,10 +4,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, IsTerminal};
 use std::path::Path;
 
-use crate::cli::{OutputFormat, ServiceTypeArg, SwarmArgs};
-use crate::commands::deployment::{
-    deploy_and_report, remove_and_report, service_type, unavailable,
-};
+use crate::cli::{OutputFormat, SwarmArgs};
+use crate::commands::deployment::{deploy_and_report, remove_and_report, unavailable};
 use crate::commands::{ExitStatus, UsageError};
 use crate::commands::{ask, confirmed};
 use crate::ioc::repository::Repository;
@@ -268,12 +266,12 @@ struct DigestRowJson<'a> {
 }
 
 fn show_digest(
-    types: &[ServiceTypeArg],
+    types: &[ServiceType],
     format: OutputFormat,
     settings: &Settings,
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
-    let wanted: Vec<_> = types.iter().copied().map(service_type).collect();
+    let wanted = types;
     let services: Vec<ManagedService> = managed_services(settings)?
         .into_iter()
         .filter(|s| wanted.is_empty() || wanted.contains(&s.kind))
