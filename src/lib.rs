@@ -7,6 +7,7 @@ mod cluster;
 mod commands;
 mod completion;
 mod compose;
+mod embedded;
 mod fsutil;
 mod interrupt;
 mod ioc;
@@ -19,7 +20,6 @@ mod services;
 mod settings;
 mod suggest;
 mod swarm;
-mod templates;
 
 use std::process::ExitCode;
 

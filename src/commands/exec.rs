@@ -4,6 +4,7 @@ use std::path::Path;
 use crate::cli::ExecArgs;
 use crate::commands::{ExitStatus, UsageError};
 use crate::commands::{confirm, lock_repository, lock_repository_to_read, valid_names};
+use crate::embedded::Templates;
 use crate::ioc::backup::{self, BackupMode};
 use crate::ioc::diff::colourise;
 use crate::ioc::repository::Repository;
@@ -16,7 +17,6 @@ use crate::printer::Printer;
 use crate::schema::ioc_ini::Violation;
 use crate::services::catalog;
 use crate::settings::Settings;
-use crate::templates::Templates;
 
 /// The action of one `exec` call, resolved from its flags.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

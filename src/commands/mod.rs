@@ -191,6 +191,8 @@ pub(crate) struct NotConfirmed {
 /// goes ahead; on a terminal the operator sees everything it would touch, one per
 /// line, and answers; without a terminal it is refused, so a script or cron job never
 /// disrupts more than it says. Returns whether to go ahead (false: declined).
+// Part of the prompt below: see `confirm`.
+#[allow(clippy::print_stderr)]
 pub(crate) fn confirmed(action: &str, touched: &[String], yes: bool) -> Result<bool, NotConfirmed> {
     use std::io::IsTerminal;
     if yes {
@@ -209,6 +211,9 @@ pub(crate) fn confirmed(action: &str, touched: &[String], yes: bool) -> Result<b
 }
 
 /// Asks a yes/no question on the terminal; anything but yes is no.
+// A prompt talks to the operator at the terminal and must show even with --quiet,
+// so it writes to stderr itself rather than through the printer's quiet rules.
+#[allow(clippy::print_stderr)]
 pub(crate) fn confirm(question: &str) -> bool {
     use std::io::{BufRead, Write};
     eprint!("{question} [y|n] ");
@@ -224,6 +229,9 @@ pub(crate) fn confirm(question: &str) -> bool {
 /// the answer is not echoed, as for a password. Ctrl-C, SIGTERM or SIGHUP while the
 /// operator types end the command with the terminal as it was (echo on) and the exit
 /// code a shell gives for that signal.
+// A prompt talks to the operator at the terminal and must show even with --quiet,
+// so it writes to stderr itself rather than through the printer's quiet rules.
+#[allow(clippy::print_stderr)]
 pub(crate) fn ask(question: &str, hidden: bool) -> anyhow::Result<String> {
     use std::io::{BufRead, Write};
     let mut watch =

@@ -1,6 +1,7 @@
 use crate::cli::RenameArgs;
 use crate::commands::ExitStatus;
 use crate::commands::{confirmed, deployed_ioc_services, lock_repository};
+use crate::embedded::Templates;
 use crate::ioc::name;
 use crate::ioc::repository::{Repository, RepositoryError};
 use crate::ioc::workflow::{self, Followed};
@@ -10,7 +11,6 @@ use crate::services::catalog;
 use crate::settings::Settings;
 use crate::swarm::deploy;
 use crate::swarm::engine::EngineFailure;
-use crate::templates::Templates;
 
 pub(crate) fn run(
     args: &RenameArgs,

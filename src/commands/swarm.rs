@@ -541,7 +541,7 @@ fn gen_built_in_services(
         }
         answers.insert(secret, answer);
     }
-    let sources = services::sources::ServiceSources::new(&settings.paths.services).all()?;
+    let sources = crate::embedded::ServiceSources::new(&settings.paths.services).all()?;
     let rendering = services::render(settings, &sources, &answers)?;
     for origin in &rendering.ignored {
         printer.warn(&format!(

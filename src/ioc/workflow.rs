@@ -5,6 +5,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use crate::embedded::Templates;
 use crate::fsutil::{self, FsError, IoContext};
 use crate::ioc::config::{self, InvalidHost, SWARM_HOST};
 use crate::ioc::health::{self, HealthError};
@@ -20,7 +21,6 @@ use crate::schema::ioc_ini::{self, Stage, Violation};
 use crate::schema::names::{self, UndeployableName};
 use crate::schema::settings::{self as schema_settings, BadSetting};
 use crate::settings::Settings;
-use crate::templates::Templates;
 
 /// The exported ioc.ini documents what runs; nobody edits it in place.
 const EXPORTED_INI_MODE: u32 = 0o444;

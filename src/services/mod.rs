@@ -20,7 +20,6 @@ pub(crate) mod links;
 pub(crate) mod monitoring;
 pub(crate) mod panel;
 pub(crate) mod placeholder;
-pub(crate) mod sources;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -36,7 +35,7 @@ use crate::swarm::managed::ServiceType;
 use self::catalog::{BUILT_IN, built_in_service_name, compose_file};
 use self::monitoring::Logins;
 use self::placeholder::Values;
-use self::sources::Source;
+use crate::embedded::Source;
 
 /// Key of the overlay network of the built-in services in their compose files; the
 /// stack names it `<prefix>_builtin`.
@@ -438,7 +437,7 @@ fn htpasswd_files(
     Ok(files)
 }
 
-/// Renders every built-in service from `sources` (see `sources::ServiceSources`).
+/// Renders every built-in service from `sources` (see `embedded::ServiceSources`).
 pub(crate) fn render(
     settings: &Settings,
     sources: &[Source],

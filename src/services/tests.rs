@@ -1,7 +1,7 @@
 use std::os::unix::fs::PermissionsExt;
 
-use super::sources::ServiceSources;
 use super::*;
+use crate::embedded::ServiceSources;
 use crate::settings::Overrides;
 
 struct Home {
