@@ -20,8 +20,9 @@ pub(crate) mod links;
 pub(crate) mod monitoring;
 pub(crate) mod panel;
 pub(crate) mod placeholder;
+mod secrets;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use crate::cluster::DOCKER_METRICS_PORT;
@@ -31,6 +32,9 @@ use crate::fsutil::{FsError, IoContext, write_if_changed, write_owned_if_changed
 use crate::schema::names::service_key;
 use crate::settings::Settings;
 use crate::swarm::managed::ServiceType;
+
+use self::secrets::existing_htpasswd;
+pub(crate) use self::secrets::{Answers, Secret, missing_secrets};
 
 use self::catalog::{BUILT_IN, built_in_service_name, compose_file};
 use self::monitoring::Logins;
@@ -77,70 +81,6 @@ pub(crate) enum BuiltinError {
     #[error(transparent)]
     Fs(#[from] FsError),
 }
-
-/// A secret the settings may leave out, to be asked for on a terminal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum Secret {
-    RegistryUsername(Identity),
-    RegistryPassword(Identity),
-    SmtpPassword,
-    MonitoringPassword,
-    GrafanaAdminPassword,
-}
-
-impl Secret {
-    /// The settings key that holds it.
-    pub(crate) fn key(self) -> &'static str {
-        match self {
-            Secret::RegistryUsername(identity) => identity.username_key(),
-            Secret::RegistryPassword(identity) => identity.password_key(),
-            Secret::SmtpPassword => "alert_manager_smtp_auth_password",
-            Secret::MonitoringPassword => "monitoring_admin_password",
-            Secret::GrafanaAdminPassword => "grafana_admin_password",
-        }
-    }
-
-    /// What it is needed for, in the operator's words.
-    pub(crate) fn purpose(self) -> &'static str {
-        match self {
-            Secret::RegistryUsername(Identity::Pull) | Secret::RegistryPassword(Identity::Pull) => {
-                "the registry's htpasswd login"
-            }
-            Secret::RegistryUsername(Identity::Push) | Secret::RegistryPassword(Identity::Push) => {
-                "the push registry's htpasswd login, for the manager only"
-            }
-            Secret::SmtpPassword => "alertmanager's login to the SMTP server",
-            Secret::MonitoringPassword => "the login \"monitoring\" of prometheus and alertmanager",
-            Secret::GrafanaAdminPassword => "grafana's admin login",
-        }
-    }
-
-    /// Whether the answer must not be echoed.
-    pub(crate) fn hidden(self) -> bool {
-        !matches!(self, Secret::RegistryUsername(_))
-    }
-
-    /// What is wrong with `value` as this secret, if anything.
-    pub(crate) fn problem(self, value: &str) -> Option<String> {
-        match self {
-            Secret::MonitoringPassword | Secret::GrafanaAdminPassword => {
-                monitoring::problem(self.key(), value)
-            }
-            _ => None,
-        }
-    }
-
-    pub(crate) fn missing_error(self, settings: &Settings) -> BuiltinError {
-        BuiltinError::MissingSecret {
-            key: self.key(),
-            purpose: self.purpose(),
-            file: settings.settings_file(),
-        }
-    }
-}
-
-/// Secrets typed by the operator for this run (never written to the settings).
-pub(crate) type Answers = BTreeMap<Secret, String>;
 
 /// `$MOUNT_PATH/swarm`, the root of every rendered file.
 pub(crate) fn swarm_dir(settings: &Settings) -> PathBuf {
@@ -193,54 +133,6 @@ pub(crate) fn check_settings(settings: &Settings) -> Result<(), BuiltinError> {
             problems,
         })
     }
-}
-
-fn existing_htpasswd(settings: &Settings, identity: Identity) -> Option<String> {
-    std::fs::read_to_string(swarm_dir(settings).join(identity.htpasswd()))
-        .ok()
-        .filter(|text| !text.trim().is_empty())
-}
-
-/// Secrets the settings do not give and rendering needs. A registry login is not
-/// needed when the settings lack it but its htpasswd file exists: that file is kept;
-/// likewise the monitoring and grafana passwords an earlier run stored.
-pub(crate) fn missing_secrets(settings: &Settings) -> Vec<Secret> {
-    let mut missing = Vec::new();
-    for identity in Identity::ALL {
-        let (user, password) = identity.credentials(settings);
-        if (user.is_empty() || password.is_empty())
-            && existing_htpasswd(settings, identity).is_none()
-        {
-            if user.is_empty() {
-                missing.push(Secret::RegistryUsername(identity));
-            }
-            if password.is_empty() {
-                missing.push(Secret::RegistryPassword(identity));
-            }
-        }
-    }
-    if !settings.alert_manager_receive_email_list.is_empty()
-        && !settings.alert_manager_smtp_auth_username.is_empty()
-        && settings.alert_manager_smtp_auth_password.is_empty()
-    {
-        missing.push(Secret::SmtpPassword);
-    }
-    let root = swarm_dir(settings);
-    for (setting, secret) in [
-        (
-            &settings.monitoring_admin_password,
-            Secret::MonitoringPassword,
-        ),
-        (
-            &settings.grafana_admin_password,
-            Secret::GrafanaAdminPassword,
-        ),
-    ] {
-        if setting.is_empty() && !monitoring::has_stored(&root, secret) {
-            missing.push(secret);
-        }
-    }
-    missing
 }
 
 /// The image registry part of a reference: its name, with the port unless it is the
