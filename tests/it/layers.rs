@@ -25,34 +25,28 @@ const ORDER: &[&[&str]] = &[
     &["schema"],
     // Leaves: they know nothing of the domains above.
     &[
-        "settings",
-        "embedded",
-        "archive",
-        "process",
-        "table",
-        "oplog",
-        "parallel",
-        "interrupt",
+        "settings", "embedded", "archive", "process", "table", "oplog",
     ],
     // The bottom: compose imports nothing else of the crate, nor do these.
-    &["compose", "fsutil", "suggest"],
+    &["compose", "fsutil", "suggest", "parallel", "interrupt"],
 ];
 
-/// Imports against the order that are known and not yet undone, as (file, module
-/// imported). Each must still occur: when one is undone, its line goes too.
+/// Imports against the order that are known and not yet undone, as (source path or
+/// the start of one, so a file split into a folder stays covered; module imported).
+/// Each must still occur: when one is undone, its line goes too.
 const PENDING: &[(&str, &str)] = &[
     // The printer's table moves into the `table` leaf.
-    ("src/swarm/inspect.rs", "printer"),
+    ("src/swarm/inspect", "printer"),
     // The engine's time limits are the engine's type with the settings' defaults:
     // the type belongs with the settings.
-    ("src/settings.rs", "swarm"),
+    ("src/settings", "swarm"),
     // schema checks ioc.ini with the ioc module's own section names and parser, and
     // the monitoring settings with the services' rules: those checks belong to ioc
     // and services, the rest of schema below them.
-    ("src/schema/ioc_ini.rs", "ioc"),
-    ("src/schema/names.rs", "ioc"),
-    ("src/schema/names.rs", "services"),
-    ("src/schema/settings.rs", "services"),
+    ("src/schema/ioc_ini", "ioc"),
+    ("src/schema/names", "ioc"),
+    ("src/schema/names", "services"),
+    ("src/schema/settings", "services"),
 ];
 
 fn row_of(module: &str) -> Option<usize> {
@@ -236,8 +230,11 @@ fn imports_follow_the_module_order() {
             if to > from {
                 continue;
             }
-            if PENDING.contains(&(shown.as_str(), target.as_str())) {
-                pending_seen.insert((shown.clone(), target));
+            if let Some(pending) = PENDING
+                .iter()
+                .find(|(start, module)| shown.starts_with(start) && *module == target)
+            {
+                pending_seen.insert(*pending);
                 continue;
             }
             let why = if to == from {
@@ -250,8 +247,8 @@ fn imports_follow_the_module_order() {
             ));
         }
     }
-    for (file, module) in PENDING {
-        if !pending_seen.contains(&(file.to_string(), module.to_string())) {
+    for pending @ (file, module) in PENDING {
+        if !pending_seen.contains(pending) {
             problems.push(format!(
                 "{file} no longer imports `{module}`: remove it from PENDING in tests/it/layers.rs"
             ));
