@@ -24,11 +24,12 @@ const ORDER: &[&[&str]] = &[
     // What iocdock accepts (ioc.ini options, settings, names, value syntaxes).
     &["schema"],
     // Leaves: they know nothing of the domains above.
-    &[
-        "settings", "embedded", "archive", "process", "table", "oplog",
-    ],
-    // The bottom: compose imports nothing else of the crate, nor do these.
+    &["settings", "embedded", "archive", "table", "oplog"],
+    // compose imports nothing of the domains, nor of the leaves above; nor do these.
     &["compose", "fsutil", "suggest", "parallel", "interrupt"],
+    // Host commands and how text is shown on one line: imports nothing, and anything
+    // that reports a message may use it, compose too.
+    &["process"],
 ];
 
 /// Imports against the order that are known and not yet undone, as (source path or
