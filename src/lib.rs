@@ -7,6 +7,7 @@ mod cluster;
 mod commands;
 mod completion;
 mod compose;
+mod embedded;
 mod fsutil;
 mod interrupt;
 mod ioc;
@@ -19,66 +20,15 @@ mod services;
 mod settings;
 mod suggest;
 mod swarm;
-mod templates;
 
 use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches};
 
 use crate::cli::{Cli, Command};
+use crate::commands::{ExitStatus, UsageError};
 use crate::printer::Printer;
 use crate::settings::{Overrides, Settings};
-
-/// Outcomes with fixed exit codes (SPEC §6), so scripts can tell them apart.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ExitStatus {
-    Success,
-    /// The operation failed, or failed for some of several named IOCs.
-    Failure,
-    /// The command line was wrong in a way only the command could tell.
-    Usage,
-    /// The Docker engine could not be reached or did not answer in time.
-    EngineUnreachable,
-    /// `config` of a name it does not know.
-    UnknownName,
-    /// A check found something to look at: `list -p --check` (an IOC not running,
-    /// not healthy or not consistent), `service --check-deploy --exit-code` (drift).
-    CheckFailed,
-    /// The exit code of a tool run for the operator (`client`), passed through.
-    Tool(u8),
-    /// Stopped by a signal: the code a shell gives a program that signal stopped.
-    Interrupted(interrupt::Interruption),
-}
-
-impl ExitStatus {
-    fn code(self) -> u8 {
-        match self {
-            ExitStatus::Success => 0,
-            ExitStatus::Failure => 1,
-            ExitStatus::Usage => 2,
-            ExitStatus::EngineUnreachable => 3,
-            ExitStatus::CheckFailed => 4,
-            ExitStatus::UnknownName => 10,
-            ExitStatus::Tool(code) => code,
-            ExitStatus::Interrupted(which) => which.exit_code(),
-        }
-    }
-
-    /// Failure if any of the per-IOC outcomes failed.
-    pub(crate) fn from_failures(failures: usize) -> Self {
-        if failures == 0 {
-            ExitStatus::Success
-        } else {
-            ExitStatus::Failure
-        }
-    }
-}
-
-/// A mistake in how the command was called that clap cannot see (e.g. a list
-/// condition without `=`): reported like clap's own errors, with exit code 2.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub(crate) struct UsageError(pub(crate) String);
 
 pub fn run() -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();

@@ -97,6 +97,9 @@ impl Printer {
         let _ = err.write_all(bytes).and_then(|()| err.flush());
     }
 
+    // The printer is where output is allowed; stdout itself failed here, so the
+    // report goes to stderr directly, past the buffer that could not be written.
+    #[allow(clippy::print_stderr)]
     fn stdout_failed(&self, e: io::Error) {
         *self.closed.borrow_mut() = true;
         if e.kind() != io::ErrorKind::BrokenPipe {

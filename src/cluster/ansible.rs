@@ -271,7 +271,7 @@ pub(crate) fn extra_vars(settings: &Settings) -> Result<serde_json::Value, BadSe
         "mount_dir_nfs_mount_src": settings.mount_dir_nfs_mount_src.trim(),
         "registry_nfs_mount_src": settings.registry_nfs_mount_src.trim(),
         // Where every engine serves its metrics: the port prometheus scrapes.
-        "docker_metrics_port": crate::services::DOCKER_METRICS_PORT,
+        "docker_metrics_port": super::DOCKER_METRICS_PORT,
     }))
 }
 

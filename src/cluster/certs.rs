@@ -42,8 +42,6 @@ pub(crate) const SERVER_KEY: &str = "registry.key";
 
 /// How long a new CA is valid: replacing it means every node must trust the new one.
 const CA_DAYS: i64 = 3650;
-/// Default validity of a server certificate; renewing it touches only the manager.
-pub(crate) const SERVER_DAYS: u32 = 825;
 /// Certificates closer than this to their end are reported, so renewal is planned.
 const WARN_DAYS: i64 = 30;
 
@@ -1074,7 +1072,7 @@ mod tests {
     const OPTIONS: MakeOptions = MakeOptions {
         force: false,
         new_ca: false,
-        days: SERVER_DAYS,
+        days: 825,
     };
 
     const FORCE: MakeOptions = MakeOptions {

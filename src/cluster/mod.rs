@@ -3,10 +3,15 @@
 
 pub(crate) mod ansible;
 pub(crate) mod certs;
+pub(crate) mod htpasswd;
 pub(crate) mod inventory;
 pub(crate) mod registry;
 
 use std::path::{Path, PathBuf};
+
+/// Port of the Docker daemons' metrics (`metrics-addr` in daemon.json, which the
+/// cluster playbook writes; prometheus of the built-in services scrapes it).
+pub(crate) const DOCKER_METRICS_PORT: u16 = 9323;
 
 pub(crate) use crate::schema::settings::{BadSetting, optional_ip, registry_name};
 pub(crate) use crate::schema::values::is_dns_name;

@@ -19,8 +19,8 @@ use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver
 use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 
 use super::{BadSetting, certs_dir, optional_ip, registry_name};
+use crate::cluster::htpasswd::Identity;
 use crate::fsutil::FsError;
-use crate::services::htpasswd::Identity;
 use crate::settings::Settings;
 
 /// A registry answers in milliseconds; a run that waits longer would only hang a script.

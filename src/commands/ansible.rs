@@ -1,7 +1,7 @@
-use crate::ExitStatus;
 use crate::cli::AnsibleArgs;
 use crate::cluster::ansible::Ansible;
-use crate::cluster::inventory::{InventoryKind, Nodes};
+use crate::cluster::inventory::Nodes;
+use crate::commands::ExitStatus;
 use crate::printer::Printer;
 use crate::settings::Settings;
 
@@ -12,7 +12,7 @@ pub(crate) fn run(
 ) -> anyhow::Result<ExitStatus> {
     Nodes::from_settings(settings)?;
     super::cluster::install_playbooks(settings, printer)?;
-    let mut ansible = Ansible::new(settings, InventoryKind::from(args.inventory))?;
+    let mut ansible = Ansible::new(settings, args.inventory)?;
     let invocation = ansible.adhoc(&args.args);
     printer.detail(&format!("running {}", invocation.shown));
     // Whatever ansible printed is the answer; flush ours first so the order holds.

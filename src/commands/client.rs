@@ -6,15 +6,15 @@ use std::io::{self, IsTerminal, Read};
 use anyhow::Context;
 use rustix::termios::{OptionalActions, Termios, tcgetattr, tcgetwinsize, tcsetattr};
 
-use crate::ExitStatus;
 use crate::cli::ClientArgs;
+use crate::commands::ExitStatus;
 use crate::interrupt::{Interrupted, Interruption, Watch};
 use crate::printer::Printer;
+use crate::services::catalog;
 use crate::settings::Settings;
 use crate::swarm::client::{self, ExecOutcome, Tty};
 use crate::swarm::engine::Engine;
 use crate::swarm::logs::LogStream;
-use crate::swarm::managed;
 
 pub(crate) fn run(
     args: &ClientArgs,
@@ -22,12 +22,13 @@ pub(crate) fn run(
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
     let Some((tool, tool_args)) = args.command.split_first() else {
-        return Err(
-            crate::UsageError("client: name the tool to run, e.g. caget".to_string()).into(),
-        );
+        return Err(crate::commands::UsageError(
+            "client: name the tool to run, e.g. caget".to_string(),
+        )
+        .into());
     };
     let engine = Engine::connect()?;
-    let container = client::find(&engine, &managed::client_service_name(settings))?;
+    let container = client::find(&engine, &catalog::client_service_name(settings))?;
     let command = container.tools.command(tool, tool_args);
     printer.status(&format!("executing \"{}\".", shell_words(&command)));
 

@@ -1,18 +1,9 @@
-use crate::ExitStatus;
-use crate::cli::{ClusterArgs, InventoryArg};
+use crate::cli::ClusterArgs;
 use crate::cluster::ansible::{self, Ansible, ClusterError, Invocation, Playbook};
 use crate::cluster::inventory::{self, InventoryKind, Nodes};
+use crate::commands::ExitStatus;
 use crate::printer::Printer;
 use crate::settings::Settings;
-
-impl From<InventoryArg> for InventoryKind {
-    fn from(arg: InventoryArg) -> Self {
-        match arg {
-            InventoryArg::Cluster => InventoryKind::Cluster,
-            InventoryArg::Default => InventoryKind::Default,
-        }
-    }
-}
 
 /// Puts the shipped playbooks into $ANSIBLE_PATH, telling about files kept because an
 /// operator changed them.
@@ -95,7 +86,7 @@ pub(crate) fn run(
         return Ok(ExitStatus::Success);
     }
 
-    let kind = InventoryKind::from(args.inventory);
+    let kind = args.inventory;
     checked_nodes(settings, kind, printer)?;
     let playbooks: Vec<Playbook> = if args.set_up_cluster {
         Playbook::SET_UP_CLUSTER.to_vec()

@@ -1,8 +1,8 @@
 use clap::CommandFactory;
 use clap_complete::Shell;
 
-use crate::ExitStatus;
 use crate::cli::Cli;
+use crate::commands::ExitStatus;
 use crate::completion;
 use crate::ioc::repository::Repository;
 use crate::printer::Printer;
@@ -47,7 +47,7 @@ pub(crate) fn ioc_names(words: &[String], printer: &Printer) -> anyhow::Result<E
 /// `iocdock __man-pages DIR`: the manual pages, written into DIR.
 pub(crate) fn man_pages(dir: Option<&String>, printer: &Printer) -> anyhow::Result<ExitStatus> {
     let Some(dir) = dir else {
-        return Err(crate::UsageError(format!(
+        return Err(crate::commands::UsageError(format!(
             "{}: name the folder to write the manual pages into",
             crate::manual::WRITE_MAN_PAGES
         ))

@@ -1,5 +1,5 @@
-use crate::ExitStatus;
 use crate::cli::ConfigArgs;
+use crate::commands::ExitStatus;
 use crate::printer::Printer;
 use crate::settings::Settings;
 

@@ -1,13 +1,13 @@
-use crate::ExitStatus;
 use crate::cli::EditArgs;
+use crate::commands::ExitStatus;
 use crate::commands::{ini_changes, lock_repository, valid_names};
 use crate::ioc::config::new_ioc_ini;
 use crate::ioc::repository::Repository;
 use crate::printer::Printer;
 use crate::schema::ioc_ini::{self, Context};
 use crate::schema::{names, settings as schema_settings};
+use crate::services::catalog;
 use crate::settings::Settings;
-use crate::swarm::managed::ReservedNames;
 
 /// Creates every valid name; a name or an ioc.ini that is refused is reported and
 /// counted, and the other IOCs are still created.
@@ -19,7 +19,7 @@ pub(crate) fn run(
     let changes = ini_changes(args)?;
     // Settings every new IOC is made from: wrong, they would make every IOC wrong.
     schema_settings::ensure(settings, schema_settings::NEW_IOC)?;
-    let reserved = ReservedNames::load(settings)?;
+    let reserved = catalog::reserved_names(settings)?;
     let (names, mut failures) = valid_names(&args.names, printer);
     let _lock = lock_repository(settings, printer)?;
     let repository = Repository::new(&settings.paths);

@@ -3,23 +3,14 @@
 
 use std::collections::BTreeMap;
 
-use crate::cli::ServiceTypeArg;
 use crate::ioc::repository::Repository;
 use crate::ioc::workflow::{self, WorkflowError};
 use crate::printer::Printer;
+use crate::services::catalog;
 use crate::settings::Settings;
 use crate::swarm::deploy::{self, DeployError, Deployed, OnExisting, Outcome};
 use crate::swarm::engine::{Engine, EngineFailure, SwarmError};
-use crate::swarm::managed::{ManagedService, ReservedNames, ServiceType};
-
-pub(crate) fn service_type(kind: ServiceTypeArg) -> ServiceType {
-    match kind {
-        ServiceTypeArg::Ioc => ServiceType::Ioc,
-        ServiceTypeArg::Global => ServiceType::Global,
-        ServiceTypeArg::Local => ServiceType::Local,
-        ServiceTypeArg::Custom => ServiceType::Custom,
-    }
-}
+use crate::swarm::managed::{ManagedService, ServiceType};
 
 /// Why a service has no file to deploy from, with what makes one.
 pub(crate) fn unavailable(service: &ManagedService) -> String {
@@ -50,7 +41,7 @@ fn verified(
         return (services.to_vec(), 0);
     }
     let repository = Repository::new(&settings.paths);
-    let reserved = ReservedNames::load(settings);
+    let reserved = catalog::reserved_names(settings);
     let mut ready = Vec::with_capacity(services.len());
     let mut refused = 0;
     for service in services {

@@ -2,7 +2,7 @@ use std::process::Command;
 
 use anyhow::Context;
 
-use crate::ExitStatus;
+use crate::commands::ExitStatus;
 use crate::commands::lock_repository;
 use crate::ioc::editing::{EditSession, Outcome, Resumed};
 use crate::ioc::name;

@@ -1,13 +1,13 @@
 use anyhow::Context;
 
-use crate::ExitStatus;
+use crate::commands::ExitStatus;
 use crate::fsutil;
 use crate::printer::Printer;
 use crate::settings::{SETTINGS_FILE, Settings};
 
 /// A settings file whose every key is commented out, so operators see what exists.
 /// Private from the start: it will hold passwords and commands that run as root.
-const SETTINGS_EXAMPLE: &str = include_str!("../../templates/settings.yaml");
+const SETTINGS_EXAMPLE: &str = include_str!("../../docs/settings.example.yaml");
 
 pub(crate) fn run(settings: &Settings, printer: &Printer) -> anyhow::Result<ExitStatus> {
     for folder in settings.paths.layout_folders() {

@@ -5,17 +5,17 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::cli::{ListArgs, OutputFormat};
+use crate::commands::{ExitStatus, UsageError};
 use crate::ioc::config::{self, parse_key_value, parse_section};
 use crate::ioc::consistency::{running_consistency, snapshot_consistency};
 use crate::ioc::query::Condition;
 use crate::ioc::repository::{IocProject, Repository};
 use crate::printer::{Printer, ellipsize, table};
+use crate::services::catalog;
+use crate::services::panel::{self, IocDeployment, PanelCondition, PanelView};
 use crate::settings::Settings;
 use crate::swarm::drift::Planned;
 use crate::swarm::engine::SwarmError;
-use crate::swarm::managed::ReservedNames;
-use crate::swarm::panel::{self, IocDeployment, PanelCondition, PanelView};
-use crate::{ExitStatus, UsageError};
 
 const BANNER_WIDTH: usize = 70;
 /// `list -p` must stay quick: a daemon that does not answer within this time is
@@ -86,9 +86,9 @@ pub(crate) fn run(
         return Ok(status);
     }
 
-    let reserved = ReservedNames::load(settings).unwrap_or_else(|e| {
+    let reserved = catalog::reserved_names(settings).unwrap_or_else(|e| {
         printer.warn(&format!("{e}; only built-in names are checked as reserved"));
-        ReservedNames::built_in()
+        catalog::built_in_reserved_names()
     });
     for bad in crate::schema::settings::check(settings, &["prefix_stack_name"]) {
         printer.warn(&format!("{bad}; IOC names are not checked against it"));

@@ -1,6 +1,6 @@
-use crate::ExitStatus;
 use crate::cli::MakeCertsArgs;
 use crate::cluster::certs::{self, CertFiles, CertReport, MakeOptions, ServerNames};
+use crate::commands::ExitStatus;
 use crate::printer::{self, Printer};
 use crate::settings::Settings;
 

@@ -13,6 +13,7 @@ pub(crate) mod exec;
 pub(crate) mod init;
 pub(crate) mod list;
 pub(crate) mod make_certs;
+mod outcome;
 pub(crate) mod registry;
 pub(crate) mod remove;
 pub(crate) mod rename;
@@ -22,6 +23,8 @@ pub(crate) mod swarm;
 pub(crate) mod update;
 
 use anyhow::Context;
+
+pub(crate) use outcome::{ExitStatus, UsageError};
 
 use crate::cli::EditArgs;
 use crate::fsutil::RepositoryLock;
@@ -188,6 +191,8 @@ pub(crate) struct NotConfirmed {
 /// goes ahead; on a terminal the operator sees everything it would touch, one per
 /// line, and answers; without a terminal it is refused, so a script or cron job never
 /// disrupts more than it says. Returns whether to go ahead (false: declined).
+// Part of the prompt below: see `confirm`.
+#[allow(clippy::print_stderr)]
 pub(crate) fn confirmed(action: &str, touched: &[String], yes: bool) -> Result<bool, NotConfirmed> {
     use std::io::IsTerminal;
     if yes {
@@ -206,6 +211,9 @@ pub(crate) fn confirmed(action: &str, touched: &[String], yes: bool) -> Result<b
 }
 
 /// Asks a yes/no question on the terminal; anything but yes is no.
+// A prompt talks to the operator at the terminal and must show even with --quiet,
+// so it writes to stderr itself rather than through the printer's quiet rules.
+#[allow(clippy::print_stderr)]
 pub(crate) fn confirm(question: &str) -> bool {
     use std::io::{BufRead, Write};
     eprint!("{question} [y|n] ");
@@ -221,6 +229,9 @@ pub(crate) fn confirm(question: &str) -> bool {
 /// the answer is not echoed, as for a password. Ctrl-C, SIGTERM or SIGHUP while the
 /// operator types end the command with the terminal as it was (echo on) and the exit
 /// code a shell gives for that signal.
+// A prompt talks to the operator at the terminal and must show even with --quiet,
+// so it writes to stderr itself rather than through the printer's quiet rules.
+#[allow(clippy::print_stderr)]
 pub(crate) fn ask(question: &str, hidden: bool) -> anyhow::Result<String> {
     use std::io::{BufRead, Write};
     let mut watch =
@@ -304,8 +315,9 @@ pub(crate) fn deployed_ioc_services(
     names: &[&str],
 ) -> Result<Deployments, crate::swarm::engine::SwarmError> {
     use crate::ioc::repository::Repository;
+    use crate::services::catalog;
+    use crate::swarm::deploy;
     use crate::swarm::engine::Engine;
-    use crate::swarm::{deploy, managed};
     let repository = Repository::new(&settings.paths);
     let candidates: Vec<&str> = names
         .iter()
@@ -322,7 +334,7 @@ pub(crate) fn deployed_ioc_services(
     let stack = deploy::deployed(&engine, &settings.prefix_stack_name)?;
     let deployed = candidates
         .into_iter()
-        .map(|name| (name, managed::ioc_service(settings, &repository, name)))
+        .map(|name| (name, catalog::ioc_service(settings, &repository, name)))
         .filter(|(_, service)| stack.contains_key(&service.service_name))
         .map(|(name, service)| (name.to_string(), service.service_name))
         .collect();

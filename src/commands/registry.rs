@@ -1,6 +1,6 @@
-use crate::ExitStatus;
 use crate::cli::RegistryArgs;
 use crate::cluster::registry::Registry;
+use crate::commands::ExitStatus;
 use crate::printer::Printer;
 use crate::settings::Settings;
 

@@ -1,14 +1,14 @@
 use std::io::{self, IsTerminal};
 
-use crate::ExitStatus;
 use crate::cli::RemoveArgs;
+use crate::commands::ExitStatus;
 use crate::commands::{confirm, confirmed, deployed_ioc_services, lock_repository, valid_names};
 use crate::ioc::repository::{Repository, RepositoryError};
 use crate::printer::Printer;
+use crate::services::catalog;
 use crate::settings::Settings;
 use crate::swarm::deploy;
 use crate::swarm::engine::EngineFailure;
-use crate::swarm::managed::{self, ReservedNames};
 
 /// One IOC that is to go, with the deployed service that goes first.
 struct Removal<'a> {
@@ -25,9 +25,9 @@ pub(crate) fn run(
     let repository = Repository::new(&settings.paths);
     // They tell a run folder of the old layout from a built-in service's folder.
     let reserved = if args.remove_all {
-        ReservedNames::load(settings)?
+        catalog::reserved_names(settings)?
     } else {
-        ReservedNames::built_in()
+        catalog::built_in_reserved_names()
     };
     let interactive = io::stdin().is_terminal();
     let what = if args.remove_all {
@@ -58,7 +58,7 @@ pub(crate) fn run(
             .iter()
             .filter(|name| repository.may_be_deployed(name))
             .map(|name| {
-                let service = managed::ioc_service(settings, &repository, name).service_name;
+                let service = catalog::ioc_service(settings, &repository, name).service_name;
                 let running_from = repository
                     .run_dir(repository.load(name).host(), name)
                     .map(|dir| format!(" running from {}", dir.display()))
@@ -83,7 +83,7 @@ pub(crate) fn run(
     // an answer never blocks another command.
     let mut removals = Vec::with_capacity(present.len());
     for name in present {
-        let service_name = managed::ioc_service(settings, &repository, name).service_name;
+        let service_name = catalog::ioc_service(settings, &repository, name).service_name;
         let service = match &deployments {
             Ok(answer) => answer.deployed.get(name).cloned(),
             Err(e) if repository.may_be_deployed(name) => {

@@ -1,16 +1,16 @@
-use crate::ExitStatus;
 use crate::cli::RenameArgs;
+use crate::commands::ExitStatus;
 use crate::commands::{confirmed, deployed_ioc_services, lock_repository};
+use crate::embedded::Templates;
 use crate::ioc::name;
 use crate::ioc::repository::{Repository, RepositoryError};
 use crate::ioc::workflow::{self, Followed};
 use crate::printer::Printer;
 use crate::schema::{names, settings as schema_settings};
+use crate::services::catalog;
 use crate::settings::Settings;
 use crate::swarm::deploy;
 use crate::swarm::engine::EngineFailure;
-use crate::swarm::managed::ReservedNames;
-use crate::templates::Templates;
 
 pub(crate) fn run(
     args: &RenameArgs,
@@ -20,7 +20,7 @@ pub(crate) fn run(
     let (old, new) = (args.old.as_str(), args.new.as_str());
     name::validate(old)?;
     name::validate(new)?;
-    let reserved = ReservedNames::load(settings)?;
+    let reserved = catalog::reserved_names(settings)?;
     // The way out of a reserved name is a rename: OLD may have one, NEW may not.
     reserved.check(new)?;
     // So is a name swarm refuses; OLD may have one (renaming is the way out).

@@ -2,26 +2,25 @@
 
 use crate::cli::{OutputFormat, ServiceArgs};
 use crate::commands::confirmed;
-use crate::commands::deployment::{
-    deploy_and_report, remove_and_report, service_type, unavailable,
-};
+use crate::commands::deployment::{deploy_and_report, remove_and_report, unavailable};
+use crate::commands::{ExitStatus, UsageError};
 use crate::ioc::repository::Repository;
 use crate::printer::Printer;
+use crate::services::catalog;
 use crate::settings::Settings;
 use crate::swarm::deploy::{self, OnExisting};
 use crate::swarm::drift::{self, Consistency};
 use crate::swarm::engine::Engine;
 use crate::swarm::inspect::{self, InspectError};
 use crate::swarm::logs::{LogRequest, LogStream, stream_logs};
-use crate::swarm::managed::{self, ManagedService, ServiceType};
-use crate::{ExitStatus, UsageError};
+use crate::swarm::managed::{ManagedService, ServiceType};
 
 pub(crate) fn run(
     args: &ServiceArgs,
     settings: &Settings,
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
-    let kind = args.kind.map(service_type);
+    let kind = args.kind;
     let names = &args.names;
     if args.format == OutputFormat::Json && !args.show_info {
         return Err(UsageError("--format json goes with --show-info".to_string()).into());
@@ -132,7 +131,7 @@ fn resolve(
     let mut found: Vec<ManagedService> = Vec::with_capacity(names.len());
     let mut failures = 0;
     for name in names {
-        match managed::find(settings, &repository, name, kind) {
+        match catalog::find(settings, &repository, name, kind) {
             Ok(service) if !found.contains(&service) => found.push(service),
             Ok(_) => {}
             Err(e) => {

@@ -1,5 +1,5 @@
-use crate::ExitStatus;
 use crate::cli::EditArgs;
+use crate::commands::ExitStatus;
 use crate::commands::{ini_changes, lock_repository, valid_names};
 use crate::ioc::repository::Repository;
 use crate::printer::Printer;

@@ -4,22 +4,21 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, IsTerminal};
 use std::path::Path;
 
-use crate::cli::{OutputFormat, ServiceTypeArg, SwarmArgs};
-use crate::commands::deployment::{
-    deploy_and_report, remove_and_report, service_type, unavailable,
-};
+use crate::cli::{OutputFormat, SwarmArgs};
+use crate::commands::deployment::{deploy_and_report, remove_and_report, unavailable};
+use crate::commands::{ExitStatus, UsageError};
 use crate::commands::{ask, confirmed};
 use crate::ioc::repository::Repository;
 use crate::printer::{Printer, table};
+use crate::services::catalog;
 use crate::services::{self, Answers, Outcome};
 use crate::settings::Settings;
 use crate::swarm::backup::{self, EngineHost};
 use crate::swarm::deploy::{self, Deployed, OnExisting};
 use crate::swarm::engine::{Engine, EngineFailure};
 use crate::swarm::inspect;
-use crate::swarm::managed::{self, ManagedService, ServiceType};
+use crate::swarm::managed::{ManagedService, ServiceType};
 use crate::swarm::status::{SwarmView, digest};
-use crate::{ExitStatus, UsageError};
 
 pub(crate) fn run(
     args: &SwarmArgs,
@@ -72,7 +71,7 @@ fn survey(
     settings: &Settings,
 ) -> anyhow::Result<(Engine, Vec<ManagedService>, BTreeMap<String, Deployed>)> {
     let engine = Engine::connect_for_changes()?;
-    let services = managed::all(settings, &Repository::new(&settings.paths))?;
+    let services = catalog::all(settings, &Repository::new(&settings.paths))?;
     let deployed = deploy::deployed(&engine, &settings.prefix_stack_name)?;
     Ok((engine, services, deployed))
 }
@@ -114,7 +113,7 @@ fn deploy_global_services(settings: &Settings, printer: &Printer) -> anyhow::Res
     if available.is_empty() {
         printer.error(&format!(
             "no global service file in {} (generate them with `iocdock swarm --gen-built-in-services`)",
-            managed::global_services_dir(settings).display()
+            catalog::global_services_dir(settings).display()
         ));
         return Ok(ExitStatus::Failure);
     }
@@ -245,7 +244,7 @@ fn remove_group(
 /// Every managed service in digest order (by type, then name).
 fn managed_services(settings: &Settings) -> anyhow::Result<Vec<ManagedService>> {
     let repository = Repository::new(&settings.paths);
-    let mut services = managed::all(settings, &repository)?;
+    let mut services = catalog::all(settings, &repository)?;
     services.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
     Ok(services)
 }
@@ -267,12 +266,12 @@ struct DigestRowJson<'a> {
 }
 
 fn show_digest(
-    types: &[ServiceTypeArg],
+    types: &[ServiceType],
     format: OutputFormat,
     settings: &Settings,
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
-    let wanted: Vec<_> = types.iter().copied().map(service_type).collect();
+    let wanted = types;
     let services: Vec<ManagedService> = managed_services(settings)?
         .into_iter()
         .filter(|s| wanted.is_empty() || wanted.contains(&s.kind))
@@ -542,7 +541,7 @@ fn gen_built_in_services(
         }
         answers.insert(secret, answer);
     }
-    let sources = services::sources::ServiceSources::new(&settings.paths.services).all()?;
+    let sources = crate::embedded::ServiceSources::new(&settings.paths.services).all()?;
     let rendering = services::render(settings, &sources, &answers)?;
     for origin in &rendering.ignored {
         printer.warn(&format!(

@@ -1,9 +1,9 @@
-use crate::ExitStatus;
+use crate::commands::ExitStatus;
 use crate::commands::{lock_repository, report_cleared};
 use crate::ioc::repository::{Repository, Upgrade};
 use crate::printer::Printer;
+use crate::services::catalog;
 use crate::settings::Settings;
-use crate::swarm::managed::ReservedNames;
 
 /// Rewrites every IOC in the current format, then reports what an upgrade cannot fix
 /// by itself: folders that are no IOC, reserved names and names swarm refuses, hosts
@@ -13,9 +13,9 @@ pub(crate) fn run(settings: &Settings, printer: &Printer) -> anyhow::Result<Exit
     let _lock = lock_repository(settings, printer)?;
     let repository = Repository::new(&settings.paths);
     // Rewriting the files needs no services.yaml; a broken one only narrows the check.
-    let reserved = ReservedNames::load(settings).unwrap_or_else(|e| {
+    let reserved = catalog::reserved_names(settings).unwrap_or_else(|e| {
         printer.warn(&format!("{e}; only built-in names are checked as reserved"));
-        ReservedNames::built_in()
+        catalog::built_in_reserved_names()
     });
     let mut failures = 0;
     // IOC names are judged with the prefix: a prefix swarm refuses is the first fix.

@@ -18,10 +18,6 @@ use crate::ioc::startup::{self, SourceError};
 pub(crate) const CHECK_OPTION: &str = "health-check";
 /// `[DEPLOY] health-pv = NAME`: the PV the check reads instead of the automatic one.
 pub(crate) const PV_OPTION: &str = "health-pv";
-/// Service label of an IOC service with a health check: the PV it reads. The engine
-/// stores the check itself under a key bollard does not read (`Healthcheck`, where
-/// bollard expects `HealthCheck`), so readers of the service spec go by the label.
-pub(crate) const PV_LABEL: &str = "iocdock.health-pv";
 /// The status-ioc database names its heartbeat `$(IOC):HEARTBEAT`, and so does
 /// devIocStats' `iocAdminSoft.db`: the name holds when one replaces the other.
 const HEARTBEAT_SUFFIX: &str = ":HEARTBEAT";

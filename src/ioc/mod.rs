@@ -10,6 +10,8 @@ pub(crate) mod ini;
 pub(crate) mod name;
 pub(crate) mod query;
 pub(crate) mod repository;
+pub(crate) mod reserved;
+pub(crate) mod service_file;
 pub(crate) mod snapshot;
 pub(crate) mod sources;
 pub(crate) mod startup;

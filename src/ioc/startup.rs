@@ -19,6 +19,7 @@ use std::io::{self, Write as _};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use crate::embedded::Templates;
 use crate::fsutil::{self, FsError, IoContext};
 use crate::ioc::config::{self, Module};
 use crate::ioc::ini::{IniDocument, value_lines};
@@ -28,7 +29,6 @@ use crate::schema::values::{
     CopySource, SUBSTITUTION_KEYWORDS, env_assignment, parse_file_copy, parse_load_line,
 };
 use crate::settings::Settings;
-use crate::templates::Templates;
 
 /// One validation failure, worded like the original tool's state reasons, e.g.
 /// reason `option "load" in section "DB" invalid.` message `db file "missing.db" not found.`

@@ -5,7 +5,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::compose::ioc_service;
+use crate::embedded::Templates;
 use crate::fsutil::{self, FsError, IoContext};
 use crate::ioc::config::{self, InvalidHost, SWARM_HOST};
 use crate::ioc::health::{self, HealthError};
@@ -13,14 +13,14 @@ use crate::ioc::ini::IniDocument;
 use crate::ioc::repository::{
     INI_FILE, PROJECT_DIR, Repository, RepositoryError, SERVICE_FILE, now_stamp,
 };
+use crate::ioc::reserved::{ReservedName, ReservedNames};
+use crate::ioc::service_file;
 use crate::ioc::startup::{self, Problem, StartupFiles};
 use crate::ioc::state::{Health, Status};
 use crate::schema::ioc_ini::{self, Stage, Violation};
 use crate::schema::names::{self, UndeployableName};
 use crate::schema::settings::{self as schema_settings, BadSetting};
 use crate::settings::Settings;
-use crate::swarm::managed::{ReservedName, ReservedNames};
-use crate::templates::Templates;
 
 /// The exported ioc.ini documents what runs; nobody edits it in place.
 const EXPORTED_INI_MODE: u32 = 0o444;
@@ -284,7 +284,7 @@ fn rendered_service_file(
     }
     let log = repository.ioc_log_dir_checked()?;
     let health_pv = health::checked_pv(name, &ini, &repository.dir(name))?;
-    let yaml = ioc_service::render(name, &ini, settings, &run, &log, health_pv.as_deref())?;
+    let yaml = service_file::render(name, &ini, settings, &run, &log, health_pv.as_deref())?;
     Ok((repository.service_file(name), yaml))
 }
 

@@ -4,7 +4,7 @@
 //! characters at most). Checked on the whole name, so the prefix and the IOC name
 //! are judged together.
 
-use crate::swarm::managed::{GLOBAL_SERVICES, LOCAL_SERVICES};
+use crate::services::catalog::longest_built_in_name;
 
 /// swarmkit refuses longer service names ("name must be 63 characters or fewer").
 pub(crate) const MAX_SERVICE_NAME: usize = 63;
@@ -25,9 +25,21 @@ pub(crate) fn is_service_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
 }
 
+/// The key of the service of IOC or built-in service `name` in its compose file:
+/// `srv-<name>`. The one place of the rule: the IOC service file and the service
+/// catalog both name services by it.
+pub(crate) fn service_key(name: &str) -> String {
+    format!("srv-{name}")
+}
+
+/// The swarm service `docker stack deploy` makes of compose key `key`: `<prefix>_<key>`.
+pub(crate) fn stack_service_name(prefix: &str, key: &str) -> String {
+    format!("{prefix}_{key}")
+}
+
 /// The swarm service of IOC `name`: `<prefix>_srv-<name>`.
 pub(crate) fn ioc_service_name(prefix: &str, name: &str) -> String {
-    format!("{prefix}_srv-{name}")
+    stack_service_name(prefix, &service_key(name))
 }
 
 /// An IOC name whose service swarm would refuse.
@@ -92,19 +104,9 @@ pub(crate) fn suggested_name(prefix: &str, name: &str) -> Option<String> {
         .then_some(suggestion)
 }
 
-/// The longest name of a built-in service, which every prefix must leave room for.
-fn longest_built_in() -> &'static str {
-    GLOBAL_SERVICES
-        .iter()
-        .chain(&LOCAL_SERVICES)
-        .max_by_key(|name| name.len())
-        .copied()
-        .unwrap_or_default()
-}
-
 /// Why swarm would refuse the services of stack prefix `prefix`, if it would.
 pub(crate) fn prefix_problem(prefix: &str) -> Option<String> {
-    let longest = ioc_service_name(prefix, longest_built_in());
+    let longest = ioc_service_name(prefix, longest_built_in_name());
     if !is_service_name(prefix) || prefix.contains(['.']) {
         Some(format!(
             "\"{prefix}\" is not a stack name swarm accepts (letters and digits, joined by single runs of \"-\" or \"_\"; services are named <prefix>_srv-<name>)"

@@ -4,7 +4,7 @@
 
 use std::net::IpAddr;
 
-use crate::templates::is_plain_relative;
+use crate::embedded::is_plain_relative;
 
 /// A host name of RFC 1123: dot-separated labels of letters, digits and `-`, 1-63
 /// characters each, not starting or ending with `-`, 253 characters at most. It is

@@ -14,35 +14,38 @@
 //! since a running service would otherwise no longer match its file.
 
 pub(crate) mod alertmanager;
-pub(crate) mod htpasswd;
+pub(crate) mod catalog;
 pub(crate) mod images;
 pub(crate) mod links;
 pub(crate) mod monitoring;
+pub(crate) mod panel;
 pub(crate) mod placeholder;
-pub(crate) mod sources;
+mod secrets;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
+use crate::cluster::DOCKER_METRICS_PORT;
+use crate::cluster::htpasswd::{self, Identity};
 use crate::compose::model::ComposeFile;
 use crate::fsutil::{FsError, IoContext, write_if_changed, write_owned_if_changed};
+use crate::schema::names::service_key;
 use crate::settings::Settings;
-use crate::swarm::managed::{GLOBAL_SERVICES, LOCAL_SERVICES, ServiceType};
+use crate::swarm::managed::ServiceType;
 
-use self::htpasswd::Identity;
+use self::secrets::existing_htpasswd;
+pub(crate) use self::secrets::{Answers, Secret, missing_secrets};
+
+use self::catalog::{BUILT_IN, built_in_service_name, compose_file};
 use self::monitoring::Logins;
 use self::placeholder::Values;
-use self::sources::Source;
+use crate::embedded::Source;
 
 /// Key of the overlay network of the built-in services in their compose files; the
 /// stack names it `<prefix>_builtin`.
 const NETWORK_KEY: &str = "builtin";
-/// Port of the Docker daemons' metrics (`metrics-addr` in daemon.json, which the
-/// cluster playbook writes).
-pub(crate) const DOCKER_METRICS_PORT: u16 = 9323;
 /// Folder of the run directory that IOCs and iocLogServer write their logs to.
 const IOC_LOG_DIR: &str = "iocLog";
-const GLOBAL_DIR: &str = "global-services";
 const ALERTMANAGER_CONFIG: &str = "alertManager/config/alertmanager.yml";
 /// Folders a service's bind mounts need besides those holding rendered files.
 const EXTRA_DIRS: &[(&str, &str)] = &[
@@ -78,70 +81,6 @@ pub(crate) enum BuiltinError {
     #[error(transparent)]
     Fs(#[from] FsError),
 }
-
-/// A secret the settings may leave out, to be asked for on a terminal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum Secret {
-    RegistryUsername(Identity),
-    RegistryPassword(Identity),
-    SmtpPassword,
-    MonitoringPassword,
-    GrafanaAdminPassword,
-}
-
-impl Secret {
-    /// The settings key that holds it.
-    pub(crate) fn key(self) -> &'static str {
-        match self {
-            Secret::RegistryUsername(identity) => identity.username_key(),
-            Secret::RegistryPassword(identity) => identity.password_key(),
-            Secret::SmtpPassword => "alert_manager_smtp_auth_password",
-            Secret::MonitoringPassword => "monitoring_admin_password",
-            Secret::GrafanaAdminPassword => "grafana_admin_password",
-        }
-    }
-
-    /// What it is needed for, in the operator's words.
-    pub(crate) fn purpose(self) -> &'static str {
-        match self {
-            Secret::RegistryUsername(Identity::Pull) | Secret::RegistryPassword(Identity::Pull) => {
-                "the registry's htpasswd login"
-            }
-            Secret::RegistryUsername(Identity::Push) | Secret::RegistryPassword(Identity::Push) => {
-                "the push registry's htpasswd login, for the manager only"
-            }
-            Secret::SmtpPassword => "alertmanager's login to the SMTP server",
-            Secret::MonitoringPassword => "the login \"monitoring\" of prometheus and alertmanager",
-            Secret::GrafanaAdminPassword => "grafana's admin login",
-        }
-    }
-
-    /// Whether the answer must not be echoed.
-    pub(crate) fn hidden(self) -> bool {
-        !matches!(self, Secret::RegistryUsername(_))
-    }
-
-    /// What is wrong with `value` as this secret, if anything.
-    pub(crate) fn problem(self, value: &str) -> Option<String> {
-        match self {
-            Secret::MonitoringPassword | Secret::GrafanaAdminPassword => {
-                monitoring::problem(self.key(), value)
-            }
-            _ => None,
-        }
-    }
-
-    pub(crate) fn missing_error(self, settings: &Settings) -> BuiltinError {
-        BuiltinError::MissingSecret {
-            key: self.key(),
-            purpose: self.purpose(),
-            file: settings.settings_file(),
-        }
-    }
-}
-
-/// Secrets typed by the operator for this run (never written to the settings).
-pub(crate) type Answers = BTreeMap<Secret, String>;
 
 /// `$MOUNT_PATH/swarm`, the root of every rendered file.
 pub(crate) fn swarm_dir(settings: &Settings) -> PathBuf {
@@ -194,54 +133,6 @@ pub(crate) fn check_settings(settings: &Settings) -> Result<(), BuiltinError> {
             problems,
         })
     }
-}
-
-fn existing_htpasswd(settings: &Settings, identity: Identity) -> Option<String> {
-    std::fs::read_to_string(swarm_dir(settings).join(identity.htpasswd()))
-        .ok()
-        .filter(|text| !text.trim().is_empty())
-}
-
-/// Secrets the settings do not give and rendering needs. A registry login is not
-/// needed when the settings lack it but its htpasswd file exists: that file is kept;
-/// likewise the monitoring and grafana passwords an earlier run stored.
-pub(crate) fn missing_secrets(settings: &Settings) -> Vec<Secret> {
-    let mut missing = Vec::new();
-    for identity in Identity::ALL {
-        let (user, password) = identity.credentials(settings);
-        if (user.is_empty() || password.is_empty())
-            && existing_htpasswd(settings, identity).is_none()
-        {
-            if user.is_empty() {
-                missing.push(Secret::RegistryUsername(identity));
-            }
-            if password.is_empty() {
-                missing.push(Secret::RegistryPassword(identity));
-            }
-        }
-    }
-    if !settings.alert_manager_receive_email_list.is_empty()
-        && !settings.alert_manager_smtp_auth_username.is_empty()
-        && settings.alert_manager_smtp_auth_password.is_empty()
-    {
-        missing.push(Secret::SmtpPassword);
-    }
-    let root = swarm_dir(settings);
-    for (setting, secret) in [
-        (
-            &settings.monitoring_admin_password,
-            Secret::MonitoringPassword,
-        ),
-        (
-            &settings.grafana_admin_password,
-            Secret::GrafanaAdminPassword,
-        ),
-    ] {
-        if setting.is_empty() && !monitoring::has_stored(&root, secret) {
-            missing.push(secret);
-        }
-    }
-    missing
 }
 
 /// The image registry part of a reference: its name, with the port unless it is the
@@ -304,8 +195,11 @@ fn values(settings: &Settings, images: &images::Images, logins: &Logins) -> Valu
     values.insert("docker_metrics_port", DOCKER_METRICS_PORT.to_string());
     values.insert("monitoring_user", monitoring::MONITORING_USER);
     values.insert("monitoring_password_hash", logins.monitoring_hash.as_str());
-    for name in GLOBAL_SERVICES.iter().chain(LOCAL_SERVICES.iter()) {
-        values.insert(format!("service.{name}"), format!("{prefix}_srv-{name}"));
+    for b in BUILT_IN {
+        values.insert(
+            format!("service.{}", b.name),
+            built_in_service_name(settings, b.name),
+        );
     }
     values.insert("prometheus_url", links::prometheus(settings));
     values.insert("alertmanager_url", links::alertmanager(settings));
@@ -329,35 +223,6 @@ fn regex_escaped(text: &str) -> String {
         out.push(c);
     }
     out
-}
-
-/// The built-in service a template belongs to, from its relative path.
-fn owner(relative: &str) -> Option<(&'static str, ServiceType)> {
-    if let Some(rest) = relative
-        .strip_prefix(GLOBAL_DIR)
-        .and_then(|r| r.strip_prefix('/'))
-    {
-        return GLOBAL_SERVICES
-            .iter()
-            .find(|name| {
-                rest.strip_prefix(**name)
-                    .is_some_and(|tail| tail == ".yaml" || tail.starts_with('/'))
-            })
-            .map(|name| (*name, ServiceType::Global));
-    }
-    let first = relative.split('/').next()?;
-    LOCAL_SERVICES
-        .iter()
-        .find(|name| **name == first && relative.len() > first.len())
-        .map(|name| (*name, ServiceType::Local))
-}
-
-/// Relative path of a built-in service's compose file.
-pub(crate) fn compose_file(name: &str, kind: ServiceType) -> String {
-    match kind {
-        ServiceType::Global => format!("{GLOBAL_DIR}/{name}.yaml"),
-        _ => format!("{name}/{name}.yaml"),
-    }
 }
 
 fn template_error(source: &Source, message: impl Into<String>) -> BuiltinError {
@@ -387,7 +252,7 @@ fn check_rendered(
                 format!("not a valid compose file: {}", one_line(&e.to_string())),
             )
         })?;
-        let key = format!("srv-{service}");
+        let key = service_key(service);
         let keys: Vec<&String> = file.services.keys().collect();
         if keys != [&key] {
             return Err(template_error(
@@ -464,7 +329,7 @@ fn htpasswd_files(
     Ok(files)
 }
 
-/// Renders every built-in service from `sources` (see `sources::ServiceSources`).
+/// Renders every built-in service from `sources` (see `embedded::ServiceSources`).
 pub(crate) fn render(
     settings: &Settings,
     sources: &[Source],
@@ -485,12 +350,11 @@ pub(crate) fn render(
     let logins = Logins::resolve(settings, answers, &swarm_dir(settings))?;
     let values = values(settings, &images, &logins);
 
-    let mut services: Vec<RenderedService> = GLOBAL_SERVICES
+    let mut services: Vec<RenderedService> = BUILT_IN
         .iter()
-        .chain(LOCAL_SERVICES.iter())
-        .map(|name| RenderedService {
-            name,
-            service_name: format!("{}_srv-{name}", settings.prefix_stack_name),
+        .map(|b| RenderedService {
+            name: b.name,
+            service_name: built_in_service_name(settings, b.name),
             files: Vec::new(),
             dirs: Vec::new(),
         })
@@ -500,7 +364,7 @@ pub(crate) fn render(
         if source.relative == images::IMAGES_FILE {
             continue;
         }
-        let Some((name, kind)) = owner(&source.relative) else {
+        let Some(&catalog::BuiltIn { name, kind }) = catalog::owner(&source.relative) else {
             ignored.push(source.origin.clone());
             continue;
         };

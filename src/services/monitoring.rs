@@ -11,8 +11,8 @@ use std::path::Path;
 
 use base64::Engine as _;
 
-use super::htpasswd;
 use super::{Answers, BuiltinError, RenderedFile, Secret};
+use crate::cluster::htpasswd;
 use crate::settings::Settings;
 
 /// The user prometheus and alertmanager let in.

@@ -1,7 +1,7 @@
 use std::os::unix::fs::PermissionsExt;
 
-use super::sources::ServiceSources;
 use super::*;
+use crate::embedded::ServiceSources;
 use crate::settings::Overrides;
 
 struct Home {
@@ -84,11 +84,11 @@ fn every_service_renders_with_the_defaults() {
     assert!(rendering.ignored.is_empty());
     for service in &rendering.services {
         assert_eq!(service.service_name, format!("iasf_srv-{}", service.name));
-        let kind = if GLOBAL_SERVICES.contains(&service.name) {
-            ServiceType::Global
-        } else {
-            ServiceType::Local
-        };
+        let kind = catalog::BUILT_IN
+            .iter()
+            .find(|b| b.name == service.name)
+            .unwrap()
+            .kind;
         let compose = compose_file(service.name, kind);
         assert!(
             service.files.iter().any(|f| f.relative == compose),
@@ -500,6 +500,7 @@ fn bad_settings_are_one_error_naming_the_keys() {
 
 #[test]
 fn owners_follow_the_layout() {
+    let owner = |relative| catalog::owner(relative).map(|b| (b.name, b.kind));
     assert_eq!(
         owner("global-services/alloy/config.alloy"),
         Some(("alloy", ServiceType::Global))

@@ -12,7 +12,7 @@
 
 use bollard::models::{ServiceSpec, Task, TaskState};
 
-use crate::ioc::health::PV_LABEL;
+use crate::compose::PV_LABEL;
 
 /// What the engine's error of a task stopped by its health check ends with.
 const UNHEALTHY_ERROR: &str = "unhealthy container";
@@ -20,7 +20,7 @@ const UNHEALTHY_ERROR: &str = "unhealthy container";
 /// Whether the tasks of `spec` run a health check: an IOC service labelled with the
 /// PV its check reads, or a spec whose check has a test other than `NONE`. The
 /// second only holds for specs built here: bollard drops the check of a spec read
-/// from the engine (see `ioc::health::PV_LABEL`). An empty test means the image's own
+/// from the engine (see `compose::PV_LABEL`). An empty test means the image's own
 /// `HEALTHCHECK`, which the spec cannot tell.
 pub(crate) fn has_health_check(spec: &ServiceSpec) -> bool {
     checked_pv(spec).is_some()

@@ -13,7 +13,6 @@ pub(crate) mod health;
 pub(crate) mod inspect;
 pub(crate) mod logs;
 pub(crate) mod managed;
-pub(crate) mod panel;
 pub(crate) mod registry_auth;
 pub(crate) mod status;
 

@@ -4,14 +4,15 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::compose::ComposeError;
 use crate::compose::model::{
     ComposeFile, Deploy, HealthCheck, KeyValues, Mount, MountLong, Network, Placement,
     ResourceAmounts, Resources, Scalar, Service, ServiceNetworks, StringOrList, UpdateConfig,
 };
+use crate::compose::{ComposeError, PV_LABEL};
 use crate::ioc::config::DEPLOY;
 use crate::ioc::health;
 use crate::ioc::ini::{IniDocument, value_lines};
+use crate::schema::names::service_key;
 use crate::settings::Settings;
 
 /// Name of the host network inside the compose file; the external network is `host`.
@@ -22,11 +23,6 @@ const HOST_NETWORK: &str = "hostnet";
 /// Keys are never substituted, so only values go through this.
 fn literal(value: &str) -> String {
     value.replace('$', "$$")
-}
-
-/// `srv-<name>`: the service key, deployed as `<prefix>_srv-<name>`.
-pub(crate) fn service_key(name: &str) -> String {
-    format!("srv-{name}")
 }
 
 fn deploy_option<'a>(doc: &'a IniDocument, option: &str) -> Option<&'a str> {
@@ -183,7 +179,7 @@ pub(crate) fn model(
             // read back; a service label says it survives any client.
             labels: health_pv.map(|pv| {
                 KeyValues::Map(BTreeMap::from([(
-                    health::PV_LABEL.to_string(),
+                    PV_LABEL.to_string(),
                     Some(Scalar::Text(literal(pv))),
                 )]))
             }),

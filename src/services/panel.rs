@@ -6,10 +6,10 @@
 use std::time::Duration;
 
 use crate::ioc::repository::Repository;
+use crate::services::catalog;
 use crate::settings::Settings;
 use crate::swarm::drift::{self, Consistency, Drift, Planned};
 use crate::swarm::engine::{Engine, SwarmError};
-use crate::swarm::managed;
 use crate::swarm::status::{DeployState, DeployStatus, Health, SwarmView};
 
 /// The view of the swarm `list -p` reads, with the names of the networks the
@@ -67,7 +67,7 @@ pub(crate) fn planned(
 ) -> Vec<Option<Planned>> {
     let namespace = &settings.prefix_stack_name;
     crate::parallel::map_with(names, 16, |name| {
-        let service = managed::ioc_service(settings, repository, name);
+        let service = catalog::ioc_service(settings, repository, name);
         service
             .available()
             .then(|| drift::plan(&service, namespace))
@@ -86,7 +86,7 @@ pub(crate) fn deployments(
 ) -> Vec<IocDeployment> {
     let indices: Vec<usize> = (0..names.len()).collect();
     crate::parallel::map_with(&indices, 16, |&i| {
-        let service = managed::ioc_service(settings, repository, names[i]);
+        let service = catalog::ioc_service(settings, repository, names[i]);
         let available = service.available();
         let status = view.swarm.status(&service.service_name, available);
         let drift = match (view.swarm.service(&service.service_name), planned.get(i)) {

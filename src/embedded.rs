@@ -1,75 +1,48 @@
-//! Template files the tool copies into IOC projects: compiled into the binary so a bare
-//! install works, each overridable by a file of the same relative path under
-//! `$TEMPLATE_PATH` so a site can adapt them without rebuilding.
+//! Files compiled into the binary so a bare install works, each overridable by a
+//! file of the same relative path in a folder on disk so a site can adapt them
+//! without rebuilding: the IOC templates (`templates/`, over `$TEMPLATE_PATH`) and
+//! the built-in services' templates (`imsrvs/`, over `$SERVICES_PATH`, where files
+//! also add to the built-in ones: a site's own alert rules or dashboards).
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io;
 use std::path::{Component, Path, PathBuf};
 
+use include_dir::{Dir, DirEntry, include_dir};
+
 use crate::fsutil::{FsError, IoContext};
 
-/// Relative path and contents of every built-in template.
-const BUILT_IN: &[(&str, &[u8])] = &[
-    (
-        "caputlog.acf",
-        include_bytes!(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/templates/caputlog.acf"
-        )),
-    ),
-    (
-        "db/status_ioc.db",
-        include_bytes!(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/templates/db/status_ioc.db"
-        )),
-    ),
-    (
-        "db/status_OS.db",
-        include_bytes!(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/templates/db/status_OS.db"
-        )),
-    ),
-    (
-        "db/asynRecord.db",
-        include_bytes!(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/templates/db/asynRecord.db"
-        )),
-    ),
-    (
-        "test/test.ini",
-        include_bytes!(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/templates/test/test.ini"
-        )),
-    ),
-    (
-        "test/ramper.db",
-        include_bytes!(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/templates/test/ramper.db"
-        )),
-    ),
-];
+static IOC_TEMPLATES: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/templates");
+static SERVICE_TEMPLATES: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/imsrvs");
 
+/// One file with where it came from, for error messages.
 #[derive(Debug, Clone)]
-pub(crate) struct Templates {
-    override_dir: PathBuf,
+pub(crate) struct Source {
+    /// Path relative to the template root, `/`-separated.
+    pub(crate) relative: String,
+    /// The override file, or `built-in <folder>/<relative>`.
+    pub(crate) origin: String,
+    pub(crate) bytes: Vec<u8>,
 }
 
-impl Templates {
-    pub(crate) fn new(override_dir: &Path) -> Self {
-        Templates {
-            override_dir: override_dir.to_path_buf(),
-        }
-    }
+/// Built-in files under a folder of overrides.
+#[derive(Debug, Clone)]
+struct Overlay {
+    built_in: &'static Dir<'static>,
+    /// The built-in folder's name in the source tree, for `Source::origin`.
+    built_in_name: &'static str,
+    override_dir: PathBuf,
+    /// The error message's action when an override cannot be read.
+    cannot_read: &'static str,
+}
 
-    /// `relative` like "db/status_ioc.db": the on-disk override if that file exists, else
-    /// the built-in copy, else None. A path that could leave the template folder (absolute,
-    /// `..`) names no template, so it is None rather than a read elsewhere on the disk.
-    pub(crate) fn read(&self, relative: &str) -> Result<Option<Vec<u8>>, FsError> {
+impl Overlay {
+    /// `relative` like "db/status_ioc.db": the on-disk override if that file exists,
+    /// else the built-in copy, else None. A path that could leave the folder
+    /// (absolute, `..`) names no file, so it is None rather than a read elsewhere on
+    /// the disk.
+    fn read(&self, relative: &str) -> Result<Option<Vec<u8>>, FsError> {
         if !is_plain_relative(relative) {
             return Ok(None);
         }
@@ -78,12 +51,130 @@ impl Templates {
             Ok(bytes) => return Ok(Some(bytes)),
             // A folder of that name is no override either; the built-in copy applies.
             Err(e) if e.kind() == io::ErrorKind::NotFound || path.is_dir() => {}
-            Err(e) => return Err(e).at(&path, "cannot read template"),
+            Err(e) => return Err(e).at(&path, self.cannot_read),
         }
-        Ok(BUILT_IN
-            .iter()
-            .find(|(name, _)| *name == relative)
-            .map(|(_, bytes)| bytes.to_vec()))
+        Ok(self
+            .built_in
+            .get_file(relative)
+            .map(|f| f.contents().to_vec()))
+    }
+
+    /// Every file, built-in ones replaced or added to by the overrides, sorted by
+    /// relative path.
+    fn all(&self) -> Result<Vec<Source>, FsError> {
+        let mut sources = BTreeMap::new();
+        let mut built_in = Vec::new();
+        files_of(self.built_in, &mut built_in);
+        for (relative, bytes) in built_in {
+            let source = Source {
+                origin: format!("built-in {}/{relative}", self.built_in_name),
+                relative: relative.clone(),
+                bytes: bytes.to_vec(),
+            };
+            sources.insert(relative, source);
+        }
+        if self.override_dir.is_dir() {
+            for entry in walkdir::WalkDir::new(&self.override_dir).follow_links(true) {
+                let entry = entry.map_err(|e| {
+                    let path = e.path().unwrap_or(&self.override_dir).to_path_buf();
+                    let source = e
+                        .into_io_error()
+                        .unwrap_or_else(|| std::io::Error::other("file system loop"));
+                    FsError {
+                        path,
+                        action: self.cannot_read,
+                        cause: source,
+                    }
+                })?;
+                if !entry.file_type().is_file() {
+                    continue;
+                }
+                let Ok(relative) = entry.path().strip_prefix(&self.override_dir) else {
+                    continue;
+                };
+                if ignored(relative) {
+                    continue;
+                }
+                let Some(relative) = relative.to_str().map(str::to_string) else {
+                    continue;
+                };
+                let bytes = fs::read(entry.path()).at(entry.path(), self.cannot_read)?;
+                sources.insert(
+                    relative.clone(),
+                    Source {
+                        relative,
+                        origin: entry.path().display().to_string(),
+                        bytes,
+                    },
+                );
+            }
+        }
+        Ok(sources.into_values().collect())
+    }
+}
+
+/// Every file of a built-in folder: relative path and contents.
+fn files_of(dir: &'static Dir<'static>, out: &mut Vec<(String, &'static [u8])>) {
+    for entry in dir.entries() {
+        match entry {
+            DirEntry::Dir(sub) => files_of(sub, out),
+            DirEntry::File(file) => {
+                if ignored(file.path()) {
+                    continue;
+                }
+                if let Some(relative) = file.path().to_str() {
+                    out.push((relative.to_string(), file.contents()));
+                }
+            }
+        }
+    }
+}
+
+/// Editor leftovers and hidden files are never templates.
+fn ignored(relative: &Path) -> bool {
+    relative.components().any(|c| {
+        let name = c.as_os_str().to_string_lossy();
+        name.starts_with('.') || name.ends_with('~') || name.ends_with(".swp")
+    })
+}
+
+/// The templates the tool copies into IOC projects (`templates/`, `$TEMPLATE_PATH`).
+#[derive(Debug, Clone)]
+pub(crate) struct Templates(Overlay);
+
+impl Templates {
+    pub(crate) fn new(override_dir: &Path) -> Self {
+        Templates(Overlay {
+            built_in: &IOC_TEMPLATES,
+            built_in_name: "templates",
+            override_dir: override_dir.to_path_buf(),
+            cannot_read: "cannot read template",
+        })
+    }
+
+    /// See `Overlay::read`.
+    pub(crate) fn read(&self, relative: &str) -> Result<Option<Vec<u8>>, FsError> {
+        self.0.read(relative)
+    }
+}
+
+/// The templates of the built-in services (`imsrvs/`, `$SERVICES_PATH`).
+#[derive(Debug, Clone)]
+pub(crate) struct ServiceSources(Overlay);
+
+impl ServiceSources {
+    pub(crate) fn new(override_dir: &Path) -> Self {
+        ServiceSources(Overlay {
+            built_in: &SERVICE_TEMPLATES,
+            built_in_name: "imsrvs",
+            override_dir: override_dir.to_path_buf(),
+            cannot_read: "cannot read service template",
+        })
+    }
+
+    /// Every template, sorted by relative path.
+    pub(crate) fn all(&self) -> Result<Vec<Source>, FsError> {
+        self.0.all()
     }
 }
 
@@ -105,10 +196,14 @@ mod tests {
     #[test]
     fn built_ins_are_found_without_an_override_folder() {
         let templates = Templates::new(Path::new("/nonexistent/iocdock-templates"));
-        for (name, bytes) in BUILT_IN {
+        let mut built_in = Vec::new();
+        files_of(&IOC_TEMPLATES, &mut built_in);
+        assert!(!built_in.is_empty());
+        for (name, bytes) in built_in {
+            let name = name.as_str();
             assert_eq!(
                 templates.read(name).unwrap().as_deref(),
-                Some(*bytes),
+                Some(bytes),
                 "{name}"
             );
             assert!(!bytes.is_empty(), "{name}");
@@ -161,6 +256,57 @@ mod tests {
         }
     }
 
+    fn service_built_ins() -> usize {
+        let mut files = Vec::new();
+        files_of(&SERVICE_TEMPLATES, &mut files);
+        files.len()
+    }
+
+    #[test]
+    fn built_ins_come_without_an_override_folder() {
+        let sources = ServiceSources::new(Path::new("/nonexistent/imsrvs"))
+            .all()
+            .unwrap();
+        assert_eq!(sources.len(), service_built_ins());
+        assert!(sources.iter().all(|s| !s.bytes.is_empty()));
+        assert!(
+            sources
+                .iter()
+                .any(|s| s.relative == "global-services/client.yaml"
+                    && s.origin == "built-in imsrvs/global-services/client.yaml")
+        );
+    }
+
+    #[test]
+    fn overrides_replace_and_add() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("prometheus/config/rules")).unwrap();
+        std::fs::write(dir.path().join("images.yaml"), "site\n").unwrap();
+        std::fs::write(
+            dir.path().join("prometheus/config/rules/site.yml"),
+            "groups: []\n",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("prometheus/.site.yml.swp"), "x").unwrap();
+        std::fs::write(dir.path().join("images.yaml~"), "x").unwrap();
+        let sources = ServiceSources::new(dir.path()).all().unwrap();
+        assert_eq!(sources.len(), service_built_ins() + 1);
+        let images = sources
+            .iter()
+            .find(|s| s.relative == "images.yaml")
+            .unwrap();
+        assert_eq!(images.bytes, b"site\n");
+        assert_eq!(
+            images.origin,
+            dir.path().join("images.yaml").display().to_string()
+        );
+        assert!(
+            sources
+                .iter()
+                .any(|s| s.relative == "prometheus/config/rules/site.yml")
+        );
+    }
+
     #[test]
     fn plain_relative_paths() {
         assert!(is_plain_relative("a"));
@@ -178,7 +324,7 @@ mod tests {
 mod status_databases {
     use std::collections::{BTreeMap, BTreeSet};
 
-    use super::BUILT_IN;
+    use super::IOC_TEMPLATES;
 
     const DEVICES: &str = include_str!(concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -404,10 +550,9 @@ mod status_databases {
     }
 
     fn template(name: &str) -> &'static str {
-        let bytes = BUILT_IN
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, b)| *b)
+        let bytes = IOC_TEMPLATES
+            .get_file(name)
+            .map(|f| f.contents())
             .expect("built-in template");
         std::str::from_utf8(bytes).expect("utf-8")
     }
