@@ -19,6 +19,7 @@ mod services;
 mod settings;
 mod suggest;
 mod swarm;
+mod table;
 mod templates;
 
 use std::process::ExitCode;

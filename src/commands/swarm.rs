@@ -10,7 +10,7 @@ use crate::commands::deployment::{
 };
 use crate::commands::{ask, confirmed};
 use crate::ioc::repository::Repository;
-use crate::printer::{Printer, table};
+use crate::printer::Printer;
 use crate::services::{self, Answers, Outcome};
 use crate::settings::Settings;
 use crate::swarm::backup::{self, EngineHost};
@@ -19,6 +19,7 @@ use crate::swarm::engine::{Engine, EngineFailure};
 use crate::swarm::inspect;
 use crate::swarm::managed::{self, ManagedService, ServiceType};
 use crate::swarm::status::{SwarmView, digest};
+use crate::table::Table;
 use crate::{ExitStatus, UsageError};
 
 pub(crate) fn run(
@@ -312,9 +313,9 @@ fn show_digest(
             ]
         })
         .collect();
-    printer.data(&table(
+    printer.table(&Table::new(
         &["Name", "ServiceName", "Type", "Replicas", "Node", "Status"],
-        &rows,
+        rows,
     ));
     Ok(ExitStatus::Success)
 }
@@ -327,7 +328,7 @@ fn show_services(
     let engine = Engine::connect()?;
     let services = inspect::all_services(&engine)?;
     match format {
-        OutputFormat::Text => printer.data(&inspect::services_table(
+        OutputFormat::Text => printer.table(&inspect::services_table(
             &services,
             detail,
             chrono::Utc::now(),
@@ -342,7 +343,11 @@ fn show_nodes(detail: bool, format: OutputFormat, printer: &Printer) -> anyhow::
     let this_node = inspect::this_node_id(&engine)?;
     let nodes = inspect::all_nodes(&engine)?;
     match format {
-        OutputFormat::Text => printer.data(&inspect::nodes_report(&nodes, &this_node, detail)),
+        OutputFormat::Text => {
+            printer.table(&inspect::nodes_table(&nodes, &this_node, detail));
+            printer.line("");
+            printer.data(&inspect::node_labels(&nodes));
+        }
         OutputFormat::Json => printer.json(&inspect::nodes_json(&nodes, &this_node)),
     }
     Ok(ExitStatus::Success)
@@ -370,7 +375,10 @@ fn list_managed_services(settings: &Settings, printer: &Printer) -> anyhow::Resu
             ]
         })
         .collect();
-    printer.data(&table(&["Name", "Type", "ServiceName", "Available"], &rows));
+    printer.table(&Table::new(
+        &["Name", "Type", "ServiceName", "Available"],
+        rows,
+    ));
     Ok(ExitStatus::Success)
 }
 

@@ -14,11 +14,11 @@ use bollard::query_parameters::{
 };
 use chrono::{DateTime, Utc};
 
-use crate::printer::table;
 use crate::swarm::engine::{Engine, SwarmError};
 use crate::swarm::format::{
     ago, bytes_size, go_duration, human_duration, one_line, pretty, short_image, timestamp,
 };
+use crate::table::Table;
 
 /// The stack label `docker stack deploy` puts on every service.
 pub(crate) const STACK_LABEL: &str = "com.docker.stack.namespace";
@@ -192,7 +192,7 @@ fn short_id(id: &str) -> &str {
 
 /// `docker service ls`; `detail` keeps full ids and image digests and adds the
 /// stack, the last update and the placement constraints.
-pub(crate) fn services_table(services: &[Service], detail: bool, now: DateTime<Utc>) -> String {
+pub(crate) fn services_table(services: &[Service], detail: bool, now: DateTime<Utc>) -> Table {
     let mut sorted: Vec<&Service> = services.iter().collect();
     sorted.sort_by_key(|s| s.spec.as_ref().and_then(|x| x.name.clone()));
     let rows: Vec<Vec<String>> = sorted
@@ -245,7 +245,7 @@ pub(crate) fn services_table(services: &[Service], detail: bool, now: DateTime<U
     if detail {
         header.extend(["STACK", "UPDATED", "CONSTRAINTS"]);
     }
-    table(&header, &rows)
+    Table::new(&header, rows)
 }
 
 fn hostname(node: &Node) -> String {
@@ -266,12 +266,16 @@ fn manager_status(node: &Node) -> String {
     }
 }
 
-/// `docker node ls` (this node's id followed by `*`), then one line per node with its
-/// address and labels, the facts placement constraints are written against.
-pub(crate) fn nodes_report(nodes: &[Node], this_node: &str, detail: bool) -> String {
+/// Nodes in the order both node views list them.
+fn sorted(nodes: &[Node]) -> Vec<&Node> {
     let mut sorted: Vec<&Node> = nodes.iter().collect();
     sorted.sort_by_key(|n| (hostname(n), n.id.clone()));
-    let rows: Vec<Vec<String>> = sorted
+    sorted
+}
+
+/// `docker node ls`, this node's id followed by `*`.
+pub(crate) fn nodes_table(nodes: &[Node], this_node: &str, detail: bool) -> Table {
+    let rows: Vec<Vec<String>> = sorted(nodes)
         .iter()
         .map(|n| {
             let id = n.id.clone().unwrap_or_default();
@@ -332,9 +336,14 @@ pub(crate) fn nodes_report(nodes: &[Node], this_node: &str, detail: bool) -> Str
     if detail {
         header.extend(["ROLE", "ADDRESS", "CPUS", "MEMORY", "PLATFORM"]);
     }
-    let mut out = table(&header, &rows);
-    out.push('\n');
-    for n in sorted {
+    Table::new(&header, rows)
+}
+
+/// One line per node with its address and labels, the facts placement constraints
+/// are written against.
+pub(crate) fn node_labels(nodes: &[Node]) -> String {
+    let mut out = String::new();
+    for n in sorted(nodes) {
         let labels: BTreeMap<String, String> = n
             .spec
             .as_ref()
@@ -393,7 +402,7 @@ pub(crate) fn tasks_table(
     service_names: &HashMap<String, String>,
     node_names: &HashMap<String, String>,
     now: DateTime<Utc>,
-) -> String {
+) -> Table {
     let mut named: Vec<(String, &Task)> = tasks
         .iter()
         .map(|t| (task_name(t, service_names), t))
@@ -445,7 +454,7 @@ pub(crate) fn tasks_table(
             ]
         })
         .collect();
-    table(
+    Table::new(
         &[
             "ID",
             "NAME",
@@ -456,7 +465,7 @@ pub(crate) fn tasks_table(
             "ERROR",
             "PORTS",
         ],
-        &rows,
+        rows,
     )
 }
 
@@ -973,21 +982,21 @@ mod tests {
 
     #[test]
     fn nodes_mark_this_node_and_list_labels() {
-        let out = nodes_report(
-            &[
-                node("bbb", "two", "10.0.0.2", false),
-                node("aaa", "one", "10.0.0.1", true),
-            ],
-            "aaa",
-            false,
-        );
+        let nodes = [
+            node("bbb", "two", "10.0.0.2", false),
+            node("aaa", "one", "10.0.0.1", true),
+        ];
+        let out = nodes_table(&nodes, "aaa", false).render();
         let lines: Vec<&str> = out.lines().collect();
         assert!(lines[0].starts_with("ID "), "{out}");
         assert!(lines[1].starts_with("aaa *   one"), "{out}");
         assert!(lines[1].contains("Leader"), "{out}");
         assert!(lines[2].contains("Reachable"), "{out}");
-        assert_eq!(lines[4], "one(10.0.0.1): rack=a");
-        assert_eq!(lines[5], "two(10.0.0.2): rack=a");
+        assert_eq!(lines.len(), 3, "{out}");
+        assert_eq!(
+            node_labels(&nodes),
+            "one(10.0.0.1): rack=a\ntwo(10.0.0.2): rack=a\n"
+        );
     }
 
     #[test]
@@ -1020,7 +1029,8 @@ mod tests {
             &HashMap::from([("sid".to_string(), "p_srv-a".to_string())]),
             &HashMap::from([("n1".to_string(), "vm".to_string())]),
             now(),
-        );
+        )
+        .render();
         let lines: Vec<&str> = out.lines().collect();
         assert!(lines[1].starts_with("new   p_srv-a.1 "), "{out}");
         assert!(lines[1].contains("Running about a minute ago"), "{out}");
