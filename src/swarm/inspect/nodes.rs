@@ -1,4 +1,4 @@
-//! `docker node ls`, the labels of each node, and the JSON twin.
+//! `docker node ls`, the labels of each node, and the same nodes as JSON.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

@@ -1,4 +1,4 @@
-//! `docker service ls` and its JSON twin.
+//! `docker service ls`, and the same services as JSON.
 
 use bollard::models::{EndpointPortConfig, EndpointPortConfigPublishModeEnum, Service};
 use chrono::{DateTime, Utc};

@@ -1,4 +1,4 @@
-//! `docker service ps --no-trunc` and its JSON twin.
+//! `docker service ps --no-trunc`, and the same tasks as JSON.
 
 use std::collections::HashMap;
 
