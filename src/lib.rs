@@ -20,6 +20,7 @@ mod services;
 mod settings;
 mod suggest;
 mod swarm;
+mod table;
 
 use std::process::ExitCode;
 

@@ -4,6 +4,8 @@
 use std::cell::RefCell;
 use std::io::{self, BufWriter, IsTerminal, Stdout, Write};
 
+use crate::table::Table;
+
 pub(crate) struct Printer {
     quiet: bool,
     verbose: bool,
@@ -67,6 +69,11 @@ impl Printer {
         // Serializing plain data types with string keys cannot fail.
         let text = serde_json::to_string_pretty(value).unwrap_or_else(|_| "null".to_string());
         self.line(&text);
+    }
+
+    /// Writes a table to stdout, laid out as `docker service ls` lays out its own.
+    pub(crate) fn table(&self, table: &Table) {
+        self.data(&table.render());
     }
 
     /// Writes one line of data to stdout.
@@ -205,37 +212,6 @@ pub(crate) fn clap_colour() -> clap::ColorChoice {
     }
 }
 
-/// A plain table like `docker service ls`: header first, columns aligned with three
-/// spaces between them, no borders, no trailing blanks.
-pub(crate) fn table(header: &[&str], rows: &[Vec<String>]) -> String {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
-    let mut out = String::with_capacity((rows.len() + 1) * widths.iter().sum::<usize>() * 2);
-    let mut push_row = |cells: &mut dyn Iterator<Item = &str>| {
-        let start = out.len();
-        for (i, cell) in cells.enumerate() {
-            if i > 0 {
-                out.push_str("   ");
-            }
-            out.push_str(cell);
-            let pad = widths[i].saturating_sub(cell.chars().count());
-            out.extend(std::iter::repeat_n(' ', pad));
-        }
-        let trimmed = out[start..].trim_end().len();
-        out.truncate(start + trimmed);
-        out.push('\n');
-    };
-    push_row(&mut header.iter().copied());
-    for row in rows {
-        push_row(&mut row.iter().map(String::as_str));
-    }
-    out
-}
-
 /// Cuts text to `max` characters and marks the cut with `...`.
 pub(crate) fn ellipsize(text: &str, max: usize) -> String {
     let one_line = text.replace('\n', " ");
@@ -251,18 +227,6 @@ pub(crate) fn ellipsize(text: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn table_aligns_without_borders() {
-        let out = table(
-            &["IOC", "Description"],
-            &[
-                vec!["a".into(), "first".into()],
-                vec!["longer".into(), "".into()],
-            ],
-        );
-        assert_eq!(out, "IOC      Description\na        first\nlonger\n");
-    }
 
     #[test]
     fn ellipsize_cuts_long_text() {

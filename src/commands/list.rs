@@ -10,12 +10,13 @@ use crate::ioc::config::{self, parse_key_value, parse_section};
 use crate::ioc::consistency::{running_consistency, snapshot_consistency};
 use crate::ioc::query::Condition;
 use crate::ioc::repository::{IocProject, Repository};
-use crate::printer::{Printer, ellipsize, table};
+use crate::printer::{Printer, ellipsize};
 use crate::services::catalog;
 use crate::services::panel::{self, IocDeployment, PanelCondition, PanelView};
 use crate::settings::Settings;
 use crate::swarm::drift::Planned;
 use crate::swarm::engine::SwarmError;
+use crate::table::Table;
 
 const BANNER_WIDTH: usize = 70;
 /// `list -p` must stay quick: a daemon that does not answer within this time is
@@ -155,7 +156,7 @@ pub(crate) fn run(
 
     if args.description {
         match args.format {
-            OutputFormat::Text => printer.data(&description_table(&listed)),
+            OutputFormat::Text => printer.table(&description_table(&listed)),
             OutputFormat::Json => printer.json(&IocList {
                 version: 1,
                 iocs: listed.iter().map(|ioc| IocJson::described(ioc)).collect(),
@@ -184,7 +185,7 @@ pub(crate) fn run(
             })
             .collect();
         match args.format {
-            OutputFormat::Text => printer.data(&panel_table(&rows)),
+            OutputFormat::Text => printer.table(&panel_table(&rows)),
             OutputFormat::Json => printer.json(&PanelJson {
                 version: 1,
                 iocs: rows.iter().map(PanelRow::json).collect(),
@@ -311,12 +312,12 @@ impl<'a> IocJson<'a> {
     }
 }
 
-fn description_table(iocs: &[&IocProject]) -> String {
+fn description_table(iocs: &[&IocProject]) -> Table {
     let rows: Vec<Vec<String>> = iocs
         .iter()
         .map(|ioc| vec![ioc.name.clone(), ellipsize(description(ioc), 80)])
         .collect();
-    table(&["IOC", "Description"], &rows)
+    Table::new(&["IOC", "Description"], rows)
 }
 
 /// A value as `key: value`, continuation lines indented like in ioc.ini.
@@ -429,7 +430,7 @@ impl PanelRow<'_> {
     }
 }
 
-fn panel_table(rows: &[PanelRow]) -> String {
+fn panel_table(rows: &[PanelRow]) -> Table {
     let rows: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
@@ -447,7 +448,7 @@ fn panel_table(rows: &[PanelRow]) -> String {
             ]
         })
         .collect();
-    table(
+    Table::new(
         &[
             "IOC",
             "Host",
@@ -460,6 +461,6 @@ fn panel_table(rows: &[PanelRow]) -> String {
             "RunningConsistency",
             "ServiceConsistency",
         ],
-        &rows,
+        rows,
     )
 }

@@ -1,8 +1,9 @@
 use crate::cli::MakeCertsArgs;
 use crate::cluster::certs::{self, CertFiles, CertReport, MakeOptions, ServerNames};
 use crate::commands::ExitStatus;
-use crate::printer::{self, Printer};
+use crate::printer::Printer;
 use crate::settings::Settings;
+use crate::table::Table;
 
 fn show(report: &CertReport, printer: &Printer) {
     let row = |info: &certs::CertInfo| {
@@ -14,9 +15,9 @@ fn show(report: &CertReport, printer: &Printer) {
         ]
     };
     let rows = vec![row(&report.ca), row(&report.server)];
-    printer.data(&printer::table(
+    printer.table(&Table::new(
         &["File", "Subject", "Names", "Valid until"],
-        &rows,
+        rows,
     ));
     for warning in &report.warnings {
         printer.warn(warning);

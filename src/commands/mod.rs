@@ -269,7 +269,10 @@ pub(crate) fn ask(question: &str, hidden: bool) -> anyhow::Result<String> {
 }
 
 /// The terminal's echo off while a password is typed; back on when this is dropped,
-/// however the prompt ends.
+/// however the prompt ends. Not `console`'s `read_secure_line`: it drops what was
+/// typed ahead (TCSAFLUSH), turns echo off only after the question is shown, and
+/// keeps the saved modes on the reading thread, so a signal ending the wait would
+/// leave the echo off.
 struct EchoOff {
     saved: rustix::termios::Termios,
 }

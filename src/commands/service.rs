@@ -288,7 +288,7 @@ fn show_info(
             .collect();
         let now = chrono::Utc::now();
         match format {
-            OutputFormat::Text => printer.data(&inspect::tasks_table(
+            OutputFormat::Text => printer.table(&inspect::tasks_table(
                 &tasks,
                 &service_names,
                 &node_names,

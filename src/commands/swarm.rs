@@ -9,7 +9,7 @@ use crate::commands::deployment::{deploy_and_report, remove_and_report, unavaila
 use crate::commands::{ExitStatus, UsageError};
 use crate::commands::{ask, confirmed};
 use crate::ioc::repository::Repository;
-use crate::printer::{Printer, table};
+use crate::printer::Printer;
 use crate::services::catalog;
 use crate::services::{self, Answers, Outcome};
 use crate::settings::Settings;
@@ -19,6 +19,7 @@ use crate::swarm::engine::{Engine, EngineFailure};
 use crate::swarm::inspect;
 use crate::swarm::managed::{ManagedService, ServiceType};
 use crate::swarm::status::{SwarmView, digest};
+use crate::table::Table;
 
 pub(crate) fn run(
     args: &SwarmArgs,
@@ -311,9 +312,9 @@ fn show_digest(
             ]
         })
         .collect();
-    printer.data(&table(
+    printer.table(&Table::new(
         &["Name", "ServiceName", "Type", "Replicas", "Node", "Status"],
-        &rows,
+        rows,
     ));
     Ok(ExitStatus::Success)
 }
@@ -326,7 +327,7 @@ fn show_services(
     let engine = Engine::connect()?;
     let services = inspect::all_services(&engine)?;
     match format {
-        OutputFormat::Text => printer.data(&inspect::services_table(
+        OutputFormat::Text => printer.table(&inspect::services_table(
             &services,
             detail,
             chrono::Utc::now(),
@@ -341,7 +342,11 @@ fn show_nodes(detail: bool, format: OutputFormat, printer: &Printer) -> anyhow::
     let this_node = inspect::this_node_id(&engine)?;
     let nodes = inspect::all_nodes(&engine)?;
     match format {
-        OutputFormat::Text => printer.data(&inspect::nodes_report(&nodes, &this_node, detail)),
+        OutputFormat::Text => {
+            printer.table(&inspect::nodes_table(&nodes, &this_node, detail));
+            printer.line("");
+            printer.data(&inspect::node_labels(&nodes));
+        }
         OutputFormat::Json => printer.json(&inspect::nodes_json(&nodes, &this_node)),
     }
     Ok(ExitStatus::Success)
@@ -369,7 +374,10 @@ fn list_managed_services(settings: &Settings, printer: &Printer) -> anyhow::Resu
             ]
         })
         .collect();
-    printer.data(&table(&["Name", "Type", "ServiceName", "Available"], &rows));
+    printer.table(&Table::new(
+        &["Name", "Type", "ServiceName", "Available"],
+        rows,
+    ));
     Ok(ExitStatus::Success)
 }
 

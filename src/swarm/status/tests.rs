@@ -4,6 +4,7 @@
 use serde_json::json;
 
 use super::*;
+use crate::swarm::format::timestamp;
 
 const NOW: &str = "2024-05-01T12:00:00Z";
 
