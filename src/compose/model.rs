@@ -9,6 +9,7 @@ use std::fmt;
 
 use serde::de::{self, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_untagged::UntaggedEnumVisitor;
 
 fn is_false(value: &bool) -> bool {
     !*value
@@ -20,17 +21,10 @@ struct Text(String);
 
 impl<'de> Deserialize<'de> for Text {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = Text;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a string (quote numbers and booleans: '0.5')")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(Text(v.to_string()))
-            }
-        }
-        deserializer.deserialize_any(V)
+        UntaggedEnumVisitor::new()
+            .expecting("a string (quote numbers and booleans: '0.5')")
+            .string(|v| Ok(Text(v.to_string())))
+            .deserialize(deserializer)
     }
 }
 
@@ -66,6 +60,8 @@ pub(crate) enum StringOrList {
     List(Vec<String>),
 }
 
+// By hand: serde-untagged reads the list through its own error type, which
+// would name the key path and position of an error inside it twice (`command[1]`).
 impl<'de> Deserialize<'de> for StringOrList {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct V;
@@ -112,26 +108,13 @@ impl Serialize for Scalar {
 
 impl<'de> Deserialize<'de> for Scalar {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = Scalar;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a string or a number (quote booleans: 'true')")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(Scalar::Text(v.to_string()))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-                Ok(Scalar::Int(v))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-                Ok(i64::try_from(v).map_or(Scalar::UInt(v), Scalar::Int))
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
-                Ok(Scalar::Float(v))
-            }
-        }
-        deserializer.deserialize_any(V)
+        UntaggedEnumVisitor::new()
+            .expecting("a string or a number (quote booleans: 'true')")
+            .string(|v| Ok(Scalar::Text(v.to_string())))
+            .i64(|v| Ok(Scalar::Int(v)))
+            .u64(|v| Ok(i64::try_from(v).map_or(Scalar::UInt(v), Scalar::Int)))
+            .f64(|v| Ok(Scalar::Float(v)))
+            .deserialize(deserializer)
     }
 }
 
@@ -143,6 +126,8 @@ pub(crate) enum KeyValues {
     List(Vec<String>),
 }
 
+// By hand: serde-untagged reads the mapping or list through its own error type, which
+// would name the key path and position of an error inside it twice (`labels.a`).
 impl<'de> Deserialize<'de> for KeyValues {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct V;
@@ -177,6 +162,8 @@ pub(crate) enum ServiceNetworks {
     Map(BTreeMap<String, Option<ServiceNetwork>>),
 }
 
+// By hand: serde-untagged reads the mapping or list through its own error type, which
+// would name the key path and position of an error inside it twice (`networks.a`).
 impl<'de> Deserialize<'de> for ServiceNetworks {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct V;
@@ -302,6 +289,8 @@ pub(crate) enum Port {
     Long(PortLong),
 }
 
+// By hand: serde-untagged reads the long form through its own error type, which
+// would name the key path and position of an error inside it twice (`ports[0]`).
 impl<'de> Deserialize<'de> for Port {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct V;
@@ -355,6 +344,8 @@ pub(crate) enum Mount {
     Long(MountLong),
 }
 
+// By hand: serde-untagged reads the long form through its own error type, which
+// would name the key path and position of an error inside it twice (`volumes[0]`).
 impl<'de> Deserialize<'de> for Mount {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct V;
@@ -577,4 +568,68 @@ pub(crate) struct NamedVolume {
     pub(crate) driver_opts: DriverOptions,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) labels: Option<KeyValues>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The error of a service `web` of image `x` with one more line `key: value`.
+    fn error(line: &str) -> String {
+        let text = format!("services:\n  web:\n    image: x\n    {line}\n");
+        match serde_yaml::from_str::<ComposeFile>(&text) {
+            Ok(file) => panic!("expected an error, read {file:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    /// The reason five visitors are hand-written: an error inside a list, a mapping or
+    /// a long form names one key path and one position.
+    #[test]
+    fn an_error_inside_a_value_names_one_key_path() {
+        assert_eq!(
+            error("command: [a, {b: 1}]"),
+            "services.web.command[1]: invalid type: map, expected a string at line 4 column 18"
+        );
+        assert_eq!(
+            error("labels: {a: true}"),
+            "services.web.labels.a: invalid type: boolean `true`, expected a string or a number (quote booleans: 'true') at line 4 column 17"
+        );
+        assert_eq!(
+            error("networks: {a: {bogus: 1}}"),
+            "services.web.networks.a: unknown field `bogus`, expected `aliases` at line 4 column 20"
+        );
+        assert_eq!(
+            error("ports: [{host_ip: a, target: 1}]"),
+            "services.web.ports[0]: unknown field `host_ip`, expected one of `target`, `published`, `protocol`, `mode` at line 4 column 14"
+        );
+        assert_eq!(
+            error("volumes: [{bind: 1}]"),
+            "services.web.volumes[0]: unknown field `bind`, expected one of `type`, `source`, `target`, `read_only` at line 4 column 16"
+        );
+    }
+
+    #[test]
+    fn text_and_scalars_say_what_to_quote() {
+        assert_eq!(
+            error("user: 1000"),
+            "services.web.user: invalid type: integer `1000`, expected a string (quote numbers and booleans: '0.5') at line 4 column 11"
+        );
+        let file: ComposeFile = serde_yaml::from_str(
+            "services:\n  web:\n    image: x\n    environment: {A: 1.5, B: -3, C: 18446744073709551615, D: d}\n",
+        )
+        .expect("numbers and text are environment values");
+        let Some(KeyValues::Map(env)) = &file.services["web"].environment else {
+            panic!("a mapping: {file:?}");
+        };
+        assert_eq!(
+            env.values().cloned().collect::<Vec<_>>(),
+            [
+                Some(Scalar::Float(1.5)),
+                Some(Scalar::Int(-3)),
+                Some(Scalar::UInt(u64::MAX)),
+                Some(Scalar::Text("d".to_string())),
+            ]
+        );
+    }
 }
