@@ -14,6 +14,7 @@ mod manual;
 mod oplog;
 mod parallel;
 mod printer;
+mod process;
 mod schema;
 mod services;
 mod settings;

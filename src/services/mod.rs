@@ -26,6 +26,7 @@ use std::path::{Path, PathBuf};
 
 use crate::compose::model::ComposeFile;
 use crate::fsutil::{FsError, IoContext, write_if_changed, write_owned_if_changed};
+use crate::process::one_line;
 use crate::settings::Settings;
 use crate::swarm::managed::{GLOBAL_SERVICES, LOCAL_SERVICES, ServiceType};
 
@@ -365,10 +366,6 @@ fn template_error(source: &Source, message: impl Into<String>) -> BuiltinError {
         origin: source.origin.clone(),
         message: message.into(),
     }
-}
-
-fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Checks a rendered file as far as its reader's format is known here: compose files

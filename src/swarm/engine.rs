@@ -24,6 +24,8 @@ use bollard::{API_DEFAULT_VERSION, BollardRequest, ClientVersion, Docker};
 
 use cause::{Expired, Limit, Setting};
 
+use crate::process::one_line;
+
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum SwarmError {
     #[error("cannot reach the Docker daemon at {endpoint}: {cause}; {hint}")]
@@ -98,10 +100,6 @@ impl SwarmError {
 pub(crate) struct EngineFailure {
     pub(crate) error: SwarmError,
     pub(crate) consequence: String,
-}
-
-fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Where the client connects: `DOCKER_HOST` when set, else the local socket.

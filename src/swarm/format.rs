@@ -152,10 +152,8 @@ pub(crate) fn short_image(image: &str) -> String {
         .to_string()
 }
 
-/// Text on one line, so a multi-line daemon message keeps a table row intact.
-pub(crate) fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
-}
+/// Daemon messages go into table rows, which a line break would tear apart.
+pub(crate) use crate::process::one_line;
 
 #[cfg(test)]
 mod tests {
