@@ -342,27 +342,21 @@ fn swap_in(
 
 /// `<dir>.before-restore-<stamp>`, with `-2`, `-3`, … when restores meet in a second.
 fn aside_name(swarm_dir: &Path, now: DateTime<Local>) -> Result<PathBuf, SwarmBackupError> {
-    let base = format!(
-        "{}.before-restore-{}",
-        swarm_dir.display(),
-        now.format(STAMP_FORMAT)
-    );
-    for n in 1..=crate::archive::NAME_ATTEMPTS {
-        let candidate = if n == 1 {
-            PathBuf::from(&base)
-        } else {
-            PathBuf::from(format!("{base}-{n}"))
-        };
-        if fs::symlink_metadata(&candidate).is_err() {
-            return Ok(candidate);
-        }
-    }
-    Err(FsError {
-        path: PathBuf::from(base),
-        action: "cannot find a free name to keep the current swarm folder",
-        cause: io::Error::from(io::ErrorKind::AlreadyExists),
-    }
-    .into())
+    // Numbered as archives of one second are, so the kept folders sort the same way.
+    let aside =
+        |stamp: &str| PathBuf::from(format!("{}.before-restore-{stamp}", swarm_dir.display()));
+    crate::archive::archive_names(now, "")
+        .iter()
+        .map(|stamp| aside(stamp))
+        .find(|candidate| fs::symlink_metadata(candidate).is_err())
+        .ok_or_else(|| {
+            FsError {
+                path: aside(&now.format(STAMP_FORMAT).to_string()),
+                action: "cannot find a free name to keep the current swarm folder",
+                cause: io::Error::from(io::ErrorKind::AlreadyExists),
+            }
+            .into()
+        })
 }
 
 fn init_request(node: &RestoredNode, advertise_ip: &str) -> SwarmInitRequest {
