@@ -2,11 +2,74 @@
 //! backups, swarm backups): archives are untrusted input, since an operator may
 //! restore one copied from anywhere. Each reader adds its own layout rules on top.
 
-use std::io::{self, Read};
-use std::os::unix::fs::DirBuilderExt;
-use std::path::Path;
+use std::fs::{self, File};
+use std::io::{self, BufReader, BufWriter, Read};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use flate2::Compression;
+use flate2::read::GzDecoder;
+use flate2::write::GzEncoder;
+use tempfile::NamedTempFile;
 
 use crate::fsutil::{FsError, IoContext};
+
+/// What can go wrong writing or reading an archive, whatever it holds; each backup
+/// adds the errors of its own layout and wraps these.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ArchiveError {
+    #[error(transparent)]
+    Fs(#[from] FsError),
+    #[error("{}: cannot write archive: {cause}", archive.display())]
+    Write { archive: PathBuf, cause: io::Error },
+    #[error(
+        "{}: no free archive name from {first} to {last}; remove some archives",
+        dir.display()
+    )]
+    NoFreeName {
+        dir: PathBuf,
+        first: String,
+        last: String,
+    },
+    #[error("{}: not a readable .tar.gz archive (damaged or truncated?): {cause}", archive.display())]
+    Unreadable { archive: PathBuf, cause: io::Error },
+    /// `refused` says why the limit exists for this kind of archive.
+    #[error(
+        "{}: more than {} once unpacked; {refused}",
+        archive.display(),
+        size_text(*limit)
+    )]
+    TooLarge {
+        archive: PathBuf,
+        limit: u64,
+        refused: &'static str,
+    },
+    #[error("{}: entry \"{entry}\": {problem}", archive.display())]
+    Entry {
+        archive: PathBuf,
+        entry: String,
+        problem: String,
+    },
+}
+
+impl ArchiveError {
+    /// An entry the archive may not hold, by its path as shown to the operator.
+    pub(crate) fn entry(archive: &Path, entry: &str, problem: &str) -> ArchiveError {
+        ArchiveError::Entry {
+            archive: archive.to_path_buf(),
+            entry: entry.to_owned(),
+            problem: problem.to_owned(),
+        }
+    }
+}
+
+/// The error of a read that failed on the gzip or tar level.
+pub(crate) fn unreadable(archive: &Path) -> impl Fn(io::Error) -> ArchiveError + Copy + '_ {
+    move |source| ArchiveError::Unreadable {
+        archive: archive.to_path_buf(),
+        cause: source,
+    }
+}
 
 /// Creates a backup folder and the folders above it that are missing, each readable
 /// by its owner only (0700): backups hold every IOC's files and the swarm's keys.
@@ -55,6 +118,97 @@ pub(crate) fn archive_name_order<'a>(name: &'a str, suffix: &str) -> Option<(&'a
         }
     };
     is_stamp(stamp).then_some((stamp, number))
+}
+
+/// Archives hold every IOC's files or the swarm's keys: only their owner reads them.
+pub(crate) const ARCHIVE_MODE: u32 = 0o600;
+
+/// The first name of `archive_names` that nothing in `dir` holds yet. Free now is
+/// not free later: `persist_free_name` settles a race with another backup.
+pub(crate) fn first_free_name(
+    dir: &Path,
+    now: chrono::DateTime<chrono::Local>,
+    suffix: &str,
+) -> Option<PathBuf> {
+    archive_names(now, suffix)
+        .into_iter()
+        .map(|name| dir.join(name))
+        .find(|path| fs::symlink_metadata(path).is_err())
+}
+
+/// The error when every name of `archive_names` is taken.
+pub(crate) fn no_free_name(
+    dir: &Path,
+    now: chrono::DateTime<chrono::Local>,
+    suffix: &str,
+) -> ArchiveError {
+    let names = archive_names(now, suffix);
+    ArchiveError::NoFreeName {
+        dir: dir.to_path_buf(),
+        first: names.first().cloned().unwrap_or_default(),
+        last: names.last().cloned().unwrap_or_default(),
+    }
+}
+
+/// The gzip stream of an archive being written into a temporary file.
+pub(crate) type GzOut<'a> = GzEncoder<BufWriter<&'a File>>;
+
+pub(crate) fn gz_writer(temp: &NamedTempFile) -> GzOut<'_> {
+    GzEncoder::new(BufWriter::new(temp.as_file()), Compression::default())
+}
+
+/// Ends the gzip stream of a written archive and makes it private and durable, so
+/// only a complete archive can ever get its final name; `shown` names it in errors.
+pub(crate) fn finish(
+    encoder: GzOut<'_>,
+    temp: &NamedTempFile,
+    shown: &Path,
+) -> Result<(), ArchiveError> {
+    let write_error = |source| ArchiveError::Write {
+        archive: shown.to_path_buf(),
+        cause: source,
+    };
+    let buffered = encoder.finish().map_err(write_error)?;
+    buffered
+        .into_inner()
+        .map_err(|err| write_error(err.into_error()))?;
+    temp.as_file()
+        .set_permissions(fs::Permissions::from_mode(ARCHIVE_MODE))
+        .at(shown, "cannot set permissions")?;
+    temp.as_file().sync_all().map_err(write_error)?;
+    Ok(())
+}
+
+/// Gives a finished archive the first free name of `archive_names(now, suffix)` in
+/// `dir`. A name is taken without ever replacing what holds it, so a backup running
+/// in parallel, or any file of that name, is never overwritten.
+pub(crate) fn persist_free_name(
+    mut temp: NamedTempFile,
+    dir: &Path,
+    now: chrono::DateTime<chrono::Local>,
+    suffix: &str,
+) -> Result<PathBuf, ArchiveError> {
+    for name in archive_names(now, suffix) {
+        let path = dir.join(name);
+        match temp.persist_noclobber(&path) {
+            Ok(_) => {
+                // Makes the new name durable too; some file systems cannot sync a
+                // folder, and the archive is complete either way.
+                let _ = File::open(dir).and_then(|dir| dir.sync_all());
+                return Ok(path);
+            }
+            Err(err) if err.error.kind() == io::ErrorKind::AlreadyExists => temp = err.file,
+            Err(err) => {
+                return Err(FsError {
+                    path,
+                    action: "cannot create archive",
+                    cause: err.error,
+                }
+                .into());
+            }
+        }
+    }
+    Err(no_free_name(dir, now, suffix))
 }
 
 pub(crate) const STAMP_LEN: usize = 14;
@@ -106,6 +260,49 @@ impl EntryKind {
             _ => Err("unsupported entry type"),
         }
     }
+}
+
+/// What every reader checks first of an entry: its path split into parts, and its
+/// kind; `shown` is the path as messages quote it.
+pub(crate) struct EntryHead {
+    pub(crate) shown: String,
+    pub(crate) parts: Vec<String>,
+    pub(crate) kind: EntryKind,
+}
+
+impl EntryHead {
+    pub(crate) fn of<R: Read>(
+        entry: &tar::Entry<'_, R>,
+        archive: &Path,
+    ) -> Result<EntryHead, ArchiveError> {
+        let raw = entry.path_bytes();
+        let shown = String::from_utf8_lossy(&raw).escape_debug().to_string();
+        let refuse = |problem: &str| ArchiveError::entry(archive, &shown, problem);
+        let parts = entry_parts(&raw)
+            .map_err(refuse)?
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        let kind = EntryKind::of(entry.header().entry_type()).map_err(refuse)?;
+        Ok(EntryHead { shown, parts, kind })
+    }
+
+    /// An error about this entry.
+    pub(crate) fn refuse(&self, archive: &Path, problem: &str) -> ArchiveError {
+        ArchiveError::entry(archive, &self.shown, problem)
+    }
+}
+
+/// The target of a link entry as text; None when it has none (each reader names
+/// that its own way).
+pub(crate) fn link_target<R: Read>(
+    entry: &tar::Entry<'_, R>,
+) -> Result<Option<String>, &'static str> {
+    let Some(target) = entry.link_name_bytes().filter(|target| !target.is_empty()) else {
+        return Ok(None);
+    };
+    let target = std::str::from_utf8(&target).map_err(|_| "the link target is not UTF-8 text")?;
+    Ok(Some(target.to_owned()))
 }
 
 /// Why a symbolic link of an archive may not be unpacked.
@@ -212,6 +409,46 @@ impl<R: Read> Read for Capped<R> {
         self.remaining -= read as u64;
         Ok(read)
     }
+}
+
+/// A `.tar.gz` being read, at most the limit it was opened with of tar stream.
+pub(crate) type TarGz = tar::Archive<Capped<GzDecoder<BufReader<File>>>>;
+
+/// Opens an archive for reading at most `limit` bytes of unpacked tar stream.
+pub(crate) fn open(path: &Path, limit: u64) -> Result<TarGz, ArchiveError> {
+    let file = File::open(path).at(path, "cannot open archive")?;
+    Ok(tar::Archive::new(Capped::new(
+        GzDecoder::new(BufReader::new(file)),
+        limit,
+    )))
+}
+
+/// Reads a whole archive through `read`, then on to the end of the gzip stream: the
+/// tar end marker comes before it, and reading on checks the gzip trailer, so a file
+/// cut after its last entry is noticed too. More than `limit` bytes of tar stream
+/// is `TooLarge`, whatever `read` made of the cut-off stream; `refused` says why.
+pub(crate) fn read_whole<T, E: From<ArchiveError>>(
+    path: &Path,
+    limit: u64,
+    refused: &'static str,
+    read: impl FnOnce(&mut TarGz) -> Result<T, E>,
+) -> Result<T, E> {
+    let mut tar = open(path, limit)?;
+    let read = read(&mut tar);
+    let mut rest = tar.into_inner();
+    let read = read.and_then(|value| {
+        io::copy(&mut rest, &mut io::sink()).map_err(unreadable(path))?;
+        Ok(value)
+    });
+    if rest.exceeded {
+        return Err(ArchiveError::TooLarge {
+            archive: path.to_path_buf(),
+            limit,
+            refused,
+        }
+        .into());
+    }
+    read
 }
 
 /// Size in the unit an operator reads best in an error message.

@@ -15,6 +15,7 @@ mod manual;
 mod oplog;
 mod parallel;
 mod printer;
+mod process;
 mod schema;
 mod services;
 mod settings;

@@ -9,6 +9,8 @@ use std::io::{self, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use crate::process::shell_word;
+
 const ROTATE_AT_BYTES: u64 = 1024 * 1024;
 const KEPT_BACKUPS: u32 = 3;
 
@@ -16,20 +18,6 @@ fn rotated(path: &Path, n: u32) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
     name.push(format!(".{n}"));
     PathBuf::from(name)
-}
-
-/// Quotes an argument only when the shell would need it, so the logged line can be
-/// pasted back into a terminal.
-fn shell_word(arg: &str) -> String {
-    let plain = !arg.is_empty()
-        && arg
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c));
-    if plain {
-        arg.to_string()
-    } else {
-        format!("'{}'", arg.replace('\'', "'\\''"))
-    }
 }
 
 /// Words in a `key=value` key that say the value is a secret.

@@ -22,6 +22,7 @@ use super::inventory::InventoryKind;
 use super::{BadSetting, certs_dir, registry_name};
 use crate::fsutil::{self, FsError, IoContext};
 use crate::interrupt::{Interruption, Waiting, Watch};
+use crate::process::{Exit, shell_word};
 use crate::settings::Settings;
 
 macro_rules! shipped {
@@ -462,24 +463,10 @@ impl Ansible {
 }
 
 fn describe(status: ExitStatus) -> String {
-    use std::os::unix::process::ExitStatusExt;
-    match (status.code(), status.signal()) {
-        (Some(code), _) => format!("exit code {code}"),
-        (None, Some(signal)) => format!("killed by signal {signal}"),
-        (None, None) => status.to_string(),
-    }
-}
-
-/// Quotes an argument for display when the shell would split or expand it.
-fn shell_word(arg: &str) -> String {
-    let plain = !arg.is_empty()
-        && arg
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@%+[]".contains(c));
-    if plain {
-        arg.to_string()
-    } else {
-        format!("'{}'", arg.replace('\'', r"'\''"))
+    match Exit::of(status) {
+        Exit::Code(code) => format!("exit code {code}"),
+        Exit::Signal(signal) => format!("killed by signal {signal}"),
+        Exit::Other(text) => text,
     }
 }
 

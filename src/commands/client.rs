@@ -16,6 +16,8 @@ use crate::swarm::client::{self, ExecOutcome, Tty};
 use crate::swarm::engine::Engine;
 use crate::swarm::logs::LogStream;
 
+use crate::process::shell_line;
+
 pub(crate) fn run(
     args: &ClientArgs,
     settings: &Settings,
@@ -30,7 +32,7 @@ pub(crate) fn run(
     let engine = Engine::connect()?;
     let container = client::find(&engine, &catalog::client_service_name(settings))?;
     let command = container.tools.command(tool, tool_args);
-    printer.status(&format!("executing \"{}\".", shell_words(&command)));
+    printer.status(&format!("executing \"{}\".", shell_line(&command)));
 
     // A terminal on both ends gets a tty (camonitor's Ctrl-C, line editing); in a
     // pipeline stdout and stderr stay apart and free of tty line endings.
@@ -70,24 +72,6 @@ pub(crate) fn run(
             Err(Interrupted(which).into())
         }
     }
-}
-
-/// The command as an operator would type it, quoting words a shell would split.
-fn shell_words(words: &[String]) -> String {
-    words
-        .iter()
-        .map(|w| {
-            let plain = !w.is_empty()
-                && w.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_./:=,+@%".contains(c));
-            if plain {
-                w.clone()
-            } else {
-                format!("'{}'", w.replace('\'', r"'\''"))
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// Keystrokes from stdin, read on a plain thread: a blocked read there cannot keep
@@ -144,7 +128,7 @@ mod tests {
 
     #[test]
     fn words_are_quoted_only_when_a_shell_would_split_them() {
-        let words = |w: &[&str]| shell_words(&w.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        let words = |w: &[&str]| shell_line(&w.iter().map(|s| s.to_string()).collect::<Vec<_>>());
         assert_eq!(words(&["./caget", "ramper:ioc1"]), "./caget ramper:ioc1");
         assert_eq!(
             words(&["./caput", "a:b", "two words"]),

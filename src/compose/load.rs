@@ -7,6 +7,7 @@ use std::path::Path;
 use crate::compose::ComposeError;
 use crate::compose::interpolate::{self, Env};
 use crate::compose::model::ComposeFile;
+use crate::process::one_line;
 
 /// Reads and checks the compose file at `path`; `env` resolves `$VAR` substitutions.
 pub(crate) fn read(path: &Path, env: Env) -> Result<ComposeFile, ComposeError> {
@@ -15,10 +16,6 @@ pub(crate) fn read(path: &Path, env: Env) -> Result<ComposeFile, ComposeError> {
         cause: source,
     })?;
     parse(&text, path, env)
-}
-
-fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Parses compose text; `file` only names it in errors.

@@ -29,6 +29,7 @@ use crate::cluster::DOCKER_METRICS_PORT;
 use crate::cluster::htpasswd::{self, Identity};
 use crate::compose::model::ComposeFile;
 use crate::fsutil::{FsError, IoContext, write_if_changed, write_owned_if_changed};
+use crate::process::one_line;
 use crate::schema::names::service_key;
 use crate::settings::Settings;
 use crate::swarm::managed::ServiceType;
@@ -230,10 +231,6 @@ fn template_error(source: &Source, message: impl Into<String>) -> BuiltinError {
         origin: source.origin.clone(),
         message: message.into(),
     }
-}
-
-fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Checks a rendered file as far as its reader's format is known here: compose files

@@ -31,6 +31,8 @@ use deadlines::{Session, bounded, limits};
 use transport::Client;
 pub(crate) use transport::Raw;
 
+use crate::process::one_line;
+
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum SwarmError {
     #[error("cannot reach the Docker daemon at {endpoint}: {cause}; {hint}")]
@@ -105,10 +107,6 @@ impl SwarmError {
 pub(crate) struct EngineFailure {
     pub(crate) error: SwarmError,
     pub(crate) consequence: String,
-}
-
-fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Where the client connects: `DOCKER_HOST` when set, else the local socket.

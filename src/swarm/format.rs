@@ -152,11 +152,6 @@ pub(crate) fn short_image(image: &str) -> String {
         .to_string()
 }
 
-/// Text on one line, so a multi-line daemon message keeps a table row intact.
-pub(crate) fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,7 +15,7 @@ use bollard::models::{Service, ServiceUpdateStatusStateEnum};
 use chrono::{DateTime, Utc};
 use std::fmt;
 
-use crate::swarm::format::one_line;
+use crate::process::one_line;
 use crate::swarm::managed::{ManagedService, ServiceType};
 pub(crate) use view::SwarmView;
 

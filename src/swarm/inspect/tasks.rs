@@ -6,7 +6,8 @@ use bollard::models::Task;
 use chrono::{DateTime, Utc};
 
 use super::services::ports;
-use crate::swarm::format::{ago, one_line, pretty, timestamp};
+use crate::process::one_line;
+use crate::swarm::format::{ago, pretty, timestamp};
 use crate::table::Table;
 
 /// Task names as `docker service ps` builds them: `<service>.<slot>` for replicated

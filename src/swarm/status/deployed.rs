@@ -8,7 +8,8 @@ use chrono::{DateTime, Utc};
 
 use super::view::NodeInfo;
 use super::{DeployState, DeployStatus, Health, NodeMark, update_note};
-use crate::swarm::format::{ago, one_line, pretty, timestamp};
+use crate::process::one_line;
+use crate::swarm::format::{ago, pretty, timestamp};
 
 pub(super) fn is_current(task: &Task) -> bool {
     matches!(
