@@ -815,7 +815,7 @@ mod tests {
     use crate::settings::Overrides;
     use std::os::unix::fs::symlink;
 
-    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures");
+    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 
     fn settings() -> Settings {
         match Settings::load(Overrides {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use predicates::prelude::*;
 
-use crate::{TestContext, project_file, shared_fixtures};
+use crate::{TestContext, project_file, fixtures_dir};
 
 fn archives(dir: &std::path::Path) -> Vec<String> {
     let mut names: Vec<String> = fs::read_dir(dir)
@@ -326,7 +326,7 @@ fn existing_iocs_are_skipped_unless_forced() {
 #[test]
 fn an_archive_of_the_original_tool_restores() {
     let t = TestContext::new();
-    let archive = shared_fixtures().join("backups/20261122000730.ioc.tar.gz");
+    let archive = fixtures_dir().join("backups/20261122000730.ioc.tar.gz");
     t.ok(&["exec", "-r", archive.to_str().unwrap()]);
     assert_eq!(
         t.ok(&["list"]),

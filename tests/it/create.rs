@@ -2,7 +2,7 @@ use std::fs;
 
 use predicates::prelude::*;
 
-use crate::{TestContext, project_file, shared_fixtures};
+use crate::{TestContext, project_file, fixtures_dir};
 
 const DEFAULT_INI: &str = "[IOC]
 name = t1
@@ -142,7 +142,7 @@ fn ini_file_options_are_copied_except_managed_ones() {
     assert!(ini.contains("module = autosave, caputlog, status-ioc, status-os\n"));
 
     // Name and sources of another IOC are never taken over; -o wins over -f.
-    let other = shared_fixtures().join("repository/worker_test_1/ioc.ini");
+    let other = fixtures_dir().join("repository/worker_test_1/ioc.ini");
     t.ok(&[
         "create",
         "copy",

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use predicates::prelude::*;
 
-use crate::{TestContext, project_file, shared_fixtures};
+use crate::{TestContext, project_file, fixtures_dir};
 
 fn mode(path: &Path) -> u32 {
     fs::metadata(path).unwrap().permissions().mode() & 0o777
@@ -66,7 +66,7 @@ fn generated_files_match_the_original_tool_byte_for_byte() {
     t.install_fixture_repository();
     t.ok(&["exec", "worker_test_1", "--gen-startup-file"]);
     let startup = t.repository().join("worker_test_1/project/startup");
-    let expected = shared_fixtures().join("expected/worker_test_1");
+    let expected = fixtures_dir().join("expected/worker_test_1");
     assert_eq!(
         fs::read_to_string(startup.join("iocBoot/st.cmd")).unwrap(),
         fs::read_to_string(expected.join("st.cmd")).unwrap()

@@ -2,7 +2,7 @@ use std::fs;
 
 use predicates::prelude::*;
 
-use crate::{TestContext, shared_fixtures};
+use crate::{TestContext, fixtures_dir};
 
 /// Five IOCs with different modules, sections and descriptions.
 fn populated() -> TestContext {
@@ -275,7 +275,7 @@ fn legacy_fixture_states_list() {
     assert!(info.contains("state: warning\n"), "{info}");
     assert!(info.contains("db file \"missing.db\" not found."), "{info}");
     assert!(
-        shared_fixtures()
+        fixtures_dir()
             .join("repository/worker_test_3/.info.ini")
             .exists()
     );

@@ -48,8 +48,9 @@ pub(crate) fn bin() -> PathBuf {
     assert_cmd::cargo::cargo_bin!("iocdock").to_path_buf()
 }
 
-pub(crate) fn shared_fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures")
+/// The original tool's reference files (tests/fixtures/README.md).
+pub(crate) fn fixtures_dir() -> PathBuf {
+    project_file("tests/fixtures")
 }
 
 pub(crate) fn project_file(relative: &str) -> PathBuf {
@@ -196,7 +197,7 @@ impl TestContext {
 
     /// Copies the original tool's fixture repository into this home (writable).
     pub(crate) fn install_fixture_repository(&self) {
-        copy_tree(&shared_fixtures().join("repository"), &self.repository());
+        copy_tree(&fixtures_dir().join("repository"), &self.repository());
     }
 
     /// Writes settings.yaml private to its owner, as `iocdock init` creates it.
