@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use predicates::prelude::*;
 
-use crate::{TestContext, project_file, fixtures_dir};
+use crate::{TestContext, fixtures_dir, project_file};
 
 fn archives(dir: &std::path::Path) -> Vec<String> {
     let mut names: Vec<String> = fs::read_dir(dir)

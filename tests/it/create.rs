@@ -2,7 +2,7 @@ use std::fs;
 
 use predicates::prelude::*;
 
-use crate::{TestContext, project_file, fixtures_dir};
+use crate::{TestContext, fixtures_dir, project_file};
 
 const DEFAULT_INI: &str = "[IOC]
 name = t1

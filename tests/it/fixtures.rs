@@ -10,13 +10,8 @@ fn update_keeps_fixture_ini_bytes_and_converts_pickled_state() {
     t.install_fixture_repository();
     t.ok(&["update"]);
     for name in ["worker_test_1", "worker_test_2", "worker_test_3"] {
-        let original = fs::read(
-            fixtures_dir()
-                .join("repository")
-                .join(name)
-                .join("ioc.ini"),
-        )
-        .unwrap();
+        let original =
+            fs::read(fixtures_dir().join("repository").join(name).join("ioc.ini")).unwrap();
         let now = fs::read(t.repository().join(name).join("ioc.ini")).unwrap();
         assert_eq!(
             original, now,
@@ -30,8 +25,7 @@ fn update_keeps_fixture_ini_bytes_and_converts_pickled_state() {
         );
     }
     let expected: serde_json::Value = serde_json::from_str(
-        &fs::read_to_string(fixtures_dir().join("expected/worker_test_1/info.ini.json"))
-            .unwrap(),
+        &fs::read_to_string(fixtures_dir().join("expected/worker_test_1/info.ini.json")).unwrap(),
     )
     .unwrap();
     assert_eq!(t.state_json("worker_test_1"), expected);

@@ -1,6 +1,10 @@
 //! One integration test binary: every test runs the real `iocdock` binary against a
 //! temporary IOCDOCK_HOME.
 
+// First: the other modules use its macro.
+#[macro_use]
+mod transcript;
+
 mod backup;
 mod builtin;
 mod client;
@@ -60,13 +64,20 @@ pub(crate) fn project_file(relative: &str) -> PathBuf {
 /// A temporary home folder and a way to run iocdock in it.
 pub(crate) struct TestContext {
     home: tempfile::TempDir,
+    /// Times from here on are this test's own (transcript filters).
+    started: chrono::DateTime<chrono::Local>,
 }
 
 impl TestContext {
     pub(crate) fn new() -> Self {
         TestContext {
             home: tempfile::tempdir().expect("temporary home"),
+            started: chrono::Local::now(),
         }
+    }
+
+    pub(crate) fn started(&self) -> chrono::DateTime<chrono::Local> {
+        self.started
     }
 
     pub(crate) fn home(&self) -> &Path {
