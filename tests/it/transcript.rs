@@ -14,11 +14,11 @@ use chrono::{DateTime, Local, TimeDelta};
 
 use crate::TestContext;
 
-/// Asserts a [`Transcript`] against an inline snapshot, its run-varying text filtered:
-/// `assert_transcript!(t.run(&["list"]), @"...")`.
+/// Asserts a [`Transcript`] (or [`Transcripts`]) against an inline snapshot, its
+/// run-varying text filtered: `assert_transcript!(t.run(&["list"]), @"...")`.
 macro_rules! assert_transcript {
     ($transcript:expr, @$snapshot:literal $(,)?) => {{
-        let transcript: $crate::transcript::Transcript = $transcript;
+        let transcript = $transcript;
         let _filters = transcript.settings().bind_to_scope();
         insta::assert_snapshot!(transcript.to_string(), @$snapshot);
     }};
@@ -104,6 +104,65 @@ impl fmt::Display for Transcript {
         }
         Ok(())
     }
+}
+
+/// Several runs of one test in one snapshot, each under its command line: for a
+/// table of cases that differ only in their arguments.
+pub(crate) struct Transcripts(Vec<(String, Transcript)>);
+
+impl TestContext {
+    /// Runs `iocdock ARGS` for each ARGS in turn.
+    pub(crate) fn runs<A: AsRef<[&'static str]>>(&self, commands: &[A]) -> Transcripts {
+        Transcripts(
+            commands
+                .iter()
+                .map(|args| (command_line(args.as_ref()), self.run(args.as_ref())))
+                .collect(),
+        )
+    }
+}
+
+impl Transcripts {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Transcript> {
+        self.0.iter().map(|(_, run)| run)
+    }
+
+    /// The filters of the last run, whose time window covers the earlier ones.
+    pub(crate) fn settings(&self) -> insta::Settings {
+        self.0.last().expect("at least one run").1.settings()
+    }
+}
+
+impl fmt::Display for Transcripts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, (line, run)) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            writeln!(f, "$ {line}")?;
+            write!(f, "{run}")?;
+        }
+        Ok(())
+    }
+}
+
+/// `iocdock ARGS` as typed in a shell (quoted where a word needs it).
+fn command_line(args: &[&str]) -> String {
+    let plain = |a: &str| {
+        !a.is_empty()
+            && a.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_=.,:/@+".contains(c))
+    };
+    std::iter::once("iocdock".to_string())
+        .chain(args.iter().map(|a| {
+            if plain(a) {
+                a.to_string()
+            } else {
+                format!("'{}'", a.replace('\'', "'\\''"))
+            }
+        }))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// `text` as a regex matching exactly itself.
