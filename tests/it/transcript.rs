@@ -108,21 +108,26 @@ impl fmt::Display for Transcript {
 
 /// Several runs of one test in one snapshot, each under its command line: for a
 /// table of cases that differ only in their arguments.
+#[derive(Default)]
 pub(crate) struct Transcripts(Vec<(String, Transcript)>);
 
 impl TestContext {
     /// Runs `iocdock ARGS` for each ARGS in turn.
-    pub(crate) fn runs<A: AsRef<[&'static str]>>(&self, commands: &[A]) -> Transcripts {
-        Transcripts(
-            commands
-                .iter()
-                .map(|args| (command_line(args.as_ref()), self.run(args.as_ref())))
-                .collect(),
-        )
+    pub(crate) fn runs(&self, commands: &[&[&str]]) -> Transcripts {
+        let mut runs = Transcripts::default();
+        for args in commands {
+            runs.push(args, self.run(args));
+        }
+        runs
     }
 }
 
 impl Transcripts {
+    /// Adds the run of `iocdock ARGS`.
+    pub(crate) fn push(&mut self, args: &[&str], run: Transcript) {
+        self.0.push((command_line(args), run));
+    }
+
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Transcript> {
         self.0.iter().map(|(_, run)| run)
     }
