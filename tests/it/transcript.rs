@@ -8,7 +8,6 @@
 //! fixed time (one of the original tool's fixtures) stays in the snapshot.
 
 use std::fmt;
-use std::path::Path;
 
 use chrono::{DateTime, Local, TimeDelta};
 
@@ -64,20 +63,6 @@ impl TestContext {
 }
 
 impl Transcript {
-    /// One more filter for text only this test knows varies (a regex, as insta's).
-    pub(crate) fn filter(mut self, regex: &str, replacement: &str) -> Self {
-        self.filters
-            .push((regex.to_string(), replacement.to_string()));
-        self
-    }
-
-    /// Replaces a path with a name (before the home is filtered, so it wins).
-    pub(crate) fn path_as(mut self, path: &Path, name: &str) -> Self {
-        self.filters
-            .insert(0, (literal(&path.display().to_string()), name.to_string()));
-        self
-    }
-
     /// insta settings with this run's filters, to bind around the assertion.
     pub(crate) fn settings(&self) -> insta::Settings {
         let mut settings = insta::Settings::clone_current();
@@ -126,10 +111,6 @@ impl Transcripts {
     /// Adds the run of `iocdock ARGS`.
     pub(crate) fn push(&mut self, args: &[&str], run: Transcript) {
         self.0.push((command_line(args), run));
-    }
-
-    pub(crate) fn iter(&self) -> impl Iterator<Item = &Transcript> {
-        self.0.iter().map(|(_, run)| run)
     }
 
     /// The filters of the last run, whose time window covers the earlier ones.
