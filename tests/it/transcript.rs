@@ -84,7 +84,7 @@ impl fmt::Display for Transcript {
             f.write_str(text)?;
             // A snapshot ignores a final line break; its absence must still show.
             if !text.is_empty() && !text.ends_with('\n') {
-                writeln!(f, "[no line break at the end]")?;
+                writeln!(f, "\n[no line break at the end]")?;
             }
         }
         Ok(())
