@@ -455,7 +455,7 @@ fn quoted(line: &str) -> String {
 mod tests {
     use super::*;
 
-    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures");
+    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 
     fn parse(text: &str) -> Result<IniDocument, IniError> {
         IniDocument::parse(text, Path::new("ioc.ini"))

@@ -234,7 +234,7 @@ mod tests {
     use crate::settings::Settings;
 
     fn fixture(path: &str) -> String {
-        let full = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/");
+        let full = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/");
         std::fs::read_to_string(format!("{full}{path}")).unwrap()
     }
 

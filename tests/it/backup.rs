@@ -3,9 +3,9 @@
 use std::fs;
 use std::time::Duration;
 
-use predicates::prelude::*;
+use crate::transcript::Transcripts;
 
-use crate::{TestContext, project_file, shared_fixtures};
+use crate::{TestContext, fixtures_dir, project_file};
 
 fn archives(dir: &std::path::Path) -> Vec<String> {
     let mut names: Vec<String> = fs::read_dir(dir)
@@ -103,12 +103,12 @@ fn named_iocs_are_backed_up_and_restored_alone() {
     let archive = std::path::PathBuf::from(archive.trim());
     assert_eq!(iocs_in(&archive), ["a", "b"]);
     // A name that is no IOC writes no archive at all.
-    t.cmd(&["exec", "a", "ghost", "-b", "--backup-path", path])
-        .assert()
-        .code(1)
-        .stderr(predicate::str::contains(
-            "no IOC \"ghost\" in the repository",
-        ));
+    assert_transcript!(t.run(&["exec", "a", "ghost", "-b", "--backup-path", path]), @r#"
+        exit 1
+        ----- stdout -----
+        ----- stderr -----
+        error: [HOME]/IocDock/ioc-repository: no IOC "ghost" in the repository; nothing was backed up
+        "#);
     assert_eq!(archives(&dir).len(), 1);
     // alliocs, like no name, is every IOC.
     let all = t.ok(&["exec", "alliocs", "-b", "--backup-path", path]);
@@ -117,19 +117,20 @@ fn named_iocs_are_backed_up_and_restored_alone() {
     t.ok(&["set", "a", "b", "-o", "description=changed"]);
     let before = t.tree_state();
     // An IOC the archive does not hold: an error naming it, nothing written.
-    t.cmd(&[
+    let run = t.run(&[
         "exec",
         "a",
         "c",
         "-r",
         archive.to_str().unwrap(),
         "--force-overwrite",
-    ])
-    .assert()
-    .code(1)
-    .stderr(predicate::str::contains(
-        "holds no IOC \"c\" (it holds \"a\", \"b\"); nothing was restored",
-    ));
+    ]);
+    assert_transcript!(run, @r#"
+        exit 1
+        ----- stdout -----
+        ----- stderr -----
+        error: [HOME]/named/[STAMP].ioc.tar.gz: holds no IOC "c" (it holds "a", "b"); nothing was restored
+        "#);
     assert!(before == t.tree_state());
     t.ok(&[
         "exec",
@@ -163,27 +164,22 @@ fn dry_runs_of_backup_and_restore_list_and_write_nothing() {
     let dir = t.home().join("dry");
     let path = dir.to_str().unwrap();
     let before = t.tree_state();
-    let listed = t.ok(&["exec", "a", "-b", "--backup-path", path, "--dry-run"]);
+    let run = t.run(&["exec", "a", "-b", "--backup-path", path, "--dry-run"]);
     assert!(!dir.exists(), "not even the folder is made");
     assert!(before == t.tree_state());
-    let first = listed.lines().next().unwrap();
-    assert!(
-        first.starts_with(&format!("would write {path}/")),
-        "{listed}"
-    );
-    assert!(
-        first.ends_with(".ioc.tar.gz (mode 0600) holding:"),
-        "{listed}"
-    );
-    for member in ["/a/ioc.ini", "/a/.info.ini", "/a/src/", "/a/src/x.db"] {
-        assert!(
-            listed
-                .lines()
-                .any(|l| l.starts_with("  ") && l.ends_with(member)),
-            "{member} in {listed}"
-        );
-    }
-    assert!(!listed.contains("/b/"), "{listed}");
+    let listed = run.stdout.clone();
+    assert_transcript!(run, @r"
+        exit 0
+        ----- stdout -----
+        would write [HOME]/dry/[STAMP].ioc.tar.gz (mode 0600) holding:
+          [STAMP]/
+          [STAMP]/a/
+          [STAMP]/a/.info.ini
+          [STAMP]/a/ioc.ini
+          [STAMP]/a/src/
+          [STAMP]/a/src/x.db
+        ----- stderr -----
+        ");
 
     // What the dry run listed is what the backup holds.
     let archive = t.ok(&["exec", "a", "-b", "--backup-path", path]);
@@ -206,22 +202,23 @@ fn dry_runs_of_backup_and_restore_list_and_write_nothing() {
         skip.trim(),
         "would skip IOC \"a\": it exists (--force-overwrite replaces it)"
     );
-    let replace = t.ok(&[
+    let replace = t.run(&[
         "exec",
         "-r",
         archive.trim(),
         "--dry-run",
         "--force-overwrite",
     ]);
-    let a = t.repository().join("a");
-    assert!(
-        replace.starts_with(&format!("would replace IOC \"a\" in {}\n", a.display())),
-        "{replace}"
-    );
-    assert!(
-        replace.contains(&format!("  {}\n", a.join("src/x.db").display())),
-        "{replace}"
-    );
+    assert_transcript!(replace, @r#"
+        exit 0
+        ----- stdout -----
+        would replace IOC "a" in [HOME]/IocDock/ioc-repository/a
+          [HOME]/IocDock/ioc-repository/a/.info.ini
+          [HOME]/IocDock/ioc-repository/a/ioc.ini
+          [HOME]/IocDock/ioc-repository/a/src
+          [HOME]/IocDock/ioc-repository/a/src/x.db
+        ----- stderr -----
+        "#);
     assert!(before == t.tree_state(), "a dry run writes nothing");
 }
 
@@ -313,10 +310,12 @@ fn existing_iocs_are_skipped_unless_forced() {
     t.ok(&["create", "keep"]);
     let archive = t.ok(&["exec", "-b"]);
     t.ok(&["set", "keep", "-o", "description=newer"]);
-    t.cmd(&["exec", "-r", archive.trim()])
-        .assert()
-        .success()
-        .stderr(predicate::str::contains("--force-overwrite"));
+    assert_transcript!(t.run(&["exec", "-r", archive.trim()]), @r#"
+        exit 0
+        ----- stdout -----
+        ----- stderr -----
+        warning: IOC "keep" exists and was skipped (use --force-overwrite to replace it)
+        "#);
     assert!(t.ioc_ini("keep").contains("description = newer"));
     t.ok(&["exec", "-r", archive.trim(), "--force-overwrite"]);
     assert!(t.ioc_ini("keep").contains("description = \n"));
@@ -326,7 +325,7 @@ fn existing_iocs_are_skipped_unless_forced() {
 #[test]
 fn an_archive_of_the_original_tool_restores() {
     let t = TestContext::new();
-    let archive = shared_fixtures().join("backups/20261122000730.ioc.tar.gz");
+    let archive = fixtures_dir().join("backups/20261122000730.ioc.tar.gz");
     t.ok(&["exec", "-r", archive.to_str().unwrap()]);
     assert_eq!(
         t.ok(&["list"]),
@@ -354,20 +353,30 @@ fn bad_archives_are_refused_with_nothing_written() {
     fs::write(&not_gzip, "hello").unwrap();
     t.ok(&["remove", "a", "-f"]);
     let before = t.tree_state();
+    let mut runs = Transcripts::default();
     for bad in [&truncated, &not_gzip, &t.home().join("missing.ioc.tar.gz")] {
-        let out = t
-            .cmd(&["exec", "-r", bad.to_str().unwrap()])
-            .assert()
-            .code(1)
-            .get_output()
-            .clone();
-        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-        assert_eq!(stderr.lines().count(), 1, "{stderr}");
-        assert!(
-            stderr.contains(bad.file_name().unwrap().to_str().unwrap()),
-            "{stderr}"
-        );
+        let args = ["exec", "-r", bad.to_str().unwrap()];
+        runs.push(&args, t.run(&args));
     }
+    assert_transcript!(runs, @r"
+        $ iocdock exec -r [HOME]/truncated.ioc.tar.gz
+        exit 1
+        ----- stdout -----
+        ----- stderr -----
+        error: [HOME]/truncated.ioc.tar.gz: not a readable .tar.gz archive (damaged or truncated?): incomplete deflate stream
+
+        $ iocdock exec -r [HOME]/text.ioc.tar.gz
+        exit 1
+        ----- stdout -----
+        ----- stderr -----
+        error: [HOME]/text.ioc.tar.gz: not a readable .tar.gz archive (damaged or truncated?): unexpected end of file
+
+        $ iocdock exec -r [HOME]/missing.ioc.tar.gz
+        exit 1
+        ----- stdout -----
+        ----- stderr -----
+        error: [HOME]/missing.ioc.tar.gz: cannot open archive: No such file or directory (os error 2)
+        ");
     assert!(before == t.tree_state());
 }
 
@@ -422,7 +431,14 @@ fn same_second_backups_both_survive_and_keep_prunes() {
         ])
         .contains("would skip IOC \"a\"")
     );
-    t.cmd(&["exec", "-b", "--keep", "0"]).assert().code(2);
+    assert_transcript!(t.run(&["exec", "-b", "--keep", "0"]), @r"
+        exit 2
+        ----- stdout -----
+        ----- stderr -----
+        error: invalid value '0' for '--keep <N>': 0 is not in 1..=4294967295
+
+        For more information, try '--help'.
+        ");
 }
 
 #[test]
@@ -608,6 +624,8 @@ fn leftovers_of_a_killed_command_are_cleared_by_the_next_one() {
     let lock = t.repository().join(".iocdock.lock");
     assert_eq!(fs::read_to_string(&lock).unwrap(), "");
     fs::write(&lock, "4242\n").unwrap();
+    // Leftovers are cleared in the order the folders list them, which is the file
+    // system's: the messages are checked one by one, not as a snapshot.
     let out = t
         .cmd(&["-v", "exec", "a", "--export-for-mount"])
         .output()
@@ -620,6 +638,7 @@ fn leftovers_of_a_killed_command_are_cleared_by_the_next_one() {
         "{stderr}"
     );
     assert!(stderr.contains("had moved it aside"), "{stderr}");
+
     assert_eq!(fs::read_to_string(&lock).unwrap(), "");
     assert_eq!(
         fs::read_to_string(run.join("startup/iocBoot/st.cmd")).unwrap(),
@@ -657,9 +676,15 @@ fn a_broken_ioc_is_left_out_and_reported_but_the_others_are_saved() {
     let t = TestContext::new();
     t.ok(&["create", "good"]);
     fs::create_dir_all(t.repository().join("noini/src")).unwrap();
-    let out = t.cmd(&["exec", "-b"]).assert().code(1).get_output().clone();
-    let archive = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    assert!(String::from_utf8_lossy(&out.stderr).contains("noini"));
+    let run = t.run(&["exec", "-b"]);
+    let archive = run.stdout.trim().to_string();
+    assert_transcript!(run, @r#"
+        exit 1
+        ----- stdout -----
+        [HOME]/ioc-backup/[STAMP].ioc.tar.gz
+        ----- stderr -----
+        error: left out of the backup: cannot back up IOC "noini": [HOME]/IocDock/ioc-repository/noini/ioc.ini is missing (an archive without it could not be restored)
+        "#);
     let listing = std::process::Command::new("tar")
         .args(["tzf", &archive])
         .output()

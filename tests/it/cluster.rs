@@ -99,63 +99,77 @@ fn gen_inventory_files_writes_inventories_ansible_reads() {
 fn an_invalid_ip_in_the_node_maps_is_one_error_naming_the_key() {
     let t = TestContext::new();
     t.write_settings("cluster_worker_nodes: {w1: 10.0.0.300}\n");
-    for args in [
-        &["cluster", "--gen-inventory-files"][..],
+    let runs = t.runs(&[
+        &["cluster", "--gen-inventory-files"],
         &["cluster", "--ping"],
         &["ansible", "--", "all", "-m", "ping"],
-    ] {
-        let out = t.cmd(args).output().unwrap();
-        assert_eq!(out.status.code(), Some(1), "{args:?}");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
-        assert!(
-            stderr.contains("settings.yaml: cluster_worker_nodes: host \"w1\": \"10.0.0.300\" is not an IP address"),
-            "{args:?}: {stderr}"
-        );
-    }
+    ]);
+    assert_transcript!(runs, @r#"
+        $ iocdock cluster --gen-inventory-files
+        exit 1
+        ----- stdout -----
+        ----- stderr -----
+        error: [HOME]/settings.yaml: cluster_worker_nodes: host "w1": "10.0.0.300" is not an IP address (expected e.g. 192.168.1.10)
+
+        $ iocdock cluster --ping
+        exit 1
+        ----- stdout -----
+        ----- stderr -----
+        error: [HOME]/settings.yaml: cluster_worker_nodes: host "w1": "10.0.0.300" is not an IP address (expected e.g. 192.168.1.10)
+
+        $ iocdock ansible -- all -m ping
+        exit 1
+        ----- stdout -----
+        ----- stderr -----
+        error: [HOME]/settings.yaml: cluster_worker_nodes: host "w1": "10.0.0.300" is not an IP address (expected e.g. 192.168.1.10)
+        "#);
     assert!(!ansible_dir(&t).join("inventory").exists());
 
     t.write_settings("swarm_advertise_ip: eth0\ncluster_manager_nodes: {m: 10.0.0.1}\n");
     t.ok(&["cluster", "--gen-inventory-files"]);
-    t.cmd(&["cluster", "--set-up-swarm"])
-        .assert()
-        .code(1)
-        .stderr(predicate::str::contains(
-            "swarm_advertise_ip: \"eth0\" is not an IP address",
-        ));
+    assert_transcript!(t.run(&["cluster", "--set-up-swarm"]), @r#"
+        exit 1
+        ----- stdout -----
+        ----- stderr -----
+        error: [HOME]/settings.yaml: swarm_advertise_ip: "eth0" is not an IP address (expected e.g. 192.168.1.10)
+        "#);
 }
 
 #[test]
 fn runs_without_inventory_or_ansible_say_what_to_do() {
     let t = TestContext::new();
     t.write_settings(NODES);
-    t.cmd(&["cluster", "--ping"])
-        .assert()
-        .code(1)
-        .stderr(predicate::str::contains(
-            "no inventory; run `iocdock cluster --gen-inventory-files` first",
-        ));
+    assert_transcript!(t.run(&["cluster", "--ping"]), @r"
+        exit 1
+        ----- stdout -----
+        ----- stderr -----
+        error: [HOME]/IocDock/ansible/inventory/cluster: no inventory; run `iocdock cluster --gen-inventory-files` first
+        ");
     t.ok(&["cluster", "--gen-inventory-files"]);
     let empty = tempfile::tempdir().unwrap();
-    t.cmd(&["cluster", "--set-up-swarm"])
-        .env("PATH", empty.path())
-        .assert()
-        .code(1)
-        .stderr(predicate::str::contains(
-            "ansible-playbook not found: install ansible-core",
-        ));
-    t.cmd(&["cluster", "--set-up-root-cert"])
-        .assert()
-        .code(1)
-        .stderr(predicate::str::contains(
-            "ca.crt does not exist: run `iocdock make-certs` first",
-        ));
-    t.cmd(&["cluster", "--registry-login"])
-        .assert()
-        .code(1)
-        .stderr(predicate::str::contains(
-            "set registry_login_username and registry_login_password",
-        ));
+    let run = t.transcript(
+        t.cmd(&["cluster", "--set-up-swarm"])
+            .env("PATH", empty.path()),
+    );
+    assert_transcript!(run, @r"
+        exit 1
+        ----- stdout -----
+        ----- stderr -----
+        running ansible-playbook -i inventory/cluster set-up-swarm.yml
+        error: ansible-playbook not found: install ansible-core (Debian: `apt-get install ansible-core`, or `pip install ansible-core`)
+        ");
+    assert_transcript!(t.run(&["cluster", "--set-up-root-cert"]), @r"
+        exit 1
+        ----- stdout -----
+        ----- stderr -----
+        error: [HOME]/IocDock-data/swarm/registry/certs/ca.crt does not exist: run `iocdock make-certs` first
+        ");
+    assert_transcript!(t.run(&["cluster", "--registry-login"]), @r"
+        exit 1
+        ----- stdout -----
+        ----- stderr -----
+        error: [HOME]/settings.yaml: set registry_login_username and registry_login_password to log in to the registry
+        ");
 }
 
 #[test]
@@ -171,12 +185,12 @@ fn init_installs_the_playbooks_and_keeps_an_edited_one() {
         assert!(dir.join(file).is_file(), "{file}");
     }
     fs::write(dir.join("set-up-swarm.yml"), "# our own\n").unwrap();
-    t.cmd(&["init"])
-        .assert()
-        .success()
-        .stderr(predicate::str::contains(
-            "set-up-swarm.yml differs from the shipped version and is kept",
-        ));
+    assert_transcript!(t.run(&["init"]), @r"
+        exit 0
+        ----- stdout -----
+        ----- stderr -----
+        warning: [HOME]/IocDock/ansible/set-up-swarm.yml differs from the shipped version and is kept; the shipped one is [HOME]/IocDock/ansible/set-up-swarm.yml.iocdock-new
+        ");
     assert_eq!(
         fs::read_to_string(dir.join("set-up-swarm.yml")).unwrap(),
         "# our own\n"

@@ -1,5 +1,3 @@
-use predicates::prelude::*;
-
 use crate::TestContext;
 
 #[test]
@@ -20,7 +18,72 @@ fn prints_names_of_the_original_tool() {
         t.ok(&["config", "SERVICE_FILE_PATH"]),
         format!("{}/IocDock/service-files\n", t.home().display())
     );
-    assert!(t.ok(&["config", "--list"]).contains("\nSERVICE_FILE_PATH="));
+    assert_transcript!(t.run(&["config", "--list"]), @r"
+        exit 0
+        ----- stdout -----
+        IOCDOCK_HOME=[HOME]
+        MANAGER_PATH=[HOME]/IocDock
+        REPOSITORY_PATH=[HOME]/IocDock/ioc-repository
+        SNAPSHOT_PATH=[HOME]/IocDock/ioc-snapshot
+        TEMPLATE_PATH=[HOME]/IocDock/templates
+        SERVICES_PATH=[HOME]/IocDock/imsrvs
+        ANSIBLE_PATH=[HOME]/IocDock/ansible
+        MOUNT_PATH=[HOME]/IocDock-data
+        SERVICE_FILE_PATH=[HOME]/IocDock/service-files
+        IOC_BACKUP_PATH=[HOME]/ioc-backup
+        SWARM_BACKUP_PATH=[HOME]/swarm-backup
+        OPERATION_LOG_FILE_PATH=[HOME]/IocDock/OperationLog
+        PREFIX_STACK_NAME=iasf
+        DEFAULT_MODULES=autosave, caputlog
+        DEFAULT_IOC_BIN=ST-IOC
+        IOC_CPU_LIMIT=1
+        IOC_MEMORY_LIMIT=1G
+        IOC_DEFAULT_CONSTRAINTS=node.role==worker
+        IOC_HEALTH_INTERVAL=30s
+        IOC_HEALTH_TIMEOUT=10s
+        IOC_HEALTH_RETRIES=5
+        IOC_HEALTH_START_PERIOD=120s
+        CONTAINER_TOP_PATH=/opt/EPICS
+        REGISTRY_COMMON_NAME=registry.iasf
+        REGISTRY_PORT=443
+        REGISTRY_MASTER_IP=
+        REGISTRY_LOGIN_USERNAME=
+        REGISTRY_LOGIN_PASSWORD=
+        REGISTRY_PUSH_PORT=4443
+        REGISTRY_PUSH_USERNAME=
+        REGISTRY_PUSH_PASSWORD=
+        CLUSTER_MANAGER_NODES=
+        CLUSTER_WORKER_NODES=
+        DEFAULT_NODES=
+        SWARM_ADVERTISE_IP=
+        SWARM_ADVERTISE_INTERFACE=
+        ANSIBLE_SSH_USER=root
+        ANSIBLE_FOR_USER=iocdock
+        ANSIBLE_CREATE_PASSWORD=
+        MOUNT_DIR_NFS_MOUNT_SRC=
+        REGISTRY_NFS_MOUNT_SRC=
+        ALERT_MANAGER_MASTER_IP=
+        ALERT_MANAGER_SMTP_SMART_HOST=
+        ALERT_MANAGER_SMTP_TLS=starttls
+        ALERT_MANAGER_SMTP_AUTH_USERNAME=
+        ALERT_MANAGER_SMTP_AUTH_PASSWORD=
+        ALERT_MANAGER_SMTP_EMAIL_SEND_ADDRESS=
+        ALERT_MANAGER_RECEIVE_EMAIL_LIST=
+        ALERT_MANAGER_DEFAULT_WEBHOOK_RECEIVER=
+        ALERT_MANAGER_INFO_WEBHOOK_RECEIVER=
+        MANAGEMENT_ADDRESS=
+        PROMETHEUS_EXTERNAL_URL=
+        ALERTMANAGER_EXTERNAL_URL=
+        IOC_DOWN_ALERT_AFTER=3m
+        MONITORING_ADMIN_PASSWORD=
+        GRAFANA_ADMIN_PASSWORD=
+        DOCKER_STOP_COMMAND=systemctl stop docker
+        DOCKER_START_COMMAND=systemctl start docker
+        DOCKER_SWARM_DIR=/var/lib/docker/swarm
+        ENGINE_READ_TIMEOUT=10
+        ENGINE_WRITE_TIMEOUT=60
+        ----- stderr -----
+        ");
 }
 
 #[test]
@@ -45,11 +108,12 @@ fn home_flag_and_mount_env_override() {
 #[test]
 fn unknown_name_exits_10_with_nothing_on_stdout() {
     let t = TestContext::new();
-    t.cmd(&["config", "NO_SUCH_THING"])
-        .assert()
-        .code(10)
-        .stdout("")
-        .stderr(predicate::str::contains("NO_SUCH_THING"));
+    assert_transcript!(t.run(&["config", "NO_SUCH_THING"]), @r#"
+        exit 10
+        ----- stdout -----
+        ----- stderr -----
+        error: unknown setting or path "NO_SUCH_THING" (see `iocdock config --list`)
+        "#);
 }
 
 #[test]
@@ -59,30 +123,86 @@ fn settings_file_values_and_masked_passwords() {
     assert_eq!(t.ok(&["config", "PREFIX_STACK_NAME"]), "lab\n");
     assert_eq!(t.ok(&["config", "REGISTRY_COMMON_NAME"]), "registry.lab\n");
     assert_eq!(t.ok(&["config", "registry_login_password"]), "***\n");
-    let list = t.ok(&["config", "--list"]);
-    assert!(list.contains("REGISTRY_LOGIN_PASSWORD=***\n"), "{list}");
-    assert!(
-        list.contains("CLUSTER_WORKER_NODES=w1=10.0.0.2\n"),
-        "{list}"
-    );
-    assert!(!list.contains("hunter2"));
+    let list = t.run(&["config", "--list"]);
+    assert!(!list.to_string().contains("hunter2"));
+    assert_transcript!(list, @r"
+        exit 0
+        ----- stdout -----
+        IOCDOCK_HOME=[HOME]
+        MANAGER_PATH=[HOME]/IocDock
+        REPOSITORY_PATH=[HOME]/IocDock/ioc-repository
+        SNAPSHOT_PATH=[HOME]/IocDock/ioc-snapshot
+        TEMPLATE_PATH=[HOME]/IocDock/templates
+        SERVICES_PATH=[HOME]/IocDock/imsrvs
+        ANSIBLE_PATH=[HOME]/IocDock/ansible
+        MOUNT_PATH=[HOME]/IocDock-data
+        SERVICE_FILE_PATH=[HOME]/IocDock/service-files
+        IOC_BACKUP_PATH=[HOME]/ioc-backup
+        SWARM_BACKUP_PATH=[HOME]/swarm-backup
+        OPERATION_LOG_FILE_PATH=[HOME]/IocDock/OperationLog
+        PREFIX_STACK_NAME=lab
+        DEFAULT_MODULES=autosave, caputlog
+        DEFAULT_IOC_BIN=ST-IOC
+        IOC_CPU_LIMIT=1
+        IOC_MEMORY_LIMIT=1G
+        IOC_DEFAULT_CONSTRAINTS=node.role==worker
+        IOC_HEALTH_INTERVAL=30s
+        IOC_HEALTH_TIMEOUT=10s
+        IOC_HEALTH_RETRIES=5
+        IOC_HEALTH_START_PERIOD=120s
+        CONTAINER_TOP_PATH=/opt/EPICS
+        REGISTRY_COMMON_NAME=registry.lab
+        REGISTRY_PORT=443
+        REGISTRY_MASTER_IP=
+        REGISTRY_LOGIN_USERNAME=
+        REGISTRY_LOGIN_PASSWORD=***
+        REGISTRY_PUSH_PORT=4443
+        REGISTRY_PUSH_USERNAME=
+        REGISTRY_PUSH_PASSWORD=
+        CLUSTER_MANAGER_NODES=
+        CLUSTER_WORKER_NODES=w1=10.0.0.2
+        DEFAULT_NODES=
+        SWARM_ADVERTISE_IP=
+        SWARM_ADVERTISE_INTERFACE=
+        ANSIBLE_SSH_USER=root
+        ANSIBLE_FOR_USER=iocdock
+        ANSIBLE_CREATE_PASSWORD=
+        MOUNT_DIR_NFS_MOUNT_SRC=
+        REGISTRY_NFS_MOUNT_SRC=
+        ALERT_MANAGER_MASTER_IP=
+        ALERT_MANAGER_SMTP_SMART_HOST=
+        ALERT_MANAGER_SMTP_TLS=starttls
+        ALERT_MANAGER_SMTP_AUTH_USERNAME=
+        ALERT_MANAGER_SMTP_AUTH_PASSWORD=
+        ALERT_MANAGER_SMTP_EMAIL_SEND_ADDRESS=
+        ALERT_MANAGER_RECEIVE_EMAIL_LIST=
+        ALERT_MANAGER_DEFAULT_WEBHOOK_RECEIVER=
+        ALERT_MANAGER_INFO_WEBHOOK_RECEIVER=
+        MANAGEMENT_ADDRESS=
+        PROMETHEUS_EXTERNAL_URL=
+        ALERTMANAGER_EXTERNAL_URL=
+        IOC_DOWN_ALERT_AFTER=3m
+        MONITORING_ADMIN_PASSWORD=
+        GRAFANA_ADMIN_PASSWORD=
+        DOCKER_STOP_COMMAND=systemctl stop docker
+        DOCKER_START_COMMAND=systemctl start docker
+        DOCKER_SWARM_DIR=/var/lib/docker/swarm
+        ENGINE_READ_TIMEOUT=10
+        ENGINE_WRITE_TIMEOUT=60
+        ----- stderr -----
+        ");
 }
 
 #[test]
 fn wrong_typed_key_is_one_clear_error() {
     let t = TestContext::new();
     t.write_settings("registry_port: [443]\n");
-    let out = t
-        .cmd(&["create", "a"])
-        .assert()
-        .code(1)
-        .get_output()
-        .clone();
-    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(stderr.contains("settings.yaml"), "{stderr}");
-    assert!(stderr.contains("registry_port"), "{stderr}");
-    assert!(stderr.contains("port number"), "{stderr}");
+    assert_transcript!(t.run(&["create", "a"]), @r#"
+        exit 1
+        ----- stdout -----
+        ----- stderr -----
+        error: [HOME]/settings.yaml: key "registry_port" must be a port number (1-65535)
+        "#);
     assert!(!t.repository().join("a").exists());
 }
 
@@ -90,11 +210,13 @@ fn wrong_typed_key_is_one_clear_error() {
 fn unknown_key_is_a_warning() {
     let t = TestContext::new();
     t.write_settings("colour: blue\n");
-    t.cmd(&["config", "PREFIX_STACK_NAME"])
-        .assert()
-        .success()
-        .stdout("iasf\n")
-        .stderr(predicate::str::contains("unknown key \"colour\""));
+    assert_transcript!(t.run(&["config", "PREFIX_STACK_NAME"]), @r#"
+        exit 0
+        ----- stdout -----
+        iasf
+        ----- stderr -----
+        warning: [HOME]/settings.yaml: unknown key "colour" ignored
+        "#);
 }
 
 #[test]

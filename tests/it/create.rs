@@ -1,8 +1,6 @@
 use std::fs;
 
-use predicates::prelude::*;
-
-use crate::{TestContext, project_file, shared_fixtures};
+use crate::{TestContext, fixtures_dir, project_file};
 
 const DEFAULT_INI: &str = "[IOC]
 name = t1
@@ -38,11 +36,12 @@ constraints =
 #[test]
 fn create_writes_the_defaults_and_a_created_state() {
     let t = TestContext::new();
-    t.cmd(&["create", "t1"])
-        .assert()
-        .success()
-        .stdout("")
-        .stderr(predicate::str::contains("created IOC \"t1\""));
+    assert_transcript!(t.run(&["create", "t1"]), @r#"
+        exit 0
+        ----- stdout -----
+        ----- stderr -----
+        created IOC "t1"
+        "#);
     assert_eq!(t.ioc_ini("t1"), DEFAULT_INI);
     let state = t.state_json("t1");
     assert_eq!(state["state"], "normal");
@@ -57,12 +56,36 @@ fn defaults_come_from_the_settings() {
     let t = TestContext::new();
     t.write_settings("default_modules: caputlog\ndefault_ioc_bin: MY-IOC\nioc_cpu_limit: 0.5\nioc_memory_limit: 256M\n");
     t.ok(&["create", "t1"]);
-    let ini = t.ioc_ini("t1");
-    assert!(ini.contains("bin = MY-IOC\nmodule = caputlog\n"), "{ini}");
-    assert!(
-        ini.contains("cpu-limit = 0.5\nmemory-limit = 256M\n"),
-        "{ini}"
-    );
+    insta::assert_snapshot!(t.ioc_ini("t1"), @r"
+        [IOC]
+        name = t1
+        host = swarm
+        image = 
+        bin = MY-IOC
+        module = caputlog
+        description = 
+
+        [SRC]
+        db_file = 
+        protocol_file = 
+        others_file = 
+
+        [DB]
+        load = 
+
+        [SETTING]
+        report_info = true
+        caputlog_json = false
+        epics_env = 
+
+        [DEPLOY]
+        labels = 
+        cpu-limit = 0.5
+        memory-limit = 256M
+        cpu-reserve = 
+        memory-reserve = 
+        constraints =
+        ");
 }
 
 #[test]
@@ -136,13 +159,39 @@ fn ini_file_options_are_copied_except_managed_ones() {
     let t = TestContext::new();
     let template = project_file("templates/test/test.ini");
     t.ok(&["create", "ioc", "-f", template.to_str().unwrap()]);
-    let ini = t.ioc_ini("ioc");
-    assert!(ini.contains("name = ioc\n"), "{ini}");
-    assert!(ini.contains("load = ramper.db, name=test\n"), "{ini}");
-    assert!(ini.contains("module = autosave, caputlog, status-ioc, status-os\n"));
+    insta::assert_snapshot!(t.ioc_ini("ioc"), @r"
+        [IOC]
+        name = ioc
+        host = swarm
+        image = registry.iasf/ioc-exec:1.1.0
+        bin = ST-IOC
+        module = autosave, caputlog, status-ioc, status-os
+        description = IOC that implements a ramper for testing.
+
+        [SRC]
+        db_file = 
+        protocol_file = 
+        others_file = 
+
+        [DB]
+        load = ramper.db, name=test
+
+        [SETTING]
+        report_info = true
+        caputlog_json = false
+        epics_env = 
+
+        [DEPLOY]
+        labels = test=true
+        cpu-limit = 1
+        memory-limit = 1G
+        cpu-reserve = 
+        memory-reserve = 
+        constraints =
+        ");
 
     // Name and sources of another IOC are never taken over; -o wins over -f.
-    let other = shared_fixtures().join("repository/worker_test_1/ioc.ini");
+    let other = fixtures_dir().join("repository/worker_test_1/ioc.ini");
     t.ok(&[
         "create",
         "copy",
@@ -151,14 +200,36 @@ fn ini_file_options_are_copied_except_managed_ones() {
         "-o",
         "image=mine",
     ]);
-    let ini = t.ioc_ini("copy");
-    assert!(ini.contains("name = copy\n"), "{ini}");
-    assert!(ini.contains("db_file = \n"), "{ini}");
-    assert!(ini.contains("image = mine\n"), "{ini}");
-    assert!(
-        ini.contains("cpu-limit = 0.8\nmemory-limit = 0.8G\n"),
-        "{ini}"
-    );
+    insta::assert_snapshot!(t.ioc_ini("copy"), @r"
+        [IOC]
+        name = copy
+        host = swarm
+        image = mine
+        bin = ST-IOC
+        module = autosave, caputlog, status-ioc, status-os
+        description = IOC that implements a ramper for testing.
+
+        [SRC]
+        db_file = 
+        protocol_file = 
+        others_file = 
+
+        [DB]
+        load = ramper.db, name=worker_test_1
+
+        [SETTING]
+        report_info = true
+        caputlog_json = false
+        epics_env = 
+
+        [DEPLOY]
+        labels = test=true
+        cpu-limit = 0.8
+        memory-limit = 0.8G
+        cpu-reserve = 
+        memory-reserve = 
+        constraints =
+        ");
 
     t.ok(&["set", "ioc", "-f", other.to_str().unwrap()]);
     assert!(
@@ -210,10 +281,23 @@ fn raw_templates() {
     file_copy = templates/db/asynRecord.db:startup/db/asynRecord.db:r
     "#);
     let stream = t.ioc_ini("stream");
-    assert!(stream.contains(
-        "cmd_before_dbload = \n\tepicsEnvSet(\"STREAM_PROTOCOL_PATH\", \"/opt/EPICS/RUN/stream/startup\")\n\tdrvAsynIPPortConfigure"
-    ), "{stream}");
-    assert!(stream.contains("file_copy = src/protocol_file.proto:startup/protocol_file.proto:r\n"));
+    let raw_part = &stream[stream.find("[RAW]").expect("RAW section")..];
+    insta::assert_snapshot!(raw_part, @r#"
+        [RAW]
+        cmd_before_dbload = 
+        	epicsEnvSet("STREAM_PROTOCOL_PATH", "/opt/EPICS/RUN/stream/startup")
+        	drvAsynIPPortConfigure("L0", "192.168.0.23:4001", 0, 0, 0)
+        	drvAsynSerialPortConfigure("L0", "/dev/tty.PL2303-000013FA", 0, 0, 0)
+        	asynSetOption("L0", -1, "baud", "9600")
+        	asynSetOption("L0", -1, "bits", "8")
+        	asynSetOption("L0", -1, "parity", "none")
+        	asynSetOption("L0", -1, "stop", "1")
+        	asynSetOption("L0", -1, "clocal", "Y")
+        	asynSetOption("L0", -1, "crtscts", "Y")
+        cmd_at_dbload = 
+        cmd_after_iocinit = 
+        file_copy = src/protocol_file.proto:startup/protocol_file.proto:r
+        "#);
     assert!(t.ioc_ini("raw").ends_with(
         "[RAW]\ncmd_before_dbload = \ncmd_at_dbload = \ncmd_after_iocinit = \nfile_copy = \n\n"
     ));
@@ -223,10 +307,13 @@ fn raw_templates() {
 fn several_names_at_once_and_existing_ones_fail_alone() {
     let t = TestContext::new();
     t.ok(&["create", "a", "b"]);
-    t.cmd(&["create", "b", "c"])
-        .assert()
-        .code(1)
-        .stderr(predicate::str::contains("IOC \"b\" already exists"));
+    assert_transcript!(t.run(&["create", "b", "c"]), @r#"
+        exit 1
+        ----- stdout -----
+        ----- stderr -----
+        error: IOC "b" already exists in the repository
+        created IOC "c"
+        "#);
     assert!(t.repository().join("c/ioc.ini").exists());
 }
 
@@ -260,42 +347,82 @@ fn invalid_names_are_refused_and_the_valid_ones_created() {
 #[test]
 fn bad_options_write_nothing() {
     let t = TestContext::new();
-    for args in [
-        vec!["create", "x", "-o", "novalue"],
-        vec!["create", "x", "-o", "name=other"],
-        vec!["create", "x", "-s", "src", "-o", "db_file=a.db"],
-        vec!["create", "x", "-s", "a]b", "-o", "k=v"],
-        vec!["create", "x", "-o", "[k]=v"],
-        vec!["create", "x", "-f", "/no/such/ioc.ini"],
-    ] {
-        let out = t.cmd(&args).assert().code(1).get_output().clone();
-        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
-        assert!(!t.repository().join("x").exists(), "{args:?}");
-    }
+    let runs = t.runs(&[
+        &["create", "x", "-o", "novalue"][..],
+        &["create", "x", "-o", "name=other"],
+        &["create", "x", "-s", "src", "-o", "db_file=a.db"],
+        &["create", "x", "-s", "a]b", "-o", "k=v"],
+        &["create", "x", "-o", "[k]=v"],
+        &["create", "x", "-f", "/no/such/ioc.ini"],
+    ]);
+    assert!(!t.repository().join("x").exists());
+    assert_transcript!(runs, @r#"
+        $ iocdock create x -o novalue
+        exit 1
+        ----- stdout -----
+        ----- stderr -----
+        error: option "novalue": expected key=value
+
+        $ iocdock create x -o name=other
+        exit 1
+        ----- stdout -----
+        ----- stderr -----
+        error: option "name" of section [IOC] is managed by iocdock and cannot be set (use `iocdock rename`)
+
+        $ iocdock create x -s src -o db_file=a.db
+        exit 1
+        ----- stdout -----
+        ----- stderr -----
+        error: option "db_file" of section [SRC] is managed by iocdock and cannot be set (use `iocdock exec NAME --add-src-file`)
+
+        $ iocdock create x -s 'a]b' -o k=v
+        exit 1
+        ----- stdout -----
+        ----- stderr -----
+        error: section "a]b": expected letters, digits, '_' or '-'
+
+        $ iocdock create x -o '[k]=v'
+        exit 1
+        ----- stdout -----
+        ----- stderr -----
+        error: option "[k]=v": a key may not contain ':', '[', ']', '=', '#', ';' or a line break
+
+        $ iocdock create x -f /no/such/ioc.ini
+        exit 1
+        ----- stdout -----
+        ----- stderr -----
+        error: -f /no/such/ioc.ini: cannot use as ioc.ini: /no/such/ioc.ini: cannot read: No such file or directory (os error 2)
+        "#);
 }
 
 #[test]
 fn set_reports_nothing_to_change_and_missing_iocs() {
     let t = TestContext::new();
     t.ok(&["create", "a"]);
-    t.cmd(&["set", "a"])
-        .assert()
-        .success()
-        .stderr(predicate::str::contains("nothing to change"));
-    t.cmd(&["set", "a", "missing", "-o", "image=x"])
-        .assert()
-        .code(1)
-        .stderr(predicate::str::contains("IOC \"missing\" does not exist"));
+    assert_transcript!(t.run(&["set", "a"]), @r"
+        exit 0
+        ----- stdout -----
+        ----- stderr -----
+        warning: nothing to change: give -o key=value, -f FILE, a module flag or --add-asyn/--add-stream/--add-raw
+        ");
+    assert_transcript!(t.run(&["set", "a", "missing", "-o", "image=x"]), @r#"
+        exit 1
+        ----- stdout -----
+        ----- stderr -----
+        updated ioc.ini of IOC "a"
+        error: IOC "missing" does not exist in the repository
+        "#);
     assert!(t.ioc_ini("a").contains("image = x\n"));
     let before = fs::metadata(t.repository().join("a/ioc.ini"))
         .unwrap()
         .modified()
         .unwrap();
-    t.cmd(&["set", "a", "-o", "image=x"])
-        .assert()
-        .success()
-        .stderr(predicate::str::contains("nothing changed"));
+    assert_transcript!(t.run(&["set", "a", "-o", "image=x"]), @r#"
+        exit 0
+        ----- stdout -----
+        ----- stderr -----
+        IOC "a": nothing changed
+        "#);
     let after = fs::metadata(t.repository().join("a/ioc.ini"))
         .unwrap()
         .modified()

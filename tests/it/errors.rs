@@ -4,6 +4,7 @@
 use std::fs;
 
 use crate::TestContext;
+use crate::transcript::Transcript;
 
 /// Texts the OS puts in an error; an error line repeating one repeats its cause.
 const OS_TEXTS: [&str; 6] = [
@@ -15,39 +16,44 @@ const OS_TEXTS: [&str; 6] = [
     "permission denied",
 ];
 
-/// Runs `iocdock ARGS` (with `env`) and checks the error report; returns the error line.
-fn one_error_line(t: &TestContext, args: &[&str], env: &[(&str, &str)]) -> String {
-    let mut cmd = t.cmd(args);
-    for (key, value) in env {
-        cmd.env(key, value);
-    }
-    let out = cmd.output().expect("run iocdock");
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+/// Runs the command and checks the error report: a failure with an exit code, one
+/// `error:` line, no OS text twice.
+fn one_error(t: &TestContext, cmd: &mut assert_cmd::Command) -> Transcript {
+    let run = t.transcript(cmd);
+    let stderr = &run.stderr;
     assert!(
-        !out.status.success() && out.status.code().is_some(),
-        "iocdock {args:?} should fail with an exit code: {stderr}"
+        run.code.is_some_and(|code| code != 0),
+        "should fail with an exit code: {stderr}"
     );
-    let errors: Vec<&str> = stderr
+    let errors = stderr
         .lines()
         .filter(|line| line.starts_with("error:"))
-        .collect();
-    assert_eq!(errors.len(), 1, "iocdock {args:?}: {stderr}");
+        .count();
+    assert_eq!(errors, 1, "{stderr}");
     let lower = stderr.to_lowercase();
     for text in OS_TEXTS {
         assert!(
             lower.matches(text).count() <= 1,
-            "iocdock {args:?} repeats \"{text}\": {stderr}"
+            "repeats \"{text}\": {stderr}"
         );
     }
-    errors[0].to_string()
+    run
 }
 
 #[test]
 fn missing_source_folder_is_one_line() {
     let t = TestContext::new();
     t.ok(&["create", "a"]);
-    let line = one_error_line(&t, &["exec", "a", "--add-src-file", "/nonexistent"], &[]);
-    assert!(line.contains("/nonexistent"), "{line}");
+    let run = one_error(
+        &t,
+        &mut t.cmd(&["exec", "a", "--add-src-file", "/nonexistent"]),
+    );
+    assert_transcript!(run, @r"
+        exit 1
+        ----- stdout -----
+        ----- stderr -----
+        error: --add-src-file /nonexistent: no such folder (expected the folder to copy *.db, *.proto and *.im files from)
+        ");
 }
 
 #[test]
@@ -55,9 +61,13 @@ fn repository_below_a_regular_file_names_the_path_once() {
     let t = TestContext::new();
     fs::create_dir_all(t.home().join("IocDock")).unwrap();
     fs::write(t.repository(), "not a folder").unwrap();
-    let line = one_error_line(&t, &["create", "a"], &[]);
-    assert!(line.contains("ioc-repository"), "{line}");
-    assert!(line.to_lowercase().contains("file exists"), "{line}");
+    let run = one_error(&t, &mut t.cmd(&["create", "a"]));
+    assert_transcript!(run, @r"
+        exit 1
+        ----- stdout -----
+        ----- stderr -----
+        error: [HOME]/IocDock/ioc-repository: cannot create folder: File exists (os error 17)
+        ");
     assert!(!t.repository().is_dir());
 }
 
@@ -67,54 +77,72 @@ fn home_below_a_regular_file_is_one_line() {
     let file = t.home().join("plain");
     fs::write(&file, "").unwrap();
     let home = file.join("home");
-    let line = one_error_line(
-        &t,
-        &["create", "a"],
-        &[("IOCDOCK_HOME", home.to_str().unwrap())],
-    );
-    assert!(line.to_lowercase().contains("not a directory"), "{line}");
+    let run = one_error(&t, t.cmd(&["create", "a"]).env("IOCDOCK_HOME", &home));
+    assert_transcript!(run, @r"
+        exit 1
+        ----- stdout -----
+        ----- stderr -----
+        error: [HOME]/plain/home/settings.yaml: cannot read: Not a directory (os error 20)
+        ");
 }
 
 #[test]
 fn settings_file_that_is_a_folder_is_one_line() {
     let t = TestContext::new();
     fs::create_dir(t.home().join("settings.yaml")).unwrap();
-    let line = one_error_line(&t, &["list"], &[]);
-    assert!(line.contains("settings.yaml"), "{line}");
-    assert!(line.to_lowercase().contains("is a directory"), "{line}");
+    let run = one_error(&t, &mut t.cmd(&["list"]));
+    assert_transcript!(run, @r"
+        exit 1
+        ----- stdout -----
+        ----- stderr -----
+        error: [HOME]/settings.yaml: cannot read: Is a directory (os error 21)
+        ");
 }
 
 #[test]
 fn malformed_settings_file_is_one_line() {
     let t = TestContext::new();
     t.write_settings("prefix_stack_name: [\n");
-    let line = one_error_line(&t, &["list"], &[]);
-    assert!(line.contains("settings.yaml"), "{line}");
+    let run = one_error(&t, &mut t.cmd(&["list"]));
+    assert_transcript!(run, @r"
+        exit 1
+        ----- stdout -----
+        ----- stderr -----
+        error: [HOME]/settings.yaml: not valid YAML: did not find expected node content at line 2 column 1, while parsing a flow node
+        ");
 }
 
 #[test]
 fn missing_archive_is_one_line() {
     let t = TestContext::new();
     t.ok(&["create", "a"]);
-    let line = one_error_line(&t, &["exec", "a", "-r", "/nonexistent/backup.tar.gz"], &[]);
-    assert!(line.contains("/nonexistent/backup.tar.gz"), "{line}");
+    let run = one_error(
+        &t,
+        &mut t.cmd(&["exec", "a", "-r", "/nonexistent/backup.tar.gz"]),
+    );
+    assert_transcript!(run, @r"
+        exit 1
+        ----- stdout -----
+        ----- stderr -----
+        error: /nonexistent/backup.tar.gz: cannot open archive: No such file or directory (os error 2)
+        ");
 }
 
 #[test]
 fn unreachable_engine_is_one_line_with_exit_3() {
     let t = TestContext::new();
-    let out = t
-        .cmd(&["swarm", "--show-digest"])
-        .env("DOCKER_HOST", "unix:///nonexistent.sock")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(3));
-    let line = one_error_line(
+    let run = one_error(
         &t,
-        &["swarm", "--show-digest"],
-        &[("DOCKER_HOST", "unix:///nonexistent.sock")],
+        t.cmd(&["swarm", "--show-digest"])
+            .env("DOCKER_HOST", "unix:///nonexistent.sock"),
     );
-    assert!(line.contains("/nonexistent.sock"), "{line}");
+    assert_eq!(run.code, Some(3));
+    assert_transcript!(run, @r"
+        exit 3
+        ----- stdout -----
+        ----- stderr -----
+        error: cannot reach the Docker daemon at unix:///nonexistent.sock: no such file or directory: /nonexistent.sock (no engine listens there); start the engine (systemctl start docker), or point DOCKER_HOST at a running one
+        ");
 }
 
 /// Runs `iocdock ARGS`, expecting the usage exit code, and returns stderr.

@@ -4,9 +4,9 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use predicates::prelude::*;
+use crate::transcript::Transcripts;
 
-use crate::{TestContext, project_file, shared_fixtures};
+use crate::{TestContext, fixtures_dir, project_file};
 
 fn mode(path: &Path) -> u32 {
     fs::metadata(path).unwrap().permissions().mode() & 0o777
@@ -66,7 +66,7 @@ fn generated_files_match_the_original_tool_byte_for_byte() {
     t.install_fixture_repository();
     t.ok(&["exec", "worker_test_1", "--gen-startup-file"]);
     let startup = t.repository().join("worker_test_1/project/startup");
-    let expected = shared_fixtures().join("expected/worker_test_1");
+    let expected = fixtures_dir().join("expected/worker_test_1");
     assert_eq!(
         fs::read_to_string(startup.join("iocBoot/st.cmd")).unwrap(),
         fs::read_to_string(expected.join("st.cmd")).unwrap()
@@ -113,47 +113,85 @@ fn validation_lists_every_problem_and_sets_warning() {
         )
         .replace("epics_env = \n", "epics_env = NOEQUALS\n");
     fs::write(&path, ini).unwrap();
-    let out = t
-        .cmd(&["exec", "bad", "--gen-startup-file"])
-        .assert()
-        .code(1)
-        .get_output()
-        .clone();
-    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    let errors: Vec<&str> = stderr
-        .lines()
-        .filter(|l| l.starts_with("error: "))
-        .collect();
-    assert_eq!(errors.len(), 5, "one line per problem: {stderr}");
-    for (part, line) in ["nosuch", "passwd.db", "NOEQUALS", "bin", "missing.db"]
-        .iter()
-        .zip(&errors)
-    {
-        assert!(line.contains(part), "{part} missing from: {line}");
-        assert!(
-            line.starts_with("error: IOC \"bad\": startup files not generated: option \""),
-            "{line}"
-        );
-    }
+    // One line per problem.
+    assert_transcript!(t.run(&["exec", "bad", "--gen-startup-file"]), @r#"
+        exit 1
+        ----- stdout -----
+        ----- stderr -----
+        error: IOC "bad": startup files not generated: option "module" in section "IOC" invalid. "nosuch": not a module (known: autosave, caputlog, status-ioc, status-os).
+        error: IOC "bad": startup files not generated: option "load" in section "DB" invalid. in "../../etc/passwd.db". db file "../../etc/passwd.db" must be the name of a file in src/ (no folder, quote or backslash).
+        error: IOC "bad": startup files not generated: option "epics_env" in section "SETTING" invalid. in "NOEQUALS". expected NAME=value, NAME of letters, digits and "_", value without double quotes.
+        error: IOC "bad": startup files not generated: option "bin" in section "IOC" not set. expected the name of the IOC executable in the image: letters, digits, "_" and "-", not starting with a digit or "-" (e.g. ST-IOC); it is needed to generate the startup files.
+        error: IOC "bad": startup files not generated: option "load" in section "DB" invalid. db file "missing.db" not found.
+        "#);
     assert!(!t.repository().join("bad/project/startup").exists());
-    let info = t.ok(&["list", "-i", "name=bad"]);
-    assert!(info.contains("missing.db"), "{info}");
     // Options that break their rule make the state error, not only a warning.
-    assert!(info.contains("state: error\n"), "{info}");
-    assert!(info.contains("error: invalid option"), "{info}");
+    assert_transcript!(t.run(&["list", "-i", "name=bad"]), @r#"
+        exit 0
+        ----- stdout -----
+        =============================== "bad" ================================
+        [STATE]
+        state: error
+        state_info: error: invalid option
+        	    IOC "bad": option "epics_env" of section [SETTING] has the line "NOEQUALS": expected NAME=value, NAME of letters, digits and "_", value without double quotes; fix it (iocdock edit bad) (last seen [TIME])
+        	    IOC "bad": option "load" of section [DB] has the line "../../etc/passwd.db": db file "../../etc/passwd.db" must be the name of a file in src/ (no folder, quote or backslash); fix it (iocdock edit bad) (last seen [TIME])
+        	    IOC "bad": option "module" of section [IOC] names "nosuch": not a module (known: autosave, caputlog, status-ioc, status-os); fix it (iocdock edit bad) (last seen [TIME])
+        	    warning: option "bin" in section "IOC" not set.
+        	    expected the name of the IOC executable in the image: letters, digits, "_" and "-", not starting with a digit or "-" (e.g. ST-IOC); it is needed to generate the startup files. (last seen [TIME])
+        	    warning: option "epics_env" in section "SETTING" invalid.
+        	    in "NOEQUALS". expected NAME=value, NAME of letters, digits and "_", value without double quotes. (last seen [TIME])
+        	    warning: option "load" in section "DB" invalid.
+        	    db file "missing.db" not found. (last seen [TIME])
+        	    in "../../etc/passwd.db". db file "../../etc/passwd.db" must be the name of a file in src/ (no folder, quote or backslash). (last seen [TIME])
+        	    warning: option "module" in section "IOC" invalid.
+        	    "nosuch": not a module (known: autosave, caputlog, status-ioc, status-os). (last seen [TIME])
+        status: created
+        snapshot: untracked
+        is_exported: false
+
+        [IOC]
+        name: bad
+        host: swarm
+        image: 
+        bin: 
+        module: autosave, nosuch
+        description: 
+
+        [SRC]
+        db_file: 
+        protocol_file: 
+        others_file: 
+
+        [DB]
+        load: 
+        	missing.db, name=x
+        	../../etc/passwd.db
+
+        [SETTING]
+        report_info: true
+        caputlog_json: false
+        epics_env: NOEQUALS
+
+        [DEPLOY]
+        labels: 
+        cpu-limit: 1
+        memory-limit: 1G
+        cpu-reserve: 
+        memory-reserve: 
+        constraints: 
+
+        ----- stderr -----
+        "#);
     assert_eq!(t.ok(&["list", "state=warning"]), "");
     // set fixes a file with older problems one option at a time, and warns of the rest.
-    let out = t
-        .cmd(&["set", "bad", "-o", "bin=ST-IOC", "module=autosave"])
-        .assert()
-        .success()
-        .get_output()
-        .clone();
-    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    assert!(
-        stderr.contains("warning: IOC \"bad\": option \"epics_env\""),
-        "{stderr}"
-    );
+    assert_transcript!(t.run(&["set", "bad", "-o", "bin=ST-IOC", "module=autosave"]), @r#"
+        exit 0
+        ----- stdout -----
+        ----- stderr -----
+        warning: IOC "bad": option "load" of section [DB] has the line "../../etc/passwd.db": db file "../../etc/passwd.db" must be the name of a file in src/ (no folder, quote or backslash)
+        warning: IOC "bad": option "epics_env" of section [SETTING] has the line "NOEQUALS": expected NAME=value, NAME of letters, digits and "_", value without double quotes
+        updated ioc.ini of IOC "bad"
+        "#);
     t.ok(&["set", "bad", "-s", "setting", "-o", "epics_env=A=1"]);
     fs::write(
         t.repository().join("bad/src/missing.db"),
@@ -170,6 +208,7 @@ fn file_copy_may_not_escape_the_project() {
     let t = TestContext::new();
     test_ioc(&t, "esc", &["--add-raw"]);
     let before = t.ioc_ini("esc");
+    let mut runs = Transcripts::default();
     for bad in [
         "src/ramper.db:../../outside.db:r",
         "src/ramper.db:/tmp/outside.db:r",
@@ -177,14 +216,47 @@ fn file_copy_may_not_escape_the_project() {
         "src/../../../etc/passwd:startup/p:r",
         "src/ramper.db:startup/x.db:q",
     ] {
-        t.cmd(&["set", "esc", "-s", "raw", "-o", &format!("file_copy={bad}")])
-            .assert()
-            .code(1)
-            .stderr(predicate::str::contains(format!(
-                "error: IOC \"esc\": option \"file_copy\" of section [RAW] has the line \"{bad}\""
-            )));
+        let option = format!("file_copy={bad}");
+        let args = ["set", "esc", "-s", "raw", "-o", &option];
+        runs.push(&args, t.run(&args));
         assert_eq!(t.ioc_ini("esc"), before, "{bad}");
     }
+    assert_transcript!(runs, @r#"
+        $ iocdock set esc -s raw -o file_copy=src/ramper.db:../../outside.db:r
+        exit 1
+        ----- stdout -----
+        ----- stderr -----
+        error: IOC "esc": option "file_copy" of section [RAW] has the line "src/ramper.db:../../outside.db:r": destination "../../outside.db" must be a path inside project/ (no leading "/", no "." or "..")
+        IOC "esc": nothing written
+
+        $ iocdock set esc -s raw -o file_copy=src/ramper.db:/tmp/outside.db:r
+        exit 1
+        ----- stdout -----
+        ----- stderr -----
+        error: IOC "esc": option "file_copy" of section [RAW] has the line "src/ramper.db:/tmp/outside.db:r": destination "/tmp/outside.db" must be a path inside project/ (no leading "/", no "." or "..")
+        IOC "esc": nothing written
+
+        $ iocdock set esc -s raw -o file_copy=/etc/passwd:startup/passwd:r
+        exit 1
+        ----- stdout -----
+        ----- stderr -----
+        error: IOC "esc": option "file_copy" of section [RAW] has the line "/etc/passwd:startup/passwd:r": source files can only be in "src/" or "templates/" directory
+        IOC "esc": nothing written
+
+        $ iocdock set esc -s raw -o file_copy=src/../../../etc/passwd:startup/p:r
+        exit 1
+        ----- stdout -----
+        ----- stderr -----
+        error: IOC "esc": option "file_copy" of section [RAW] has the line "src/../../../etc/passwd:startup/p:r": source "src/../../../etc/passwd" must be a path inside src/ (no "." or "..")
+        IOC "esc": nothing written
+
+        $ iocdock set esc -s raw -o file_copy=src/ramper.db:startup/x.db:q
+        exit 1
+        ----- stdout -----
+        ----- stderr -----
+        error: IOC "esc": option "file_copy" of section [RAW] has the line "src/ramper.db:startup/x.db:q": mode "q" must be made of r, w and x, each at most once, with r
+        IOC "esc": nothing written
+        "#);
     // Written by hand, generation still refuses it.
     fs::write(
         t.repository().join("esc/ioc.ini"),
@@ -194,10 +266,12 @@ fn file_copy_may_not_escape_the_project() {
         ),
     )
     .unwrap();
-    t.cmd(&["exec", "esc", "--gen-startup-file"])
-        .assert()
-        .code(1)
-        .stderr(predicate::str::contains("file_copy"));
+    assert_transcript!(t.run(&["exec", "esc", "--gen-startup-file"]), @r#"
+        exit 1
+        ----- stdout -----
+        ----- stderr -----
+        error: IOC "esc": startup files not generated: option "file_copy" in section "RAW" invalid. in "src/ramper.db:../../outside.db:r". destination "../../outside.db" must be a path inside project/ (no leading "/", no "." or "..").
+        "#);
     assert!(!t.home().join("outside.db").exists());
     fs::write(t.repository().join("esc/ioc.ini"), &before).unwrap();
     t.ok(&[
@@ -220,12 +294,21 @@ fn dry_run_writes_nothing() {
     let t = TestContext::new();
     test_ioc(&t, "dry", &[]);
     let before = t.tree_state();
-    let out = t.ok(&["exec", "dry", "--deploy", "--dry-run"]);
-    assert!(
-        out.contains("would write") && out.contains("st.cmd"),
-        "{out}"
-    );
-    assert!(out.contains("compose-swarm.yaml"), "{out}");
+    assert_transcript!(t.run(&["exec", "dry", "--deploy", "--dry-run"]), @r"
+        exit 0
+        ----- stdout -----
+        would create [HOME]/IocDock/ioc-repository/dry/project/settings/autosave/
+        would create [HOME]/IocDock/ioc-repository/dry/project/logs/autosave/
+        would write [HOME]/IocDock/ioc-repository/dry/project/startup/iocBoot/st.cmd (1878 bytes, mode 555)
+        would write [HOME]/IocDock/ioc-repository/dry/project/startup/db/dry.substitutions (60 bytes, mode 444)
+        would write [HOME]/IocDock/ioc-repository/dry/project/startup/dry.acf (220 bytes, mode 444)
+        would write [HOME]/IocDock/ioc-repository/dry/project/startup/db/status_ioc.db (4913 bytes, mode 444)
+        would write [HOME]/IocDock/ioc-repository/dry/project/startup/db/status_OS.db (3548 bytes, mode 444)
+        would write [HOME]/IocDock/ioc-repository/dry/project/startup/db/ramper.db (1001 bytes, mode 444)
+        would export to [HOME]/IocDock-data/swarm/iocs/dry
+        would write [HOME]/IocDock/service-files/dry/compose-swarm.yaml
+        ----- stderr -----
+        ");
     assert!(before == t.tree_state());
 }
 
@@ -233,10 +316,12 @@ fn dry_run_writes_nothing() {
 fn export_keeps_running_data_unless_forced() {
     let t = TestContext::new();
     test_ioc(&t, "run1", &[]);
-    t.cmd(&["exec", "run1", "--export-for-mount"])
-        .assert()
-        .code(1)
-        .stderr(predicate::str::contains("--gen-startup-file first"));
+    assert_transcript!(t.run(&["exec", "run1", "--export-for-mount"]), @r#"
+        exit 1
+        ----- stdout -----
+        ----- stderr -----
+        error: IOC "run1" cannot be exported: state is normal and status created (expected state normal and status generated or exported; run --gen-startup-file first)
+        "#);
     t.ok(&["exec", "run1", "--generate-and-export"]);
     let exported = t.run_dir("run1");
     assert_eq!(mode(&exported.join("ioc.ini")), 0o444);
@@ -347,10 +432,12 @@ fn gen_swarm_file_for_alliocs_needs_an_export() {
     let t = TestContext::new();
     test_ioc(&t, "one", &[]);
     test_ioc(&t, "two", &[]);
-    t.cmd(&["exec", "one", "--gen-swarm-file"])
-        .assert()
-        .code(1)
-        .stderr(predicate::str::contains("not exported"));
+    assert_transcript!(t.run(&["exec", "one", "--gen-swarm-file"]), @r#"
+        exit 1
+        ----- stdout -----
+        ----- stderr -----
+        error: IOC "one" is not exported (no [HOME]/IocDock-data/swarm/iocs/one/ioc.ini); run --export-for-mount first
+        "#);
     t.ok(&["exec", "one", "--generate-and-export"]);
     t.ok(&["exec", "alliocs", "--gen-swarm-file"]);
     assert!(t.service_file("one").is_file());
@@ -379,80 +466,118 @@ fn snapshot_check_and_restore() {
         "record(ai, \"e\") {}\n",
     )
     .unwrap();
-    let diff = t.ok(&["exec", "snap", "--check-snapshot"]);
-    assert!(
-        diff.contains("--- snapshot/snap/ioc.ini\n+++ repository/snap/ioc.ini\n"),
-        "{diff}"
-    );
-    assert!(
-        diff.contains(
-            "-description = IOC that implements a ramper for testing.\n+description = edited\n"
-        ),
-        "{diff}"
-    );
-    assert!(
-        diff.contains("--- /dev/null\n+++ repository/snap/src/extra.db\n"),
-        "{diff}"
-    );
+    assert_transcript!(t.run(&["exec", "snap", "--check-snapshot"]), @r#"
+        exit 0
+        ----- stdout -----
+        --- snapshot/snap/ioc.ini
+        +++ repository/snap/ioc.ini
+        @@ -4,7 +4,7 @@
+         image = registry.iasf/ioc-exec:1.1.0
+         bin = ST-IOC
+         module = autosave, caputlog, status-ioc, status-os
+        -description = IOC that implements a ramper for testing.
+        +description = edited
+         
+         [SRC]
+         db_file = ramper.db
+        --- /dev/null
+        +++ repository/snap/src/extra.db
+        @@ -0,0 +1 @@
+        +record(ai, "e") {}
+        ----- stderr -----
+        "#);
     assert!(row(&t).contains("inconsistent"));
 
-    t.cmd(&["exec", "snap", "--restore-snapshot-file", "ioc.ini"])
-        .assert()
-        .code(1)
-        .stderr(predicate::str::contains("--force-overwrite"));
-    t.cmd(&[
+    assert_transcript!(t.run(&["exec", "snap", "--restore-snapshot-file", "ioc.ini"]), @r#"
+        exit 1
+        ----- stdout -----
+        ----- stderr -----
+        IOC "snap": will restore ioc.ini
+        error: IOC "snap": refusing to overwrite files without confirmation: stdin is not a terminal (use --force-overwrite)
+        "#);
+    let run = t.run(&[
         "exec",
         "snap",
         "--restore-snapshot-file",
         "ioc.ini",
         "extra.db",
         "--force-overwrite",
-    ])
-    .assert()
-    .success()
-    .stderr(predicate::str::contains(
-        "will not restore extra.db (not in the snapshot)",
-    ));
+    ]);
+    assert_transcript!(run, @r#"
+        exit 0
+        ----- stdout -----
+        ----- stderr -----
+        IOC "snap": will restore ioc.ini
+        IOC "snap": will not restore extra.db (not in the snapshot)
+        IOC "snap": restored ioc.ini
+        "#);
     assert!(
         t.ioc_ini("snap")
             .contains("description = IOC that implements a ramper for testing.\n")
     );
-    t.cmd(&[
+    let run = t.run(&[
         "exec",
         "snap",
         "--restore-snapshot-file",
         "../ioc.ini",
         "--force-overwrite",
-    ])
-    .assert()
-    .code(1);
+    ]);
+    assert_transcript!(run, @r#"
+        exit 1
+        ----- stdout -----
+        ----- stderr -----
+        error: "../ioc.ini" is not a file of a snapshot (expected ioc.ini, the name of a file in src/, or all)
+        "#);
 }
 
 #[test]
 fn check_deploy_diffs_exported_copy_against_repository() {
     let t = TestContext::new();
     test_ioc(&t, "dep", &[]);
-    t.cmd(&["exec", "dep", "--check-deploy"])
-        .assert()
-        .code(1)
-        .stderr(predicate::str::contains("not exported"));
+    assert_transcript!(t.run(&["exec", "dep", "--check-deploy"]), @r#"
+        exit 1
+        ----- stdout -----
+        ----- stderr -----
+        error: IOC "dep" is not exported (no [HOME]/IocDock-data/swarm/iocs/dep/ioc.ini)
+        "#);
     t.ok(&["exec", "dep", "--generate-and-export"]);
     assert_eq!(t.ok(&["exec", "dep", "--check-running"]), "");
     t.ok(&["set", "dep", "-s", "setting", "-o", "report_info=false"]);
     t.ok(&["exec", "dep", "--gen-startup-file"]);
-    let diff = t.ok(&["exec", "dep", "--check-deploy"]);
-    assert!(
-        diff.contains("--- exported/dep/ioc.ini\n+++ repository/dep/ioc.ini\n"),
-        "{diff}"
-    );
-    assert!(
-        diff.contains("-report_info = true\n+report_info = false\n"),
-        "{diff}"
-    );
-    assert!(
-        diff.contains("+++ repository/dep/project/startup/iocBoot/st.cmd"),
-        "{diff}"
-    );
+    assert_transcript!(t.run(&["exec", "dep", "--check-deploy"]), @r#"
+        exit 0
+        ----- stdout -----
+        --- exported/dep/ioc.ini
+        +++ repository/dep/ioc.ini
+        @@ -15,7 +15,7 @@
+         load = ramper.db, name=dep
+         
+         [SETTING]
+        -report_info = true
+        +report_info = false
+         caputlog_json = false
+         epics_env = 
+         
+        --- exported/dep/startup/iocBoot/st.cmd
+        +++ repository/dep/project/startup/iocBoot/st.cmd
+        @@ -45,15 +45,3 @@
+         #caPutLog after iocInit
+         caPutLogInit "127.0.0.1:7004" 0
+         
+        -#report info
+        -system "touch /opt/EPICS/RUN/dep/logs/dep.info"
+        -system "echo \#date > /opt/EPICS/RUN/dep/logs/dep.info"
+        -date >> /opt/EPICS/RUN/dep/logs/dep.info
+        -system "echo >> /opt/EPICS/RUN/dep/logs/dep.info"
+        -system "echo \#ip >> /opt/EPICS/RUN/dep/logs/dep.info"
+        -system "hostname -I >> /opt/EPICS/RUN/dep/logs/dep.info"
+        -system "echo >> /opt/EPICS/RUN/dep/logs/dep.info"
+        -system "echo \#pv list >> /opt/EPICS/RUN/dep/logs/dep.info"
+        -dbl >> /opt/EPICS/RUN/dep/logs/dep.info
+        -system "echo >> /opt/EPICS/RUN/dep/logs/dep.info"
+        -
+        ----- stderr -----
+        "#);
     assert!(t.ok(&["list", "-p", "name=dep"]).contains("inconsistent"));
 }
 

@@ -2,7 +2,7 @@
 
 use std::fs;
 
-use crate::{TestContext, shared_fixtures};
+use crate::{TestContext, fixtures_dir};
 
 #[test]
 fn update_keeps_fixture_ini_bytes_and_converts_pickled_state() {
@@ -10,13 +10,8 @@ fn update_keeps_fixture_ini_bytes_and_converts_pickled_state() {
     t.install_fixture_repository();
     t.ok(&["update"]);
     for name in ["worker_test_1", "worker_test_2", "worker_test_3"] {
-        let original = fs::read(
-            shared_fixtures()
-                .join("repository")
-                .join(name)
-                .join("ioc.ini"),
-        )
-        .unwrap();
+        let original =
+            fs::read(fixtures_dir().join("repository").join(name).join("ioc.ini")).unwrap();
         let now = fs::read(t.repository().join(name).join("ioc.ini")).unwrap();
         assert_eq!(
             original, now,
@@ -30,8 +25,7 @@ fn update_keeps_fixture_ini_bytes_and_converts_pickled_state() {
         );
     }
     let expected: serde_json::Value = serde_json::from_str(
-        &fs::read_to_string(shared_fixtures().join("expected/worker_test_1/info.ini.json"))
-            .unwrap(),
+        &fs::read_to_string(fixtures_dir().join("expected/worker_test_1/info.ini.json")).unwrap(),
     )
     .unwrap();
     assert_eq!(t.state_json("worker_test_1"), expected);
@@ -53,7 +47,7 @@ fn set_on_a_fixture_keeps_every_other_byte() {
     t.install_fixture_repository();
     t.ok(&["set", "worker_test_2", "-s", "deploy", "-o", "cpu-limit=2"]);
     let original =
-        fs::read_to_string(shared_fixtures().join("repository/worker_test_2/ioc.ini")).unwrap();
+        fs::read_to_string(fixtures_dir().join("repository/worker_test_2/ioc.ini")).unwrap();
     assert_eq!(
         t.ioc_ini("worker_test_2"),
         original.replace("cpu-limit = 1\n", "cpu-limit = 2\n")

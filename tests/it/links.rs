@@ -7,8 +7,6 @@ use std::io::{Read, Write};
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 
-use predicates::prelude::*;
-
 use crate::{TestContext, project_file};
 
 const SECRET: &[u8] = b"root:$6$secret-hash:19000:0:99999:7:::";
@@ -104,25 +102,16 @@ fn add_src_file_copies_regular_files_and_names_each_link() {
     symlink("good.db", dir.join("alias.db")).unwrap();
     symlink(&secret, dir.join("unrelated.txt")).unwrap();
 
-    let out = t
-        .cmd(&["exec", "a", "--add-src-file", dir.to_str().unwrap()])
-        .assert()
-        .code(1)
-        .get_output()
-        .clone();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let errors: Vec<&str> = stderr
-        .lines()
-        .filter(|l| l.contains("not copied"))
-        .collect();
-    assert_eq!(errors.len(), 3, "{stderr}");
-    for name in ["shadow.db", "alias.db", "folder.db"] {
-        assert!(
-            errors.iter().any(|line| line.contains(name)),
-            "{name}: {stderr}"
-        );
-    }
-    assert!(stderr.contains("symbolic link"), "{stderr}");
+    let run = t.run(&["exec", "a", "--add-src-file", dir.to_str().unwrap()]);
+    assert_transcript!(run, @r#"
+        exit 1
+        ----- stdout -----
+        ----- stderr -----
+        error: IOC "a": [HOME]/incoming/alias.db: not copied: is a symbolic link, which is not followed
+        error: IOC "a": [HOME]/incoming/folder.db: not copied: is a folder, not a file
+        error: IOC "a": [HOME]/incoming/shadow.db: not copied: is a symbolic link, which is not followed
+        IOC "a": sources updated
+        "#);
     let src = t.repository().join("a/src");
     assert!(src.join("good.db").is_file());
     for name in ["shadow.db", "alias.db", "folder.db"] {
@@ -144,12 +133,12 @@ fn generation_refuses_a_source_that_is_a_link() {
         t.repository().join("a/src/ramper.db"),
     )
     .unwrap();
-    t.cmd(&["exec", "a", "--gen-startup-file"])
-        .assert()
-        .code(1)
-        .stderr(predicate::str::contains(
-            "db file \"ramper.db\" is a symbolic link",
-        ));
+    assert_transcript!(t.run(&["exec", "a", "--gen-startup-file"]), @r#"
+        exit 1
+        ----- stdout -----
+        ----- stderr -----
+        error: IOC "a": startup files not generated: option "load" in section "DB" invalid. db file "ramper.db" is a symbolic link; links in src/ are not read (copy the file itself into src/).
+        "#);
     assert!(files_with_secret(&t.repository()).is_empty());
 }
 
@@ -248,32 +237,25 @@ fn backups_store_links_as_links_and_never_their_content() {
     symlink(&secret, logs.join("x.log")).unwrap();
 
     let dir = t.home().join("private/backups");
-    let out = t
-        .cmd(&[
-            "exec",
-            "-b",
-            "--backup-mode",
-            "all",
-            "--backup-path",
-            dir.to_str().unwrap(),
-            "--keep",
-            "1",
-        ])
-        .assert()
-        .code(1)
-        .get_output()
-        .clone();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let path = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-    assert!(
-        stderr.contains(&src.join("shadow.db").display().to_string()),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains(&logs.join("x.log").display().to_string()),
-        "{stderr}"
-    );
-    assert!(!stderr.contains("removed old backup"), "{stderr}");
+    let run = t.run(&[
+        "exec",
+        "-b",
+        "--backup-mode",
+        "all",
+        "--backup-path",
+        dir.to_str().unwrap(),
+        "--keep",
+        "1",
+    ]);
+    let path = PathBuf::from(run.stdout.trim());
+    assert_transcript!(run, @r#"
+        exit 1
+        ----- stdout -----
+        [HOME]/private/backups/[STAMP].ioc.tar.gz
+        ----- stderr -----
+        error: left out of the backup: IOC "a": [HOME]/IocDock-data/swarm/iocs/a/logs/x.log: a symbolic link to "[HOME]/shadow": links with an absolute target (or through one) are not allowed (a restore accepts only relative links that stay inside the IOC folder)
+        error: left out of the backup: IOC "a": [HOME]/IocDock/ioc-repository/a/src/shadow.db: a symbolic link to "[HOME]/shadow": links with an absolute target (or through one) are not allowed (a restore accepts only relative links that stay inside the IOC folder)
+        "#);
 
     let (raw, entries) = archive(&path);
     assert!(
@@ -339,13 +321,15 @@ fn an_ioc_that_cannot_be_read_is_left_out_and_the_others_are_saved() {
         0,
     )
     .unwrap();
-    let out = t.cmd(&["exec", "-b"]).assert().code(1).get_output().clone();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("IOC \"b\"") && stderr.contains("pipe.db"),
-        "{stderr}"
-    );
-    let (_, entries) = archive(Path::new(String::from_utf8_lossy(&out.stdout).trim()));
+    let run = t.run(&["exec", "-b"]);
+    let (_, entries) = archive(Path::new(run.stdout.trim()));
+    assert_transcript!(run, @r#"
+        exit 1
+        ----- stdout -----
+        [HOME]/ioc-backup/[STAMP].ioc.tar.gz
+        ----- stderr -----
+        error: left out of the backup: cannot back up IOC "b": [HOME]/IocDock/ioc-repository/b/src/pipe.db: cannot read: cannot back up what is neither a file, a folder nor a symbolic link
+        "#);
     let iocs: std::collections::BTreeSet<&str> = entries
         .iter()
         .filter_map(|(name, _, _)| name.split('/').nth(1))
@@ -425,13 +409,12 @@ fn restore_refuses_a_link_escaping_through_a_chain_and_drops_unsafe_modes() {
         ],
     );
     let before = t.tree_state();
-    t.cmd(&["exec", "-r", chained.to_str().unwrap()])
-        .assert()
-        .code(1)
-        .stderr(
-            predicate::str::contains("x/src/chain")
-                .and(predicate::str::contains("leads outside IOC \"x\"")),
-        );
+    assert_transcript!(t.run(&["exec", "-r", chained.to_str().unwrap()]), @r#"
+        exit 1
+        ----- stdout -----
+        ----- stderr -----
+        error: [HOME]/chained.ioc.tar.gz: entry "20261122000730/x/src/chain": a symbolic link to "up/../other/ioc.ini" leads outside IOC "x", which is not allowed
+        "#);
     assert!(before == t.tree_state(), "nothing is written");
 
     let modes = t.home().join("modes.ioc.tar.gz");
@@ -518,19 +501,19 @@ fn swarm_restore_refuses_a_link_escaping_through_a_chain() {
         .and_then(|gz| gz.finish())
         .and_then(|mut file| file.flush())
         .unwrap();
-    t.cmd(&[
+    let run = t.run(&[
         "swarm",
         "-r",
         "--backup-file",
         archive.to_str().unwrap(),
         "--yes",
-    ])
-    .assert()
-    .code(1)
-    .stderr(
-        predicate::str::contains("swarm/raft/chain")
-            .and(predicate::str::contains("outside the swarm folder")),
-    );
+    ]);
+    assert_transcript!(run, @r#"
+        exit 1
+        ----- stdout -----
+        ----- stderr -----
+        error: [HOME]/chained.swarm.tar.gz: entry "swarm/raft/chain": links pointing outside the swarm folder are not allowed
+        "#);
     assert!(!marker.exists(), "the engine was not stopped");
     assert_eq!(fs::read(swarm_dir.join("raft/kept")).unwrap(), b"kept");
     let beside: Vec<_> = fs::read_dir(t.home())
@@ -552,7 +535,48 @@ fn an_oversized_state_file_is_refused_without_reading_it() {
     drop(file);
     let out = t.ok(&["list", "state=error"]);
     assert_eq!(out, "big\n");
-    let info = t.ok(&["list", "name=big", "-i"]);
-    assert!(info.contains("state file larger than 1 MiB"), "{info}");
+    assert_transcript!(t.run(&["list", "name=big", "-i"]), @r#"
+        exit 0
+        ----- stdout -----
+        =============================== "big" ================================
+        [STATE]
+        state: error
+        state_info: error: state file unreadable
+        	    [HOME]/IocDock/ioc-repository/big/.info.ini: state file larger than 1 MiB (one holds a few KiB); move it away and run `iocdock update` to start a fresh state (last seen [TIME])
+        status: created
+        snapshot: untracked
+        is_exported: false
+
+        [IOC]
+        name: big
+        host: swarm
+        image: 
+        bin: ST-IOC
+        module: autosave, caputlog
+        description: 
+
+        [SRC]
+        db_file: 
+        protocol_file: 
+        others_file: 
+
+        [DB]
+        load: 
+
+        [SETTING]
+        report_info: true
+        caputlog_json: false
+        epics_env: 
+
+        [DEPLOY]
+        labels: 
+        cpu-limit: 1
+        memory-limit: 1G
+        cpu-reserve: 
+        memory-reserve: 
+        constraints: 
+
+        ----- stderr -----
+        "#);
     assert_eq!(t.ok(&["list", "state=normal"]), "small\n");
 }

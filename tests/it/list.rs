@@ -1,8 +1,6 @@
 use std::fs;
 
-use predicates::prelude::*;
-
-use crate::{TestContext, shared_fixtures};
+use crate::{TestContext, fixtures_dir};
 
 /// Five IOCs with different modules, sections and descriptions.
 fn populated() -> TestContext {
@@ -113,11 +111,13 @@ fn xargs_pipelines_narrow_a_list() {
 #[test]
 fn list_from_names_a_missing_ioc() {
     let t = populated();
-    t.cmd(&["list", "-l", "ioc1", "ghost"])
-        .assert()
-        .code(1)
-        .stdout("ioc1\n")
-        .stderr(predicate::str::contains("IOC \"ghost\" does not exist"));
+    assert_transcript!(t.run(&["list", "-l", "ioc1", "ghost"]), @r#"
+        exit 1
+        ----- stdout -----
+        ioc1
+        ----- stderr -----
+        error: IOC "ghost" does not exist in the repository
+        "#);
 }
 
 #[test]
@@ -200,13 +200,12 @@ fn info_blocks() {
 #[test]
 fn a_condition_without_equals_is_a_usage_error() {
     let t = populated();
-    t.cmd(&["list", "module"])
-        .assert()
-        .code(2)
-        .stdout("")
-        .stderr(predicate::str::contains(
-            "condition \"module\": expected key=value",
-        ));
+    assert_transcript!(t.run(&["list", "module"]), @r#"
+        exit 2
+        ----- stdout -----
+        ----- stderr -----
+        error: condition "module": expected key=value (e.g. name=ramper or module=autosave)
+        "#);
 }
 
 #[test]
@@ -250,12 +249,21 @@ fn broken_iocs_still_list_and_nothing_is_written() {
     assert_eq!(t.ok(&["list", "state=error"]), "ioc12 ioc2 other plain\n");
     let panel = t.ok(&["list", "-p"]);
     assert_eq!(panel.lines().count(), 6, "{panel}");
-    let info = t.ok(&["list", "-i", "name=ioc2"]);
-    assert!(info.contains("state: error\n"), "{info}");
-    assert!(
-        info.contains("ioc.ini:3"),
-        "the reason names file and line: {info}"
-    );
+    // The reason names file and line.
+    assert_transcript!(t.run(&["list", "-i", "name=ioc2"]), @r#"
+        exit 0
+        ----- stdout -----
+        =============================== "ioc2" ===============================
+        [STATE]
+        state: error
+        state_info: error: ioc.ini unreadable
+        	    [HOME]/IocDock/ioc-repository/ioc2/ioc.ini:3: found "this line has no separator"; expected "key = value", a [SECTION] header, a comment starting with # or ;, or an indented continuation line (last seen [TIME])
+        status: created
+        snapshot: untracked
+        is_exported: false
+
+        ----- stderr -----
+        "#);
     t.ok(&["list", "-d"]);
     t.ok(&["list", "-i"]);
     assert!(before == t.tree_state(), "list must not write anything");
@@ -271,11 +279,52 @@ fn legacy_fixture_states_list() {
     );
     assert_eq!(t.ok(&["list", "state=warning"]), "worker_test_3\n");
     assert_eq!(t.ok(&["list", "status=exported"]), "worker_test_1\n");
-    let info = t.ok(&["list", "-i", "name=3"]);
-    assert!(info.contains("state: warning\n"), "{info}");
-    assert!(info.contains("db file \"missing.db\" not found."), "{info}");
+    // The original tool's time stays: only times of this test are filtered.
+    assert_transcript!(t.run(&["list", "-i", "name=3"]), @r#"
+        exit 0
+        ----- stdout -----
+        ========================== "worker_test_3" ===========================
+        [STATE]
+        state: warning
+        state_info: warning: option "load" in section "DB" invalid.
+        	    db file "missing.db" not found. (last seen 2026/11/22 00:07:40)
+        status: created
+        snapshot: untracked
+        is_exported: false
+
+        [IOC]
+        name: worker_test_3
+        host: swarm
+        image: registry.iasf/ioc-exec:1.1.0
+        bin: ST-IOC
+        module: autosave, caputlog, status-ioc, status-os
+        description: IOC that implements a ramper for testing.
+
+        [SRC]
+        db_file: ramper.db
+        protocol_file: 
+        others_file: 
+
+        [DB]
+        load: missing.db, name=x
+
+        [SETTING]
+        report_info: true
+        caputlog_json: false
+        epics_env: 
+
+        [DEPLOY]
+        labels: test=true
+        cpu-limit: 1
+        memory-limit: 1G
+        cpu-reserve: 
+        memory-reserve: 
+        constraints: 
+
+        ----- stderr -----
+        "#);
     assert!(
-        shared_fixtures()
+        fixtures_dir()
             .join("repository/worker_test_3/.info.ini")
             .exists()
     );
@@ -284,9 +333,17 @@ fn legacy_fixture_states_list() {
 #[test]
 fn a_state_value_no_ioc_can_have_is_a_usage_error() {
     let t = populated();
-    t.cmd(&["list", "state=fine"])
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains("normal, warning, error"));
-    t.cmd(&["list", "is_exported=yes"]).assert().code(2);
+    assert_transcript!(t.runs(&[&["list", "state=fine"], &["list", "is_exported=yes"]]), @r#"
+        $ iocdock list state=fine
+        exit 2
+        ----- stdout -----
+        ----- stderr -----
+        error: condition "state=fine": state is one of normal, warning, error
+
+        $ iocdock list is_exported=yes
+        exit 2
+        ----- stdout -----
+        ----- stderr -----
+        error: condition "is_exported=yes": is_exported is one of true, false
+        "#);
 }

@@ -4,6 +4,10 @@
 // stderr, where cargo test shows it.
 #![allow(clippy::print_stderr, clippy::print_stdout)]
 
+// First: the other modules use its macro.
+#[macro_use]
+mod transcript;
+
 mod backup;
 mod builtin;
 mod client;
@@ -52,8 +56,9 @@ pub(crate) fn bin() -> PathBuf {
     assert_cmd::cargo::cargo_bin!("iocdock").to_path_buf()
 }
 
-pub(crate) fn shared_fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures")
+/// The original tool's reference files (tests/fixtures/README.md).
+pub(crate) fn fixtures_dir() -> PathBuf {
+    project_file("tests/fixtures")
 }
 
 pub(crate) fn project_file(relative: &str) -> PathBuf {
@@ -63,13 +68,20 @@ pub(crate) fn project_file(relative: &str) -> PathBuf {
 /// A temporary home folder and a way to run iocdock in it.
 pub(crate) struct TestContext {
     home: tempfile::TempDir,
+    /// Times from here on are this test's own (transcript filters).
+    started: chrono::DateTime<chrono::Local>,
 }
 
 impl TestContext {
     pub(crate) fn new() -> Self {
         TestContext {
             home: tempfile::tempdir().expect("temporary home"),
+            started: chrono::Local::now(),
         }
+    }
+
+    pub(crate) fn started(&self) -> chrono::DateTime<chrono::Local> {
+        self.started
     }
 
     pub(crate) fn home(&self) -> &Path {
@@ -200,7 +212,7 @@ impl TestContext {
 
     /// Copies the original tool's fixture repository into this home (writable).
     pub(crate) fn install_fixture_repository(&self) {
-        copy_tree(&shared_fixtures().join("repository"), &self.repository());
+        copy_tree(&fixtures_dir().join("repository"), &self.repository());
     }
 
     /// Writes settings.yaml private to its owner, as `iocdock init` creates it.

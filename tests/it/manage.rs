@@ -3,8 +3,6 @@
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
-use predicates::prelude::*;
-
 use crate::TestContext;
 
 fn editor_script(t: &TestContext, body: &str) -> std::path::PathBuf {
@@ -26,36 +24,51 @@ fn edit_opens_the_editor_and_checks_the_result() {
     assert!(t.ioc_ini("a").contains("image = edited:1\n"));
     // VISUAL wins over EDITOR.
     let bad = editor_script(&t, "echo 'broken line' >> \"$1\"");
-    t.cmd(&["edit", "a"])
-        .env("EDITOR", &good)
-        .env("VISUAL", &bad)
-        .assert()
-        .code(1)
-        .stderr(
-            predicate::str::contains("ioc.ini.edit:").and(predicate::str::contains("broken line")),
-        );
-    t.cmd(&["edit", "nope"])
-        .env("EDITOR", &good)
-        .assert()
-        .code(1);
+    let run = t.transcript(
+        t.cmd(&["edit", "a"])
+            .env("EDITOR", &good)
+            .env("VISUAL", &bad),
+    );
+    assert_transcript!(run, @r#"
+        exit 1
+        ----- stdout -----
+        ----- stderr -----
+        error: [HOME]/IocDock/ioc-repository/a/.ioc.ini.edit:30: found "broken line"; expected "key = value", a [SECTION] header, a comment starting with # or ;, or an indented continuation line
+        warning: IOC "a": ioc.ini was not changed; the edit is kept at [HOME]/IocDock/ioc-repository/a/.ioc.ini.edit and `iocdock edit a` opens it again (--discard drops it)
+        "#);
+    let run = t.transcript(t.cmd(&["edit", "nope"]).env("EDITOR", &good));
+    assert_transcript!(run, @r#"
+        exit 1
+        ----- stdout -----
+        ----- stderr -----
+        error: IOC "nope" does not exist in the repository
+        "#);
 }
 
 #[test]
 fn remove_asks_or_refuses_without_a_terminal() {
     let t = TestContext::new();
     t.ok(&["create", "a", "b"]);
-    t.cmd(&["remove", "a"])
-        .write_stdin("y\n")
-        .assert()
-        .code(1)
-        .stderr(predicate::str::contains("use -f"));
+    assert_transcript!(t.transcript(t.cmd(&["remove", "a"]).write_stdin("y\n")), @r#"
+        exit 1
+        ----- stdout -----
+        ----- stderr -----
+        error: refusing to remove IOC "a" without confirmation: stdin is not a terminal (use -f to remove without asking)
+        "#);
     assert!(t.repository().join("a").exists());
-    t.cmd(&["rm", "a", "-f"]).assert().success();
+    assert_transcript!(t.run(&["rm", "a", "-f"]), @r#"
+        exit 0
+        ----- stdout -----
+        ----- stderr -----
+        removed IOC "a"
+        "#);
     assert!(!t.repository().join("a").exists());
-    t.cmd(&["rm", "ghost", "-f"])
-        .assert()
-        .code(1)
-        .stderr(predicate::str::contains("\"ghost\" does not exist"));
+    assert_transcript!(t.run(&["rm", "ghost", "-f"]), @r#"
+        exit 1
+        ----- stdout -----
+        ----- stderr -----
+        error: IOC "ghost" does not exist in the repository
+        "#);
     assert!(t.repository().join("b").exists());
 }
 
@@ -93,15 +106,24 @@ fn rename_moves_everything_or_nothing() {
     fs::create_dir_all(exported.join("startup")).unwrap();
     fs::copy(t.repository().join("old/ioc.ini"), exported.join("ioc.ini")).unwrap();
 
-    t.cmd(&["rename", "old", "taken"])
-        .assert()
-        .code(1)
-        .stderr(predicate::str::contains("\"taken\" already exists"));
-    t.cmd(&["rename", "old", "bad name"])
-        .assert()
-        .code(1)
-        .stderr(predicate::str::contains("invalid IOC name"));
-    t.cmd(&["rename", "ghost", "new"]).assert().code(1);
+    assert_transcript!(t.run(&["rename", "old", "taken"]), @r#"
+        exit 1
+        ----- stdout -----
+        ----- stderr -----
+        error: IOC "taken" already exists in the repository
+        "#);
+    assert_transcript!(t.run(&["rename", "old", "bad name"]), @r#"
+        exit 1
+        ----- stdout -----
+        ----- stderr -----
+        error: invalid IOC name "bad name": it contains a space (expected 1-40 characters of A-Z a-z 0-9 _ . -, starting with a letter or digit)
+        "#);
+    assert_transcript!(t.run(&["rename", "ghost", "new"]), @r#"
+        exit 1
+        ----- stdout -----
+        ----- stderr -----
+        error: IOC "ghost" does not exist in the repository
+        "#);
     assert!(t.repository().join("old").exists());
 
     // An exported copy is found under $MOUNT_PATH/<host>/<name>: host is "swarm".
@@ -139,14 +161,53 @@ fn rename_moves_the_stream_protocol_path_along() {
         "cmd_after_iocinit=dbpf(\"dev/startup\")",
     ]);
     t.ok(&["rename", "dev", "dev2"]);
-    let ini = t.ioc_ini("dev2");
-    assert!(
-        ini.contains("epicsEnvSet(\"STREAM_PROTOCOL_PATH\", \"/opt/EPICS/RUN/dev2/startup\")"),
-        "{ini}"
-    );
-    assert!(!ini.contains("/dev/startup\")\n\tdrvAsyn"), "{ini}");
-    // A line the operator wrote is left alone, even if it names the old folder.
-    assert!(ini.contains("dbpf(\"dev/startup\")"), "{ini}");
+    // The protocol path names the new folder; a line the operator wrote is left
+    // alone, even if it names the old folder.
+    insta::assert_snapshot!(t.ioc_ini("dev2"), @r#"
+        [IOC]
+        name = dev2
+        host = swarm
+        image = 
+        bin = ST-IOC
+        module = autosave, caputlog
+        description = 
+
+        [SRC]
+        db_file = 
+        protocol_file = 
+        others_file = 
+
+        [DB]
+        load = 
+
+        [SETTING]
+        report_info = true
+        caputlog_json = false
+        epics_env = 
+
+        [DEPLOY]
+        labels = 
+        cpu-limit = 1
+        memory-limit = 1G
+        cpu-reserve = 
+        memory-reserve = 
+        constraints = 
+
+        [RAW]
+        cmd_before_dbload = 
+        	epicsEnvSet("STREAM_PROTOCOL_PATH", "/opt/EPICS/RUN/dev2/startup")
+        	drvAsynIPPortConfigure("L0", "192.168.0.23:4001", 0, 0, 0)
+        	drvAsynSerialPortConfigure("L0", "/dev/tty.PL2303-000013FA", 0, 0, 0)
+        	asynSetOption("L0", -1, "baud", "9600")
+        	asynSetOption("L0", -1, "bits", "8")
+        	asynSetOption("L0", -1, "parity", "none")
+        	asynSetOption("L0", -1, "stop", "1")
+        	asynSetOption("L0", -1, "clocal", "Y")
+        	asynSetOption("L0", -1, "crtscts", "Y")
+        cmd_at_dbload = 
+        cmd_after_iocinit = dbpf("dev/startup")
+        file_copy = src/protocol_file.proto:startup/protocol_file.proto:r
+        "#);
 }
 
 #[test]
@@ -157,7 +218,12 @@ fn rename_rolls_back_when_a_later_step_fails() {
     fs::create_dir_all(&snap).unwrap();
     // A snapshot ioc.ini that cannot be parsed makes the step after the moves fail.
     fs::write(snap.join("ioc.ini"), "not an ini file\n").unwrap();
-    t.cmd(&["rename", "old", "new"]).assert().code(1);
+    assert_transcript!(t.run(&["rename", "old", "new"]), @r#"
+        exit 1
+        ----- stdout -----
+        ----- stderr -----
+        error: [HOME]/IocDock/ioc-snapshot/new/ioc.ini:1: found "not an ini file" before any section header; expected a header such as [IOC] first
+        "#);
     assert!(t.repository().join("old/ioc.ini").exists());
     assert!(!t.repository().join("new").exists());
     assert!(snap.join("ioc.ini").exists());

@@ -6,8 +6,7 @@ use std::fs;
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::Path;
 
-use predicates::prelude::*;
-
+use crate::transcript::{Transcript, Transcripts};
 use crate::{TestContext, project_file};
 
 /// An IOC made the documented way with generated startup files.
@@ -39,20 +38,14 @@ fn hand_edit_host(t: &TestContext, name: &str, host: &str) {
     .unwrap();
 }
 
-/// Runs iocdock expecting exit 1 and one error line holding every `part`.
-fn refused(t: &TestContext, args: &[&str], parts: &[&str]) -> String {
-    let out = t.cmd(args).output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
-    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
-    assert_eq!(errors.len(), 1, "{args:?}: {stderr}");
-    for part in parts {
-        assert!(
-            errors[0].contains(part),
-            "{args:?}: {part:?} not in {stderr}"
-        );
-    }
-    stderr
+/// Runs iocdock expecting exit 1 and one error line.
+fn refused(t: &TestContext, args: &[&str]) -> Transcript {
+    let run = t.run(args);
+    let stderr = &run.stderr;
+    assert_eq!(run.code, Some(1), "{args:?}: {stderr}");
+    let errors = stderr.lines().filter(|l| l.starts_with("error:")).count();
+    assert_eq!(errors, 1, "{args:?}: {stderr}");
+    run
 }
 
 /// A folder outside the home with one file the test owns, to prove nothing touches it.
@@ -75,26 +68,61 @@ fn untouched(dir: &Path) {
 #[test]
 fn create_and_set_refuse_a_host_that_is_no_host_name() {
     let t = TestContext::new();
-    let rule = "expected swarm or a host name";
+    let mut runs = Transcripts::default();
     for host in ["/some/dir", "../../elsewhere", "", "a/b", "node_1"] {
         let option = format!("host={host}");
-        refused(
-            &t,
-            &["create", "a", "-o", &option],
-            &["IOC \"a\"", "\"host\"", rule],
-        );
+        let args = ["create", "a", "-o", &option];
+        runs.push(&args, refused(&t, &args));
         assert!(!t.repository().join("a").exists(), "{host:?}");
     }
+    assert_transcript!(runs, @r#"
+        $ iocdock create a -o host=/some/dir
+        exit 1
+        ----- stdout -----
+        ----- stderr -----
+        error: IOC "a": option "host" of section [IOC] is "/some/dir": expected swarm or a host name: dot-separated labels of letters, digits and '-', 1-63 characters each, not starting or ending with '-', 253 characters at most
+        IOC "a" not created
+
+        $ iocdock create a -o host=../../elsewhere
+        exit 1
+        ----- stdout -----
+        ----- stderr -----
+        error: IOC "a": option "host" of section [IOC] is "../../elsewhere": expected swarm or a host name: dot-separated labels of letters, digits and '-', 1-63 characters each, not starting or ending with '-', 253 characters at most
+        IOC "a" not created
+
+        $ iocdock create a -o host=
+        exit 1
+        ----- stdout -----
+        ----- stderr -----
+        error: IOC "a": option "host" of section [IOC] is "": expected swarm or a host name: dot-separated labels of letters, digits and '-', 1-63 characters each, not starting or ending with '-', 253 characters at most
+        IOC "a" not created
+
+        $ iocdock create a -o host=a/b
+        exit 1
+        ----- stdout -----
+        ----- stderr -----
+        error: IOC "a": option "host" of section [IOC] is "a/b": expected swarm or a host name: dot-separated labels of letters, digits and '-', 1-63 characters each, not starting or ending with '-', 253 characters at most
+        IOC "a" not created
+
+        $ iocdock create a -o host=node_1
+        exit 1
+        ----- stdout -----
+        ----- stderr -----
+        error: IOC "a": option "host" of section [IOC] is "node_1": expected swarm or a host name: dot-separated labels of letters, digits and '-', 1-63 characters each, not starting or ending with '-', 253 characters at most
+        IOC "a" not created
+        "#);
     let template = t.home().join("template.ini");
     let bad = fs::read_to_string(project_file("templates/test/test.ini"))
         .unwrap()
         .replace("host = swarm", "host = ../../elsewhere");
     fs::write(&template, bad).unwrap();
-    refused(
-        &t,
-        &["create", "b", "-f", template.to_str().unwrap()],
-        &["IOC \"b\"", "../../elsewhere", rule],
-    );
+    assert_transcript!(refused(&t, &["create", "b", "-f", template.to_str().unwrap()]), @r#"
+        exit 1
+        ----- stdout -----
+        ----- stderr -----
+        error: IOC "b": option "host" of section [IOC] is "../../elsewhere": expected swarm or a host name: dot-separated labels of letters, digits and '-', 1-63 characters each, not starting or ending with '-', 253 characters at most
+        IOC "b" not created
+        "#);
     assert!(!t.repository().join("b").exists());
     // -o wins over -f, so the file's host never lands.
     t.ok(&[
@@ -109,16 +137,20 @@ fn create_and_set_refuse_a_host_that_is_no_host_name() {
 
     t.ok(&["create", "c"]);
     let before = t.ioc_ini("c");
-    refused(
-        &t,
-        &["set", "c", "-o", "host=/var/lib"],
-        &["IOC \"c\"", rule],
-    );
-    refused(
-        &t,
-        &["set", "c", "-f", template.to_str().unwrap()],
-        &["IOC \"c\"", rule],
-    );
+    assert_transcript!(refused(&t, &["set", "c", "-o", "host=/var/lib"]), @r#"
+        exit 1
+        ----- stdout -----
+        ----- stderr -----
+        error: IOC "c": option "host" of section [IOC] is "/var/lib": expected swarm or a host name: dot-separated labels of letters, digits and '-', 1-63 characters each, not starting or ending with '-', 253 characters at most
+        IOC "c": nothing written
+        "#);
+    assert_transcript!(refused(&t, &["set", "c", "-f", template.to_str().unwrap()]), @r#"
+        exit 1
+        ----- stdout -----
+        ----- stderr -----
+        error: IOC "c": option "host" of section [IOC] is "../../elsewhere": expected swarm or a host name: dot-separated labels of letters, digits and '-', 1-63 characters each, not starting or ending with '-', 253 characters at most
+        IOC "c": nothing written
+        "#);
     assert_eq!(t.ioc_ini("c"), before);
     t.ok(&["set", "c", "-o", "host=rack-2.example"]);
     assert!(t.ioc_ini("c").contains("host = rack-2.example\n"));
@@ -135,11 +167,13 @@ fn edit_reports_a_host_that_is_no_host_name() {
     )
     .unwrap();
     fs::set_permissions(&editor, fs::Permissions::from_mode(0o755)).unwrap();
-    t.cmd(&["edit", "ed"])
-        .env("EDITOR", &editor)
-        .assert()
-        .code(1)
-        .stderr(predicate::str::contains("IOC \"ed\": option \"host\""));
+    assert_transcript!(t.transcript(t.cmd(&["edit", "ed"]).env("EDITOR", &editor)), @r#"
+        exit 1
+        ----- stdout -----
+        ----- stderr -----
+        error: IOC "ed": option "host" of section [IOC] is "/srv": expected swarm or a host name: dot-separated labels of letters, digits and '-', 1-63 characters each, not starting or ending with '-', 253 characters at most
+        warning: IOC "ed": ioc.ini was not changed; the edit is kept at [HOME]/IocDock/ioc-repository/ed/.ioc.ini.edit and `iocdock edit ed` opens it again (--discard drops it)
+        "#);
 }
 
 #[test]
@@ -150,11 +184,12 @@ fn a_restored_archive_with_a_bad_host_is_refused_whole() {
     let archive = t.ok(&["exec", "-b"]);
     t.ok(&["remove", "good", "evil", "-f"]);
     let before = t.tree_state();
-    refused(
-        &t,
-        &["exec", "-r", archive.trim()],
-        &["IOC \"evil\"", "\"host\"", "nothing was restored"],
-    );
+    assert_transcript!(refused(&t, &["exec", "-r", archive.trim()]), @r#"
+        exit 1
+        ----- stdout -----
+        ----- stderr -----
+        error: [HOME]/ioc-backup/[STAMP].ioc.tar.gz: IOC "evil": option "host" of section [IOC] is "../../elsewhere": expected swarm or a host name: dot-separated labels of letters, digits and '-', 1-63 characters each, not starting or ending with '-', 253 characters at most; nothing was restored
+        "#);
     assert!(before == t.tree_state(), "nothing may be restored");
 }
 
@@ -167,23 +202,30 @@ fn an_existing_bad_host_is_reported_and_never_used_as_a_path() {
     hand_edit_host(&t, "victim", "../outside");
     let before = t.tree_state();
 
-    let rule = "expected swarm or a host name";
-    refused(
-        &t,
-        &["exec", "victim", "--export-for-mount"],
-        &["IOC \"victim\"", rule],
-    );
-    refused(
-        &t,
-        &["exec", "victim", "--gen-swarm-file"],
-        &["IOC \"victim\"", rule],
-    );
-    refused(&t, &["remove", "victim", "-rf"], &["IOC \"victim\"", rule]);
-    refused(
-        &t,
-        &["rename", "victim", "other"],
-        &["IOC \"victim\"", rule],
-    );
+    assert_transcript!(refused(&t, &["exec", "victim", "--export-for-mount"]), @r#"
+        exit 1
+        ----- stdout -----
+        ----- stderr -----
+        error: IOC "victim": option "host" of section [IOC] is "../outside": expected swarm or a host name: dot-separated labels of letters, digits and '-', 1-63 characters each, not starting or ending with '-', 253 characters at most; fix it first (iocdock set victim -o host=swarm or a host name)
+        "#);
+    assert_transcript!(refused(&t, &["exec", "victim", "--gen-swarm-file"]), @r#"
+        exit 1
+        ----- stdout -----
+        ----- stderr -----
+        error: IOC "victim": option "host" of section [IOC] is "../outside": expected swarm or a host name: dot-separated labels of letters, digits and '-', 1-63 characters each, not starting or ending with '-', 253 characters at most; fix it first (iocdock set victim -o host=swarm or a host name)
+        "#);
+    assert_transcript!(refused(&t, &["remove", "victim", "-rf"]), @r#"
+        exit 1
+        ----- stdout -----
+        ----- stderr -----
+        error: IOC "victim": option "host" of section [IOC] is "../outside": expected swarm or a host name: dot-separated labels of letters, digits and '-', 1-63 characters each, not starting or ending with '-', 253 characters at most; fix it first (iocdock set victim -o host=swarm or a host name)
+        "#);
+    assert_transcript!(refused(&t, &["rename", "victim", "other"]), @r#"
+        exit 1
+        ----- stdout -----
+        ----- stderr -----
+        error: IOC "victim": option "host" of section [IOC] is "../outside": expected swarm or a host name: dot-separated labels of letters, digits and '-', 1-63 characters each, not starting or ending with '-', 253 characters at most; fix it first (iocdock set victim -o host=swarm or a host name)
+        "#);
     untouched(&outside);
     assert!(
         before == t.tree_state(),
@@ -192,19 +234,59 @@ fn an_existing_bad_host_is_reported_and_never_used_as_a_path() {
 
     // list shows it in state error, with the reason and the fix, and writes nothing.
     assert_eq!(t.ok(&["list", "state=error"]), "victim\n");
-    let info = t.ok(&["list", "-i", "name=victim"]);
-    assert!(info.contains("error: invalid host"), "{info}");
-    assert!(info.contains("iocdock set victim -o host=swarm"), "{info}");
+    assert_transcript!(t.run(&["list", "-i", "name=victim"]), @r#"
+        exit 0
+        ----- stdout -----
+        ============================== "victim" ==============================
+        [STATE]
+        state: error
+        state_info: error: invalid host
+        	    IOC "victim": option "host" of section [IOC] is "../outside": expected swarm or a host name: dot-separated labels of letters, digits and '-', 1-63 characters each, not starting or ending with '-', 253 characters at most; fix it (iocdock set victim -o host=swarm or a host name) (last seen [TIME])
+        status: generated
+        snapshot: untracked
+        is_exported: false
+
+        [IOC]
+        name: victim
+        host: ../outside
+        image: registry.iasf/ioc-exec:1.1.0
+        bin: ST-IOC
+        module: autosave, caputlog, status-ioc, status-os
+        description: IOC that implements a ramper for testing.
+
+        [SRC]
+        db_file: ramper.db
+        protocol_file: 
+        others_file: 
+
+        [DB]
+        load: ramper.db, name=victim
+
+        [SETTING]
+        report_info: true
+        caputlog_json: false
+        epics_env: 
+
+        [DEPLOY]
+        labels: test=true
+        cpu-limit: 1
+        memory-limit: 1G
+        cpu-reserve: 
+        memory-reserve: 
+        constraints: 
+
+        ----- stderr -----
+        "#);
     let panel = t.ok(&["list", "-p"]);
     assert!(panel.contains("not exported"), "{panel}");
     assert!(before == t.tree_state(), "list never writes");
 
-    let out = t.cmd(&["update"]).assert().code(1).get_output().clone();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("IOC \"victim\": option \"host\""),
-        "{stderr}"
-    );
+    assert_transcript!(t.run(&["update"]), @r#"
+        exit 1
+        ----- stdout -----
+        ----- stderr -----
+        error: IOC "victim": option "host" of section [IOC] is "../outside": expected swarm or a host name: dot-separated labels of letters, digits and '-', 1-63 characters each, not starting or ending with '-', 253 characters at most; fix it (iocdock set victim -o host=swarm or a host name)
+        "#);
 
     // Removing it from the repository alone uses no host; so does fixing the host.
     t.ok(&["set", "victim", "-o", "host=swarm"]);
@@ -220,11 +302,12 @@ fn an_absolute_host_deletes_nothing_there() {
     t.ok(&["create", "docker"]);
     let outside = victim(&t, "docker");
     hand_edit_host(&t, "docker", outside.parent().unwrap().to_str().unwrap());
-    refused(
-        &t,
-        &["remove", "docker", "-rf"],
-        &["IOC \"docker\"", "\"host\""],
-    );
+    assert_transcript!(refused(&t, &["remove", "docker", "-rf"]), @r#"
+        exit 1
+        ----- stdout -----
+        ----- stderr -----
+        error: IOC "docker": option "host" of section [IOC] is "[HOME]/outside": expected swarm or a host name: dot-separated labels of letters, digits and '-', 1-63 characters each, not starting or ending with '-', 253 characters at most; fix it first (iocdock set docker -o host=swarm or a host name)
+        "#);
     untouched(&outside);
     assert!(t.repository().join("docker").is_dir());
     // Without -r only the repository folder goes.
@@ -235,6 +318,7 @@ fn an_absolute_host_deletes_nothing_there() {
 #[test]
 fn built_in_names_are_reserved_for_iocs() {
     let t = TestContext::new();
+    let mut runs = Transcripts::default();
     for name in [
         "registry",
         "Registry",
@@ -243,13 +327,47 @@ fn built_in_names_are_reserved_for_iocs() {
         "global-services",
         "alertManager",
     ] {
-        refused(
-            &t,
-            &["create", name],
-            &[&format!("IOC name \"{name}\" is reserved")],
-        );
+        let args = ["create", name];
+        runs.push(&args, refused(&t, &args));
         assert!(!t.repository().join(name).exists(), "{name}");
     }
+    assert_transcript!(runs, @r#"
+        $ iocdock create registry
+        exit 1
+        ----- stdout -----
+        ----- stderr -----
+        error: IOC name "registry" is reserved for the built-in service "registry" (IOC names may not be the name of a built-in service, a service of services.yaml or the run folders iocLog, iocs, global-services, in any case)
+
+        $ iocdock create Registry
+        exit 1
+        ----- stdout -----
+        ----- stderr -----
+        error: IOC name "Registry" is reserved for the built-in service "registry" (IOC names may not be the name of a built-in service, a service of services.yaml or the run folders iocLog, iocs, global-services, in any case)
+
+        $ iocdock create iocLog
+        exit 1
+        ----- stdout -----
+        ----- stderr -----
+        error: IOC name "iocLog" is reserved for the run folder "iocLog" (IOC names may not be the name of a built-in service, a service of services.yaml or the run folders iocLog, iocs, global-services, in any case)
+
+        $ iocdock create IOCS
+        exit 1
+        ----- stdout -----
+        ----- stderr -----
+        error: IOC name "IOCS" is reserved for the run folder "iocs" (IOC names may not be the name of a built-in service, a service of services.yaml or the run folders iocLog, iocs, global-services, in any case)
+
+        $ iocdock create global-services
+        exit 1
+        ----- stdout -----
+        ----- stderr -----
+        error: IOC name "global-services" is reserved for the run folder "global-services" (IOC names may not be the name of a built-in service, a service of services.yaml or the run folders iocLog, iocs, global-services, in any case)
+
+        $ iocdock create alertManager
+        exit 1
+        ----- stdout -----
+        ----- stderr -----
+        error: IOC name "alertManager" is reserved for the built-in service "alertManager" (IOC names may not be the name of a built-in service, a service of services.yaml or the run folders iocLog, iocs, global-services, in any case)
+        "#);
     // A custom service of services.yaml is reserved too.
     fs::create_dir_all(t.home().join("IocDock")).unwrap();
     fs::write(
@@ -257,9 +375,19 @@ fn built_in_names_are_reserved_for_iocs() {
         "archiver: archiver/archiver.yaml\n",
     )
     .unwrap();
-    refused(&t, &["create", "Archiver"], &["reserved", "custom service"]);
+    assert_transcript!(refused(&t, &["create", "Archiver"]), @r#"
+        exit 1
+        ----- stdout -----
+        ----- stderr -----
+        error: IOC name "Archiver" is reserved for the custom service "archiver" (IOC names may not be the name of a built-in service, a service of services.yaml or the run folders iocLog, iocs, global-services, in any case)
+        "#);
     generated_ioc(&t, "reg");
-    refused(&t, &["rename", "reg", "REGISTRY"], &["reserved"]);
+    assert_transcript!(refused(&t, &["rename", "reg", "REGISTRY"]), @r#"
+        exit 1
+        ----- stdout -----
+        ----- stderr -----
+        error: IOC name "REGISTRY" is reserved for the built-in service "registry" (IOC names may not be the name of a built-in service, a service of services.yaml or the run folders iocLog, iocs, global-services, in any case)
+        "#);
     assert!(t.repository().join("reg").is_dir());
 }
 
@@ -282,21 +410,63 @@ fn an_existing_ioc_with_a_reserved_name_is_reported_and_renamed() {
     fs::write(certs.join("ca.key"), "key").unwrap();
 
     let before = t.tree_state();
-    let info = t.ok(&["list", "-i", "name=registry"]);
-    assert!(info.contains("state: error"), "{info}");
-    assert!(info.contains("iocdock rename registry NEW_NAME"), "{info}");
+    assert_transcript!(t.run(&["list", "-i", "name=registry"]), @r#"
+        exit 0
+        ----- stdout -----
+        ============================= "registry" =============================
+        [STATE]
+        state: error
+        state_info: error: reserved name
+        	    IOC name "registry" is reserved for the built-in service "registry" (IOC names may not be the name of a built-in service, a service of services.yaml or the run folders iocLog, iocs, global-services, in any case); rename it (iocdock rename registry NEW_NAME) (last seen [TIME])
+        status: generated
+        snapshot: untracked
+        is_exported: false
+
+        [IOC]
+        name: registry
+        host: swarm
+        image: registry.iasf/ioc-exec:1.1.0
+        bin: ST-IOC
+        module: autosave, caputlog, status-ioc, status-os
+        description: IOC that implements a ramper for testing.
+
+        [SRC]
+        db_file: ramper.db
+        protocol_file: 
+        others_file: 
+
+        [DB]
+        load: ramper.db, name=reg
+
+        [SETTING]
+        report_info: true
+        caputlog_json: false
+        epics_env: 
+
+        [DEPLOY]
+        labels: test=true
+        cpu-limit: 1
+        memory-limit: 1G
+        cpu-reserve: 
+        memory-reserve: 
+        constraints: 
+
+        ----- stderr -----
+        "#);
     assert!(before == t.tree_state(), "list never writes");
-    refused(
-        &t,
-        &["exec", "registry", "--deploy"],
-        &["reserved", "iocdock rename registry NEW_NAME"],
-    );
-    let out = t.cmd(&["update"]).assert().code(1).get_output().clone();
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("iocdock rename registry NEW_NAME"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_transcript!(refused(&t, &["exec", "registry", "--deploy"]), @r#"
+        exit 1
+        ----- stdout -----
+        ----- stderr -----
+        IOC "registry": generated 6 startup files
+        error: IOC name "registry" is reserved for the built-in service "registry" (IOC names may not be the name of a built-in service, a service of services.yaml or the run folders iocLog, iocs, global-services, in any case); rename the IOC first (iocdock rename registry NEW_NAME)
+        "#);
+    assert_transcript!(t.run(&["update"]), @r#"
+        exit 1
+        ----- stdout -----
+        ----- stderr -----
+        error: IOC name "registry" is reserved for the built-in service "registry" (IOC names may not be the name of a built-in service, a service of services.yaml or the run folders iocLog, iocs, global-services, in any case); rename it (iocdock rename registry NEW_NAME)
+        "#);
     t.ok(&["remove", "registry", "-rf"]);
     assert_eq!(fs::read_to_string(certs.join("ca.key")).unwrap(), "key");
 
@@ -314,19 +484,22 @@ fn folders_that_are_no_ioc_names_are_reported_and_never_used() {
     let odd = t.repository().join("bad name;x");
     fs::create_dir_all(odd.join("src")).unwrap();
     fs::copy(t.repository().join("good/ioc.ini"), odd.join("ioc.ini")).unwrap();
-    let out = t.cmd(&["list"]).assert().success().get_output().clone();
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "good\n");
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("bad name;x"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_transcript!(t.run(&["list"]), @r#"
+        exit 0
+        ----- stdout -----
+        good
+        ----- stderr -----
+        warning: [HOME]/IocDock/ioc-repository/bad name;x: not an IOC project, left out: invalid IOC name "bad name;x": it contains a space (expected 1-40 characters of A-Z a-z 0-9 _ . -, starting with a letter or digit); rename the folder
+        "#);
+    // Whether a service is available depends on the engine here: not snapshotted.
     let managed = t.ok(&["swarm", "--list-managed-services"]);
     assert!(!managed.contains("bad name"), "{managed}");
-    t.cmd(&["update"])
-        .assert()
-        .code(1)
-        .stderr(predicate::str::contains("bad name;x"));
+    assert_transcript!(t.run(&["update"]), @r#"
+        exit 1
+        ----- stdout -----
+        ----- stderr -----
+        error: [HOME]/IocDock/ioc-repository/bad name;x: not an IOC project, left alone: invalid IOC name "bad name;x": it contains a space (expected 1-40 characters of A-Z a-z 0-9 _ . -, starting with a letter or digit); rename the folder
+        "#);
 }
 
 #[test]
@@ -337,17 +510,19 @@ fn a_link_planted_in_the_run_directory_does_not_redirect_a_write() {
     let iocs = t.mount().join("swarm/iocs");
     fs::create_dir_all(&iocs).unwrap();
     symlink(&outside, iocs.join("linked")).unwrap();
-    refused(
-        &t,
-        &["exec", "linked", "--export-for-mount"],
-        &["outside", "through a symbolic link"],
-    );
+    assert_transcript!(refused(&t, &["exec", "linked", "--export-for-mount"]), @r"
+        exit 1
+        ----- stdout -----
+        ----- stderr -----
+        error: [HOME]/IocDock-data/swarm/iocs/linked leads to [HOME]/outside/target, outside [HOME]/IocDock-data (through a symbolic link); nothing was written or deleted there
+        ");
     untouched(&outside);
-    refused(
-        &t,
-        &["remove", "linked", "-rf"],
-        &["through a symbolic link"],
-    );
+    assert_transcript!(refused(&t, &["remove", "linked", "-rf"]), @r"
+        exit 1
+        ----- stdout -----
+        ----- stderr -----
+        error: [HOME]/IocDock-data/swarm/iocs/linked leads to [HOME]/outside/target, outside [HOME]/IocDock-data (through a symbolic link); nothing was written or deleted there
+        ");
     untouched(&outside);
     assert!(t.repository().join("linked").is_dir());
 
@@ -355,11 +530,12 @@ fn a_link_planted_in_the_run_directory_does_not_redirect_a_write() {
     fs::remove_file(iocs.join("linked")).unwrap();
     fs::remove_dir(&iocs).unwrap();
     symlink(outside.parent().unwrap(), &iocs).unwrap();
-    refused(
-        &t,
-        &["exec", "linked", "--export-for-mount"],
-        &["through a symbolic link"],
-    );
+    assert_transcript!(refused(&t, &["exec", "linked", "--export-for-mount"]), @r"
+        exit 1
+        ----- stdout -----
+        ----- stderr -----
+        error: [HOME]/IocDock-data/swarm/iocs/linked leads to [HOME]/outside/linked, outside [HOME]/IocDock-data (through a symbolic link); nothing was written or deleted there
+        ");
     untouched(&outside);
     assert_eq!(fs::read_dir(outside.parent().unwrap()).unwrap().count(), 1);
 
@@ -369,11 +545,12 @@ fn a_link_planted_in_the_run_directory_does_not_redirect_a_write() {
     let service_files = t.home().join("IocDock/service-files");
     fs::create_dir_all(&service_files).unwrap();
     symlink(&outside, service_files.join("linked")).unwrap();
-    refused(
-        &t,
-        &["exec", "linked", "--gen-swarm-file"],
-        &["through a symbolic link"],
-    );
+    assert_transcript!(refused(&t, &["exec", "linked", "--gen-swarm-file"]), @r"
+        exit 1
+        ----- stdout -----
+        ----- stderr -----
+        error: [HOME]/IocDock/service-files/linked leads to [HOME]/outside/target, outside [HOME]/IocDock/service-files (through a symbolic link); nothing was written or deleted there
+        ");
     untouched(&outside);
 }
 
@@ -401,18 +578,13 @@ fn an_export_of_the_old_layout_moves_with_its_autosave_files() {
     let t = TestContext::new();
     generated_ioc(&t, "moved");
     let old = old_layout_export(&t, "moved");
-    let out = t
-        .cmd(&["exec", "moved", "--export-for-mount"])
-        .assert()
-        .success()
-        .get_output()
-        .clone();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("moved its run folder"), "{stderr}");
-    assert!(
-        stderr.contains("iocdock service moved --deploy"),
-        "{stderr}"
-    );
+    assert_transcript!(t.run(&["exec", "moved", "--export-for-mount"]), @r#"
+        exit 0
+        ----- stdout -----
+        ----- stderr -----
+        warning: IOC "moved": moved its run folder [HOME]/IocDock-data/swarm/moved to [HOME]/IocDock-data/swarm/iocs/moved (autosave files and logs kept); a deployed service keeps its old mounts until `iocdock service moved --deploy` (or --update)
+        IOC "moved": exported ioc.ini and startup (running data kept) to [HOME]/IocDock-data/swarm/iocs/moved
+        "#);
     let new = t.run_dir("moved");
     assert!(!old.exists());
     assert_eq!(

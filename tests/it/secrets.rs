@@ -28,22 +28,12 @@ fn a_settings_file_others_can_change_is_refused() {
     t.write_settings("docker_stop_command: systemctl stop docker\n");
     let file = t.home().join("settings.yaml");
     fs::set_permissions(&file, fs::Permissions::from_mode(0o664)).unwrap();
-    let out = t.cmd(&["create", "ioc1"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    assert!(out.stdout.is_empty());
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(
-        stderr.contains(&format!(
-            "{}: writable by group or others (mode 0664)",
-            file.display()
-        )),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains(&format!("run `chmod 600 {}`", file.display())),
-        "{stderr}"
-    );
+    assert_transcript!(t.run(&["create", "ioc1"]), @r"
+        exit 1
+        ----- stdout -----
+        ----- stderr -----
+        error: [HOME]/settings.yaml: writable by group or others (mode 0664), but the engine stop/start commands it holds run as root: run `chmod 600 [HOME]/settings.yaml`
+        ");
     assert!(!t.repository().join("ioc1").exists());
 
     if !running_as_root() {
@@ -52,18 +42,12 @@ fn a_settings_file_others_can_change_is_refused() {
     }
     fs::set_permissions(&file, fs::Permissions::from_mode(0o600)).unwrap();
     std::os::unix::fs::chown(&file, Some(54_321), None).unwrap();
-    let out = t.cmd(&["list"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(
-        stderr.contains("owned by uid 54321, neither root nor the user running iocdock (uid 0)"),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains(&format!("run `chown 0 {}`", file.display())),
-        "{stderr}"
-    );
+    assert_transcript!(t.run(&["list"]), @r"
+        exit 1
+        ----- stdout -----
+        ----- stderr -----
+        error: [HOME]/settings.yaml: owned by uid 54321, neither root nor the user running iocdock (uid 0), but the engine stop/start commands it holds run as root: run `chown 0 [HOME]/settings.yaml`
+        ");
 }
 
 #[test]
@@ -77,41 +61,82 @@ fn secrets_readable_by_others_are_a_warning_and_never_printed() {
     );
     let file = t.home().join("settings.yaml");
     fs::set_permissions(&file, fs::Permissions::from_mode(0o644)).unwrap();
-    let out = t.cmd(&["config", "--list"]).output().unwrap();
-    assert!(out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(
-        stderr.contains(&format!(
-            "{}: readable by group or others (mode 0644) while it holds secrets",
-            file.display()
-        )),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains("alert_manager_default_webhook_receiver"),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains(&format!("run `chmod 600 {}`", file.display())),
-        "{stderr}"
-    );
-    let list = String::from_utf8_lossy(&out.stdout);
-    for masked in [
-        "REGISTRY_LOGIN_PASSWORD=***\n",
-        "ALERT_MANAGER_SMTP_AUTH_PASSWORD=***\n",
-        "ALERT_MANAGER_DEFAULT_WEBHOOK_RECEIVER=***\n",
-        "ALERT_MANAGER_INFO_WEBHOOK_RECEIVER=***\n",
-    ] {
-        assert!(list.contains(masked), "{masked} in {list}");
-    }
+    let run = t.run(&["config", "--list"]);
     for secret in ["hunter2", "smtp-pw", "T0K3N", "INF0"] {
-        assert!(!list.contains(secret), "{secret} printed: {list}");
+        assert!(!run.to_string().contains(secret), "{secret} printed: {run}");
     }
+    assert_transcript!(run, @r"
+        exit 0
+        ----- stdout -----
+        IOCDOCK_HOME=[HOME]
+        MANAGER_PATH=[HOME]/IocDock
+        REPOSITORY_PATH=[HOME]/IocDock/ioc-repository
+        SNAPSHOT_PATH=[HOME]/IocDock/ioc-snapshot
+        TEMPLATE_PATH=[HOME]/IocDock/templates
+        SERVICES_PATH=[HOME]/IocDock/imsrvs
+        ANSIBLE_PATH=[HOME]/IocDock/ansible
+        MOUNT_PATH=[HOME]/IocDock-data
+        SERVICE_FILE_PATH=[HOME]/IocDock/service-files
+        IOC_BACKUP_PATH=[HOME]/ioc-backup
+        SWARM_BACKUP_PATH=[HOME]/swarm-backup
+        OPERATION_LOG_FILE_PATH=[HOME]/IocDock/OperationLog
+        PREFIX_STACK_NAME=iasf
+        DEFAULT_MODULES=autosave, caputlog
+        DEFAULT_IOC_BIN=ST-IOC
+        IOC_CPU_LIMIT=1
+        IOC_MEMORY_LIMIT=1G
+        IOC_DEFAULT_CONSTRAINTS=node.role==worker
+        IOC_HEALTH_INTERVAL=30s
+        IOC_HEALTH_TIMEOUT=10s
+        IOC_HEALTH_RETRIES=5
+        IOC_HEALTH_START_PERIOD=120s
+        CONTAINER_TOP_PATH=/opt/EPICS
+        REGISTRY_COMMON_NAME=registry.iasf
+        REGISTRY_PORT=443
+        REGISTRY_MASTER_IP=
+        REGISTRY_LOGIN_USERNAME=
+        REGISTRY_LOGIN_PASSWORD=***
+        REGISTRY_PUSH_PORT=4443
+        REGISTRY_PUSH_USERNAME=
+        REGISTRY_PUSH_PASSWORD=
+        CLUSTER_MANAGER_NODES=
+        CLUSTER_WORKER_NODES=
+        DEFAULT_NODES=
+        SWARM_ADVERTISE_IP=
+        SWARM_ADVERTISE_INTERFACE=
+        ANSIBLE_SSH_USER=root
+        ANSIBLE_FOR_USER=iocdock
+        ANSIBLE_CREATE_PASSWORD=
+        MOUNT_DIR_NFS_MOUNT_SRC=
+        REGISTRY_NFS_MOUNT_SRC=
+        ALERT_MANAGER_MASTER_IP=
+        ALERT_MANAGER_SMTP_SMART_HOST=
+        ALERT_MANAGER_SMTP_TLS=starttls
+        ALERT_MANAGER_SMTP_AUTH_USERNAME=
+        ALERT_MANAGER_SMTP_AUTH_PASSWORD=***
+        ALERT_MANAGER_SMTP_EMAIL_SEND_ADDRESS=
+        ALERT_MANAGER_RECEIVE_EMAIL_LIST=
+        ALERT_MANAGER_DEFAULT_WEBHOOK_RECEIVER=***
+        ALERT_MANAGER_INFO_WEBHOOK_RECEIVER=***
+        MANAGEMENT_ADDRESS=
+        PROMETHEUS_EXTERNAL_URL=
+        ALERTMANAGER_EXTERNAL_URL=
+        IOC_DOWN_ALERT_AFTER=3m
+        MONITORING_ADMIN_PASSWORD=
+        GRAFANA_ADMIN_PASSWORD=
+        DOCKER_STOP_COMMAND=systemctl stop docker
+        DOCKER_START_COMMAND=systemctl start docker
+        DOCKER_SWARM_DIR=/var/lib/docker/swarm
+        ENGINE_READ_TIMEOUT=10
+        ENGINE_WRITE_TIMEOUT=60
+        ----- stderr -----
+        warning: [HOME]/settings.yaml: readable by group or others (mode 0644) while it holds secrets (registry_login_password, alert_manager_smtp_auth_password, alert_manager_default_webhook_receiver, alert_manager_info_webhook_receiver): run `chmod 600 [HOME]/settings.yaml`
+        ");
 
     // Private again: no warning.
     fs::set_permissions(&file, fs::Permissions::from_mode(0o600)).unwrap();
-    t.cmd(&["config", "--list"]).assert().success().stderr("");
+    let run = t.run(&["config", "--list"]);
+    assert_eq!((run.code, run.stderr.as_str()), (Some(0), ""));
 }
 
 #[test]
@@ -206,16 +231,12 @@ fn a_lock_file_that_is_a_link_is_refused() {
     fs::write(&target, "keep\n").unwrap();
     fs::remove_file(&lock).unwrap();
     std::os::unix::fs::symlink(&target, &lock).unwrap();
-    let out = t.cmd(&["create", "ioc2"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains(&format!(
-            "{}: cannot open lock file: is a symbolic link",
-            lock.display()
-        )),
-        "{stderr}"
-    );
+    assert_transcript!(t.run(&["create", "ioc2"]), @r"
+        exit 1
+        ----- stdout -----
+        ----- stderr -----
+        error: [HOME]/IocDock/ioc-repository/.iocdock.lock: cannot open lock file: is a symbolic link; remove it, iocdock makes its own
+        ");
     assert!(!t.repository().join("ioc2").exists());
     assert_eq!(fs::read_to_string(&target).unwrap(), "keep\n");
     assert_eq!(mode(&target) & 0o777, 0o644);

@@ -6,7 +6,7 @@ fn no_env(_: &str) -> Option<String> {
 }
 
 fn fixture(path: &str) -> String {
-    let full = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/");
+    let full = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/");
     std::fs::read_to_string(format!("{full}{path}")).unwrap()
 }
 

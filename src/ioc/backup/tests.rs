@@ -18,7 +18,7 @@ use chrono::TimeZone;
 
 const FIXTURE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../shared/fixtures/backups/20261122000730.ioc.tar.gz"
+    "/tests/fixtures/backups/20261122000730.ioc.tar.gz"
 );
 const STAMP: &str = "20261122000730";
 

@@ -13,7 +13,7 @@ use crate::ioc::repository::SRC_DIR;
 use crate::ioc::state::IocState;
 use crate::settings::{Overrides, Settings};
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures");
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 
 fn settings() -> Settings {
     match Settings::load(Overrides {

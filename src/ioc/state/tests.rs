@@ -1,7 +1,7 @@
 use super::pickle::*;
 use super::*;
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures");
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 const WT3_REASON: &str = "option \"load\" in section \"DB\" invalid.";
 const WT3_MESSAGE: &str = "db file \"missing.db\" not found.";
 const WT3_TIME: &str = "2026/11/22 00:07:40";
