@@ -47,11 +47,11 @@ use crate::archive::{
 use crate::fsutil::nofollow::{self, Found};
 use crate::fsutil::{FsError, IoContext, StagedDir};
 use crate::ioc::ini::IniDocument;
-use crate::ioc::name::{self, InvalidName};
 use crate::ioc::repository::{
     INI_FILE, INI_MODE, PROJECT_DIR, Repository, SRC_DIR, STATE_FILE, STATE_MODE,
 };
 use crate::ioc::state::{IocState, Status};
+use crate::schema::ioc_name::{self as name, InvalidName};
 
 pub(crate) const ARCHIVE_SUFFIX: &str = ".ioc.tar.gz";
 
