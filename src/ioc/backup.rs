@@ -46,7 +46,7 @@ use crate::archive::{
 };
 use crate::fsutil::nofollow::{self, Found};
 use crate::fsutil::{FsError, IoContext, StagedDir};
-use crate::ioc::ini::IniDocument;
+use crate::ini::IniDocument;
 use crate::ioc::repository::{
     INI_FILE, INI_MODE, PROJECT_DIR, Repository, SRC_DIR, STATE_FILE, STATE_MODE,
 };
@@ -1360,7 +1360,7 @@ fn copy_tree(from: &Path, to: &Path) -> Result<(), FsError> {
 mod tests {
     use super::*;
     use crate::archive::STAMP_LEN;
-    use crate::ioc::ini::IniDocument;
+    use crate::ini::IniDocument;
     use crate::ioc::state::{Health, SnapshotState, StateFormat};
     use crate::settings::Paths;
     use chrono::TimeZone;
