@@ -9,6 +9,7 @@ mod completion;
 mod compose;
 mod embedded;
 mod fsutil;
+mod ini;
 mod interrupt;
 mod ioc;
 mod manual;

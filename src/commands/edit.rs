@@ -5,9 +5,9 @@ use anyhow::Context;
 use crate::commands::ExitStatus;
 use crate::commands::lock_repository;
 use crate::ioc::editing::{EditSession, Outcome, Resumed};
-use crate::ioc::name;
 use crate::ioc::repository::Repository;
 use crate::printer::Printer;
+use crate::schema::ioc_name as name;
 use crate::settings::Settings;
 
 /// `$VISUAL`, then `$EDITOR`, then vi, as other Unix tools choose.

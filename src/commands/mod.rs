@@ -30,9 +30,9 @@ use crate::cli::EditArgs;
 use crate::fsutil::RepositoryLock;
 use crate::fsutil::leftovers::Cleared;
 use crate::ioc::config::{IniChanges, Module, RawTemplate, parse_assignment, parse_section};
-use crate::ioc::name;
 use crate::ioc::repository::{Repository, read_ini_file};
 use crate::printer::Printer;
+use crate::schema::ioc_name as name;
 use crate::settings::Settings;
 
 /// Takes the repository lock for a mutating command, telling the operator when it

@@ -1,57 +1,14 @@
-//! What the options of ioc.ini mean: the defaults of a new IOC, which options users may
-//! set, the module list and the `[RAW]` templates (SPEC §4, §6 create/set).
+//! What the options of ioc.ini mean: which options users may set, the `[RAW]`
+//! templates, the defaults an older file lacks (SPEC §4, §6 create/set). The section
+//! names, the module list and a new IOC's defaults are the schema's, named here too.
 
-use std::fmt;
-
-use crate::ioc::ini::{IniDocument, normalise_value};
+use crate::ini::{IniDocument, normalise_value};
 use crate::schema::ioc_ini as schema;
+pub(crate) use crate::schema::ioc_ini::{
+    DB, DEPLOY, IOC, InvalidHost, Module, RAW, SETTING, SRC, SWARM_HOST, checked_host, host,
+    is_valid_host, new_ioc_ini,
+};
 use crate::settings::Settings;
-
-pub(crate) const IOC: &str = "IOC";
-pub(crate) const SRC: &str = "SRC";
-pub(crate) const DB: &str = "DB";
-pub(crate) const SETTING: &str = "SETTING";
-pub(crate) const DEPLOY: &str = "DEPLOY";
-pub(crate) const RAW: &str = "RAW";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum Module {
-    Autosave,
-    Caputlog,
-    StatusIoc,
-    StatusOs,
-}
-
-impl Module {
-    pub(crate) const ALL: [Module; 4] = [
-        Module::Autosave,
-        Module::Caputlog,
-        Module::StatusIoc,
-        Module::StatusOs,
-    ];
-
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            Module::Autosave => "autosave",
-            Module::Caputlog => "caputlog",
-            Module::StatusIoc => "status-ioc",
-            Module::StatusOs => "status-os",
-        }
-    }
-
-    pub(crate) fn parse(word: &str) -> Option<Module> {
-        let word = word.trim();
-        Module::ALL
-            .into_iter()
-            .find(|m| m.as_str().eq_ignore_ascii_case(word))
-    }
-}
-
-impl fmt::Display for Module {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// The `[RAW]` section templates of `--add-asyn`, `--add-stream` and `--add-raw`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -220,35 +177,6 @@ fn managed_hint(section: &str, key: &str) -> Option<String> {
         .and_then(|o| o.managed_by)
         .or_else(|| (section == SRC).then_some("iocdock exec NAME --add-src-file"))?;
     Some(format!(" (use `{command}`)"))
-}
-
-/// Where the IOC runs as written: `swarm`, or a host name for IOCs run outside the
-/// swarm (`checked_host` says whether it is one).
-pub(crate) fn host(doc: &IniDocument) -> &str {
-    doc.get(IOC, "host").unwrap_or(SWARM_HOST)
-}
-
-/// The host value of the IOCs that run as swarm services.
-pub(crate) const SWARM_HOST: &str = "swarm";
-
-pub(crate) use crate::schema::ioc_ini::{InvalidHost, checked_host, is_valid_host};
-
-/// The ioc.ini of a new IOC with every default of SPEC §4.
-pub(crate) fn new_ioc_ini(name: &str, settings: &Settings) -> IniDocument {
-    let mut doc = IniDocument::new();
-    let required = |section: &str| {
-        schema::SECTIONS
-            .iter()
-            .any(|s| s.name == section && s.required)
-    };
-    for option in schema::OPTIONS
-        .iter()
-        .filter(|o| required(o.section) && !o.optional)
-    {
-        let value = option.default.value(name, settings);
-        doc.set(option.section, option.key, &normalise_value(&value));
-    }
-    doc
 }
 
 /// Adds options that a current ioc.ini has and an older one may lack, keeping every

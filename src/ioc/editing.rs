@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use crate::fsutil::{self, IoContext};
-use crate::ioc::ini::{IniDocument, IniError};
+use crate::ini::{IniDocument, IniError};
 use crate::ioc::repository::{INI_FILE, INI_MODE, Repository, RepositoryError};
 use crate::schema::ioc_ini::{self, Context, Violation};
 use crate::settings::Settings;

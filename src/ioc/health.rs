@@ -9,22 +9,18 @@
 
 use std::path::Path;
 
+use crate::ini::{IniDocument, value_lines};
 use crate::ioc::config::{DB, DEPLOY, Module};
-use crate::ioc::ini::{IniDocument, value_lines};
 use crate::ioc::repository::SRC_DIR;
 use crate::ioc::startup::{self, SourceError};
+use crate::schema::ioc_ini::{CHECK_OPTION, PV_OPTION};
+use crate::schema::values::{PV_RULE, is_pv_name};
 
-/// `[DEPLOY] health-check = true|false`: whether the service gets the check.
-pub(crate) const CHECK_OPTION: &str = "health-check";
-/// `[DEPLOY] health-pv = NAME`: the PV the check reads instead of the automatic one.
-pub(crate) const PV_OPTION: &str = "health-pv";
 /// The status-ioc database names its heartbeat `$(IOC):HEARTBEAT`, and so does
 /// devIocStats' `iocAdminSoft.db`: the name holds when one replaces the other.
 const HEARTBEAT_SUFFIX: &str = ":HEARTBEAT";
 /// Where the check searches: the loopback broadcast address.
 const SEARCH_ADDRESS: &str = "127.255.255.255";
-
-pub(crate) const PV_RULE: &str = "expected a PV name: printable characters without spaces, quotes, '$', '\\' or '`', not starting with '-'";
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum HealthError {
@@ -47,16 +43,6 @@ pub(crate) struct HealthOptions {
     pub(crate) enabled: bool,
     /// The PV named by `health-pv`; `None` lets iocdock choose.
     pub(crate) pv: Option<String>,
-}
-
-/// A PV name `caget` gets inside single quotes of the check's shell command, and
-/// never takes for an option.
-pub(crate) fn is_pv_name(name: &str) -> bool {
-    !name.is_empty()
-        && !name.starts_with('-')
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_graphic() && !b"\"'$\\`".contains(&b))
 }
 
 /// Reads and checks `health-check` (true or false, any case; empty or missing means

@@ -6,8 +6,6 @@ pub(crate) mod consistency;
 pub(crate) mod diff;
 pub(crate) mod editing;
 pub(crate) mod health;
-pub(crate) mod ini;
-pub(crate) mod name;
 pub(crate) mod query;
 pub(crate) mod repository;
 pub(crate) mod reserved;

@@ -1,7 +1,7 @@
 //! `list` conditions (SPEC §6): which IOC projects a `key=value` selects.
 
+use crate::ini::normalise_value;
 use crate::ioc::config::{self, parse_key_value};
-use crate::ioc::ini::normalise_value;
 use crate::ioc::repository::IocProject;
 use crate::ioc::state::{Health, SnapshotState, Status};
 

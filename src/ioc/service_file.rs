@@ -9,9 +9,9 @@ use crate::compose::model::{
     ResourceAmounts, Resources, Scalar, Service, ServiceNetworks, StringOrList, UpdateConfig,
 };
 use crate::compose::{ComposeError, PV_LABEL};
+use crate::ini::{IniDocument, value_lines};
 use crate::ioc::config::DEPLOY;
 use crate::ioc::health;
-use crate::ioc::ini::{IniDocument, value_lines};
 use crate::schema::names::service_key;
 use crate::settings::Settings;
 

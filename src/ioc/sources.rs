@@ -69,7 +69,7 @@ pub(crate) fn source_folder<'a>(
     let text = value.to_string_lossy();
     let is_folder = value.is_dir();
     let bare = !text.contains('/');
-    if bare && crate::ioc::name::validate(&text).is_ok() && repository.exists(&text) {
+    if bare && crate::schema::ioc_name::validate(&text).is_ok() && repository.exists(&text) {
         return Err(SourceFolderError::IocName {
             value: text.into_owned(),
             folder: if is_folder {

@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 
 use crate::embedded::Templates;
 use crate::fsutil::{self, FsError, IoContext};
+use crate::ini::IniDocument;
 use crate::ioc::config::{self, InvalidHost, SWARM_HOST};
 use crate::ioc::health::{self, HealthError};
-use crate::ioc::ini::IniDocument;
 use crate::ioc::repository::{
     INI_FILE, PROJECT_DIR, Repository, RepositoryError, SERVICE_FILE, now_stamp,
 };

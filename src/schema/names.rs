@@ -4,7 +4,11 @@
 //! characters at most). Checked on the whole name, so the prefix and the IOC name
 //! are judged together.
 
-use crate::services::catalog::longest_built_in_name;
+use crate::schema::ioc_name;
+
+/// The longest name of a built-in service, which every stack prefix must leave room
+/// for. The catalog owns the built-in services; a test there keeps this the longest.
+pub(crate) const LONGEST_BUILT_IN_NAME: &str = "swarmExporter";
 
 /// swarmkit refuses longer service names ("name must be 63 characters or fewer").
 pub(crate) const MAX_SERVICE_NAME: usize = 63;
@@ -95,18 +99,18 @@ pub(crate) fn suggested_name(prefix: &str, name: &str) -> Option<String> {
     let mut suggestion: String = name
         .chars()
         .map(|c| if c == '.' { '-' } else { c })
-        .take(room.min(crate::ioc::name::MAX_NAME_LEN))
+        .take(room.min(ioc_name::MAX_NAME_LEN))
         .collect();
     while suggestion.ends_with(['-', '_']) {
         suggestion.pop();
     }
-    (crate::ioc::name::validate(&suggestion).is_ok() && check_ioc_name(prefix, &suggestion).is_ok())
+    (ioc_name::validate(&suggestion).is_ok() && check_ioc_name(prefix, &suggestion).is_ok())
         .then_some(suggestion)
 }
 
 /// Why swarm would refuse the services of stack prefix `prefix`, if it would.
 pub(crate) fn prefix_problem(prefix: &str) -> Option<String> {
-    let longest = ioc_service_name(prefix, longest_built_in_name());
+    let longest = ioc_service_name(prefix, LONGEST_BUILT_IN_NAME);
     if !is_service_name(prefix) || prefix.contains(['.']) {
         Some(format!(
             "\"{prefix}\" is not a stack name swarm accepts (letters and digits, joined by single runs of \"-\" or \"_\"; services are named <prefix>_srv-<name>)"

@@ -80,11 +80,32 @@ fn password(key: &str, value: &str) -> Option<String> {
         return None;
     }
     // The rule words its key first; BadSetting names the key itself.
-    crate::services::monitoring::problem(key, value).map(|p| {
+    password_problem(key, value).map(|p| {
         p.strip_prefix(key)
             .map(|rest| rest.trim_start_matches([':', ' ']).to_string())
             .unwrap_or(p)
     })
+}
+
+/// What is wrong with `value` as the password of `key`, if anything. The monitoring
+/// services read passwords from files and strip the spaces around them, so such spaces
+/// would be lost; bcrypt reads at most 72 bytes.
+pub(crate) fn password_problem(key: &str, value: &str) -> Option<String> {
+    if value.chars().any(char::is_control) {
+        Some(format!(
+            "{key}: a password without control characters or line breaks is expected"
+        ))
+    } else if value.trim() != value {
+        Some(format!(
+            "{key}: a password that does not begin or end with a space is expected (the services strip them)"
+        ))
+    } else if key == "monitoring_admin_password" && value.len() > 72 {
+        Some(format!(
+            "{key} is longer than 72 bytes, which bcrypt cannot hash"
+        ))
+    } else {
+        None
+    }
 }
 
 const RULES: &[SettingRule] = &[
@@ -326,13 +347,39 @@ const RULES: &[SettingRule] = &[
     },
 ];
 
+/// How alertmanager may talk to the SMTP server (`alert_manager_smtp_tls`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SmtpTls {
+    /// Plain SMTP: for a relay that offers no TLS (and takes no login).
+    None,
+    /// Plain connection upgraded with STARTTLS, which the server must offer.
+    StartTls,
+    /// TLS from the first byte (SMTPS); alertmanager speaks it on port 465 only.
+    Tls,
+}
+
+impl SmtpTls {
+    const WORDS: [(&'static str, SmtpTls); 3] = [
+        ("none", SmtpTls::None),
+        ("starttls", SmtpTls::StartTls),
+        ("tls", SmtpTls::Tls),
+    ];
+
+    /// The mode a setting value names, if it names one.
+    pub(crate) fn parse(value: &str) -> Option<SmtpTls> {
+        Self::WORDS
+            .iter()
+            .find(|(word, _)| *word == value)
+            .map(|(_, mode)| *mode)
+    }
+}
+
 /// Alertmanager opens SMTPS (TLS from the first byte) exactly when the port is 465.
 const SMTPS_PORT: &str = "465";
 
 /// How e-mail reaches the SMTP server: the word itself, and, once e-mail is sent, that
 /// it fits the port alertmanager uses it on and sends no login in clear.
 fn smtp_tls_problems(s: &Settings) -> Vec<String> {
-    use crate::services::alertmanager::SmtpTls;
     let Some(tls) = SmtpTls::parse(&s.alert_manager_smtp_tls) else {
         return vec![format!(
             "\"{}\" is not one of none, starttls, tls",
@@ -503,6 +550,25 @@ mod tests {
             .into_iter()
             .map(|b| format!("{}: {}", b.key, b.problem))
             .collect()
+    }
+
+    #[test]
+    fn passwords_the_services_would_change_are_refused() {
+        let key = "grafana_admin_password";
+        assert_eq!(password_problem(key, "s3cret: \"x\""), None);
+        assert!(
+            password_problem(key, " s3cret")
+                .unwrap()
+                .contains("begin or end with a space")
+        );
+        assert!(
+            password_problem(key, "a\nb")
+                .unwrap()
+                .contains("control characters")
+        );
+        assert_eq!(password_problem(key, &"x".repeat(100)), None);
+        let long = password_problem("monitoring_admin_password", &"x".repeat(73)).unwrap();
+        assert!(long.contains("72 bytes"), "{long}");
     }
 
     #[test]

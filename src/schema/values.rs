@@ -43,6 +43,18 @@ pub(crate) fn is_bin_name(bin: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
+pub(crate) const PV_RULE: &str = "expected a PV name: printable characters without spaces, quotes, '$', '\\' or '`', not starting with '-'";
+
+/// A PV name `caget` gets inside single quotes of the check's shell command, and
+/// never takes for an option.
+pub(crate) fn is_pv_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('-')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !b"\"'$\\`".contains(&b))
+}
+
 pub(crate) const BIN_RULE: &str = "expected the name of the IOC executable in the image: letters, digits, \"_\" and \"-\", not starting with a digit or \"-\" (e.g. ST-IOC)";
 
 /// `NAME=value` of an epics_env line, split at the first `=`.

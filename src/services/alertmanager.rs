@@ -7,39 +7,13 @@
 
 use serde_yaml::{Mapping, Value};
 
+use crate::schema::settings::SmtpTls;
 use crate::settings::Settings;
 
 /// Receiver every alert goes to unless a route says otherwise.
 const DEFAULT_RECEIVER: &str = "default";
 /// Receiver of alerts labelled `severity="info"` (by the template's route).
 const INFO_RECEIVER: &str = "info";
-
-/// How alertmanager may talk to the SMTP server (`alert_manager_smtp_tls`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum SmtpTls {
-    /// Plain SMTP: for a relay that offers no TLS (and takes no login).
-    None,
-    /// Plain connection upgraded with STARTTLS, which the server must offer.
-    StartTls,
-    /// TLS from the first byte (SMTPS); alertmanager speaks it on port 465 only.
-    Tls,
-}
-
-impl SmtpTls {
-    const WORDS: [(&'static str, SmtpTls); 3] = [
-        ("none", SmtpTls::None),
-        ("starttls", SmtpTls::StartTls),
-        ("tls", SmtpTls::Tls),
-    ];
-
-    /// The mode a setting value names, if it names one.
-    pub(crate) fn parse(value: &str) -> Option<SmtpTls> {
-        Self::WORDS
-            .iter()
-            .find(|(word, _)| *word == value)
-            .map(|(_, mode)| *mode)
-    }
-}
 
 fn text(value: &str) -> Value {
     Value::String(value.to_string())

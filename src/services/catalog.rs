@@ -66,16 +66,6 @@ pub(crate) const CUSTOM_SERVICES_FILE: &str = "services.yaml";
 /// files.
 pub(crate) const RESERVED_FOLDERS: [&str; 3] = ["iocLog", "iocs", GLOBAL_DIR];
 
-/// The longest name of a built-in service, which every stack prefix must leave room
-/// for.
-pub(crate) fn longest_built_in_name() -> &'static str {
-    BUILT_IN
-        .iter()
-        .map(|b| b.name)
-        .max_by_key(|name| name.len())
-        .unwrap_or_default()
-}
-
 /// Relative path of a built-in service's compose file, under `imsrvs/` and under
 /// `$MOUNT_PATH/swarm`.
 pub(crate) fn compose_file(name: &str, kind: ServiceType) -> String {
@@ -193,7 +183,7 @@ fn custom_services(settings: &Settings) -> Result<Vec<ManagedService>, ManagedEr
     entries
         .into_iter()
         .map(|(name, path)| {
-            crate::ioc::name::validate(&name).map_err(|e| invalid(e.to_string()))?;
+            crate::schema::ioc_name::validate(&name).map_err(|e| invalid(e.to_string()))?;
             let path = Path::new(&path);
             let file = if path.is_absolute() {
                 path.to_path_buf()
@@ -272,6 +262,7 @@ pub(crate) fn find(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::schema::names::LONGEST_BUILT_IN_NAME;
 
     #[test]
     fn built_in_names_are_reserved_in_any_case() {
@@ -295,6 +286,15 @@ mod tests {
         }
         let custom = ReservedNames::new([("archiver".to_string(), "the custom service")]);
         assert!(custom.check("Archiver").is_err());
+    }
+
+    #[test]
+    fn the_stack_prefix_leaves_room_for_the_longest_built_in_name() {
+        // The rule of prefix_stack_name sits below the catalog and keeps the name.
+        assert!(BUILT_IN.iter().any(|b| b.name == LONGEST_BUILT_IN_NAME));
+        for b in BUILT_IN {
+            assert!(b.name.len() <= LONGEST_BUILT_IN_NAME.len(), "{}", b.name);
+        }
     }
 
     #[test]

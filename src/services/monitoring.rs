@@ -13,6 +13,7 @@ use base64::Engine as _;
 
 use super::{Answers, BuiltinError, RenderedFile, Secret};
 use crate::cluster::htpasswd;
+use crate::schema::settings::password_problem;
 use crate::settings::Settings;
 
 /// The user prometheus and alertmanager let in.
@@ -31,27 +32,6 @@ const LOKI_ALERTMANAGER_CREDENTIALS: &str = "loki/secrets/alertmanager-credentia
 /// The web configurations that hold the hash (through `{{iocdock.monitoring_password_hash}}`).
 pub(crate) const WEB_CONFIGS: [&str; 2] =
     ["prometheus/config/web.yml", "alertManager/config/web.yml"];
-
-/// What is wrong with `value` as the password of `key`, if anything. The services read
-/// passwords from files and strip the spaces around them, so such spaces would be
-/// lost; bcrypt reads at most 72 bytes.
-pub(crate) fn problem(key: &str, value: &str) -> Option<String> {
-    if value.chars().any(char::is_control) {
-        Some(format!(
-            "{key}: a password without control characters or line breaks is expected"
-        ))
-    } else if value.trim() != value {
-        Some(format!(
-            "{key}: a password that does not begin or end with a space is expected (the services strip them)"
-        ))
-    } else if key == Secret::MonitoringPassword.key() && value.len() > 72 {
-        Some(format!(
-            "{key} is longer than 72 bytes, which bcrypt cannot hash"
-        ))
-    } else {
-        None
-    }
-}
 
 fn stored(root: &Path, relative: &str) -> Option<String> {
     std::fs::read_to_string(root.join(relative))
@@ -104,7 +84,7 @@ impl Logins {
             } else {
                 stored(root, stored_at).ok_or_else(|| secret.missing_error(settings))?
             };
-            match problem(secret.key(), &value) {
+            match password_problem(secret.key(), &value) {
                 Some(problem) => Err(BuiltinError::Credentials(problem)),
                 None => Ok(value),
             }
@@ -173,21 +153,6 @@ impl Logins {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn passwords_the_services_would_change_are_refused() {
-        let key = "grafana_admin_password";
-        assert_eq!(problem(key, "s3cret: \"x\""), None);
-        assert!(
-            problem(key, " s3cret")
-                .unwrap()
-                .contains("begin or end with a space")
-        );
-        assert!(problem(key, "a\nb").unwrap().contains("control characters"));
-        assert_eq!(problem(key, &"x".repeat(100)), None);
-        let long = problem("monitoring_admin_password", &"x".repeat(73)).unwrap();
-        assert!(long.contains("72 bytes"), "{long}");
-    }
 
     #[test]
     fn a_stored_hash_is_reused_only_for_its_password() {

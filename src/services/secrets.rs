@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use super::{BuiltinError, monitoring, swarm_dir};
 use crate::cluster::htpasswd::Identity;
+use crate::schema::settings::password_problem;
 use crate::settings::Settings;
 
 /// A secret the settings may leave out, to be asked for on a terminal.
@@ -53,7 +54,7 @@ impl Secret {
     pub(crate) fn problem(self, value: &str) -> Option<String> {
         match self {
             Secret::MonitoringPassword | Secret::GrafanaAdminPassword => {
-                monitoring::problem(self.key(), value)
+                password_problem(self.key(), value)
             }
             _ => None,
         }

@@ -6,11 +6,9 @@ use std::path::{Path, PathBuf};
 
 use serde_yaml::Value;
 
-use crate::swarm::engine::EngineLimits;
-
 mod types;
 
-pub(crate) use self::types::{Seconds, TimeLimit};
+pub(crate) use self::types::{EngineLimits, Seconds, TimeLimit};
 use self::types::{SettingType, scalar_text};
 
 pub(crate) const DEFAULT_HOME: &str = "/opt/IocDockHome";

@@ -1,5 +1,5 @@
 //! The types a setting can have, each with how it is read from YAML and shown by
-//! `config`.
+//! `config`, and the engine's time limits made of two of them.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -60,6 +60,27 @@ impl TimeLimit {
             .contains(&seconds)
             .then(|| TimeLimit(Duration::from_secs_f64(seconds)))
     }
+}
+
+/// How long iocdock waits for the engine (settings `engine_read_timeout`,
+/// `engine_write_timeout`; connecting is fixed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct EngineLimits {
+    pub(crate) connect: Duration,
+    /// Each request that reads (GET, HEAD), and all requests of a command that only
+    /// reads.
+    pub(crate) read: Duration,
+    /// Each request that changes something (create, update, remove), and all requests
+    /// of a command that deploys, updates or removes.
+    pub(crate) write: Duration,
+}
+
+impl EngineLimits {
+    pub(crate) const DEFAULT: EngineLimits = EngineLimits {
+        connect: Duration::from_secs(3),
+        read: Duration::from_secs(10),
+        write: Duration::from_secs(60),
+    };
 }
 
 impl SettingType for TimeLimit {

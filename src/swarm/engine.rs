@@ -26,12 +26,13 @@ use bollard::Docker;
 
 use cause::{Expired, Limit, Setting};
 use connect::{client, connect_to};
-pub(crate) use deadlines::{EngineLimits, set_limits};
+pub(crate) use deadlines::set_limits;
 use deadlines::{Session, bounded, limits};
 use transport::Client;
 pub(crate) use transport::Raw;
 
 use crate::process::one_line;
+use crate::settings::EngineLimits;
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum SwarmError {

@@ -26,34 +26,25 @@ const ORDER: &[&[&str]] = &[
     // Leaves: they know nothing of the domains above.
     &["settings", "embedded", "archive", "table", "oplog"],
     // compose imports nothing of the domains, nor of the leaves above; nor do these.
-    &["compose", "fsutil", "suggest", "parallel", "interrupt"],
+    &[
+        "compose",
+        "fsutil",
+        "ini",
+        "suggest",
+        "parallel",
+        "interrupt",
+    ],
     // Host commands and how text is shown on one line: imports nothing, and anything
     // that reports a message may use it, compose too.
     &["process"],
-];
-
-/// Imports against the order that are known and not yet undone, as (source path or
-/// the start of one, so a file split into a folder stays covered; module imported).
-/// Each must still occur: when one is undone, its line goes too.
-const PENDING: &[(&str, &str)] = &[
-    // The engine's time limits are the engine's type with the settings' defaults:
-    // the type belongs with the settings.
-    ("src/settings", "swarm"),
-    // schema checks ioc.ini with the ioc module's own section names and parser, and
-    // the monitoring settings with the services' rules: those checks belong to ioc
-    // and services, the rest of schema below them.
-    ("src/schema/ioc_ini", "ioc"),
-    ("src/schema/names", "ioc"),
-    ("src/schema/names", "services"),
-    ("src/schema/settings", "services"),
 ];
 
 fn row_of(module: &str) -> Option<usize> {
     ORDER.iter().position(|row| row.contains(&module))
 }
 
-/// The module path of a source file: `src/ioc/mod.rs` is `ioc`, `src/ioc/ini.rs` is
-/// `ioc::ini`, `src/lib.rs` is `lib`.
+/// The module path of a source file: `src/ioc/mod.rs` is `ioc`, `src/ioc/config.rs` is
+/// `ioc::config`, `src/lib.rs` is `lib`.
 fn module_path(relative: &Path) -> Vec<String> {
     let mut parts: Vec<String> = relative
         .iter()
@@ -202,7 +193,6 @@ fn imports_follow_the_module_order() {
             ));
         }
     }
-    let mut pending_seen = BTreeSet::new();
     for file in &files {
         let relative = file.strip_prefix(root).unwrap();
         let shown = relative.display().to_string();
@@ -229,13 +219,6 @@ fn imports_follow_the_module_order() {
             if to > from {
                 continue;
             }
-            if let Some(pending) = PENDING
-                .iter()
-                .find(|(start, module)| shown.starts_with(start) && *module == target)
-            {
-                pending_seen.insert(*pending);
-                continue;
-            }
             let why = if to == from {
                 "a module of its own row"
             } else {
@@ -243,13 +226,6 @@ fn imports_follow_the_module_order() {
             };
             problems.push(format!(
                 "{shown}:{line}: `{top}` imports `{target}`, {why} (see docs/ARCHITECTURE.md)"
-            ));
-        }
-    }
-    for pending @ (file, module) in PENDING {
-        if !pending_seen.contains(pending) {
-            problems.push(format!(
-                "{file} no longer imports `{module}`: remove it from PENDING in tests/it/layers.rs"
             ));
         }
     }

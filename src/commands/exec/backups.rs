@@ -18,7 +18,7 @@ impl Context<'_> {
         }
         let mut selected: Vec<String> = Vec::with_capacity(names.len());
         for name in names {
-            crate::ioc::name::validate(name)?;
+            crate::schema::ioc_name::validate(name)?;
             if !selected.contains(name) {
                 selected.push(name.clone());
             }

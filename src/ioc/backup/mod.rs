@@ -33,8 +33,8 @@ use std::path::{Path, PathBuf};
 
 use crate::archive::{ArchiveError, LinkEscape, resolve_link, size_text};
 use crate::fsutil::{FsError, IoContext};
-use crate::ioc::name::InvalidName;
 use crate::ioc::repository::{PROJECT_DIR, Repository, SRC_DIR, STATE_FILE};
+use crate::schema::ioc_name::InvalidName;
 
 mod read;
 mod restore;

@@ -7,9 +7,9 @@ use std::path::Path;
 
 use super::{Archive, BackupError, CONTENT_LIMIT, Node, TOO_LARGE, escaping_links, link_problem};
 use crate::archive::{self, ArchiveError, EntryHead, EntryKind, is_stamp};
-use crate::ioc::ini::IniDocument;
-use crate::ioc::name;
+use crate::ini::IniDocument;
 use crate::ioc::repository::{INI_FILE, PROJECT_DIR, SRC_DIR, STATE_FILE};
+use crate::schema::ioc_name as name;
 
 /// Reads and checks a whole archive; nothing of it may be restored unless this
 /// succeeds. See the module notes for what is accepted.

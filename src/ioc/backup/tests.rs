@@ -10,7 +10,7 @@ use super::read::read_archive_limited;
 use super::write::create_at;
 use super::*;
 use crate::archive::{ArchiveError, STAMP_LEN};
-use crate::ioc::ini::IniDocument;
+use crate::ini::IniDocument;
 use crate::ioc::repository::{INI_FILE, PROJECT_DIR, STATE_FILE};
 use crate::ioc::state::{Health, IocState, SnapshotState, StateFormat, Status};
 use crate::settings::Paths;

@@ -17,8 +17,8 @@ use super::{
 use crate::archive::{self, ArchiveError};
 use crate::fsutil::nofollow::{self, Found};
 use crate::fsutil::{FsError, IoContext};
-use crate::ioc::name;
 use crate::ioc::repository::{INI_FILE, PROJECT_DIR, Repository, SRC_DIR, STATE_FILE};
+use crate::schema::ioc_name as name;
 
 /// Writes `<YYYYmmddHHMMSS>.ioc.tar.gz` of every IOC, or of the IOCs `only` names,
 /// into `dest_dir`; see the module notes for naming and size.

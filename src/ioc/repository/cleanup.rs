@@ -8,7 +8,7 @@ use super::{INI_FILE, PROJECT_DIR, Repository, SRC_DIR, SWARM_IOCS_DIR, read_ini
 use crate::fsutil::leftovers::{self, Cleared, Kind, Leftover};
 use crate::fsutil::{self, FsError};
 use crate::ioc::config::{self, SWARM_HOST};
-use crate::ioc::name;
+use crate::schema::ioc_name as name;
 
 /// Leftovers of interrupted commands in the folders all IOCs share (the repository,
 /// the snapshot folder, `swarm/iocs`, the service file folder), listed once per

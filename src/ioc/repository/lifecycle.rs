@@ -11,9 +11,9 @@ use super::{
 };
 use crate::fsutil::{self, FsError, IoContext};
 use crate::ioc::config::{self, SWARM_HOST};
-use crate::ioc::name;
 use crate::ioc::reserved::ReservedNames;
 use crate::ioc::state::{IocState, STATE_SIZE_LIMIT, StateError};
+use crate::schema::ioc_name as name;
 
 /// What `rename` did: the folders moved, and the run folder of the old layout it
 /// moved to the new one, if any.

@@ -6,11 +6,11 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::fsutil::{self, FsError, IoContext, PathError, StagedDir};
+use crate::ini::{IniDocument, IniError};
 use crate::ioc::config::{self, InvalidHost, SWARM_HOST};
-use crate::ioc::ini::{IniDocument, IniError};
-use crate::ioc::name::{self, InvalidName};
 use crate::ioc::reserved::ReservedNames;
 use crate::ioc::state::{IocState, STATE_SIZE_LIMIT, StateError, StateFormat};
+use crate::schema::ioc_name::{self as name, InvalidName};
 use crate::schema::{ioc_ini, names};
 use crate::settings::{Paths, Settings};
 

@@ -4,8 +4,8 @@
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
+use crate::ini::{IniDocument, value_lines};
 use crate::ioc::config::{self, Module};
-use crate::ioc::ini::{IniDocument, value_lines};
 use crate::schema::values::{SUBSTITUTION_KEYWORDS, env_assignment, parse_load_line};
 
 /// The modules of `[IOC] module` that the tool knows, in the order the file lists them.

@@ -4,9 +4,8 @@
 use std::fmt;
 
 use super::rules::is_valid_host;
-use super::{OPTIONS, SECTIONS, Stage, section_spec, spec};
-use crate::ioc::config::{DEPLOY, IOC, SWARM_HOST};
-use crate::ioc::ini::IniDocument;
+use super::{DEPLOY, IOC, OPTIONS, SECTIONS, SWARM_HOST, Stage, section_spec, spec};
+use crate::ini::IniDocument;
 use crate::schema::values;
 use crate::settings::Settings;
 

@@ -5,8 +5,9 @@
 //! that needs it set, and whether only iocdock writes it. `docs/ioc-ini.md` documents
 //! the table (a test keeps the two in step).
 
-use crate::ioc::config::{DB, DEPLOY, IOC, RAW, SETTING, SRC, SWARM_HOST};
-use crate::ioc::health;
+use std::fmt;
+
+use crate::ini::{IniDocument, normalise_value};
 use crate::schema::values;
 use crate::settings::Settings;
 
@@ -16,7 +17,62 @@ mod rules;
 mod tests;
 
 pub(crate) use check::{Context, Violation, check, judge_change};
-pub(crate) use rules::{InvalidHost, checked_host, is_valid_host, value_problem};
+pub(crate) use rules::{InvalidHost, checked_host, host, is_valid_host, value_problem};
+
+pub(crate) const IOC: &str = "IOC";
+pub(crate) const SRC: &str = "SRC";
+pub(crate) const DB: &str = "DB";
+pub(crate) const SETTING: &str = "SETTING";
+pub(crate) const DEPLOY: &str = "DEPLOY";
+pub(crate) const RAW: &str = "RAW";
+
+/// The host value of the IOCs that run as swarm services.
+pub(crate) const SWARM_HOST: &str = "swarm";
+
+/// `[DEPLOY] health-check = true|false`: whether the service gets the check.
+pub(crate) const CHECK_OPTION: &str = "health-check";
+/// `[DEPLOY] health-pv = NAME`: the PV the check reads instead of the automatic one.
+pub(crate) const PV_OPTION: &str = "health-pv";
+
+/// A module of `[IOC] module`: what the startup files load for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Module {
+    Autosave,
+    Caputlog,
+    StatusIoc,
+    StatusOs,
+}
+
+impl Module {
+    pub(crate) const ALL: [Module; 4] = [
+        Module::Autosave,
+        Module::Caputlog,
+        Module::StatusIoc,
+        Module::StatusOs,
+    ];
+
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Module::Autosave => "autosave",
+            Module::Caputlog => "caputlog",
+            Module::StatusIoc => "status-ioc",
+            Module::StatusOs => "status-os",
+        }
+    }
+
+    pub(crate) fn parse(word: &str) -> Option<Module> {
+        let word = word.trim();
+        Module::ALL
+            .into_iter()
+            .find(|m| m.as_str().eq_ignore_ascii_case(word))
+    }
+}
+
+impl fmt::Display for Module {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// What a value must be. Each variant is checked by `Rule::check` and described by
 /// `Rule::describe` (the words of the error and of the documentation).
@@ -235,8 +291,8 @@ pub(crate) const OPTIONS: &[OptionSpec] = &[
         },
     ),
     option(DEPLOY, "constraints", Rule::Constraints),
-    option(DEPLOY, health::CHECK_OPTION, Rule::Switch).optional(),
-    option(DEPLOY, health::PV_OPTION, Rule::PvName).optional(),
+    option(DEPLOY, CHECK_OPTION, Rule::Switch).optional(),
+    option(DEPLOY, PV_OPTION, Rule::PvName).optional(),
     // New [DEPLOY] options go here, one entry each.
     option(RAW, "cmd_before_dbload", Rule::Text),
     option(RAW, "cmd_at_dbload", Rule::Text),
@@ -253,4 +309,18 @@ pub(crate) fn spec(section: &str, key: &str) -> Option<&'static OptionSpec> {
 
 fn section_spec(name: &str) -> Option<&'static SectionSpec> {
     SECTIONS.iter().find(|s| s.name == name)
+}
+
+/// The ioc.ini of a new IOC with every default of SPEC §4.
+pub(crate) fn new_ioc_ini(name: &str, settings: &Settings) -> IniDocument {
+    let mut doc = IniDocument::new();
+    let required = |section: &str| SECTIONS.iter().any(|s| s.name == section && s.required);
+    for option in OPTIONS
+        .iter()
+        .filter(|o| required(o.section) && !o.optional)
+    {
+        let value = option.default.value(name, settings);
+        doc.set(option.section, option.key, &normalise_value(&value));
+    }
+    doc
 }

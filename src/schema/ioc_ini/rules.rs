@@ -1,12 +1,10 @@
 //! Each rule of an option: what it accepts, and the words that describe it in errors
 //! and in the documentation.
 
-use super::Rule;
 use super::check::{Context, Subject, shown};
-use crate::ioc::config::{Module, SWARM_HOST};
-use crate::ioc::health;
-use crate::ioc::ini::{IniDocument, value_lines};
-use crate::schema::values::{self, BIN_RULE, CPUS_RULE, IMAGE_RULE};
+use super::{IOC, Module, Rule, SWARM_HOST};
+use crate::ini::{IniDocument, value_lines};
+use crate::schema::values::{self, BIN_RULE, CPUS_RULE, IMAGE_RULE, PV_RULE};
 
 const HOST_RULE: &str = "expected swarm or a host name: dot-separated labels of letters, digits and '-', 1-63 characters each, not starting or ending with '-', 253 characters at most";
 
@@ -24,10 +22,16 @@ pub(crate) struct InvalidHost {
     pub(crate) value: String,
 }
 
+/// Where the IOC runs as written: `swarm`, or a host name for IOCs run outside the
+/// swarm (`checked_host` says whether it is one).
+pub(crate) fn host(doc: &IniDocument) -> &str {
+    doc.get(IOC, "host").unwrap_or(SWARM_HOST)
+}
+
 /// The host of an ioc.ini, checked; an ioc.ini without the option (older files) runs
 /// in the swarm, an empty value is refused like any other that is no host name.
 pub(crate) fn checked_host<'a>(ioc: &str, doc: &'a IniDocument) -> Result<&'a str, InvalidHost> {
-    let value = crate::ioc::config::host(doc);
+    let value = host(doc);
     if is_valid_host(value) {
         Ok(value)
     } else {
@@ -70,7 +74,7 @@ impl Rule {
                 "lines src/FILE:DEST[:MODE] or templates/FILE:DEST[:MODE], DEST inside project/, MODE of r, w, x with r".to_string()
             }
             Rule::Switch => "true or false (empty: true)".to_string(),
-            Rule::PvName => health::PV_RULE.trim_start_matches("expected ").to_string(),
+            Rule::PvName => PV_RULE.trim_start_matches("expected ").to_string(),
         }
     }
 
@@ -102,10 +106,10 @@ impl Rule {
                     Err("expected true or false (empty: true)".to_string())
                 },
             ),
-            Rule::PvName => whole(if trimmed.is_empty() || health::is_pv_name(trimmed) {
+            Rule::PvName => whole(if trimmed.is_empty() || values::is_pv_name(trimmed) {
                 Ok(())
             } else {
-                Err(health::PV_RULE.to_string())
+                Err(PV_RULE.to_string())
             }),
             Rule::OwnName => whole(if value == ctx.ioc {
                 Ok(())

@@ -1,7 +1,7 @@
 use std::path::Path;
 
 use super::*;
-use crate::ioc::ini::IniDocument;
+use crate::ini::IniDocument;
 use crate::schema::values::CPUS_RULE;
 
 fn settings(yaml: &str) -> Settings {
@@ -22,7 +22,7 @@ fn errors(text: &str, stage: Stage) -> Vec<String> {
 }
 
 fn new_ioc() -> String {
-    crate::ioc::config::new_ioc_ini("t", &settings("")).render()
+    new_ioc_ini("t", &settings("")).render()
 }
 
 #[test]

@@ -7,27 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::SwarmError;
 use super::cause::{Expired, Limit, Setting};
-
-/// How long iocdock waits for the engine (settings `engine_read_timeout`,
-/// `engine_write_timeout`; connecting is fixed).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct EngineLimits {
-    pub(crate) connect: Duration,
-    /// Each request that reads (GET, HEAD), and all requests of a command that only
-    /// reads.
-    pub(crate) read: Duration,
-    /// Each request that changes something (create, update, remove), and all requests
-    /// of a command that deploys, updates or removes.
-    pub(crate) write: Duration,
-}
-
-impl EngineLimits {
-    pub(crate) const DEFAULT: EngineLimits = EngineLimits {
-        connect: Duration::from_secs(3),
-        read: Duration::from_secs(10),
-        write: Duration::from_secs(60),
-    };
-}
+use crate::settings::EngineLimits;
 
 static LIMITS: OnceLock<EngineLimits> = OnceLock::new();
 
