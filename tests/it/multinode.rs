@@ -5,7 +5,8 @@
 //! brings it up (idempotent) and repairs what it broke when it ends, failed or not.
 //!
 //! In CI (CI=true) a multi-node test must run; elsewhere it skips with a printed
-//! reason when the harness cannot be used or IOCDOCK_MULTINODE_TESTS=skip.
+//! reason when the harness cannot be used or IOCDOCK_MULTINODE_TESTS (or
+//! IOCDOCK_DOCKER_TESTS) is skip.
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;
@@ -115,8 +116,11 @@ impl Harness {
             eprintln!("SKIPPED {test}: {why}");
             None
         };
-        if !in_ci() && std::env::var("IOCDOCK_MULTINODE_TESTS").as_deref() == Ok("skip") {
-            return skip("IOCDOCK_MULTINODE_TESTS=skip");
+        // Node daemons are Docker too: a run told to leave Docker alone leaves them.
+        for var in ["IOCDOCK_MULTINODE_TESTS", "IOCDOCK_DOCKER_TESTS"] {
+            if !in_ci() && std::env::var(var).as_deref() == Ok("skip") {
+                return skip(&format!("{var}=skip"));
+            }
         }
         if !script("up.sh").is_file() {
             return skip("../shared/tools/multinode is missing");
