@@ -55,6 +55,17 @@ pub(crate) struct ServiceArgs {
     /// Compare the deployed service with what its service file deploys, field by field
     #[arg(long = "check-deploy", group = "action")]
     pub(crate) check_deploy: bool,
+    /// Restart the deployed service: its tasks are replaced as its update_config says,
+    /// nothing else changes
+    #[arg(long, group = "action")]
+    pub(crate) restart: bool,
+    /// Stop the deployed service (0 replicas); the service, its task history and its
+    /// files stay
+    #[arg(long, group = "action")]
+    pub(crate) stop: bool,
+    /// Start a stopped service with the replicas its service file says
+    #[arg(long, group = "action")]
+    pub(crate) start: bool,
 
     /// With --check-deploy: exit with code 4 when a service drifted
     #[arg(long = "exit-code", requires = "check_deploy")]

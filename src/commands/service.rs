@@ -10,8 +10,9 @@ use crate::services::catalog;
 use crate::settings::Settings;
 use crate::swarm::deploy::{self, OnExisting};
 use crate::swarm::drift::{self, Consistency};
-use crate::swarm::engine::Engine;
+use crate::swarm::engine::{Engine, EngineFailure};
 use crate::swarm::inspect::{self, InspectError};
+use crate::swarm::lifecycle::{self, LifecycleError, Verb};
 use crate::swarm::logs::{LogRequest, LogStream, stream_logs};
 use crate::swarm::managed::{ManagedService, ServiceType};
 
@@ -29,6 +30,12 @@ pub(crate) fn run(
         deploy(names, kind, OnExisting::Redeploy, settings, printer)
     } else if args.update {
         deploy(names, kind, OnExisting::Restart, settings, printer)
+    } else if args.restart {
+        lifecycle_verb(names, kind, Verb::Restart, settings, printer)
+    } else if args.stop {
+        lifecycle_verb(names, kind, Verb::Stop, settings, printer)
+    } else if args.start {
+        lifecycle_verb(names, kind, Verb::Start, settings, printer)
     } else if args.remove {
         remove(names, kind, args.yes, settings, printer)
     } else if args.show_config {
@@ -75,6 +82,44 @@ fn deploy(
             on_existing,
             printer,
         )?;
+    }
+    Ok(ExitStatus::from_failures(failures))
+}
+
+/// `--restart`, `--stop` and `--start`: one field of each deployed service's spec
+/// changes, the service stays. Each service is reported; one that cannot be changed
+/// fails alone. An engine that stops answering is one error for the services left.
+fn lifecycle_verb(
+    names: &[String],
+    kind: Option<ServiceType>,
+    verb: Verb,
+    settings: &Settings,
+    printer: &Printer,
+) -> anyhow::Result<ExitStatus> {
+    let (services, mut failures) = resolve(names, kind, settings, printer);
+    if services.is_empty() {
+        return Ok(ExitStatus::from_failures(failures));
+    }
+    let engine = Engine::connect_for_changes()?;
+    for (i, service) in services.iter().enumerate() {
+        match lifecycle::apply(&engine, service, &settings.prefix_stack_name, verb) {
+            Ok(change) => printer.status(&change.to_string()),
+            Err(LifecycleError::Swarm(error)) if error.is_engine_failure() => {
+                let left: Vec<&str> = services[i..]
+                    .iter()
+                    .map(|s| s.service_name.as_str())
+                    .collect();
+                return Err(EngineFailure {
+                    error,
+                    consequence: format!("not known to be changed: {}", left.join(", ")),
+                }
+                .into());
+            }
+            Err(e) => {
+                printer.error(&e.to_string());
+                failures += 1;
+            }
+        }
     }
     Ok(ExitStatus::from_failures(failures))
 }

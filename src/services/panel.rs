@@ -49,9 +49,13 @@ impl IocDeployment {
     }
 
     /// `list -p --check`: the IOC runs, its health check (if any) passes and the
-    /// deployed service is what its file says.
+    /// deployed service is what its file says. An IOC stopped with `service --stop`
+    /// is fine too: an operator stopped it on purpose.
     pub(crate) fn is_fine(&self) -> bool {
-        self.status.state == DeployState::Running
+        matches!(
+            self.status.state,
+            DeployState::Running | DeployState::Stopped
+        )
             && matches!(self.status.health, Health::Healthy | Health::None)
             && self.drift.consistency == Consistency::Consistent
     }

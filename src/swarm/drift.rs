@@ -221,12 +221,30 @@ pub(crate) fn differences(
     // A file that names a tag leaves the digest to the deploy, which pins it.
     let keep_digest = image_of(planned).contains('@');
     let ours = comparable(planned, &HashMap::new(), true);
+    // A service stopped on purpose (`service --stop`, 0 replicas) is still what its
+    // file deploys: `--start` brings back the file's replicas.
+    let started;
+    let deployed = if replicas(deployed) == Some(0) && replicas(planned).is_some_and(|r| r > 0) {
+        started = ServiceSpec {
+            mode: planned.mode.clone(),
+            ..deployed.clone()
+        };
+        &started
+    } else {
+        deployed
+    };
     let theirs = comparable(deployed, networks, keep_digest);
     let mut out = Vec::new();
     for ((field, value), (_, other)) in ours.iter().zip(&theirs) {
         leaf_differences(field, value, other, &mut out);
     }
     out
+}
+
+/// The replica count of a replicated service (the engine's default, 1, when unset).
+fn replicas(spec: &ServiceSpec) -> Option<i64> {
+    let replicated = spec.mode.as_ref()?.replicated.as_ref()?;
+    Some(replicated.replicas.unwrap_or(1))
 }
 
 fn image_of(spec: &ServiceSpec) -> &str {
@@ -532,6 +550,30 @@ mod tests {
         let pinned = spec("img:1@sha256:def", 1 << 30);
         let diffs = differences(&pinned, &deployed, &names());
         assert_eq!(diffs[0].deployed, "img:1@sha256:abc");
+    }
+
+    #[test]
+    fn a_stopped_service_is_no_drift_but_other_replicas_are() {
+        let with_replicas = |replicas: i64| {
+            let mut spec = spec("img:1", 1 << 30);
+            spec.mode = Some(bollard::models::ServiceSpecMode {
+                replicated: Some(bollard::models::ServiceSpecModeReplicated {
+                    replicas: Some(replicas),
+                }),
+                ..Default::default()
+            });
+            spec
+        };
+        let file = with_replicas(1);
+        assert_eq!(
+            differences(&file, &stored(with_replicas(0)), &names()),
+            []
+        );
+        let diffs: Vec<String> = differences(&file, &stored(with_replicas(2)), &names())
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(diffs, ["mode.Replicated.Replicas: file 1, deployed 2"]);
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub(crate) mod format;
 #[allow(dead_code)]
 pub(crate) mod health;
 pub(crate) mod inspect;
+pub(crate) mod lifecycle;
 pub(crate) mod logs;
 pub(crate) mod managed;
 pub(crate) mod registry_auth;

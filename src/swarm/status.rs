@@ -40,7 +40,8 @@ pub(crate) enum DeployState {
     Updating,
     /// The update or rollback stopped half-way and waits for the operator.
     UpdatePaused,
-    /// Deployed with nothing to run (0 replicas, or a global service on no node).
+    /// Deployed with nothing to run: 0 replicas (`service --stop`), or a global service
+    /// on no node.
     Stopped,
     Undeployed,
     /// The engine could not be asked.
@@ -82,9 +83,13 @@ impl DeployState {
         DeployState::ALL.into_iter().find(|s| s.word() == word)
     }
 
-    /// Rows the digest pins first: anything an operator should look at.
+    /// Rows the digest pins first: anything an operator should look at. A stopped
+    /// service was stopped on purpose (`service --stop`).
     pub(crate) fn is_problem(self) -> bool {
-        !matches!(self, DeployState::Running | DeployState::Undeployed)
+        !matches!(
+            self,
+            DeployState::Running | DeployState::Stopped | DeployState::Undeployed
+        )
     }
 }
 

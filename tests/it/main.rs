@@ -42,6 +42,7 @@ mod real_image;
 mod registry;
 mod schema;
 mod secrets;
+mod service_verbs;
 mod status;
 mod swarm_backup;
 mod terminal;

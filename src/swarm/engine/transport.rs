@@ -122,15 +122,50 @@ impl Raw {
         docker: &Docker,
         path: &str,
     ) -> Result<Option<serde_json::Value>, bollard::errors::Error> {
+        self.send_json(docker, hyper::Method::GET, path, None).await
+    }
+
+    /// `POST path` (with its query) with `body` as JSON, in the API version of
+    /// `docker`: for a change that must send back exactly what the engine stores
+    /// (a spec read with [`Raw::get_json`]), fields bollard's models lack included.
+    /// None when the engine answers 404.
+    pub(crate) async fn post_json(
+        &self,
+        docker: &Docker,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<Option<serde_json::Value>, bollard::errors::Error> {
+        self.send_json(docker, hyper::Method::POST, path, Some(body))
+            .await
+    }
+
+    async fn send_json(
+        &self,
+        docker: &Docker,
+        method: hyper::Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<Option<serde_json::Value>, bollard::errors::Error> {
         use http_body_util::BodyExt;
         let version = docker.client_version();
         let uri = format!(
             "{}/v{}.{}{path}",
             self.address, version.major_version, version.minor_version
         );
-        let request = hyper::Request::get(uri)
-            .header("Accept", "application/json")
-            .body(bollard::body_full(Default::default()))
+        let mut request = hyper::Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("Accept", "application/json");
+        let payload = match body {
+            Some(body) => {
+                request = request.header("Content-Type", "application/json");
+                serde_json::to_vec(body)
+                    .map_err(|e| bollard::errors::Error::from(std::io::Error::other(e)))?
+            }
+            None => Vec::new(),
+        };
+        let request = request
+            .body(bollard::body_full(payload.into()))
             .map_err(|e| bollard::errors::Error::from(std::io::Error::other(e)))?;
         let response = (self.transport)(request).await?;
         let status = response.status();

@@ -209,7 +209,13 @@ pub(super) fn deployed_status(
     };
     let running_since = running_here.iter().filter_map(|t| created(t)).max();
 
-    let mut text = states_text(&current, now);
+    // Scaled to 0 (`service --stop`): an operator's choice, said as such. A global
+    // service with no node to run on keeps "No tasks".
+    let mut text = if state == DeployState::Stopped && !global {
+        "Stopped".to_string()
+    } else {
+        states_text(&current, now)
+    };
     if let Some(word) = match health {
         Health::Healthy => Some("healthy"),
         Health::Unhealthy => Some("unhealthy"),

@@ -475,7 +475,9 @@ fn nothing_to_run_is_stopped() {
         (status.state, status.replicas()),
         (DeployState::Stopped, "0/0".to_string())
     );
-    assert_eq!(status.text, "No tasks");
+    assert_eq!(status.text, "Stopped");
+    assert_eq!(status.health, Health::None);
+    assert!(!status.state.is_problem(), "stopped on purpose");
 }
 
 #[test]
