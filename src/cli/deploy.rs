@@ -80,6 +80,17 @@ pub(crate) struct ServiceArgs {
     /// With --show-logs: only the last N lines
     #[arg(long, value_name = "N", requires = "show_logs")]
     pub(crate) tail: Option<u64>,
+    /// With --show-logs: only lines logged since TIME, a duration back from now (10m,
+    /// 2h, 1h30m) or an RFC 3339 time (2026-12-04T15:30:00Z)
+    #[arg(long, value_name = "TIME", requires = "show_logs")]
+    pub(crate) since: Option<String>,
+    /// With --show-logs: put the time the engine logged each line (RFC 3339) in front of it
+    #[arg(long, requires = "show_logs")]
+    pub(crate) timestamps: bool,
+    /// With --show-logs: the log of the task before the current one (the one that
+    /// crashed, or was replaced by an update), not the current task's
+    #[arg(long, requires = "show_logs", conflicts_with = "follow")]
+    pub(crate) previous: bool,
 
     /// With --remove: remove without asking (needed without a terminal)
     #[arg(short, long, requires = "remove")]

@@ -13,7 +13,7 @@ use crate::swarm::drift::{self, Consistency};
 use crate::swarm::engine::{Engine, EngineFailure};
 use crate::swarm::inspect::{self, InspectError};
 use crate::swarm::lifecycle::{self, LifecycleError, Verb};
-use crate::swarm::logs::{LogRequest, LogStream, stream_logs};
+use crate::swarm::logs::{self, LogRequest, LogSource, LogStream, Since, stream_logs};
 use crate::swarm::managed::{ManagedService, ServiceType};
 
 pub(crate) fn run(
@@ -45,11 +45,23 @@ pub(crate) fn run(
     } else if args.check_deploy {
         check_deploy(names, kind, args.exit_code, settings, printer)
     } else if args.show_logs {
+        let since = args
+            .since
+            .as_deref()
+            .map(|text| Since::parse(text, chrono::Utc::now()))
+            .transpose()
+            .map_err(|e| UsageError(format!("--since {e}")))?;
         let request = LogRequest {
             follow: args.follow,
             tail: args.tail,
+            since,
+            timestamps: args.timestamps,
         };
-        show_logs(names, kind, request, settings, printer)
+        if args.previous {
+            show_previous_logs(names, kind, request, settings, printer)
+        } else {
+            show_logs(names, kind, request, settings, printer)
+        }
     } else {
         Err(UsageError("service: choose an action, e.g. --show-info".to_string()).into())
     }
@@ -364,15 +376,79 @@ fn show_logs(
     let Some((engine, deployed, failures)) = deployed_of(names, kind, settings, printer)? else {
         return Ok(ExitStatus::Failure);
     };
-    let deployed: Vec<String> = deployed.into_iter().filter_map(|s| s.spec?.name).collect();
-    stream_logs(
-        &engine,
-        &deployed,
-        request,
-        &mut |stream, bytes| match stream {
-            LogStream::Out => printer.stream_out(bytes),
-            LogStream::Err => printer.stream_err(bytes),
-        },
-    )?;
+    let sources: Vec<LogSource> = deployed
+        .into_iter()
+        .filter_map(|s| s.spec?.name)
+        .map(LogSource::Service)
+        .collect();
+    print_logs(&engine, &sources, request, printer)?;
     Ok(ExitStatus::from_failures(failures))
+}
+
+/// `--show-logs --previous`: the log of each service's task before its current one,
+/// the one an operator looks at after a crash. A service without one is reported and
+/// counted; the others are still shown.
+fn show_previous_logs(
+    names: &[String],
+    kind: Option<ServiceType>,
+    request: LogRequest,
+    settings: &Settings,
+    printer: &Printer,
+) -> anyhow::Result<ExitStatus> {
+    let (services, mut failures) = resolve(names, kind, settings, printer);
+    if services.is_empty() {
+        return Ok(ExitStatus::Failure);
+    }
+    let engine = Engine::connect()?;
+    let deployed = deployed(&engine, &services, printer, &mut failures)?;
+    let ids: Vec<String> = deployed.iter().filter_map(|s| s.id.clone()).collect();
+    let tasks = inspect::tasks_of(&engine, &ids)?;
+    let mut sources = Vec::with_capacity(deployed.len());
+    for service in &deployed {
+        let (Some(id), Some(service_name)) = (
+            service.id.as_deref(),
+            service.spec.as_ref().and_then(|s| s.name.as_deref()),
+        ) else {
+            continue;
+        };
+        let own: Vec<bollard::models::Task> = tasks
+            .iter()
+            .filter(|t| t.service_id.as_deref() == Some(id))
+            .cloned()
+            .collect();
+        match logs::previous_task(&own).and_then(|t| t.id.clone()) {
+            Some(task) => sources.push(LogSource::Task {
+                service: service_name.to_string(),
+                task,
+            }),
+            None => {
+                let shown = services
+                    .iter()
+                    .find(|s| s.service_name == service_name)
+                    .map_or_else(
+                        || service_name.to_string(),
+                        |s| format!("{} service \"{}\" ({service_name})", s.kind, s.name),
+                    );
+                printer.error(&format!(
+                    "{shown} has no previous task: none of the tasks the swarm keeps for it has ended (crashed or been replaced)"
+                ));
+                failures += 1;
+            }
+        }
+    }
+    print_logs(&engine, &sources, request, printer)?;
+    Ok(ExitStatus::from_failures(failures))
+}
+
+fn print_logs(
+    engine: &Engine,
+    sources: &[LogSource],
+    request: LogRequest,
+    printer: &Printer,
+) -> anyhow::Result<()> {
+    stream_logs(engine, sources, request, &mut |stream, bytes| match stream {
+        LogStream::Out => printer.stream_out(bytes),
+        LogStream::Err => printer.stream_err(bytes),
+    })?;
+    Ok(())
 }

@@ -33,6 +33,7 @@ mod layers;
 mod lifecycle;
 mod links;
 mod list;
+mod logs;
 mod manage;
 mod monitoring;
 mod multinode;
