@@ -446,9 +446,14 @@ fn print_logs(
     request: LogRequest,
     printer: &Printer,
 ) -> anyhow::Result<()> {
-    stream_logs(engine, sources, request, &mut |stream, bytes| match stream {
-        LogStream::Out => printer.stream_out(bytes),
-        LogStream::Err => printer.stream_err(bytes),
-    })?;
+    stream_logs(
+        engine,
+        sources,
+        request,
+        &mut |stream, bytes| match stream {
+            LogStream::Out => printer.stream_out(bytes),
+            LogStream::Err => printer.stream_err(bytes),
+        },
+    )?;
     Ok(())
 }

@@ -114,7 +114,10 @@ pub(crate) fn apply(
     loop {
         let (id, version, mut spec) = read(engine, service)?;
         // The file is read only when there is something to start.
-        let stopped = spec.pointer("/Mode/Replicated/Replicas").and_then(Value::as_u64) == Some(0);
+        let stopped = spec
+            .pointer("/Mode/Replicated/Replicas")
+            .and_then(Value::as_u64)
+            == Some(0);
         if verb == Verb::Start && stopped && target.is_none() {
             target = Some(file_replicas(service, namespace)?);
         }
@@ -151,11 +154,7 @@ fn file_replicas(service: &ManagedService, namespace: &str) -> Result<u64, Lifec
             name: service.name.clone(),
         });
     }
-    let replicas = mode
-        .replicated
-        .and_then(|r| r.replicas)
-        .unwrap_or(1)
-        .max(0) as u64;
+    let replicas = mode.replicated.and_then(|r| r.replicas).unwrap_or(1).max(0) as u64;
     if replicas == 0 {
         return Err(no_replicas(format!(
             "its service file {} deploys 0 replicas",
@@ -292,7 +291,11 @@ fn set_at(spec: &mut Value, path: &[&str], value: Value) {
 }
 
 fn set_replicas(spec: &mut Value, replicas: u64) {
-    set_at(spec, &["Mode", "Replicated", "Replicas"], Value::from(replicas));
+    set_at(
+        spec,
+        &["Mode", "Replicated", "Replicas"],
+        Value::from(replicas),
+    );
 }
 
 /// Sends `spec` as the new spec of service `id`, read at `version`. No registry
@@ -408,7 +411,8 @@ mod tests {
             error,
             "ioc service \"ioc1\" is stopped (0 replicas): nothing to restart; run it with --start"
         );
-        let mut global = json!({"Name": "p_srv-client", "Mode": {"Global": {}}, "TaskTemplate": {}});
+        let mut global =
+            json!({"Name": "p_srv-client", "Mode": {"Global": {}}, "TaskTemplate": {}});
         let client = ManagedService {
             kind: ServiceType::Global,
             name: "client".to_string(),
