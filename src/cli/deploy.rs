@@ -82,7 +82,13 @@ pub(crate) struct ServiceArgs {
     pub(crate) tail: Option<u64>,
     /// With --show-logs: only lines logged since TIME, a duration back from now (10m,
     /// 2h, 1h30m) or an RFC 3339 time (2026-12-04T15:30:00Z)
-    #[arg(long, value_name = "TIME", requires = "show_logs")]
+    // A hyphen-led value ("-5m") reaches the parser, which names the accepted forms.
+    #[arg(
+        long,
+        value_name = "TIME",
+        requires = "show_logs",
+        allow_hyphen_values = true
+    )]
     pub(crate) since: Option<String>,
     /// With --show-logs: put the time the engine logged each line (RFC 3339) in front of it
     #[arg(long, requires = "show_logs")]

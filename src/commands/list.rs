@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::cli::{ListArgs, OutputFormat};
-use crate::commands::{ExitStatus, UsageError};
+use crate::commands::{ExitStatus, UsageError, only_with};
 use crate::ioc::config::{self, parse_key_value, parse_section};
 use crate::ioc::consistency::{running_consistency, snapshot_consistency};
 use crate::ioc::query::Condition;
@@ -28,6 +28,7 @@ pub(crate) fn run(
     settings: &Settings,
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
+    only_with(("--panel", args.panel), &[("--check", args.check)])?;
     let section = parse_section(&args.section).map_err(|e| UsageError(e.to_string()))?;
     // Conditions on the deployment need the engine; the others the repository only.
     let mut on_deployment = Vec::new();

@@ -24,7 +24,7 @@ pub(crate) mod update;
 
 use anyhow::Context;
 
-pub(crate) use outcome::{ExitStatus, UsageError};
+pub(crate) use outcome::{ExitStatus, UsageError, only_with};
 
 use crate::cli::EditArgs;
 use crate::fsutil::RepositoryLock;

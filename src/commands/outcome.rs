@@ -53,3 +53,16 @@ impl ExitStatus {
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub(crate) struct UsageError(pub(crate) String);
+
+/// Refuses the first of `options` (name, given) that was given without `action`.
+/// clap's `requires` cannot say this when the action is one of an exclusive group:
+/// with another action of the group given, the required one conflicts with it, and
+/// clap counts that conflict as excusing the requirement (`service --show-info --tail
+/// 5` and `list -l --check` would pass, the option silently unused).
+pub(crate) fn only_with(action: (&str, bool), options: &[(&str, bool)]) -> Result<(), UsageError> {
+    let (action, given) = action;
+    match options.iter().find(|(_, used)| *used) {
+        Some((option, _)) if !given => Err(UsageError(format!("{option} goes with {action}"))),
+        _ => Ok(()),
+    }
+}

@@ -3,7 +3,7 @@
 use crate::cli::{OutputFormat, ServiceArgs};
 use crate::commands::confirmed;
 use crate::commands::deployment::{deploy_and_report, remove_and_report, unavailable};
-use crate::commands::{ExitStatus, UsageError};
+use crate::commands::{ExitStatus, UsageError, only_with};
 use crate::ioc::repository::Repository;
 use crate::printer::Printer;
 use crate::services::catalog;
@@ -21,6 +21,21 @@ pub(crate) fn run(
     settings: &Settings,
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
+    only_with(
+        ("--show-logs", args.show_logs),
+        &[
+            ("--follow", args.follow),
+            ("--tail", args.tail.is_some()),
+            ("--since", args.since.is_some()),
+            ("--timestamps", args.timestamps),
+            ("--previous", args.previous),
+        ],
+    )?;
+    only_with(
+        ("--check-deploy", args.check_deploy),
+        &[("--exit-code", args.exit_code)],
+    )?;
+    only_with(("--remove", args.remove), &[("--yes", args.yes)])?;
     let kind = args.kind;
     let names = &args.names;
     if args.format == OutputFormat::Json && !args.show_info {

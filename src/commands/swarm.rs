@@ -6,7 +6,7 @@ use std::path::Path;
 
 use crate::cli::{OutputFormat, SwarmArgs};
 use crate::commands::deployment::{deploy_and_report, remove_and_report, unavailable};
-use crate::commands::{ExitStatus, UsageError};
+use crate::commands::{ExitStatus, UsageError, only_with};
 use crate::commands::{ask, confirmed};
 use crate::ioc::repository::Repository;
 use crate::printer::Printer;
@@ -26,6 +26,14 @@ pub(crate) fn run(
     settings: &Settings,
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
+    only_with(
+        ("--show-digest", args.show_digest),
+        &[("--service-type", !args.service_type.is_empty())],
+    )?;
+    only_with(
+        ("--restore-swarm", args.restore_swarm),
+        &[("--backup-file", args.backup_file.is_some())],
+    )?;
     let format = args.format;
     if format == OutputFormat::Json && !(args.show_digest || args.show_services || args.show_nodes)
     {

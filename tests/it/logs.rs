@@ -102,13 +102,24 @@ fn timestamps_and_since() {
     assert_eq!(lines(&none), Vec::<&str>::new(), "since {after}: {none:?}");
 }
 
-/// The full id of the container running the task of `service` on this node, if any.
-fn running_container(service: &str) -> Option<String> {
+/// The container running the task of `service` on this node and that task's ID, if
+/// there is exactly one.
+fn running_task(service: &str) -> Option<(String, String)> {
     let filter = format!("label=com.docker.swarm.service.name={service}");
-    let ids = docker(&["ps", "-q", "--no-trunc", "--filter", &filter]);
-    let ids: Vec<&str> = ids.split_whitespace().collect();
-    match ids.as_slice() {
-        [one] => Some(one.to_string()),
+    let found = docker(&[
+        "ps",
+        "--no-trunc",
+        "--filter",
+        &filter,
+        "--format",
+        "{{.ID}} {{.Label \"com.docker.swarm.task.id\"}}",
+    ]);
+    let found: Vec<&str> = found.lines().collect();
+    match found.as_slice() {
+        [one] => {
+            let (container, task) = one.split_once(' ')?;
+            Some((container.to_string(), task.trim().to_string()))
+        }
         _ => None,
     }
 }
@@ -123,19 +134,26 @@ fn previous_shows_the_crashed_task_and_not_the_current_one() {
     let t = swarm_context(&prefix);
     t.ok(&["create", "crasher"]);
     let service = format!("{prefix}_srv-crasher");
-    // A container's host name is the start of its id: each task says which it is.
+    // The engine fills in each task's ID (the test services run on the host's
+    // network, so the host name is the same for all): each task says which it is.
     create_service(
         &prefix,
         "srv-crasher",
-        &["--tty", "--restart-delay", "1s"],
+        &[
+            "--tty",
+            "--restart-delay",
+            "1s",
+            "--env",
+            "TASK={{.Task.ID}}",
+        ],
         TEST_IMAGE,
-        &["sh", "-c", "echo task $(hostname) up; exec sleep 100000"],
+        &["sh", "-c", "echo task $TASK up; exec sleep 100000"],
     );
-    let mut first = String::new();
+    let (mut container, mut first) = (String::new(), String::new());
     wait_for("the first task's line", Duration::from_secs(60), || {
-        first = running_container(&service).ok_or("no container yet")?;
+        (container, first) = running_task(&service).ok_or("no container yet")?;
         let (code, out, err) = run(&t, &["service", "crasher", "--show-logs"], &[]);
-        if code == 0 && out.contains(&format!("task {} up", &first[..12])) {
+        if code == 0 && out.contains(&format!("task {first} up")) {
             Ok(())
         } else {
             Err(format!("{out}{err}"))
@@ -159,14 +177,15 @@ fn previous_shows_the_crashed_task_and_not_the_current_one() {
     );
 
     // A crash: swarm starts a new task in a new container.
-    docker(&["kill", &first]);
+    docker(&["kill", &container]);
     let mut second = String::new();
     wait_for("the new task's line", Duration::from_secs(60), || {
-        second = running_container(&service)
-            .filter(|id| *id != first)
-            .ok_or("no new container yet")?;
+        second = running_task(&service)
+            .map(|(_, task)| task)
+            .filter(|task| *task != first)
+            .ok_or("no new task yet")?;
         let (code, out, err) = run(&t, &["service", "crasher", "--show-logs"], &[]);
-        if code == 0 && out.contains(&format!("task {} up", &second[..12])) {
+        if code == 0 && out.contains(&format!("task {second} up")) {
             Ok(())
         } else {
             Err(format!("{out}{err}"))
@@ -176,7 +195,7 @@ fn previous_shows_the_crashed_task_and_not_the_current_one() {
     let previous = t.ok(&["service", "crasher", "--show-logs", "--previous"]);
     assert_eq!(
         lines(&previous),
-        [format!("task {} up", &first[..12])],
+        [format!("task {first} up")],
         "{previous:?}"
     );
     let stamped = t.ok(&[
@@ -190,12 +209,16 @@ fn previous_shows_the_crashed_task_and_not_the_current_one() {
     assert_eq!(stamped.len(), 1, "{stamped:?}");
     assert!(stamp(stamped[0]).is_some(), "{stamped:?}");
     assert!(
-        stamped[0].ends_with(&format!(" task {} up", &first[..12])),
+        stamped[0].ends_with(&format!(" task {first} up")),
         "{stamped:?}"
     );
     // The current log still reads the current task.
     let current = t.ok(&["service", "crasher", "--show-logs", "--tail", "1"]);
-    assert!(current.contains(&second[..12]), "{current:?}");
+    // (The service's log is every task's it keeps, the last line of each.)
+    assert!(
+        lines(&current).contains(&format!("task {second} up").as_str()),
+        "{current:?}"
+    );
 }
 
 #[test]

@@ -3,7 +3,7 @@ use std::io::{self, IsTerminal};
 mod backups;
 
 use crate::cli::ExecArgs;
-use crate::commands::{ExitStatus, UsageError};
+use crate::commands::{ExitStatus, UsageError, only_with};
 use crate::commands::{confirm, lock_repository, valid_names};
 use crate::embedded::Templates;
 use crate::ioc::diff::colourise;
@@ -159,6 +159,13 @@ pub(crate) fn run(
     settings: &Settings,
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
+    only_with(
+        ("--gen-backup-file", args.gen_backup_file),
+        &[
+            ("--backup-path", args.backup_path.is_some()),
+            ("--keep", args.keep.is_some()),
+        ],
+    )?;
     let action = Action::of(args);
     let reserved = if action.exports() {
         catalog::reserved_names(settings)?
