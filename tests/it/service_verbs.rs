@@ -141,19 +141,19 @@ fn stop_and_start_keep_the_service_and_list_shows_stopped() {
     let prefix = unique_prefix("stp");
     let _guard = StackGuard(prefix.clone());
     let t = swarm_context(&prefix);
-    exported_ioc(&t, "halt");
-    t.ok(&["service", "halt", "--deploy"]);
-    let name = format!("{prefix}_srv-halt");
+    // A real IOC that keeps running: a task that crashes and restarts would rotate the
+    // task history this test says is kept.
+    demo_image();
+    let ioc = format!("{prefix}h");
+    ramper_ioc(&t, &ioc);
+    t.ok(&["service", &ioc, "--deploy"]);
+    let name = format!("{prefix}_srv-{ioc}");
     let (id, _, deployed) = service(&name).expect("deployed");
     assert_eq!(replicas(&deployed), 1);
-    wait_for("a first task", Duration::from_secs(60), || {
-        (!all_tasks(&name).is_empty())
-            .then_some(())
-            .ok_or_else(|| "no task yet".to_string())
-    });
+    running_task(&name, None);
     let history = all_tasks(&name);
 
-    let (code, _, stderr) = run(&t, &["service", "halt", "--stop"], &[]);
+    let (code, _, stderr) = run(&t, &["service", &ioc, "--stop"], &[]);
     assert_eq!(code, 0, "{stderr}");
     assert!(
         stderr.contains(&format!("stopped service {name} (0 of 1 replica")),
@@ -166,15 +166,18 @@ fn stop_and_start_keep_the_service_and_list_shows_stopped() {
     for task in &history {
         assert!(all_tasks(&name).contains(task), "history keeps {task}");
     }
-    assert!(t.service_file("halt").is_file());
-    assert!(t.run_dir("halt").join("startup").is_dir());
+    assert!(t.service_file(&ioc).is_file());
+    assert!(t.run_dir(&ioc).join("startup").is_dir());
 
     // Stopped on purpose: said as such, consistent, and no --check failure.
     let mut panel = String::new();
     wait_for("list -p to say Stopped", Duration::from_secs(60), || {
-        let (_, out, err) = run(&t, &["list", "-p", "-l", "halt"], &[]);
+        let (_, out, err) = run(&t, &["list", "-p", "-l", &ioc], &[]);
         panel = out.clone();
-        let row = out.lines().find(|l| l.starts_with("halt ")).unwrap_or("");
+        let row = out
+            .lines()
+            .find(|l| l.starts_with(&format!("{ioc} ")))
+            .unwrap_or("");
         if row.contains(" Stopped ") || row.trim_end().ends_with("Stopped") {
             Ok(())
         } else {
@@ -183,36 +186,36 @@ fn stop_and_start_keep_the_service_and_list_shows_stopped() {
     });
     assert!(panel.contains("consistent"), "{panel}");
     assert!(!panel.contains("drifted"), "{panel}");
-    let (code, _, stderr) = run(&t, &["list", "-p", "--check", "-l", "halt"], &[]);
+    let (code, _, stderr) = run(&t, &["list", "-p", "--check", "-l", &ioc], &[]);
     assert_eq!(code, 0, "a stopped IOC is no alert: {stderr}");
     let listed = t.ok(&["list", "deploy=stopped"]);
-    assert!(listed.contains("halt"), "{listed}");
+    assert!(listed.contains(&ioc), "{listed}");
     let digest = t.ok(&["swarm", "--show-digest", "--service-type", "ioc"]);
     let row = digest
         .lines()
-        .find(|l| l.starts_with("halt "))
+        .find(|l| l.starts_with(&format!("{ioc} ")))
         .unwrap_or_else(|| panic!("{digest}"));
     assert!(row.contains(" 0/0 ") && row.contains("Stopped"), "{digest}");
-    let check = t.ok(&["service", "halt", "--check-deploy", "--exit-code"]);
+    let check = t.ok(&["service", &ioc, "--check-deploy", "--exit-code"]);
     assert!(check.contains(": consistent"), "{check}");
 
     // Again: nothing to do, said so; a restart of a stopped IOC is refused.
-    let (code, _, stderr) = run(&t, &["service", "halt", "--stop"], &[]);
+    let (code, _, stderr) = run(&t, &["service", &ioc, "--stop"], &[]);
     assert_eq!(code, 0, "{stderr}");
     assert!(stderr.contains("is already stopped"), "{stderr}");
     one_line_error(
         &t,
-        &["service", "halt", "--restart"],
+        &["service", &ioc, "--restart"],
         1,
         &[
-            "ioc service \"halt\" is stopped (0 replicas): nothing to restart",
+            &format!("ioc service \"{ioc}\" is stopped (0 replicas): nothing to restart"),
             "--start",
         ],
     );
     let (_, _, still) = service(&name).expect("the service stays");
     assert_eq!(force_update(&still), force_update(&deployed));
 
-    let (code, _, stderr) = run(&t, &["service", "halt", "--start"], &[]);
+    let (code, _, stderr) = run(&t, &["service", &ioc, "--start"], &[]);
     assert_eq!(code, 0, "{stderr}");
     assert!(
         stderr.contains(&format!("started service {name} (1 replica")),
@@ -225,13 +228,13 @@ fn stop_and_start_keep_the_service_and_list_shows_stopped() {
     for task in &history {
         assert!(all_tasks(&name).contains(task), "history keeps {task}");
     }
-    let (code, _, stderr) = run(&t, &["service", "halt", "--start"], &[]);
+    let (code, _, stderr) = run(&t, &["service", &ioc, "--start"], &[]);
     assert_eq!(code, 0, "{stderr}");
     assert!(
         stderr.contains("is already running (1 replica wanted); nothing to start"),
         "{stderr}"
     );
-    let panel = t.ok(&["list", "-p", "-l", "halt"]);
+    let panel = t.ok(&["list", "-p", "-l", &ioc]);
     assert!(!panel.contains("Stopped"), "{panel}");
 }
 
