@@ -59,13 +59,16 @@ pub(crate) struct ServiceArgs {
     /// nothing else changes
     #[arg(long, group = "action")]
     pub(crate) restart: bool,
-    /// Stop the deployed service (0 replicas); the service, its task history and its
-    /// files stay
+    /// Stop the deployed service (0 replicas); the service, its spec and its files stay
     #[arg(long, group = "action")]
     pub(crate) stop: bool,
     /// Start a stopped service with the replicas its service file says
     #[arg(long, group = "action")]
     pub(crate) start: bool,
+    /// With --restart or --start: return once the engine took the change, without
+    /// waiting until the new copies run
+    #[arg(long)]
+    pub(crate) detach: bool,
 
     /// With --check-deploy: exit with code 4 when a service drifted
     #[arg(long = "exit-code", requires = "check_deploy")]

@@ -15,6 +15,7 @@ use crate::swarm::inspect::{self, InspectError};
 use crate::swarm::lifecycle::{self, LifecycleError, Verb};
 use crate::swarm::logs::{self, LogRequest, LogSource, LogStream, Since, stream_logs};
 use crate::swarm::managed::{ManagedService, ServiceType};
+use crate::swarm::rollout;
 
 pub(crate) fn run(
     args: &ServiceArgs,
@@ -36,6 +37,10 @@ pub(crate) fn run(
         &[("--exit-code", args.exit_code)],
     )?;
     only_with(("--remove", args.remove), &[("--yes", args.yes)])?;
+    only_with(
+        ("--restart or --start", args.restart || args.start),
+        &[("--detach", args.detach)],
+    )?;
     let kind = args.kind;
     let names = &args.names;
     if args.format == OutputFormat::Json && !args.show_info {
@@ -46,11 +51,11 @@ pub(crate) fn run(
     } else if args.update {
         deploy(names, kind, OnExisting::Restart, settings, printer)
     } else if args.restart {
-        lifecycle_verb(names, kind, Verb::Restart, settings, printer)
+        lifecycle_verb(names, kind, Verb::Restart, args.detach, settings, printer)
     } else if args.stop {
-        lifecycle_verb(names, kind, Verb::Stop, settings, printer)
+        lifecycle_verb(names, kind, Verb::Stop, args.detach, settings, printer)
     } else if args.start {
-        lifecycle_verb(names, kind, Verb::Start, settings, printer)
+        lifecycle_verb(names, kind, Verb::Start, args.detach, settings, printer)
     } else if args.remove {
         remove(names, kind, args.yes, settings, printer)
     } else if args.show_config {
@@ -116,10 +121,13 @@ fn deploy(
 /// `--restart`, `--stop` and `--start`: one field of each deployed service's spec
 /// changes, the service stays. Each service is reported; one that cannot be changed
 /// fails alone. An engine that stops answering is one error for the services left.
+/// Unless `detach`, the command then waits until the restarted or started services
+/// run again, and fails for each that the engine gave up on or that did not.
 fn lifecycle_verb(
     names: &[String],
     kind: Option<ServiceType>,
     verb: Verb,
+    detach: bool,
     settings: &Settings,
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
@@ -128,9 +136,13 @@ fn lifecycle_verb(
         return Ok(ExitStatus::from_failures(failures));
     }
     let engine = Engine::connect_for_changes()?;
+    let mut watches = Vec::new();
     for (i, service) in services.iter().enumerate() {
         match lifecycle::apply(&engine, service, &settings.prefix_stack_name, verb) {
-            Ok(change) => printer.status(&change.to_string()),
+            Ok(change) => {
+                printer.status(&change.to_string());
+                watches.extend(change.watch());
+            }
             Err(LifecycleError::Swarm(error)) if error.is_engine_failure() => {
                 let left: Vec<&str> = services[i..]
                     .iter()
@@ -148,7 +160,86 @@ fn lifecycle_verb(
             }
         }
     }
+    if !detach && !watches.is_empty() {
+        failures += wait_for_rollout(&engine, settings, &watches, printer)?;
+    }
     Ok(ExitStatus::from_failures(failures))
+}
+
+/// Waits for `watches` to converge, a line for each as it does (or does not), a
+/// progress bar meanwhile on a terminal; returns how many did not.
+fn wait_for_rollout(
+    engine: &Engine,
+    settings: &Settings,
+    watches: &[rollout::Watch],
+    printer: &Printer,
+) -> anyhow::Result<usize> {
+    let progress = printer.progress(watches.len(), "waiting for");
+    let mut failed = 0;
+    let outcome = rollout::wait(
+        engine,
+        &settings.prefix_stack_name,
+        watches,
+        rollout::LIMIT,
+        &mut |watch, outcome| {
+            progress.step(&watch.service_name);
+            match describe_rollout(&watch.service_name, outcome) {
+                Ok(line) => printer.status(&line),
+                Err(line) => {
+                    printer.error(&line);
+                    failed += 1;
+                }
+            }
+        },
+    );
+    drop(progress);
+    match outcome {
+        Ok(_) => Ok(failed),
+        Err(error) => Err(EngineFailure {
+            error,
+            consequence: "the change was made; whether it converged is not known (see `iocdock swarm --show-digest`)".to_string(),
+        }
+        .into()),
+    }
+}
+
+/// The line for one service's outcome: Ok for a status line, Err for an error line.
+fn describe_rollout(service: &str, outcome: &rollout::Outcome) -> Result<String, String> {
+    use rollout::Outcome;
+    match outcome {
+        Outcome::Converged { status, after } => {
+            let health = if status.health == crate::swarm::status::Health::Healthy {
+                " (healthy)"
+            } else {
+                ""
+            };
+            let nodes = status.node_text();
+            let on = if nodes.is_empty() {
+                String::new()
+            } else {
+                format!(" on {nodes}")
+            };
+            Ok(format!(
+                "{service}: {} running{health}{on}, after {} s",
+                status.replicas(),
+                after.as_secs()
+            ))
+        }
+        Outcome::GaveUp { state, message } => {
+            let what = match state.as_str() {
+                "rollback_completed" => "rolled the change back",
+                "rollback_paused" => "paused the rollback of the change",
+                _ => "paused the change",
+            };
+            Err(format!("{service}: the engine {what}: {message}"))
+        }
+        Outcome::TimedOut { status } => Err(format!(
+            "{service}: not running after {} s: {} (the engine keeps trying; see `iocdock swarm --show-digest`)",
+            rollout::LIMIT.as_secs(),
+            status.text
+        )),
+        Outcome::Removed => Err(format!("{service}: removed while waiting for it")),
+    }
 }
 
 /// `--remove`: removes the deployed services; a service that is not deployed is

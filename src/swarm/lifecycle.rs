@@ -3,7 +3,7 @@
 //! field is changed (`TaskTemplate.ForceUpdate` or `Mode.Replicated.Replicas`) and
 //! the spec is sent back with the version it was read at. Everything else stays as
 //! the engine has it, fields bollard's models lack included, so the service keeps
-//! its ID, its task history, its update_config and its image digest; the engine
+//! its ID, its update_config and its image digest; the engine
 //! replaces the tasks as that update_config says.
 
 use std::fmt;
@@ -13,6 +13,7 @@ use serde_json::Value;
 use crate::swarm::deploy;
 use crate::swarm::engine::{Engine, SwarmError};
 use crate::swarm::managed::{ManagedService, ServiceType};
+use crate::swarm::rollout::Watch;
 
 /// How often a change is tried again when the service changed between reading and
 /// writing it (the engine moves the version on during a rolling update).
@@ -32,7 +33,7 @@ pub(crate) enum Verb {
 /// What a verb did to a service.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Change {
-    Restarted { service: String },
+    Restarted { service: String, force_update: u64 },
     Stopped { service: String, replicas: u64 },
     Started { service: String, replicas: u64 },
     AlreadyStopped { service: String },
@@ -46,7 +47,7 @@ fn replicas_word(n: u64) -> &'static str {
 impl fmt::Display for Change {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Change::Restarted { service } => write!(
+            Change::Restarted { service, .. } => write!(
                 f,
                 "restarting service {service}: its tasks are replaced as its update_config says"
             ),
@@ -68,6 +69,30 @@ impl fmt::Display for Change {
                 "service {service} is already running ({replicas} {} wanted); nothing to start",
                 replicas_word(*replicas)
             ),
+        }
+    }
+}
+
+impl Change {
+    /// What to wait for until the change has converged: the new copies of a restart,
+    /// the replicas of a start. A stop ends its tasks at once; what was already so
+    /// changed nothing.
+    pub(crate) fn watch(&self) -> Option<Watch> {
+        match self {
+            Change::Restarted {
+                service,
+                force_update,
+            } => Some(Watch {
+                service_name: service.clone(),
+                force_update: Some(*force_update),
+            }),
+            Change::Started { service, .. } => Some(Watch {
+                service_name: service.clone(),
+                force_update: None,
+            }),
+            Change::Stopped { .. }
+            | Change::AlreadyStopped { .. }
+            | Change::AlreadyRunning { .. } => None,
         }
     }
 }
@@ -241,13 +266,15 @@ fn change(
                 .pointer("/TaskTemplate/ForceUpdate")
                 .and_then(Value::as_u64)
                 .unwrap_or(0);
+            let force_update = force_update.wrapping_add(1);
             set_at(
                 spec,
                 &["TaskTemplate", "ForceUpdate"],
-                Value::from(force_update.wrapping_add(1)),
+                Value::from(force_update),
             );
             Ok(Edit::Send(Change::Restarted {
                 service: service_name,
+                force_update,
             }))
         }
         Verb::Stop if replicas == 0 => Ok(Edit::Nothing(Change::AlreadyStopped {

@@ -15,6 +15,7 @@ pub(crate) mod lifecycle;
 pub(crate) mod logs;
 pub(crate) mod managed;
 pub(crate) mod registry_auth;
+pub(crate) mod rollout;
 pub(crate) mod status;
 
 /// Whether `error` (or what it wraps) says the Docker engine could not be reached or

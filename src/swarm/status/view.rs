@@ -171,6 +171,15 @@ impl SwarmView {
         self.services.get(service_name)
     }
 
+    /// The current tasks of the swarm service `service_name` (none when not deployed).
+    pub(crate) fn current_tasks(&self, service_name: &str) -> &[Task] {
+        self.services
+            .get(service_name)
+            .and_then(|s| s.id.as_ref())
+            .and_then(|id| self.tasks.get(id))
+            .map_or(&[], Vec::as_slice)
+    }
+
     /// The status of the swarm service `service_name`; `available` tells what an
     /// undeployed service lacks (its service file).
     pub(crate) fn status(&self, service_name: &str, available: bool) -> DeployStatus {
