@@ -55,8 +55,7 @@ impl IocDeployment {
         matches!(
             self.status.state,
             DeployState::Running | DeployState::Stopped
-        )
-            && matches!(self.status.health, Health::Healthy | Health::None)
+        ) && matches!(self.status.health, Health::Healthy | Health::None)
             && self.drift.consistency == Consistency::Consistent
     }
 }

@@ -565,10 +565,7 @@ mod tests {
             spec
         };
         let file = with_replicas(1);
-        assert_eq!(
-            differences(&file, &stored(with_replicas(0)), &names()),
-            []
-        );
+        assert_eq!(differences(&file, &stored(with_replicas(0)), &names()), []);
         let diffs: Vec<String> = differences(&file, &stored(with_replicas(2)), &names())
             .iter()
             .map(ToString::to_string)

@@ -42,7 +42,9 @@ impl LogSource {
     fn describe(&self) -> String {
         match self {
             LogSource::Service(service) => format!("logs of service {service}"),
-            LogSource::Task { service, task } => format!("logs of task {task} of service {service}"),
+            LogSource::Task { service, task } => {
+                format!("logs of task {task} of service {service}")
+            }
         }
     }
 }
@@ -181,15 +183,20 @@ pub(crate) fn stream_logs(
         timestamps: request.timestamps,
         ..Default::default()
     };
-    let one = |source: &LogSource| -> BoxStream<'_, (String, Result<LogOutput, bollard::errors::Error>)> {
-        let what = source.describe();
-        let docker = engine.docker();
-        let logs = match source {
-            LogSource::Service(service) => docker.service_logs(service, Some(options.clone())).boxed(),
-            LogSource::Task { task, .. } => docker.task_logs(task, Some(options.clone())).boxed(),
+    let one =
+        |source: &LogSource| -> BoxStream<'_, (String, Result<LogOutput, bollard::errors::Error>)> {
+            let what = source.describe();
+            let docker = engine.docker();
+            let logs = match source {
+                LogSource::Service(service) => {
+                    docker.service_logs(service, Some(options.clone())).boxed()
+                }
+                LogSource::Task { task, .. } => {
+                    docker.task_logs(task, Some(options.clone())).boxed()
+                }
+            };
+            logs.map(move |item| (what.clone(), item)).boxed()
         };
-        logs.map(move |item| (what.clone(), item)).boxed()
-    };
     if request.follow {
         // Following never ends by itself: read every source at once, for as long as
         // the operator wants (each request's first answer still has its deadline).
@@ -276,11 +283,25 @@ mod tests {
     #[test]
     fn anything_else_is_refused_with_the_accepted_forms() {
         for bad in [
-            "", "yesterday", "10", "-10m", "10d", "10 m", "1h-5m", "m", "2026-12-04",
-            "2026-12-04 15:30", "15:30", "1e3s",
+            "",
+            "yesterday",
+            "10",
+            "-10m",
+            "10d",
+            "10 m",
+            "1h-5m",
+            "m",
+            "2026-12-04",
+            "2026-12-04 15:30",
+            "15:30",
+            "1e3s",
         ] {
             let error = Since::parse(bad, now()).unwrap_err();
-            assert_eq!(error, SinceError::Unreadable(bad.trim().to_string()), "{bad}");
+            assert_eq!(
+                error,
+                SinceError::Unreadable(bad.trim().to_string()),
+                "{bad}"
+            );
         }
         assert_eq!(
             Since::parse("yesterday", now()).unwrap_err().to_string(),
@@ -294,7 +315,13 @@ mod tests {
         }
     }
 
-    fn task(id: &str, created: &str, desired: TaskState, state: TaskState, container: bool) -> Task {
+    fn task(
+        id: &str,
+        created: &str,
+        desired: TaskState,
+        state: TaskState,
+        container: bool,
+    ) -> Task {
         Task {
             id: Some(id.to_string()),
             created_at: Some(created.to_string()),
@@ -328,7 +355,13 @@ mod tests {
         // Only the current task: nothing ran before it.
         assert_eq!(previous(std::slice::from_ref(&current)), None);
         // A rejected task never had a container, so it has no log to show.
-        let rejected = task("rejected", "2026-12-04T14:30:00Z", SHUTDOWN, REJECTED, false);
+        let rejected = task(
+            "rejected",
+            "2026-12-04T14:30:00Z",
+            SHUTDOWN,
+            REJECTED,
+            false,
+        );
         assert_eq!(
             previous(&[current.clone(), rejected, crashed.clone()]),
             Some("crashed")

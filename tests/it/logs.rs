@@ -87,7 +87,11 @@ fn timestamps_and_since() {
         &between,
         "--timestamps",
     ]);
-    assert_eq!(lines(&since), [stamped_lines[1]], "since {between}: {since:?}");
+    assert_eq!(
+        lines(&since),
+        [stamped_lines[1]],
+        "since {between}: {since:?}"
+    );
 
     // A duration counts back from now: an hour back has both lines, a time after
     // the last line none.
@@ -139,7 +143,11 @@ fn previous_shows_the_crashed_task_and_not_the_current_one() {
     });
 
     // Nothing has ended yet: no previous task, one line saying so, exit 1.
-    let (code, out, err) = run(&t, &["service", "crasher", "--show-logs", "--previous"], &[]);
+    let (code, out, err) = run(
+        &t,
+        &["service", "crasher", "--show-logs", "--previous"],
+        &[],
+    );
     assert_eq!(code, 1, "{out}{err}");
     assert_eq!(out, "");
     assert_eq!(err.lines().count(), 1, "{err}");
@@ -195,7 +203,10 @@ fn a_bad_since_is_one_usage_line() {
     let t = TestContext::new();
     t.ok(&["create", "ioc1"]);
     // Checked before the engine is asked: no daemon is needed to refuse it.
-    let gone = [("DOCKER_HOST", "unix:///nonexistent/iocdock-test/docker.sock")];
+    let gone = [(
+        "DOCKER_HOST",
+        "unix:///nonexistent/iocdock-test/docker.sock",
+    )];
     for bad in ["yesterday", "10d", "-5m", "2026-12-04"] {
         let (code, out, err) = run(
             &t,

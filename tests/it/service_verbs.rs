@@ -244,7 +244,10 @@ fn bad_combinations_and_names_are_one_line_errors() {
     let (code, _, stderr) = run(&t, &["service", "x", "--stop", "--start"], &[]);
     assert_eq!(code, 2, "{stderr}");
     let first = stderr.lines().next().unwrap_or_default();
-    assert!(first.contains("'--stop' cannot be used with '--start'"), "{stderr}");
+    assert!(
+        first.contains("'--stop' cannot be used with '--start'"),
+        "{stderr}"
+    );
     for verb in ["--restart", "--stop", "--start"] {
         one_line_error(
             &t,
