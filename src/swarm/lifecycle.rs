@@ -37,6 +37,7 @@ pub(crate) enum Change {
     Started { service: String, replicas: u64 },
     AlreadyStopped { service: String },
     AlreadyRunning { service: String, replicas: u64 },
+    RolledBack { service: String },
 }
 
 fn replicas_word(n: u64) -> &'static str {
@@ -63,6 +64,10 @@ impl fmt::Display for Change {
             Change::AlreadyStopped { service } => {
                 write!(f, "service {service} is already stopped; nothing to stop")
             }
+            Change::RolledBack { service } => write!(
+                f,
+                "rolling back service {service} to its previous spec (the engine's, as `docker service rollback`)"
+            ),
             Change::AlreadyRunning { service, replicas } => write!(
                 f,
                 "service {service} is already running ({replicas} {} wanted); nothing to start",
@@ -114,7 +119,10 @@ pub(crate) fn apply(
     loop {
         let (id, version, mut spec) = read(engine, service)?;
         // The file is read only when there is something to start.
-        let stopped = spec.pointer("/Mode/Replicated/Replicas").and_then(Value::as_u64) == Some(0);
+        let stopped = spec
+            .pointer("/Mode/Replicated/Replicas")
+            .and_then(Value::as_u64)
+            == Some(0);
         if verb == Verb::Start && stopped && target.is_none() {
             target = Some(file_replicas(service, namespace)?);
         }
@@ -124,6 +132,32 @@ pub(crate) fn apply(
         };
         match write(engine, &id, version, &spec) {
             Ok(()) => return Ok(change),
+            Err(e) if attempt < ATTEMPTS && out_of_sequence(&e) => attempt += 1,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Puts the engine's previous spec of `service` back, as `docker service rollback`
+/// does: the current spec is sent with `rollback=previous`, and the engine swaps in
+/// the spec it kept from before the last update (it refuses when it has none).
+pub(crate) fn rollback(
+    engine: &Engine,
+    service: &ManagedService,
+) -> Result<Change, LifecycleError> {
+    let mut attempt = 1;
+    loop {
+        let (id, version, spec) = read(engine, service)?;
+        let path = format!(
+            "/services/{}/update?version={version}&rollback=previous",
+            encoded(&id)
+        );
+        match send(engine, &id, &path, &spec) {
+            Ok(()) => {
+                return Ok(Change::RolledBack {
+                    service: service.service_name.clone(),
+                });
+            }
             Err(e) if attempt < ATTEMPTS && out_of_sequence(&e) => attempt += 1,
             Err(e) => return Err(e.into()),
         }
@@ -151,11 +185,7 @@ fn file_replicas(service: &ManagedService, namespace: &str) -> Result<u64, Lifec
             name: service.name.clone(),
         });
     }
-    let replicas = mode
-        .replicated
-        .and_then(|r| r.replicas)
-        .unwrap_or(1)
-        .max(0) as u64;
+    let replicas = mode.replicated.and_then(|r| r.replicas).unwrap_or(1).max(0) as u64;
     if replicas == 0 {
         return Err(no_replicas(format!(
             "its service file {} deploys 0 replicas",
@@ -292,15 +322,24 @@ fn set_at(spec: &mut Value, path: &[&str], value: Value) {
 }
 
 fn set_replicas(spec: &mut Value, replicas: u64) {
-    set_at(spec, &["Mode", "Replicated", "Replicas"], Value::from(replicas));
+    set_at(
+        spec,
+        &["Mode", "Replicated", "Replicas"],
+        Value::from(replicas),
+    );
 }
 
 /// Sends `spec` as the new spec of service `id`, read at `version`. No registry
 /// credentials go with it: the engine keeps the ones the service was deployed with.
 fn write(engine: &Engine, id: &str, version: u64, spec: &Value) -> Result<(), SwarmError> {
     let path = format!("/services/{}/update?version={version}", encoded(id));
+    send(engine, id, &path, spec)
+}
+
+/// Posts `spec` to the update endpoint `path` of service `id`.
+fn send(engine: &Engine, id: &str, path: &str, spec: &Value) -> Result<(), SwarmError> {
     let action = format!("update of service {id}");
-    match engine.run(engine.raw().post_json(engine.docker(), &path, spec))? {
+    match engine.run(engine.raw().post_json(engine.docker(), path, spec))? {
         Ok(Some(_)) => Ok(()),
         Ok(None) => Err(SwarmError::Api {
             action,
@@ -408,7 +447,8 @@ mod tests {
             error,
             "ioc service \"ioc1\" is stopped (0 replicas): nothing to restart; run it with --start"
         );
-        let mut global = json!({"Name": "p_srv-client", "Mode": {"Global": {}}, "TaskTemplate": {}});
+        let mut global =
+            json!({"Name": "p_srv-client", "Mode": {"Global": {}}, "TaskTemplate": {}});
         let client = ManagedService {
             kind: ServiceType::Global,
             name: "client".to_string(),
