@@ -281,6 +281,8 @@ fn rollback(
     let _lock = lock_repository(settings, printer)?;
     let repository = Repository::new(&settings.paths);
     let target = revisions::rollback_target(&repository, &service.name, asked)?;
+    // Refused before any file changes: the restored files could not be exported.
+    workflow::ready_for_export(&repository, &service.name)?;
     let engine = Engine::connect_for_changes()?;
     let existing = deploy::deployed(&engine, &settings.prefix_stack_name)?;
     if !existing.contains_key(&service.service_name) {
