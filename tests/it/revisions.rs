@@ -336,3 +336,47 @@ fn a_custom_service_rolls_back_to_the_engines_previous_spec() {
     assert_eq!(same_id, id);
     assert_eq!(env(&rolled_back), serde_json::json!(["LEVEL=1"]));
 }
+
+/// Rename takes the revisions along; they still name the old IOC, so a rollback to
+/// one of them is refused, and `--history` still shows them.
+#[test]
+fn a_rename_takes_the_revisions_along_and_rollback_refuses_them() {
+    let t = TestContext::new();
+    t.ok(&["create", "before"]);
+    write_revision(&t, "before", 1, "1G");
+    write_revision(&t, "before", 2, "2G");
+    t.ok(&["rename", "before", "after"]);
+    let shown = t.ok(&["service", "after", "--history"]);
+    assert_eq!(headings(&shown), ["revision 2", "revision 1"], "{shown}");
+    let before = t.tree_state();
+    let (code, _, err) = run(&t, &["service", "after", "--rollback"], &[]);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(
+        err,
+        "error: IOC \"after\": revision 1 is of IOC \"before\" (its ioc.ini says so; the IOC was renamed since), so it is not rolled back to\n"
+    );
+    assert!(before == t.tree_state(), "nothing was written");
+}
+
+#[test]
+fn rollback_of_an_undeployed_ioc_changes_nothing() {
+    if !docker_ready("revisions::rollback_of_an_undeployed_ioc_changes_nothing") {
+        return;
+    }
+    let prefix = unique_prefix("rnd");
+    let _guard = StackGuard(prefix.clone());
+    let t = swarm_context(&prefix);
+    exported_ioc(&t, "idle");
+    write_revision(&t, "idle", 1, "1G");
+    write_revision(&t, "idle", 2, "2G");
+    let before = t.tree_state();
+    let (code, _, err) = run(&t, &["service", "idle", "--rollback"], &[]);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(
+        err,
+        format!(
+            "error: ioc service \"idle\" is not deployed ({prefix}_srv-idle does not exist): a rollback changes a deployed service; nothing was changed\n"
+        )
+    );
+    assert!(before == t.tree_state(), "nothing was written");
+}
