@@ -380,3 +380,39 @@ fn rollback_of_an_undeployed_ioc_changes_nothing() {
     );
     assert!(before == t.tree_state(), "nothing was written");
 }
+
+/// The swarm-wide deploys record revisions too, and a deploy of the same files
+/// records none.
+#[test]
+fn swarm_wide_deploys_record_revisions_once_per_change() {
+    if !docker_ready("revisions::swarm_wide_deploys_record_revisions_once_per_change") {
+        return;
+    }
+    let prefix = unique_prefix("rsw");
+    let _guard = StackGuard(prefix.clone());
+    let t = swarm_context(&prefix);
+    exported_ioc(&t, "one");
+    exported_ioc(&t, "two");
+    let (code, _, err) = run(&t, &["swarm", "--deploy-all-iocs", "-v"], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("IOC one: recorded revision 1"), "{err}");
+    assert!(err.contains("IOC two: recorded revision 1"), "{err}");
+    let (code, _, err) = run(
+        &t,
+        &["swarm", "--update-deployed-services", "--yes", "-v"],
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("IOC one: files as in revision 1; no new revision"),
+        "{err}"
+    );
+    for ioc in ["one", "two"] {
+        let history = t.ok(&["service", ioc, "--history"]);
+        assert_eq!(headings(&history), ["revision 1"], "{history}");
+        assert!(
+            history.contains("  command: iocdock swarm --deploy-all-iocs -v\n"),
+            "{history}"
+        );
+    }
+}
