@@ -115,6 +115,32 @@ fn redacted(args: &[String]) -> Vec<String> {
     out
 }
 
+/// This invocation's command line as the log writes it: secrets hidden, each word
+/// quoted for a shell where it needs it, on one line.
+pub(crate) fn command_line() -> String {
+    let mut args: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    // The program by its name, not where it was installed or built.
+    if let Some(program) = args.first_mut()
+        && let Some(name) = Path::new(program.as_str()).file_name()
+    {
+        *program = name.to_string_lossy().into_owned();
+    }
+    let command: Vec<String> = redacted(&args).iter().map(|a| shell_word(a)).collect();
+    command.join(" ").replace('\n', "\\n")
+}
+
+/// Who runs this invocation: the user who ran sudo, else the login user, else the
+/// numeric user ID.
+pub(crate) fn operator() -> String {
+    ["SUDO_USER", "USER", "LOGNAME"]
+        .iter()
+        .filter_map(|name| std::env::var(name).ok())
+        .find(|value| !value.trim().is_empty())
+        .unwrap_or_else(|| format!("uid {}", rustix::process::getuid().as_raw()))
+}
+
 pub(crate) fn record(path: &Path) -> io::Result<()> {
     let args: Vec<String> = std::env::args_os()
         .map(|a| a.to_string_lossy().into_owned())

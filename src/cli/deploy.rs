@@ -65,8 +65,15 @@ pub(crate) struct ServiceArgs {
     /// Start a stopped service with the replicas its service file says
     #[arg(long, group = "action")]
     pub(crate) start: bool,
-    /// With --restart or --start: return once the engine took the change, without
-    /// waiting until the new copies run
+    /// The IOC's revisions, newest first: time, user, command and what changed
+    #[arg(long, group = "action")]
+    pub(crate) history: bool,
+    /// Put the IOC's files of revision REV (default: the one before the newest) back
+    /// and deploy them; a built-in or custom service gets the engine's previous spec
+    #[arg(long, group = "action", value_name = "REV", num_args = 0..=1)]
+    pub(crate) rollback: Option<Option<String>>,
+    /// With --restart, --start or --rollback: return once the engine took the change,
+    /// without waiting until the new copies run
     #[arg(long)]
     pub(crate) detach: bool,
 

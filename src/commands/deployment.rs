@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 
+use crate::commands::lock_repository;
 use crate::ioc::repository::Repository;
+use crate::ioc::revisions::{self, Meta, Recorded};
 use crate::ioc::workflow::{self, WorkflowError};
 use crate::printer::Printer;
 use crate::services::catalog;
@@ -74,13 +76,42 @@ fn verified(
 
 /// Deploys `services` and reports each; returns the number that failed. An engine
 /// that cannot be reached or stops answering is one error for all the services it
-/// left in doubt.
+/// left in doubt. Each IOC service the engine accepted gets a revision of its files
+/// (see `ioc::revisions`), so the repository lock is held from checking the files to
+/// recording them.
 pub(crate) fn deploy_and_report(
     engine: &Engine,
     settings: &Settings,
     services: &[ManagedService],
     existing: &BTreeMap<String, Deployed>,
     on_existing: OnExisting,
+    printer: &Printer,
+) -> anyhow::Result<usize> {
+    let _lock = if services.iter().any(|s| s.kind == ServiceType::Ioc) {
+        Some(lock_repository(settings, printer)?)
+    } else {
+        None
+    };
+    Ok(deploy_and_report_locked(
+        engine,
+        settings,
+        services,
+        existing,
+        on_existing,
+        None,
+        printer,
+    )?)
+}
+
+/// `deploy_and_report` for a caller that holds the repository lock already; `note`
+/// goes into the revisions recorded (why this deploy happened, e.g. a rollback).
+pub(crate) fn deploy_and_report_locked(
+    engine: &Engine,
+    settings: &Settings,
+    services: &[ManagedService],
+    existing: &BTreeMap<String, Deployed>,
+    on_existing: OnExisting,
+    note: Option<&str>,
     printer: &Printer,
 ) -> Result<usize, EngineFailure> {
     let (services, refused) = verified(settings, services, printer);
@@ -110,15 +141,21 @@ pub(crate) fn deploy_and_report(
     }
     let mut failures = refused;
     let mut in_doubt = InDoubt::default();
+    let mut accepted = Vec::new();
     for (name, result) in report.services {
         match result {
             Ok(Outcome::Created { id }) => {
                 printer.status(&format!("created service {name}"));
                 printer.detail(&format!("{name}: id {id}"));
+                accepted.push(name);
             }
-            Ok(Outcome::Updated { .. }) => printer.status(&format!("updated service {name}")),
+            Ok(Outcome::Updated { .. }) => {
+                printer.status(&format!("updated service {name}"));
+                accepted.push(name);
+            }
             Ok(Outcome::Restarted { .. }) => {
-                printer.status(&format!("updating service {name} with a rolling restart"))
+                printer.status(&format!("updating service {name} with a rolling restart"));
+                accepted.push(name);
             }
             Err(DeployError::Swarm(e)) if e.is_engine_failure() => in_doubt.add(name, e),
             Err(e) => {
@@ -127,7 +164,64 @@ pub(crate) fn deploy_and_report(
             }
         }
     }
+    let iocs: Vec<&ManagedService> = services
+        .iter()
+        .filter(|s| s.kind == ServiceType::Ioc && accepted.contains(&s.service_name))
+        .collect();
+    failures += record_revisions(settings, &iocs, note, printer);
     in_doubt.into_result("deployed", failures)
+}
+
+/// Records a revision of each IOC whose service the engine accepted; returns how
+/// many could not be recorded (each reported: the deploy happened, but a rollback to
+/// it will not be possible).
+fn record_revisions(
+    settings: &Settings,
+    iocs: &[&ManagedService],
+    note: Option<&str>,
+    printer: &Printer,
+) -> usize {
+    if iocs.is_empty() {
+        return 0;
+    }
+    let repository = Repository::new(&settings.paths);
+    let mut meta = Meta::new(
+        chrono::Utc::now(),
+        &crate::oplog::operator(),
+        &crate::oplog::command_line(),
+    );
+    if let Some(note) = note {
+        meta = meta.with_note(note);
+    }
+    let keep = usize::try_from(settings.ioc_revisions_kept).unwrap_or(usize::MAX);
+    let mut failures = 0;
+    for ioc in iocs {
+        match revisions::record(&repository, &ioc.name, &meta, keep) {
+            Ok(Recorded::New { number, pruned }) => {
+                printer.detail(&format!("IOC {}: recorded revision {number}", ioc.name));
+                if !pruned.is_empty() {
+                    let pruned: Vec<String> = pruned.iter().map(u64::to_string).collect();
+                    printer.detail(&format!(
+                        "IOC {}: deleted revision {} (ioc_revisions_kept: {keep})",
+                        ioc.name,
+                        pruned.join(", ")
+                    ));
+                }
+            }
+            Ok(Recorded::Unchanged { number }) => printer.detail(&format!(
+                "IOC {}: files as in revision {number}; no new revision",
+                ioc.name
+            )),
+            Err(e) => {
+                printer.error(&format!(
+                    "{} was deployed, but its revision was not recorded: {e}",
+                    ioc.service_name
+                ));
+                failures += 1;
+            }
+        }
+    }
+    failures
 }
 
 /// Services whose request got no answer, and why.

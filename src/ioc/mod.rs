@@ -9,6 +9,7 @@ pub(crate) mod health;
 pub(crate) mod query;
 pub(crate) mod repository;
 pub(crate) mod reserved;
+pub(crate) mod revisions;
 pub(crate) mod service_file;
 pub(crate) mod snapshot;
 pub(crate) mod sources;

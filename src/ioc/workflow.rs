@@ -134,6 +134,25 @@ pub(crate) fn runnable_host<'a>(
     Ok(host)
 }
 
+/// The IOC's state when it may be exported: state normal, status generated or
+/// exported (a rollback asks before it changes any file).
+pub(crate) fn ready_for_export(
+    repository: &Repository,
+    name: &str,
+) -> Result<crate::ioc::state::IocState, WorkflowError> {
+    let (state, _) = repository.read_state(name)?;
+    let ready = state.health == Health::Normal
+        && matches!(state.status, Status::Generated | Status::Exported);
+    if !ready {
+        return Err(WorkflowError::NotReadyForExport {
+            name: name.to_string(),
+            health: state.health,
+            status: state.status,
+        });
+    }
+    Ok(state)
+}
+
 /// Copies ioc.ini and the startup files to the IOC's run folder (`$MOUNT_PATH/swarm/
 /// iocs/<name>`, or `$MOUNT_PATH/<host>/<name>`). Running data (settings/, logs/) is
 /// copied only the first time or when `force` says so, so a re-export never wipes
@@ -148,16 +167,7 @@ pub(crate) fn export(
     force: bool,
 ) -> Result<Exported, WorkflowError> {
     let (ini, ini_bytes) = repository.read_ini_and_bytes(name)?;
-    let (mut state, _) = repository.read_state(name)?;
-    let ready = state.health == Health::Normal
-        && matches!(state.status, Status::Generated | Status::Exported);
-    if !ready {
-        return Err(WorkflowError::NotReadyForExport {
-            name: name.to_string(),
-            health: state.health,
-            status: state.status,
-        });
-    }
+    let mut state = ready_for_export(repository, name)?;
     let host = runnable_host(reserved, settings, name, &ini)?;
     let target = repository.run_dir_checked(host, name)?;
     let migrated_from = if host == SWARM_HOST {

@@ -38,6 +38,7 @@ pub(crate) enum Change {
     Started { service: String, replicas: u64 },
     AlreadyStopped { service: String },
     AlreadyRunning { service: String, replicas: u64 },
+    RolledBack { service: String },
 }
 
 fn replicas_word(n: u64) -> &'static str {
@@ -64,6 +65,10 @@ impl fmt::Display for Change {
             Change::AlreadyStopped { service } => {
                 write!(f, "service {service} is already stopped; nothing to stop")
             }
+            Change::RolledBack { service } => write!(
+                f,
+                "rolling back service {service} to its previous spec (the engine's, as `docker service rollback`)"
+            ),
             Change::AlreadyRunning { service, replicas } => write!(
                 f,
                 "service {service} is already running ({replicas} {} wanted); nothing to start",
@@ -85,10 +90,17 @@ impl Change {
             } => Some(Watch {
                 service_name: service.clone(),
                 force_update: Some(*force_update),
+                rollback: false,
             }),
             Change::Started { service, .. } => Some(Watch {
                 service_name: service.clone(),
                 force_update: None,
+                rollback: false,
+            }),
+            Change::RolledBack { service } => Some(Watch {
+                service_name: service.clone(),
+                force_update: None,
+                rollback: true,
             }),
             Change::Stopped { .. }
             | Change::AlreadyStopped { .. }
@@ -156,6 +168,50 @@ pub(crate) fn apply(
             Err(e) => return Err(e.into()),
         }
     }
+}
+
+/// Puts the engine's previous spec of `service` back, as `docker service rollback`
+/// does: the current spec is sent with `rollback=previous`, and the engine swaps in
+/// the spec it kept from before the last update (it refuses when it has none).
+pub(crate) fn rollback(
+    engine: &Engine,
+    service: &ManagedService,
+) -> Result<Change, LifecycleError> {
+    let mut attempt = 1;
+    loop {
+        let (id, version, spec) = read(engine, service)?;
+        let path = format!(
+            "/services/{}/update?version={version}&rollback=previous",
+            encoded(&id)
+        );
+        match send(engine, &id, &path, &spec) {
+            Ok(()) => {
+                return Ok(Change::RolledBack {
+                    service: service.service_name.clone(),
+                });
+            }
+            Err(e) if attempt < ATTEMPTS && out_of_sequence(&e) => attempt += 1,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// What to wait for after a change made elsewhere (a deploy with a rolling restart):
+/// copies of the spec the engine has now, told by its ForceUpdate counter.
+pub(crate) fn watch_current(
+    engine: &Engine,
+    service: &ManagedService,
+) -> Result<Watch, LifecycleError> {
+    let (_, _, spec) = read(engine, service)?;
+    Ok(Watch {
+        service_name: service.service_name.clone(),
+        force_update: Some(
+            spec.pointer("/TaskTemplate/ForceUpdate")
+                .and_then(Value::as_u64)
+                .unwrap_or(0),
+        ),
+        rollback: false,
+    })
 }
 
 /// The replicas the service file of `service` deploys.
@@ -329,8 +385,13 @@ fn set_replicas(spec: &mut Value, replicas: u64) {
 /// credentials go with it: the engine keeps the ones the service was deployed with.
 fn write(engine: &Engine, id: &str, version: u64, spec: &Value) -> Result<(), SwarmError> {
     let path = format!("/services/{}/update?version={version}", encoded(id));
+    send(engine, id, &path, spec)
+}
+
+/// Posts `spec` to the update endpoint `path` of service `id`.
+fn send(engine: &Engine, id: &str, path: &str, spec: &Value) -> Result<(), SwarmError> {
     let action = format!("update of service {id}");
-    match engine.run(engine.raw().post_json(engine.docker(), &path, spec))? {
+    match engine.run(engine.raw().post_json(engine.docker(), path, spec))? {
         Ok(Some(_)) => Ok(()),
         Ok(None) => Err(SwarmError::Api {
             action,

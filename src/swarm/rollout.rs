@@ -23,6 +23,11 @@ pub(crate) struct Watch {
     /// For a restart: the ForceUpdate counter the new copies carry, so a copy of the
     /// old spec still running does not count.
     pub(crate) force_update: Option<u64>,
+    /// For an operator's rollback to the engine's previous spec: the engine marks it
+    /// `rollback_started` when it takes it and `rollback_completed` when it is done, so
+    /// only that mark counts (a copy of the old spec may run until then), and it is
+    /// success, not the engine giving up.
+    pub(crate) rollback: bool,
 }
 
 /// How a change ended.
@@ -47,7 +52,14 @@ fn judge(view: &SwarmView, watch: &Watch, since: Instant) -> Option<Outcome> {
     if view.service(&watch.service_name).is_none() {
         return Some(Outcome::Removed);
     }
-    let status = view.status(&watch.service_name, true);
+    let mut status = view.status(&watch.service_name, true);
+    let rolled_back = status
+        .update
+        .as_ref()
+        .is_some_and(|u| u.state == "rollback_completed");
+    if watch.rollback && rolled_back {
+        status.update = None;
+    }
     if let Some(update) = &status.update
         && matches!(
             update.state.as_str(),
@@ -73,7 +85,8 @@ fn judge(view: &SwarmView, watch: &Watch, since: Instant) -> Option<Outcome> {
         DeployState::Stopped => true,
         _ => false,
     };
-    (settled && new_copies).then(|| Outcome::Converged {
+    let marked = !watch.rollback || rolled_back;
+    (settled && new_copies && marked).then(|| Outcome::Converged {
         status,
         after: since.elapsed(),
     })
@@ -179,6 +192,7 @@ mod tests {
         Watch {
             service_name: "p_srv-a".to_string(),
             force_update,
+            rollback: false,
         }
     }
 
@@ -225,6 +239,32 @@ mod tests {
         assert_eq!(word(judge(&v, &started, since)), "waiting");
         let v = view(service(1, None), vec![]);
         assert_eq!(word(judge(&v, &started, since)), "waiting");
+    }
+
+    #[test]
+    fn an_operators_rollback_converges_once_the_engine_marks_it_done() {
+        let since = Instant::now();
+        let rollback = Watch {
+            rollback: true,
+            ..watch(None)
+        };
+        let v = view(service(1, None), vec![task("running", 3)]);
+        assert_eq!(word(judge(&v, &rollback, since)), "waiting");
+        let v = view(
+            service(1, Some("rollback_started")),
+            vec![task("running", 3)],
+        );
+        assert_eq!(word(judge(&v, &rollback, since)), "waiting");
+        let v = view(
+            service(1, Some("rollback_completed")),
+            vec![task("running", 3)],
+        );
+        assert_eq!(word(judge(&v, &rollback, since)), "converged");
+        let v = view(
+            service(1, Some("rollback_paused")),
+            vec![task("running", 3)],
+        );
+        assert_eq!(word(judge(&v, &rollback, since)), "gave up");
     }
 
     #[test]

@@ -69,7 +69,7 @@ fn backup_remove_restore_round_trip() {
 }
 
 /// Entry paths of an archive, as stored.
-fn members(archive: &std::path::Path) -> Vec<String> {
+pub(crate) fn members(archive: &std::path::Path) -> Vec<String> {
     let file = fs::File::open(archive).unwrap();
     let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(file));
     tar.entries()

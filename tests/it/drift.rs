@@ -11,7 +11,7 @@ use crate::e2e::{DEMO_IMAGE, demo_image};
 use crate::status::{run, wait_for};
 
 /// The panel as JSON, asked again while the engine is slow to answer in 2 s.
-fn panel(t: &TestContext) -> serde_json::Value {
+pub(crate) fn panel(t: &TestContext) -> serde_json::Value {
     let mut value = serde_json::Value::Null;
     wait_for("an answer from the engine", Duration::from_secs(30), || {
         let (code, out, err) = run(t, &["list", "-p", "--format", "json"], &[]);
@@ -28,7 +28,7 @@ fn panel(t: &TestContext) -> serde_json::Value {
     value
 }
 
-fn row(panel: &serde_json::Value, name: &str) -> serde_json::Value {
+pub(crate) fn row(panel: &serde_json::Value, name: &str) -> serde_json::Value {
     panel["iocs"]
         .as_array()
         .and_then(|rows| rows.iter().find(|r| r["name"] == name))

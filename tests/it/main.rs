@@ -41,6 +41,7 @@ mod oracle;
 mod paths;
 mod real_image;
 mod registry;
+mod revisions;
 mod schema;
 mod secrets;
 mod service_verbs;

@@ -90,6 +90,7 @@ fn secrets_readable_by_others_are_a_warning_and_never_printed() {
         IOC_HEALTH_TIMEOUT=10s
         IOC_HEALTH_RETRIES=5
         IOC_HEALTH_START_PERIOD=120s
+        IOC_REVISIONS_KEPT=10
         CONTAINER_TOP_PATH=/opt/EPICS
         REGISTRY_COMMON_NAME=registry.iasf
         REGISTRY_PORT=443

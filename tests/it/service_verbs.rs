@@ -147,6 +147,25 @@ fn restart_replaces_the_task_and_only_bumps_force_update() {
     assert_eq!(force_update(&now), force_update(&after));
     let check = t.ok(&["service", &ioc, "--check-deploy"]);
     assert!(check.contains(": consistent"), "{check}");
+
+    // A rollback to the first revision waits for its rolling restart as well.
+    t.ok(&["set", &ioc, "-s", "deploy", "-o", "memory-limit=512M"]);
+    t.ok(&["exec", &ioc, "--deploy"]);
+    t.ok(&["service", &ioc, "--update"]);
+    let (code, _, stderr) = run(&t, &["service", &ioc, "--rollback"], &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("rolled back to revision 1"), "{stderr}");
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.starts_with(&format!("{name}: 1/1 running (healthy) on "))),
+        "--rollback waits until the IOC runs: {stderr}"
+    );
+    let (_, _, rolled_back) = service(&name).expect("still deployed");
+    assert_eq!(
+        rolled_back["TaskTemplate"]["Resources"]["Limits"]["MemoryBytes"].as_u64(),
+        Some(1 << 30)
+    );
 }
 
 #[test]

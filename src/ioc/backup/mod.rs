@@ -2,8 +2,9 @@
 //!
 //! An archive is `<YYYYmmddHHMMSS>.ioc.tar.gz` holding one top folder of the same
 //! stamp and, per IOC, `<stamp>/<name>/` with `ioc.ini`, the state file `.info.ini`,
-//! `src/` and (mode all) `project/{startup,logs,settings}` — the layout the original
-//! tool wrote, so its archives (with their pickled states) restore here.
+//! `src/`, the revisions `.revisions/` (see `ioc::revisions`) and (mode all)
+//! `project/{startup,logs,settings}` — the layout the original tool wrote, plus the
+//! revisions, so its archives (with their pickled states) restore here.
 //!
 //! Decisions:
 //! - Names: the stamp is the local time of the backup, in the name and as the top
@@ -17,7 +18,7 @@
 //!   stream is refused, which also stops gzip bombs. `create` refuses to write an
 //!   archive over the same limit rather than produce a backup that cannot be restored.
 //! - An archive is untrusted: only folders and regular files below
-//!   `<stamp>/<ioc>/{ioc.ini,.info.ini,src/,project/}` are accepted, every IOC needs an
+//!   `<stamp>/<ioc>/{ioc.ini,.info.ini,src/,project/,.revisions/}` are accepted, every IOC needs an
 //!   ioc.ini, and an archive without any IOC is refused as not being an IOC backup.
 //!   For the same reason `create` refuses an IOC folder without ioc.ini or with an
 //!   invalid name, and an empty repository, naming what to fix, rather than write an

@@ -9,6 +9,7 @@ use super::{Archive, BackupError, CONTENT_LIMIT, Node, TOO_LARGE, escaping_links
 use crate::archive::{self, ArchiveError, EntryHead, EntryKind, is_stamp};
 use crate::ini::IniDocument;
 use crate::ioc::repository::{INI_FILE, PROJECT_DIR, SRC_DIR, STATE_FILE};
+use crate::ioc::revisions::REVISIONS_DIR;
 use crate::schema::ioc_name as name;
 
 /// Reads and checks a whole archive; nothing of it may be restored unless this
@@ -101,12 +102,14 @@ fn parse_entries<R: Read>(tar: &mut tar::Archive<R>, path: &Path) -> Result<Arch
         match (first.as_str(), inside.len(), kind) {
             (INI_FILE | STATE_FILE, 1, EntryKind::File) => {}
             (INI_FILE | STATE_FILE, _, _) => return Err(refuse("must be a file")),
-            (SRC_DIR | PROJECT_DIR, 1, EntryKind::Dir) => {}
-            (SRC_DIR | PROJECT_DIR, 1, _) => return Err(refuse("must be a folder")),
-            (SRC_DIR | PROJECT_DIR, _, _) => {}
+            (SRC_DIR | PROJECT_DIR | REVISIONS_DIR, 1, EntryKind::Dir) => {}
+            (SRC_DIR | PROJECT_DIR | REVISIONS_DIR, 1, _) => {
+                return Err(refuse("must be a folder"));
+            }
+            (SRC_DIR | PROJECT_DIR | REVISIONS_DIR, _, _) => {}
             _ => {
                 return Err(refuse(
-                    "expected only ioc.ini, .info.ini, src/ and project/ in an IOC folder",
+                    "expected only ioc.ini, .info.ini, src/, project/ and .revisions/ in an IOC folder",
                 ));
             }
         }

@@ -13,6 +13,7 @@ use crate::fsutil::{FsError, IoContext, StagedDir};
 use crate::ioc::repository::{
     INI_FILE, INI_MODE, PROJECT_DIR, Repository, SRC_DIR, STATE_FILE, STATE_MODE,
 };
+use crate::ioc::revisions::REVISIONS_DIR;
 use crate::ioc::state::{IocState, Status};
 
 /// Restores every IOC of `archive` into the repository. An existing IOC is restored
@@ -85,7 +86,7 @@ fn restore_ioc(target: &Path, ioc: &ArchivedIoc, replace: bool) -> Result<(), Ba
         None,
     )?;
     if replace {
-        keep_unarchived(target, root, ioc.has_project())?;
+        keep_unarchived(target, root, ioc)?;
         staged.replace()?;
     } else {
         staged.commit()?;
@@ -125,15 +126,17 @@ fn write_file(path: &Path, bytes: &[u8], mode: u32, mtime: Option<u64>) -> Resul
 }
 
 /// Copies into the staged folder what the archive does not replace: the generated
-/// project/ when the archive has none, and anything else kept in the IOC folder.
-fn keep_unarchived(old: &Path, staged: &Path, archive_has_project: bool) -> Result<(), FsError> {
+/// project/ (or .revisions/) when the archive has none, and anything else kept in
+/// the IOC folder.
+fn keep_unarchived(old: &Path, staged: &Path, ioc: &ArchivedIoc) -> Result<(), FsError> {
     for entry in fs::read_dir(old).at(old, "cannot read folder")? {
         let entry = entry.at(old, "cannot read folder")?;
         let name = entry.file_name();
         let replaced = name == INI_FILE
             || name == STATE_FILE
             || name == SRC_DIR
-            || (name == PROJECT_DIR && archive_has_project);
+            || (name == PROJECT_DIR && ioc.has_project())
+            || (name == REVISIONS_DIR && ioc.entries.contains_key(REVISIONS_DIR));
         // Leftovers of an interrupted atomic write are not worth keeping.
         let leftover = name.to_string_lossy().starts_with(".iocdock-");
         if !replaced && !leftover {

@@ -377,6 +377,7 @@ fn hostile_archives_are_refused_before_anything_is_written() {
             "expected only ioc.ini",
         ),
         (file("20261122000730/ioc1/src"), "must be a folder"),
+        (file("20261122000730/ioc1/.revisions"), "must be a folder"),
         (folder("20261122000730/ioc1/ioc.ini/"), "must be a file"),
         (file("20261122000730/ioc1/src/a.db"), "appears twice"),
         (

@@ -18,6 +18,7 @@ use crate::archive::{self, ArchiveError};
 use crate::fsutil::nofollow::{self, Found};
 use crate::fsutil::{FsError, IoContext};
 use crate::ioc::repository::{INI_FILE, PROJECT_DIR, Repository, SRC_DIR, STATE_FILE};
+use crate::ioc::revisions::REVISIONS_DIR;
 use crate::schema::ioc_name as name;
 
 /// Writes `<YYYYmmddHHMMSS>.ioc.tar.gz` of every IOC, or of the IOCs `only` names,
@@ -194,7 +195,12 @@ fn collect_ioc(
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(unreadable(state, e)),
     }
-    let mut trees = vec![(SRC_DIR.to_owned(), dir.clone(), vec![SRC_DIR])];
+    // The revisions go in every mode: without them a restored IOC could not be
+    // rolled back to what ran before the backup.
+    let mut trees = vec![
+        (SRC_DIR.to_owned(), dir.clone(), vec![SRC_DIR]),
+        (REVISIONS_DIR.to_owned(), dir.clone(), vec![REVISIONS_DIR]),
+    ];
     if mode == BackupMode::All {
         trees.push((
             format!("{PROJECT_DIR}/startup"),
