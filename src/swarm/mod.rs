@@ -13,6 +13,7 @@ pub(crate) mod health;
 pub(crate) mod inspect;
 pub(crate) mod logs;
 pub(crate) mod managed;
+pub(crate) mod nodes;
 pub(crate) mod registry_auth;
 pub(crate) mod status;
 
@@ -40,6 +41,11 @@ pub(crate) fn is_engine_failure(error: &anyhow::Error) -> bool {
         }
         match e.downcast_ref::<deploy::DeployError>() {
             Some(deploy::DeployError::Swarm(e)) => return Some(e.is_engine_failure()),
+            Some(_) => return Some(false),
+            None => {}
+        }
+        match e.downcast_ref::<nodes::NodeError>() {
+            Some(nodes::NodeError::Swarm(e)) => return Some(e.is_engine_failure()),
             Some(_) => return Some(false),
             None => {}
         }
