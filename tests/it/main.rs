@@ -36,6 +36,7 @@ mod list;
 mod manage;
 mod monitoring;
 mod multinode;
+mod nodes;
 mod oracle;
 mod paths;
 mod real_image;
