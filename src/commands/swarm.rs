@@ -683,6 +683,8 @@ fn drain_node(
             printer.status("nothing changed");
             return Ok(ExitStatus::Success);
         }
+        // The operator's time to answer is not the engine's.
+        engine.renew();
     }
     let timeout = &settings.node_drain_timeout;
     let wait = (!detach).then(|| std::time::Duration::from_secs(timeout.whole_seconds()));

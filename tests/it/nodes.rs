@@ -355,6 +355,17 @@ fn drain_moves_a_workers_iocs_and_reports_where_then_activate_takes_tasks_again(
     assert_eq!(code, 0, "{err}");
     assert_eq!(availability(&h, "node1"), "active");
     wait_running_on(&h, &service(&pinned), "node1");
+
+    // --detach: drained at once, the IOC that cannot leave still named.
+    let (code, out, err) = iocdock(&t, &["swarm", "--drain-node", "node1", "--yes", "--detach"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(out.is_empty(), "{out}");
+    assert!(err.contains("node1: availability drain"), "{err}");
+    assert!(
+        err.contains(&format!("error: {pinned}: cannot leave node1")),
+        "{err}"
+    );
+    assert_eq!(availability(&h, "node1"), "drain");
 }
 
 #[test]

@@ -150,7 +150,7 @@ pub(crate) struct DrainReport {
     pub(crate) node: String,
     pub(crate) moved: Vec<Move>,
     pub(crate) stuck: Vec<Stuck>,
-    /// Without waiting: the IOCs that swarm is moving off the node.
+    /// Without waiting: the IOCs that swarm is moving off the node (those it can).
     pub(crate) leaving: Vec<String>,
 }
 
@@ -180,7 +180,8 @@ pub(crate) fn iocs_on(
 
 /// Drains node `name` (it takes no task any more, swarm moves its tasks away) and,
 /// with `wait`, waits up to that long until the IOC services that ran there run on
-/// another node. IOCs whose constraints fit no other node are reported at once.
+/// another node. IOCs whose constraints fit no other node are reported at once, also
+/// without waiting.
 pub(crate) fn drain(
     engine: &Engine,
     prefix: &str,
@@ -210,10 +211,6 @@ pub(crate) fn drain(
         node: host.clone(),
         ..Default::default()
     };
-    let Some(wait) = wait else {
-        report.leaving = leaving.iter().map(|s| s.ioc.clone()).collect();
-        return Ok(report);
-    };
     let others: Vec<&Node> = nodes
         .iter()
         .filter(|n| n.id.as_deref() != Some(node_id.as_str()))
@@ -229,6 +226,10 @@ pub(crate) fn drain(
             }),
         }
     }
+    let Some(wait) = wait else {
+        report.leaving = waiting.iter().map(|s| s.ioc.clone()).collect();
+        return Ok(report);
+    };
     let deadline = Instant::now() + wait;
     let mut last: Vec<Task> = Vec::new();
     while !waiting.is_empty() {
