@@ -721,11 +721,29 @@ fn drain_node(
 fn rebalance(yes: bool, settings: &Settings, printer: &Printer) -> anyhow::Result<ExitStatus> {
     let engine = Engine::connect_for_changes()?;
     let batch = settings.rebalance_batch_size as usize;
+    let per_node = |load: &std::collections::BTreeMap<String, usize>| {
+        load.iter()
+            .map(|(node, count)| format!("{node} {count}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let before = nodes::ioc_load(&engine, &settings.prefix_stack_name)?;
+    let most = before.values().max().copied().unwrap_or(0);
+    let least = before.values().min().copied().unwrap_or(0);
+    if most <= least + 1 {
+        printer.status("nothing to move: the IOC services are spread as evenly as they can be");
+        printer.status(&format!("IOC services per node: {}", per_node(&before)));
+        return Ok(ExitStatus::Success);
+    }
     let action = format!(
-        "move IOC services of stack {} between nodes, {batch} at a time (each one moved restarts)",
+        "move IOC services of stack {} between these nodes, {batch} at a time (each one moved restarts)",
         settings.prefix_stack_name
     );
-    if !confirmed(&action, &[], yes)? {
+    let touched: Vec<String> = before
+        .iter()
+        .map(|(node, count)| format!("{node}: {count} IOC services"))
+        .collect();
+    if !confirmed(&action, &touched, yes)? {
         printer.status("nothing moved");
         return Ok(ExitStatus::Success);
     }
@@ -744,11 +762,9 @@ fn rebalance(yes: bool, settings: &Settings, printer: &Printer) -> anyhow::Resul
     if report.moved.is_empty() && report.stuck.is_empty() {
         printer.status("nothing to move: the IOC services are spread as evenly as they can be");
     }
-    let load: Vec<String> = report
-        .load
-        .iter()
-        .map(|(node, count)| format!("{node} {count}"))
-        .collect();
-    printer.status(&format!("IOC services per node: {}", load.join(", ")));
+    printer.status(&format!(
+        "IOC services per node: {}",
+        per_node(&report.load)
+    ));
     Ok(ExitStatus::from_failures(report.stuck.len()))
 }

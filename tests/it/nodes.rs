@@ -432,9 +432,13 @@ fn rebalance_spreads_the_iocs_again_after_a_killed_worker_returns() {
     placed.sort();
     assert_eq!(placed, ["node1", "node2"]);
 
-    // Spread already: nothing moves.
-    let (code, out, err) = iocdock(&t, &["swarm", "--rebalance", "--yes"]);
+    // Spread already: nothing moves, nothing to confirm.
+    let (code, out, err) = iocdock(&t, &["swarm", "--rebalance"]);
     assert_eq!(code, 0, "{err}");
     assert!(out.is_empty(), "{out}");
     assert!(err.contains("nothing to move"), "{err}");
+    assert!(
+        err.contains("IOC services per node: node1 1, node2 1"),
+        "{err}"
+    );
 }

@@ -12,7 +12,7 @@ use bollard::models::{Node, NodeSpec, NodeSpecAvailabilityEnum};
 use bollard::query_parameters::{ListNodesOptions, UpdateNodeOptions};
 
 pub(crate) use constraint::{hostname, placeable};
-pub(crate) use moves::{Stuck, drain, iocs_on, rebalance};
+pub(crate) use moves::{Stuck, drain, ioc_load, iocs_on, rebalance};
 
 use crate::swarm::engine::{Engine, SwarmError};
 

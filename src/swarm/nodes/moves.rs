@@ -491,15 +491,19 @@ pub(crate) fn rebalance(
             // Swarm put them back, or they do not run: going on would only restart
             // IOCs for nothing. Count once more for the report.
             engine.renew();
-            let mut again = rebalance_load(engine, prefix)?;
+            let mut again = ioc_load(engine, prefix)?;
             std::mem::swap(&mut report.load, &mut again);
             return Ok(report);
         }
     }
 }
 
-/// IOC services running per node that may run IOCs.
-fn rebalance_load(engine: &Engine, prefix: &str) -> Result<BTreeMap<String, usize>, NodeError> {
+/// IOC services running per node that may run IOCs (Ready, Active, fitting at least
+/// one IOC's constraints), by hostname.
+pub(crate) fn ioc_load(
+    engine: &Engine,
+    prefix: &str,
+) -> Result<BTreeMap<String, usize>, NodeError> {
     let nodes = all(engine)?;
     let services = ioc_services(engine, prefix)?;
     let constraints: Vec<Vec<String>> = services.iter().map(IocService::constraints).collect();
