@@ -111,6 +111,10 @@ pub(crate) struct ServiceArgs {
     /// With --remove: remove without asking (needed without a terminal)
     #[arg(short, long, requires = "remove")]
     pub(crate) yes: bool,
+    /// With --deploy or --update: deploy even when no ready, active node satisfies an
+    /// IOC's placement constraints (its task waits, pending, for one)
+    #[arg(long)]
+    pub(crate) force: bool,
 }
 
 #[derive(Debug, Args)]
@@ -163,6 +167,33 @@ pub(crate) struct SwarmArgs {
         requires = "backup_file"
     )]
     pub(crate) restore_swarm: bool,
+    /// Set labels of a node (hostname or ID): NODE key=value...
+    #[arg(
+        long = "label-node",
+        group = "action",
+        num_args = 2..,
+        value_names = ["NODE", "LABEL"]
+    )]
+    pub(crate) label_node: Vec<String>,
+    /// Remove labels from a node (hostname or ID): NODE key...
+    #[arg(
+        long = "unlabel-node",
+        group = "action",
+        num_args = 2..,
+        value_names = ["NODE", "KEY"]
+    )]
+    pub(crate) unlabel_node: Vec<String>,
+    /// Stop placing tasks on a node and move its IOCs to other nodes; waits until
+    /// they run elsewhere (node_drain_timeout) and says where each went
+    #[arg(long = "drain-node", group = "action", value_name = "NODE")]
+    pub(crate) drain_node: Option<String>,
+    /// Let a drained or paused node take tasks again
+    #[arg(long = "activate-node", group = "action", value_name = "NODE")]
+    pub(crate) activate_node: Option<String>,
+    /// Move IOC services, rebalance_batch_size at a time, until every node that may
+    /// run them carries a fair share (after a failed node returns)
+    #[arg(long, group = "action")]
+    pub(crate) rebalance: bool,
 
     /// With --restore-swarm: the archive to restore
     #[arg(long = "backup-file", value_name = "FILE")]
@@ -177,8 +208,17 @@ pub(crate) struct SwarmArgs {
     /// document (docs/JSON.md)
     #[arg(long, value_enum, default_value_t = OutputFormat::Text, value_name = "FORMAT")]
     pub(crate) format: OutputFormat,
-    /// Confirm without asking: removals, --update-deployed-services, -b and -r (needed
-    /// without a terminal); with --gen-built-in-services: write without asking the engine
+    /// With --drain-node: return once the node is drained, without waiting for its
+    /// IOCs to move
+    #[arg(long, requires = "drain_node")]
+    pub(crate) detach: bool,
+    /// With --deploy-all-iocs: deploy even when no ready, active node satisfies an
+    /// IOC's placement constraints
+    #[arg(long, requires = "deploy_all_iocs")]
+    pub(crate) force: bool,
+    /// Confirm without asking: removals, --update-deployed-services, --drain-node,
+    /// --rebalance, -b and -r (needed without a terminal); with --gen-built-in-services:
+    /// write without asking the engine
     #[arg(short, long)]
     pub(crate) yes: bool,
 }

@@ -153,11 +153,11 @@ Examples:
   # every managed service with replicas and status
   iocdock swarm --show-digest
 
-  # deploy every IOC that is not deployed yet
-  iocdock swarm --deploy-all-iocs
-
   # archive the swarm state from cron
   iocdock swarm -b --yes
+
+  # a label IOCs can be placed by (constraints=node.labels.rack==a)
+  iocdock swarm --label-node node2 rack=a
 ")]
     Swarm(SwarmArgs),
     /// Run an EPICS client tool (caget, caput, camonitor, ...) in the client service

@@ -13,6 +13,7 @@ use crate::settings::Settings;
 use crate::swarm::deploy::{self, DeployError, Deployed, OnExisting, Outcome};
 use crate::swarm::engine::{Engine, EngineFailure, SwarmError};
 use crate::swarm::managed::{ManagedService, ServiceType};
+use crate::swarm::nodes;
 
 /// Why a service has no file to deploy from, with what makes one.
 pub(crate) fn unavailable(service: &ManagedService) -> String {
@@ -115,8 +116,107 @@ pub(crate) fn deploy_and_report_locked(
     printer: &Printer,
 ) -> Result<usize, EngineFailure> {
     let (services, refused) = verified(settings, services, printer);
+    Ok(refused
+        + deploy_verified(
+            engine,
+            settings,
+            services,
+            existing,
+            on_existing,
+            note,
+            printer,
+        )?)
+}
+
+/// `deploy_and_report`, where an IOC whose placement constraints no ready, active
+/// node satisfies is refused (an error naming the IOC and the constraint, nothing
+/// deployed for it), or with `force` deployed with a warning: its task stays pending.
+pub(crate) fn deploy_placed_and_report(
+    engine: &Engine,
+    settings: &Settings,
+    services: &[ManagedService],
+    existing: &BTreeMap<String, Deployed>,
+    on_existing: OnExisting,
+    force: bool,
+    printer: &Printer,
+) -> anyhow::Result<usize> {
+    // Held from checking the files to recording their revisions, as in
+    // `deploy_and_report`.
+    let _lock = if services.iter().any(|s| s.kind == ServiceType::Ioc) {
+        Some(lock_repository(settings, printer)?)
+    } else {
+        None
+    };
+    let (services, mut refused) = verified(settings, services, printer);
+    let mut placed = Vec::with_capacity(services.len());
+    let iocs = services
+        .iter()
+        .filter(|s| s.kind == ServiceType::Ioc)
+        .count();
+    let swarm_nodes = if iocs == 0 {
+        Vec::new()
+    } else {
+        nodes::all(engine).map_err(|error| EngineFailure {
+            error,
+            consequence: "without the nodes iocdock cannot tell whether they can run the IOCs, so nothing was deployed".to_string(),
+        })?
+    };
+    for service in services {
+        if service.kind != ServiceType::Ioc {
+            placed.push(service);
+            continue;
+        }
+        // A file that cannot be read fails in the deployment, with its own error.
+        let constraints = match deploy::planned(&service, &settings.prefix_stack_name) {
+            Ok(plan) => plan
+                .spec
+                .task_template
+                .and_then(|t| t.placement)
+                .and_then(|p| p.constraints)
+                .unwrap_or_default(),
+            Err(_) => Vec::new(),
+        };
+        match nodes::placeable(&constraints, &swarm_nodes) {
+            Ok(()) => placed.push(service),
+            Err(why) if force => {
+                printer.warn(&format!(
+                    "IOC {}: {why}; deployed anyway (--force): its task waits, pending, for such a node",
+                    service.name
+                ));
+                placed.push(service);
+            }
+            Err(why) => {
+                printer.error(&format!(
+                    "IOC {}: no node can run it: {why}; not deployed (--force deploys it anyway)",
+                    service.name
+                ));
+                refused += 1;
+            }
+        }
+    }
+    Ok(refused
+        + deploy_verified(
+            engine,
+            settings,
+            placed,
+            existing,
+            on_existing,
+            None,
+            printer,
+        )?)
+}
+
+fn deploy_verified(
+    engine: &Engine,
+    settings: &Settings,
+    services: Vec<ManagedService>,
+    existing: &BTreeMap<String, Deployed>,
+    on_existing: OnExisting,
+    note: Option<&str>,
+    printer: &Printer,
+) -> Result<usize, EngineFailure> {
     if services.is_empty() {
-        return Ok(refused);
+        return Ok(0);
     }
     let report = deploy::deploy(
         engine,
@@ -139,7 +239,7 @@ pub(crate) fn deploy_and_report_locked(
     for warning in &report.warnings {
         printer.warn(warning);
     }
-    let mut failures = refused;
+    let mut failures = 0;
     let mut in_doubt = InDoubt::default();
     let mut accepted = Vec::new();
     for (name, result) in report.services {

@@ -2,7 +2,7 @@
 
 use crate::cli::{OutputFormat, ServiceArgs};
 use crate::commands::deployment::{
-    deploy_and_report, deploy_and_report_locked, remove_and_report, unavailable,
+    deploy_and_report_locked, deploy_placed_and_report, remove_and_report, unavailable,
 };
 use crate::commands::{ExitStatus, UsageError, only_with};
 use crate::commands::{confirmed, lock_repository};
@@ -42,6 +42,10 @@ pub(crate) fn run(
     )?;
     only_with(("--remove", args.remove), &[("--yes", args.yes)])?;
     only_with(
+        ("--deploy or --update", args.deploy || args.update),
+        &[("--force", args.force)],
+    )?;
+    only_with(
         (
             "--restart, --start or --rollback",
             args.restart || args.start || args.rollback.is_some(),
@@ -53,10 +57,27 @@ pub(crate) fn run(
     if args.format == OutputFormat::Json && !args.show_info {
         return Err(UsageError("--format json goes with --show-info".to_string()).into());
     }
+    if args.force && !(args.deploy || args.update) {
+        return Err(UsageError("--force goes with --deploy or --update".to_string()).into());
+    }
     if args.deploy {
-        deploy(names, kind, OnExisting::Redeploy, settings, printer)
+        deploy(
+            names,
+            kind,
+            OnExisting::Redeploy,
+            args.force,
+            settings,
+            printer,
+        )
     } else if args.update {
-        deploy(names, kind, OnExisting::Restart, settings, printer)
+        deploy(
+            names,
+            kind,
+            OnExisting::Restart,
+            args.force,
+            settings,
+            printer,
+        )
     } else if args.restart {
         lifecycle_verb(names, kind, Verb::Restart, args.detach, settings, printer)
     } else if args.stop {
@@ -99,11 +120,13 @@ pub(crate) fn run(
 }
 
 /// `--deploy` (create, or apply the file keeping running tasks when nothing
-/// changed) and `--update` (apply the file with a rolling restart).
+/// changed) and `--update` (apply the file with a rolling restart); an IOC no node
+/// can run is refused unless `force`.
 fn deploy(
     names: &[String],
     kind: Option<ServiceType>,
     on_existing: OnExisting,
+    force: bool,
     settings: &Settings,
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
@@ -117,12 +140,13 @@ fn deploy(
     }
     if !available.is_empty() {
         let existing = deploy::deployed(&engine, &settings.prefix_stack_name)?;
-        failures += deploy_and_report(
+        failures += deploy_placed_and_report(
             &engine,
             settings,
             &available,
             &existing,
             on_existing,
+            force,
             printer,
         )?;
     }

@@ -232,6 +232,8 @@ settings_keys! {
     docker_swarm_dir: String = "/var/lib/docker/swarm".to_string();
     engine_read_timeout: TimeLimit = TimeLimit(EngineLimits::DEFAULT.read);
     engine_write_timeout: TimeLimit = TimeLimit(EngineLimits::DEFAULT.write);
+    node_drain_timeout: Seconds = Seconds::minutes(2);
+    rebalance_batch_size: u32 = 2;
 }
 
 /// Environment variables that override a settings key, for one shell or cron job.

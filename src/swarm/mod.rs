@@ -14,6 +14,7 @@ pub(crate) mod inspect;
 pub(crate) mod lifecycle;
 pub(crate) mod logs;
 pub(crate) mod managed;
+pub(crate) mod nodes;
 pub(crate) mod registry_auth;
 pub(crate) mod rollout;
 pub(crate) mod status;
@@ -42,6 +43,11 @@ pub(crate) fn is_engine_failure(error: &anyhow::Error) -> bool {
         }
         match e.downcast_ref::<deploy::DeployError>() {
             Some(deploy::DeployError::Swarm(e)) => return Some(e.is_engine_failure()),
+            Some(_) => return Some(false),
+            None => {}
+        }
+        match e.downcast_ref::<nodes::NodeError>() {
+            Some(nodes::NodeError::Swarm(e)) => return Some(e.is_engine_failure()),
             Some(_) => return Some(false),
             None => {}
         }

@@ -83,6 +83,8 @@ fn prints_names_of_the_original_tool() {
         DOCKER_SWARM_DIR=/var/lib/docker/swarm
         ENGINE_READ_TIMEOUT=10
         ENGINE_WRITE_TIMEOUT=60
+        NODE_DRAIN_TIMEOUT=2m
+        REBALANCE_BATCH_SIZE=2
         ----- stderr -----
         ");
 }
@@ -191,6 +193,8 @@ fn settings_file_values_and_masked_passwords() {
         DOCKER_SWARM_DIR=/var/lib/docker/swarm
         ENGINE_READ_TIMEOUT=10
         ENGINE_WRITE_TIMEOUT=60
+        NODE_DRAIN_TIMEOUT=2m
+        REBALANCE_BATCH_SIZE=2
         ----- stderr -----
         ");
 }

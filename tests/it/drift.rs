@@ -178,7 +178,14 @@ fn a_task_no_node_can_take_is_pending_with_the_schedulers_reason() {
         "constraints=node.labels.iocdock-test-nowhere==yes",
     ]);
     t.ok(&["exec", "nowhere", "--deploy"]);
-    t.ok(&["service", "nowhere", "--deploy"]);
+    // No node has the label: refused, unless forced.
+    let (code, _, err) = run(&t, &["service", "nowhere", "--deploy"], &[]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("IOC nowhere: no node can run it: the constraint \"node.labels.iocdock-test-nowhere==yes\""),
+        "{err}"
+    );
+    t.ok(&["service", "nowhere", "--deploy", "--force"]);
     let mut digest = String::new();
     wait_for("the scheduler's verdict", Duration::from_secs(60), || {
         digest = t.ok(&["swarm", "--show-digest", "--service-type", "ioc"]);

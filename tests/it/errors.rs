@@ -216,6 +216,22 @@ fn an_option_of_another_action_is_refused() {
             "--yes goes with --remove",
         ),
         (
+            &["service", "ioc1", "--show-info", "--force"],
+            "--force goes with --deploy or --update",
+        ),
+        (
+            &["service", "ioc1", "--stop", "--detach"],
+            "--detach goes with --restart, --start or --rollback",
+        ),
+        (
+            &["swarm", "--rebalance", "--detach"],
+            "--detach goes with --drain-node",
+        ),
+        (
+            &["swarm", "--show-nodes", "--force"],
+            "--force goes with --deploy-all-iocs",
+        ),
+        (
             &["service", "ioc1", "--show-config", "--exit-code"],
             "--exit-code goes with --check-deploy",
         ),

@@ -37,6 +37,7 @@ mod logs;
 mod manage;
 mod monitoring;
 mod multinode;
+mod nodes;
 mod oracle;
 mod paths;
 mod real_image;

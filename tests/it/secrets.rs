@@ -130,6 +130,8 @@ fn secrets_readable_by_others_are_a_warning_and_never_printed() {
         DOCKER_SWARM_DIR=/var/lib/docker/swarm
         ENGINE_READ_TIMEOUT=10
         ENGINE_WRITE_TIMEOUT=60
+        NODE_DRAIN_TIMEOUT=2m
+        REBALANCE_BATCH_SIZE=2
         ----- stderr -----
         warning: [HOME]/settings.yaml: readable by group or others (mode 0644) while it holds secrets (registry_login_password, alert_manager_smtp_auth_password, alert_manager_default_webhook_receiver, alert_manager_info_webhook_receiver): run `chmod 600 [HOME]/settings.yaml`
         ");

@@ -259,6 +259,13 @@ fn stop_and_start_keep_the_service_and_list_shows_stopped() {
     );
     let (same_id, _, started) = service(&name).expect("the service stays");
     assert_eq!(same_id, id, "--start keeps the service ID");
+    // And the IOC's revisions: still the one its deploy recorded, no new one.
+    let history = t.ok(&["service", &ioc, "--history"]);
+    let revisions: Vec<&str> = history
+        .lines()
+        .filter(|l| l.starts_with("revision "))
+        .collect();
+    assert_eq!(revisions.len(), 1, "{history}");
     assert_eq!(replicas(&started), 1);
     assert_eq!(force_update(&started), force_update(&deployed));
     let (code, _, stderr) = run(&t, &["service", &ioc, "--start"], &[]);
