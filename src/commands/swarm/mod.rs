@@ -2,7 +2,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, IsTerminal};
-use std::path::Path;
 
 use crate::cli::{OutputFormat, SwarmArgs};
 use crate::commands::deployment::{
@@ -15,14 +14,19 @@ use crate::printer::Printer;
 use crate::services::catalog;
 use crate::services::{self, Answers, Outcome};
 use crate::settings::Settings;
-use crate::swarm::backup::{self, EngineHost};
 use crate::swarm::deploy::{self, Deployed, OnExisting};
 use crate::swarm::engine::{Engine, EngineFailure};
 use crate::swarm::inspect;
 use crate::swarm::managed::{ManagedService, ServiceType};
-use crate::swarm::nodes::{self, Availability, LabelChange, Stuck};
+use crate::swarm::nodes::{self, LabelChange};
 use crate::swarm::status::{SwarmView, digest};
 use crate::table::Table;
+
+mod backups;
+mod node_ops;
+
+use backups::{backup_swarm, restore_swarm};
+use node_ops::{activate_node, change_labels, drain_node, rebalance};
 
 pub(crate) fn run(
     args: &SwarmArgs,
@@ -426,99 +430,6 @@ fn list_managed_services(settings: &Settings, printer: &Printer) -> anyhow::Resu
     Ok(ExitStatus::Success)
 }
 
-fn engine_host(settings: &Settings) -> EngineHost<'_> {
-    EngineHost {
-        stop_command: &settings.docker_stop_command,
-        start_command: &settings.docker_start_command,
-        swarm_dir: Path::new(&settings.docker_swarm_dir),
-    }
-}
-
-/// `swarm -b`: prints the archive's path on stdout, like `exec -b`. The engine stops
-/// for it, and with it every task on this node, so it is confirmed first.
-fn backup_swarm(yes: bool, settings: &Settings, printer: &Printer) -> anyhow::Result<ExitStatus> {
-    let host = engine_host(settings);
-    let action = "stop the Docker engine of this node (its tasks stop too) to archive the swarm state, then start it again";
-    let touched = [
-        format!("stop: {}", host.stop_command),
-        format!("archive: {}", host.swarm_dir.display()),
-        format!("start: {}", host.start_command),
-    ];
-    if !confirmed(action, &touched, yes)? {
-        printer.status("nothing stopped, no backup made");
-        return Ok(ExitStatus::Success);
-    }
-    let outcome = backup::backup(&host, &settings.paths.swarm_backup, &|step| {
-        printer.status(step)
-    })?;
-    let mut status = ExitStatus::Success;
-    match outcome.archive {
-        Ok(path) => printer.line(&path.display().to_string()),
-        Err(e) => {
-            printer.error(&format!("swarm backup failed: {e}"));
-            status = ExitStatus::Failure;
-        }
-    }
-    if let Err(e) = outcome.restart {
-        printer.error(&format!(
-            "the Docker engine is not back after the backup: {e}"
-        ));
-        // A backup that was written but left an engine that does not answer is the
-        // engine's failure; a failed backup stays one.
-        if status == ExitStatus::Success {
-            status = if matches!(&e, backup::SwarmBackupError::Engine(e) if e.is_engine_failure()) {
-                ExitStatus::EngineUnreachable
-            } else {
-                ExitStatus::Failure
-            };
-        }
-    }
-    Ok(status)
-}
-
-/// `swarm -r --backup-file FILE [--yes]`: the archive is checked before anything is
-/// asked or stopped.
-fn restore_swarm(
-    file: &Path,
-    yes: bool,
-    settings: &Settings,
-    printer: &Printer,
-) -> anyhow::Result<ExitStatus> {
-    let archive = backup::check_archive(file)?;
-    let host = engine_host(settings);
-    printer.status(&format!(
-        "{}: swarm folder {} of node {}",
-        archive.path().display(),
-        archive.archived_folder(),
-        archive.node.node_id.as_deref().unwrap_or("(unknown)")
-    ));
-    let action = format!(
-        "stop the Docker engine of this node, keep its swarm state aside and restore the swarm from {}",
-        archive.path().display()
-    );
-    let touched = [
-        format!("stop: {}", host.stop_command),
-        format!("keep aside: {}", host.swarm_dir.display()),
-        format!("start: {}", host.start_command),
-    ];
-    if !confirmed(&action, &touched, yes)? {
-        printer.status("nothing restored");
-        return Ok(ExitStatus::Success);
-    }
-    let restored = backup::restore(&host, &archive, &settings.swarm_advertise_ip, &|step| {
-        printer.status(step)
-    })?;
-    let kept = match &restored.kept {
-        Some(path) => format!("; the previous swarm folder is kept at {}", path.display()),
-        None => String::new(),
-    };
-    printer.status(&format!(
-        "swarm restored: node {} manages the swarm again{kept}",
-        restored.node_id
-    ));
-    Ok(ExitStatus::Success)
-}
-
 /// The built-in services that are deployed, or, when the daemon cannot tell and
 /// `--yes` is given, none (with a warning).
 fn deployed_built_ins(
@@ -633,154 +544,4 @@ fn gen_built_in_services(
         rendering.root.display()
     ));
     Ok(ExitStatus::from_failures(refused))
-}
-
-/// `--label-node` and `--unlabel-node`: prints the node's labels afterwards.
-fn change_labels(
-    node: &str,
-    change: &LabelChange,
-    printer: &Printer,
-) -> anyhow::Result<ExitStatus> {
-    let engine = Engine::connect_for_changes()?;
-    let changed = nodes::change_labels(&engine, node, change)?;
-    printer.line(&format!(
-        "{}: {}",
-        nodes::hostname(&changed),
-        nodes::label_text(&nodes::labels_of(&changed))
-    ));
-    Ok(ExitStatus::Success)
-}
-
-/// `--activate-node`: the node takes tasks again; swarm places there what is pending
-/// for it, but moves nothing that runs elsewhere (`--rebalance` does).
-fn activate_node(node: &str, printer: &Printer) -> anyhow::Result<ExitStatus> {
-    let engine = Engine::connect_for_changes()?;
-    let changed = nodes::set_availability(&engine, node, Availability::Active)?;
-    printer.status(&format!(
-        "{}: availability {}",
-        nodes::hostname(&changed),
-        Availability::Active.word()
-    ));
-    Ok(ExitStatus::Success)
-}
-
-/// One line for an IOC that did not move.
-fn stuck_line(stuck: &Stuck, waited: &str) -> String {
-    match stuck {
-        Stuck::Pinned { ioc, node, why } => {
-            format!("{ioc}: cannot leave {node}: {why}")
-        }
-        Stuck::NotMoved { ioc, node, state } => format!(
-            "{ioc}: not running on another node than {node} within {waited}: its task is {state}"
-        ),
-    }
-}
-
-/// `--drain-node`: the node takes no more tasks; swarm moves its tasks. Waits (up to
-/// `node_drain_timeout`) until its IOCs run elsewhere and prints `IOC: from -> to`
-/// for each; an IOC that did not move is an error. Its IOCs restart elsewhere, so it
-/// is confirmed first.
-fn drain_node(
-    node: &str,
-    detach: bool,
-    yes: bool,
-    settings: &Settings,
-    printer: &Printer,
-) -> anyhow::Result<ExitStatus> {
-    let engine = Engine::connect_for_changes()?;
-    let prefix = &settings.prefix_stack_name;
-    let (host, iocs) = nodes::iocs_on(&engine, prefix, node)?;
-    if !iocs.is_empty() {
-        let action = format!(
-            "drain node {host}: these {} IOCs stop there and start on other nodes",
-            iocs.len()
-        );
-        if !confirmed(&action, &iocs, yes)? {
-            printer.status("nothing changed");
-            return Ok(ExitStatus::Success);
-        }
-        // The operator's time to answer is not the engine's.
-        engine.renew();
-    }
-    let timeout = &settings.node_drain_timeout;
-    let wait = (!detach).then(|| std::time::Duration::from_secs(timeout.whole_seconds()));
-    if wait.is_some() && !iocs.is_empty() {
-        printer.status(&format!(
-            "{host}: availability drain; waiting up to {} (node_drain_timeout) for {} IOCs to run elsewhere",
-            timeout.as_text(),
-            iocs.len()
-        ));
-    }
-    let report = nodes::drain(&engine, prefix, node, wait)?;
-    if wait.is_none() || iocs.is_empty() {
-        printer.status(&format!("{}: availability drain", report.node));
-    }
-    if !report.leaving.is_empty() {
-        printer.status(&format!(
-            "swarm moves these IOCs off {}: {}",
-            report.node,
-            report.leaving.join(", ")
-        ));
-    }
-    for moved in &report.moved {
-        printer.line(&format!("{}: {} -> {}", moved.ioc, moved.from, moved.to));
-    }
-    for stuck in &report.stuck {
-        printer.error(&stuck_line(stuck, timeout.as_text()));
-    }
-    Ok(ExitStatus::from_failures(report.stuck.len()))
-}
-
-/// `--rebalance`: moves IOC services, `rebalance_batch_size` at a time, from the most
-/// loaded node that may run IOCs to the least loaded, until their counts differ by at
-/// most one. Each moved IOC restarts, so it is confirmed first.
-fn rebalance(yes: bool, settings: &Settings, printer: &Printer) -> anyhow::Result<ExitStatus> {
-    let engine = Engine::connect_for_changes()?;
-    let batch = settings.rebalance_batch_size as usize;
-    let per_node = |load: &std::collections::BTreeMap<String, usize>| {
-        load.iter()
-            .map(|(node, count)| format!("{node} {count}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let before = nodes::ioc_load(&engine, &settings.prefix_stack_name)?;
-    let most = before.values().max().copied().unwrap_or(0);
-    let least = before.values().min().copied().unwrap_or(0);
-    if most <= least + 1 {
-        printer.status("nothing to move: the IOC services are spread as evenly as they can be");
-        printer.status(&format!("IOC services per node: {}", per_node(&before)));
-        return Ok(ExitStatus::Success);
-    }
-    let action = format!(
-        "move IOC services of stack {} between these nodes, {batch} at a time (each one moved restarts)",
-        settings.prefix_stack_name
-    );
-    let touched: Vec<String> = before
-        .iter()
-        .map(|(node, count)| format!("{node}: {count} IOC services"))
-        .collect();
-    if !confirmed(&action, &touched, yes)? {
-        printer.status("nothing moved");
-        return Ok(ExitStatus::Success);
-    }
-    let timeout = &settings.node_drain_timeout;
-    let wait = std::time::Duration::from_secs(timeout.whole_seconds());
-    let report = nodes::rebalance(
-        &engine,
-        &settings.prefix_stack_name,
-        batch,
-        wait,
-        &|moved| printer.line(&format!("{}: {} -> {}", moved.ioc, moved.from, moved.to)),
-    )?;
-    for stuck in &report.stuck {
-        printer.error(&stuck_line(stuck, timeout.as_text()));
-    }
-    if report.moved.is_empty() && report.stuck.is_empty() {
-        printer.status("nothing to move: the IOC services are spread as evenly as they can be");
-    }
-    printer.status(&format!(
-        "IOC services per node: {}",
-        per_node(&report.load)
-    ));
-    Ok(ExitStatus::from_failures(report.stuck.len()))
 }
