@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use crate::commands::lock_repository;
+use crate::fsutil::RepositoryLock;
 use crate::ioc::repository::Repository;
 use crate::ioc::revisions::{self, Meta, Recorded};
 use crate::ioc::workflow::{self, WorkflowError};
@@ -75,6 +76,20 @@ fn verified(
     (ready, refused)
 }
 
+/// The repository lock when `services` include IOCs: held from checking their files
+/// to recording their revisions.
+fn lock_for_iocs(
+    settings: &Settings,
+    services: &[ManagedService],
+    printer: &Printer,
+) -> anyhow::Result<Option<RepositoryLock>> {
+    if services.iter().any(|s| s.kind == ServiceType::Ioc) {
+        Ok(Some(lock_repository(settings, printer)?))
+    } else {
+        Ok(None)
+    }
+}
+
 /// Deploys `services` and reports each; returns the number that failed. An engine
 /// that cannot be reached or stops answering is one error for all the services it
 /// left in doubt. Each IOC service the engine accepted gets a revision of its files
@@ -88,11 +103,7 @@ pub(crate) fn deploy_and_report(
     on_existing: OnExisting,
     printer: &Printer,
 ) -> anyhow::Result<usize> {
-    let _lock = if services.iter().any(|s| s.kind == ServiceType::Ioc) {
-        Some(lock_repository(settings, printer)?)
-    } else {
-        None
-    };
+    let _lock = lock_for_iocs(settings, services, printer)?;
     Ok(deploy_and_report_locked(
         engine,
         settings,
@@ -140,13 +151,7 @@ pub(crate) fn deploy_placed_and_report(
     force: bool,
     printer: &Printer,
 ) -> anyhow::Result<usize> {
-    // Held from checking the files to recording their revisions, as in
-    // `deploy_and_report`.
-    let _lock = if services.iter().any(|s| s.kind == ServiceType::Ioc) {
-        Some(lock_repository(settings, printer)?)
-    } else {
-        None
-    };
+    let _lock = lock_for_iocs(settings, services, printer)?;
     let (services, mut refused) = verified(settings, services, printer);
     let mut placed = Vec::with_capacity(services.len());
     let iocs = services
