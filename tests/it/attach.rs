@@ -36,7 +36,12 @@ fn exec(t: &TestContext, ioc: &str, command: &[&str]) -> (i32, String, String) {
 
 /// Runs `iocdock ARGS` on a pseudo-terminal (util-linux `script`), typing each of
 /// `keys` after its pause, and returns the exit code and what the terminal showed.
-fn typed_on_terminal(t: &TestContext, args: &[&str], keys: &[(Duration, &[u8])]) -> (i32, String) {
+pub(crate) fn typed_on_terminal(
+    t: &TestContext,
+    args: &[&str],
+    keys: &[(Duration, &[u8])],
+    env: &[(&str, &str)],
+) -> (i32, String) {
     let quoted: Vec<String> = std::iter::once(bin().display().to_string())
         .chain(args.iter().map(|a| a.to_string()))
         .map(|a| format!("'{}'", a.replace('\'', "'\\''")))
@@ -53,6 +58,7 @@ fn typed_on_terminal(t: &TestContext, args: &[&str], keys: &[(Duration, &[u8])])
         ])
         .env("IOCDOCK_HOME", t.home())
         .env_remove("MOUNT_PATH")
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -138,6 +144,7 @@ fn exec_runs_a_ca_client_in_the_iocs_container_and_attach_reaches_its_iocsh() {
             (Duration::from_secs(1), &b"dbl\r"[..]),
             (Duration::from_secs(3), &[0x10, 0x11][..]),
         ],
+        &[],
     );
     assert_eq!(code, 0, "{screen}");
     assert!(screen.contains("leave with ctrl-p,ctrl-q"), "{screen}");
