@@ -6,6 +6,7 @@
 //! through the manager first: its container and its node.
 
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use bollard::models::{Node, TaskState};
 use bollard::query_parameters::{
@@ -158,6 +159,48 @@ pub(crate) fn node_addresses(engine: &Engine) -> Result<Vec<OtherNode>, SwarmErr
         .collect())
 }
 
+/// How long a held-back Ctrl-C or Ctrl-D waits for its repetition.
+const CONFIRM: Duration = Duration::from_secs(2);
+
+/// Holds back Ctrl-C and Ctrl-D on the way to the IOC's console: on its tty they stop
+/// the IOC (SIGINT, or the end of the iocsh's input), which an operator used to
+/// leaving a program with them does not mean. The same key again within `CONFIRM`
+/// goes through.
+#[derive(Debug, Default)]
+struct EndingKeys {
+    held: Option<(u8, Instant)>,
+}
+
+impl EndingKeys {
+    /// The bytes to send and, when one was held back, the key's name.
+    fn filter(&mut self, bytes: &[u8], now: Instant) -> (Vec<u8>, Option<&'static str>) {
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut warned = None;
+        for &byte in bytes {
+            let name = match byte {
+                0x03 => "Ctrl-C",
+                0x04 => "Ctrl-D",
+                _ => {
+                    self.held = None;
+                    out.push(byte);
+                    continue;
+                }
+            };
+            match self.held {
+                Some((key, when)) if key == byte && now.duration_since(when) <= CONFIRM => {
+                    self.held = None;
+                    out.push(byte);
+                }
+                _ => {
+                    self.held = Some((byte, now));
+                    warned = Some(name);
+                }
+            }
+        }
+        (out, warned)
+    }
+}
+
 /// The operator's terminal size (columns, rows) whenever it is asked for.
 pub(crate) type TerminalSize = Box<dyn Fn() -> Option<(u16, u16)>>;
 
@@ -183,9 +226,11 @@ pub(crate) fn attach(
     size: Option<TerminalSize>,
     signals: &mut Signals,
     output: &mut dyn FnMut(LogStream, &[u8]),
+    notice: &mut dyn FnMut(&str),
 ) -> Result<AttachOutcome, SwarmError> {
     let docker = engine.docker();
     let id = container.id.clone();
+    let mut guard = EndingKeys::default();
     let outcome = engine.unbounded(async {
         let attached = docker
             .attach_container(
@@ -233,10 +278,22 @@ pub(crate) fn attach(
                     None => return Ok(None),
                 },
                 bytes = next_bytes(&mut input) => {
-                    let bytes = bytes.unwrap_or_else(|| {
-                        input = None;
-                        DETACH_BYTES.to_vec()
-                    });
+                    let bytes = match bytes {
+                        Some(bytes) => {
+                            let (bytes, held) = guard.filter(&bytes, Instant::now());
+                            if let Some(key) = held {
+                                notice(&format!(
+                                    "{key} would end the IOC; press it again within {} s to send it, or leave with {DETACH_KEYS}",
+                                    CONFIRM.as_secs()
+                                ));
+                            }
+                            bytes
+                        }
+                        None => {
+                            input = None;
+                            DETACH_BYTES.to_vec()
+                        }
+                    };
                     // A console that closed its input ends the output stream too.
                     let _ = writer.write_all(&bytes).await;
                     let _ = writer.flush().await;
@@ -276,5 +333,34 @@ async fn next_bytes(input: &mut Option<Receiver<Vec<u8>>>) -> Option<Vec<u8>> {
     match input {
         Some(input) => input.recv().await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ctrl_c_and_ctrl_d_reach_the_ioc_only_when_pressed_twice() {
+        let start = Instant::now();
+        let mut guard = EndingKeys::default();
+        assert_eq!(guard.filter(b"dbl\r", start), (b"dbl\r".to_vec(), None));
+        // Held back, with the key named.
+        assert_eq!(guard.filter(&[0x03], start), (Vec::new(), Some("Ctrl-C")));
+        // Again in time: it goes through.
+        let soon = start + Duration::from_millis(500);
+        assert_eq!(guard.filter(&[0x03], soon), (vec![0x03], None));
+        // Too late, or another key in between: held back again.
+        assert_eq!(guard.filter(&[0x04], soon), (Vec::new(), Some("Ctrl-D")));
+        let late = soon + CONFIRM + Duration::from_millis(1);
+        assert_eq!(guard.filter(&[0x04], late), (Vec::new(), Some("Ctrl-D")));
+        assert_eq!(guard.filter(b"x", late), (b"x".to_vec(), None));
+        assert_eq!(guard.filter(&[0x04], late), (Vec::new(), Some("Ctrl-D")));
+        // Both in one read (a paste, a quick double press).
+        let mut guard = EndingKeys::default();
+        assert_eq!(
+            guard.filter(&[b'a', 0x03, 0x03], start),
+            (vec![b'a', 0x03], Some("Ctrl-C"))
+        );
     }
 }

@@ -142,9 +142,15 @@ fn exec_runs_a_ca_client_in_the_iocs_container_and_attach_reaches_its_iocsh() {
         &[
             (Duration::from_secs(2), &b"\r"[..]),
             (Duration::from_secs(1), &b"dbl\r"[..]),
+            // Once only: held back, so the IOC does not stop.
+            (Duration::from_secs(3), &[0x03][..]),
             (Duration::from_secs(3), &[0x10, 0x11][..]),
         ],
         &[],
+    );
+    assert!(
+        screen.contains("Ctrl-C would end the IOC; press it again within 2 s"),
+        "{screen}"
     );
     assert_eq!(code, 0, "{screen}");
     assert!(screen.contains("leave with ctrl-p,ctrl-q"), "{screen}");

@@ -143,6 +143,8 @@ pub(super) fn attach(
             LogStream::Out => printer.stream_out(bytes),
             LogStream::Err => printer.stream_err(bytes),
         },
+        // On a raw terminal a line needs its carriage return.
+        &mut |text| printer.warn(&format!("\r\n{text}\r")),
     );
     drop(raw_mode);
     match outcome.map_err(|e| e.at(&endpoint))? {
