@@ -56,8 +56,9 @@ pub(crate) struct OtherNode {
     pub(crate) address: String,
 }
 
-/// The container of the newest running task of swarm service `service` (`name` is the
-/// IOC's name, for messages), and its node when that is another one.
+/// The container of the running task of swarm service `service` (`name` is the IOC's
+/// name, for messages): this node's when there is one, else the newest; and its node
+/// when that is another one.
 pub(crate) fn locate(
     engine: &Engine,
     name: &str,
@@ -81,6 +82,10 @@ pub(crate) fn locate(
             },
             e => SwarmError::api("task list", e).into(),
         })?;
+    let info = engine.request("info", docker.info())?;
+    let here = info.swarm.and_then(|s| s.node_id).unwrap_or_default();
+    // A global service (the client) runs everywhere: this node's copy, when it has
+    // one, needs no other engine. Otherwise the newest copy (an update may have left two).
     let mut newest = tasks
         .into_iter()
         .filter_map(|t| {
@@ -89,11 +94,12 @@ pub(crate) fn locate(
                 return None;
             }
             let id = status.container_status?.container_id?;
+            let node_id = t.node_id.unwrap_or_default();
             Some((
-                timestamp(status.timestamp.as_deref()),
+                (node_id == here, timestamp(status.timestamp.as_deref())),
                 TaskContainer {
                     id,
-                    node_id: t.node_id.unwrap_or_default(),
+                    node_id,
                     elsewhere: None,
                 },
             ))
@@ -104,8 +110,6 @@ pub(crate) fn locate(
             name: name.to_string(),
             service: service.to_string(),
         })?;
-    let info = engine.request("info", docker.info())?;
-    let here = info.swarm.and_then(|s| s.node_id).unwrap_or_default();
     if newest.node_id != here {
         let node = engine.request(
             &format!("inspect of node {}", newest.node_id),
