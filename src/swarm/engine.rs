@@ -96,14 +96,19 @@ impl SwarmError {
         )
     }
 
-    /// The same error, naming `endpoint` as the engine that could not be reached (the
-    /// errors name `DOCKER_HOST`'s otherwise).
+    /// The same error of a node engine's endpoint `endpoint` (the errors name
+    /// `DOCKER_HOST`'s and hint at it otherwise).
     pub(crate) fn at(self, endpoint: &str) -> Self {
         match self {
             SwarmError::Unreachable { cause, hint, .. } => SwarmError::Unreachable {
                 endpoint: endpoint.to_string(),
                 cause,
-                hint,
+                // The hints about DOCKER_HOST are not about this endpoint.
+                hint: if hint.contains("DOCKER_HOST") {
+                    "check that the node's dockerd listens there with --tlsverify (README, \"Node engines\") and that this machine may reach the port".to_string()
+                } else {
+                    hint
+                },
             },
             SwarmError::TlsSetUp { problem, .. } => SwarmError::TlsSetUp {
                 endpoint: endpoint.to_string(),

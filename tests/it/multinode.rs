@@ -618,6 +618,45 @@ mod attach {
             "-H tcp://{{ip}}:2376 --tlsverify --tlscacert {0}/ca.pem --tlscert {0}/server-cert.pem --tlskey {0}/server-key.pem",
             node.display()
         );
+        // Before the node has its endpoint, the manager finds the task but cannot
+        // reach the node's engine: one line naming that endpoint, exit code 3.
+        shell_service(&t);
+        let (code, _, err) = run(&t, &["service", "shell", "--deploy"], &[]);
+        assert_eq!(code, 0, "{err}");
+        let service = format!("{}_shell", stack.prefix());
+        let running_on_worker = || {
+            wait_for(
+                "the shell running on node1",
+                Duration::from_secs(90),
+                || {
+                    let states = h.docker(&[
+                        "service",
+                        "ps",
+                        &service,
+                        "--filter",
+                        "desired-state=running",
+                        "--format",
+                        "{{.Node}} {{.CurrentState}}",
+                    ]);
+                    if states.lines().any(|l| l.starts_with("node1 Running")) {
+                        Ok(())
+                    } else {
+                        Err(states)
+                    }
+                },
+            )
+        };
+        running_on_worker();
+        let (code, _, err) = run(&t, &["service", "shell", "--exec", "true"], &[]);
+        assert_eq!(code, 3, "{err}");
+        assert!(
+            err.contains(&format!(
+                "cannot reach the Docker daemon at tcp://{WORKER_IP}:2376"
+            )),
+            "{err}"
+        );
+        assert!(err.contains("Node engines"), "{err}");
+
         restart_worker(&h, Some(&args));
         let _plain_again = PlainWorkerAgain(&h);
 
@@ -667,30 +706,8 @@ mod attach {
             .unwrap();
         assert!(!refused.status.success(), "{refused:?}");
 
-        shell_service(&t);
-        let (code, _, err) = run(&t, &["service", "shell", "--deploy"], &[]);
-        assert_eq!(code, 0, "{err}");
-        let service = format!("{}_shell", stack.prefix());
-        wait_for(
-            "the shell running on node1",
-            Duration::from_secs(60),
-            || {
-                let states = h.docker(&[
-                    "service",
-                    "ps",
-                    &service,
-                    "--filter",
-                    "desired-state=running",
-                    "--format",
-                    "{{.Node}} {{.CurrentState}}",
-                ]);
-                if states.lines().any(|l| l.starts_with("node1 Running")) {
-                    Ok(())
-                } else {
-                    Err(states)
-                }
-            },
-        );
+        // The restarted daemon stopped the old copy; the swarm starts it there again.
+        running_on_worker();
         let container = || {
             h.docker_on(
                 WORKER,
@@ -704,8 +721,20 @@ mod attach {
             .trim()
             .to_string()
         };
+        // The manager may still show the old copy Running for a moment: the node's
+        // own engine says when the new one runs.
+        wait_for(
+            "the shell's container on node1",
+            Duration::from_secs(60),
+            || {
+                if container().is_empty() {
+                    Err("none yet".to_string())
+                } else {
+                    Ok(())
+                }
+            },
+        );
         let before = container();
-        assert!(!before.is_empty());
 
         let (code, out, err) = run(
             &t,

@@ -14,14 +14,14 @@ use crate::process::shell_line;
 use crate::settings::Settings;
 use crate::swarm::attach::{self, AttachOutcome, DETACH_KEYS, TaskContainer};
 use crate::swarm::client::{self, ClientContainer, ExecOutcome, ToolLocation, Tty};
-use crate::swarm::engine::{self, Engine};
+use crate::swarm::engine::{Engine, SwarmError};
 use crate::swarm::logs::LogStream;
 use crate::swarm::managed::ServiceType;
 
 use super::resolve;
 
 /// The one running container of the one service `names` stands for, with the engine
-/// of its node and that engine's endpoint (for errors).
+/// of its node and, for another node's, that engine's endpoint (for errors).
 fn container_of(
     names: &[String],
     kind: Option<ServiceType>,
@@ -39,7 +39,7 @@ fn container_of(
     let manager = Engine::connect()?;
     let container = attach::locate(&manager, &service.name, &service.service_name)?;
     let Some(node) = &container.elsewhere else {
-        return Ok(Some((manager, container, engine::endpoint())));
+        return Ok(Some((manager, container, String::new())));
     };
     // Only the node's own engine knows its containers: its TLS endpoint, with the
     // manager's client certificate from the cluster CA.
@@ -56,6 +56,15 @@ fn container_of(
     ));
     let engine = Engine::connect_node(&address, &certs)?;
     Ok(Some((engine, container, format!("tcp://{address}"))))
+}
+
+/// A node engine's error naming its endpoint; this node's as it is (empty endpoint).
+fn on_node(error: SwarmError, endpoint: &str) -> SwarmError {
+    if endpoint.is_empty() {
+        error
+    } else {
+        error.at(endpoint)
+    }
 }
 
 /// `--exec CMD…`: like `docker exec [-it]` on the IOC's container, with its output
@@ -98,7 +107,7 @@ pub(super) fn exec(
         &mut |text| printer.warn(text),
     );
     drop(raw_mode);
-    match outcome.map_err(|e| e.at(&endpoint))? {
+    match outcome.map_err(|e| on_node(e, &endpoint))? {
         // Codes outside 0..=255 cannot be an exit status; they still mean failure.
         ExecOutcome::Exited(code) => Ok(ExitStatus::Tool(u8::try_from(code).unwrap_or(1))),
         ExecOutcome::Interrupted(Interruption::Interrupt) => {
@@ -147,7 +156,7 @@ pub(super) fn attach(
         &mut |text| printer.warn(&format!("\r\n{text}\r")),
     );
     drop(raw_mode);
-    match outcome.map_err(|e| e.at(&endpoint))? {
+    match outcome.map_err(|e| on_node(e, &endpoint))? {
         AttachOutcome::Detached => {
             printer.status(&format!("\r\ndetached from {}; it keeps running", names[0]));
             Ok(ExitStatus::Success)
