@@ -105,4 +105,9 @@ pub(crate) struct MakeCertsArgs {
     /// Only check the existing certificates (and print them)
     #[arg(long, conflicts_with_all = ["force", "new_ca"])]
     pub(crate) verify: bool,
+    /// Issue the node engines' TLS certificates from the existing CA: a server
+    /// certificate for each swarm node (hostname and swarm address) and the manager's
+    /// client certificate, in $MANAGER_PATH/pki/engines
+    #[arg(long = "node-engines", conflicts_with_all = ["force", "new_ca", "verify", "localhost", "san"])]
+    pub(crate) node_engines: bool,
 }

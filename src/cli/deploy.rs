@@ -72,6 +72,20 @@ pub(crate) struct ServiceArgs {
     /// and deploy them; a built-in or custom service gets the engine's previous spec
     #[arg(long, group = "action", value_name = "REV", num_args = 0..=1)]
     pub(crate) rollback: Option<Option<String>>,
+    /// Run CMD in the container of the IOC's running task, output streamed, its exit
+    /// code passed on; everything after --exec is the command (e.g. --exec caget ramper:x)
+    #[arg(
+        long,
+        group = "action",
+        value_name = "CMD",
+        num_args = 1..,
+        allow_hyphen_values = true
+    )]
+    pub(crate) exec: Option<Vec<String>>,
+    /// Connect the terminal to the IOC's console (its iocsh); ctrl-p ctrl-q leaves it
+    /// running
+    #[arg(long, group = "action")]
+    pub(crate) attach: bool,
     /// With --restart, --start or --rollback: return once the engine took the change,
     /// without waiting until the new copies run
     #[arg(long)]

@@ -13,6 +13,7 @@
 //! registry. A node that trusts it therefore trusts it for nothing else, even if its
 //! key were stolen.
 
+mod engines;
 mod files;
 mod names;
 mod verify;
@@ -28,6 +29,7 @@ use x509_parser::certificate::X509Certificate;
 use super::{BadSetting, certs_dir, pki_dir};
 use crate::fsutil::{self, FsError, IoContext};
 use crate::settings::Settings;
+pub(crate) use engines::{ENGINE_TLS_PORT, EngineNode, engine_client, make_engine_certs};
 use files::{move_run_directory_key, private_folder, read_key, read_text, write_key};
 pub(crate) use names::{NameScope, ServerNames};
 pub(crate) use verify::verify;
@@ -87,6 +89,10 @@ pub(crate) enum CertError {
         "{key} is missing, so {cert} cannot sign a new certificate; make a new CA with `--new-ca --force` (then run `iocdock cluster --set-up-root-cert`)"
     )]
     CaKeyMissing { cert: PathBuf, key: PathBuf },
+    #[error(
+        "{0} does not exist: run `iocdock make-certs --node-engines` and give each node engine its TLS endpoint (README, \"Node engines\") to reach IOCs on other nodes"
+    )]
+    EngineClientMissing(PathBuf),
     #[error("\"{0}\" is neither a DNS name nor an IP address")]
     BadName(String),
     #[error(

@@ -76,7 +76,7 @@ pub(crate) fn run(
 
 /// Keystrokes from stdin, read on a plain thread: a blocked read there cannot keep
 /// the process from exiting once the tool has ended, as tokio's stdin reader would.
-fn forward_stdin() -> tokio::sync::mpsc::Receiver<Vec<u8>> {
+pub(crate) fn forward_stdin() -> tokio::sync::mpsc::Receiver<Vec<u8>> {
     let (sender, receiver) = tokio::sync::mpsc::channel(64);
     std::thread::spawn(move || {
         let mut stdin = io::stdin().lock();
@@ -95,19 +95,19 @@ fn forward_stdin() -> tokio::sync::mpsc::Receiver<Vec<u8>> {
     receiver
 }
 
-fn terminal_size() -> Option<(u16, u16)> {
+pub(crate) fn terminal_size() -> Option<(u16, u16)> {
     let size = tcgetwinsize(io::stdout()).ok()?;
     (size.ws_col > 0 && size.ws_row > 0).then_some((size.ws_col, size.ws_row))
 }
 
 /// The terminal in raw mode while the remote tool owns it (so Ctrl-C, Ctrl-D and
 /// arrow keys reach it), restored however the session ends.
-struct RawMode {
+pub(crate) struct RawMode {
     saved: Termios,
 }
 
 impl RawMode {
-    fn enable() -> Option<RawMode> {
+    pub(crate) fn enable() -> Option<RawMode> {
         let saved = tcgetattr(io::stdin()).ok()?;
         let mut raw = saved.clone();
         raw.make_raw();

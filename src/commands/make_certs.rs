@@ -1,8 +1,12 @@
 use crate::cli::MakeCertsArgs;
-use crate::cluster::certs::{self, CertFiles, CertReport, MakeOptions, ServerNames};
+use crate::cluster::certs::{
+    self, CertFiles, CertReport, ENGINE_TLS_PORT, EngineNode, MakeOptions, ServerNames,
+};
 use crate::commands::ExitStatus;
 use crate::printer::Printer;
 use crate::settings::Settings;
+use crate::swarm::attach;
+use crate::swarm::engine::Engine;
 use crate::table::Table;
 
 fn show(report: &CertReport, printer: &Printer) {
@@ -29,6 +33,9 @@ pub(crate) fn run(
     settings: &Settings,
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
+    if args.node_engines {
+        return node_engines(args.days, settings, printer);
+    }
     let names = ServerNames::required(settings)?.with(&args.san, args.localhost)?;
     if args.verify {
         let report = certs::verify(&CertFiles::of(settings), &names)?;
@@ -65,5 +72,47 @@ pub(crate) fn run(
             made.report.ca.path.display()
         ));
     }
+    Ok(ExitStatus::Success)
+}
+
+/// `--node-engines`: certificates for every swarm node's engine endpoint and the
+/// manager's client certificate.
+fn node_engines(days: u32, settings: &Settings, printer: &Printer) -> anyhow::Result<ExitStatus> {
+    let engine = Engine::connect()?;
+    let mut nodes = Vec::new();
+    for node in attach::node_addresses(&engine)? {
+        let address = node.address.parse().map_err(|_| {
+            anyhow::anyhow!(
+                "node {}: swarm address {:?} is not an IP address",
+                node.hostname,
+                node.address
+            )
+        })?;
+        nodes.push(EngineNode {
+            hostname: node.hostname,
+            address,
+        });
+    }
+    let made = certs::make_engine_certs(&CertFiles::of(settings), &nodes, days)?;
+    let mut rows: Vec<Vec<String>> = made
+        .nodes
+        .iter()
+        .map(|(node, dir)| {
+            vec![
+                node.hostname.clone(),
+                format!("{}:{ENGINE_TLS_PORT}", node.address),
+                dir.display().to_string(),
+            ]
+        })
+        .collect();
+    rows.push(vec![
+        "(manager client)".to_string(),
+        String::new(),
+        made.client.display().to_string(),
+    ]);
+    printer.table(&Table::new(&["Node", "Engine endpoint", "Folder"], rows));
+    printer.status(
+        "give each node its folder (ca.pem, server-cert.pem, server-key.pem, 0600) and a dockerd endpoint tcp://ADDRESS:2376 with --tlsverify (README, \"Node engines\")",
+    );
     Ok(ExitStatus::Success)
 }

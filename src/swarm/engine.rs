@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use bollard::Docker;
 
 use cause::{Expired, Limit, Setting};
-use connect::{client, connect_to};
+use connect::{Environment, client, connect_to, node_client};
 pub(crate) use deadlines::set_limits;
 use deadlines::{Session, bounded, limits};
 use transport::Client;
@@ -94,6 +94,28 @@ impl SwarmError {
                 | SwarmError::UnsupportedEndpoint { .. }
                 | SwarmError::TlsSetUp { .. }
         )
+    }
+
+    /// The same error of a node engine's endpoint `endpoint` (the errors name
+    /// `DOCKER_HOST`'s and hint at it otherwise).
+    pub(crate) fn at(self, endpoint: &str) -> Self {
+        match self {
+            SwarmError::Unreachable { cause, hint, .. } => SwarmError::Unreachable {
+                endpoint: endpoint.to_string(),
+                cause,
+                // The hints about DOCKER_HOST are not about this endpoint.
+                hint: if hint.contains("DOCKER_HOST") {
+                    "check that the node's dockerd listens there with --tlsverify (README, \"Node engines\") and that this machine may reach the port".to_string()
+                } else {
+                    hint
+                },
+            },
+            SwarmError::TlsSetUp { problem, .. } => SwarmError::TlsSetUp {
+                endpoint: endpoint.to_string(),
+                problem,
+            },
+            other => other,
+        }
     }
 
     fn expired(expired: Expired) -> Self {
@@ -203,6 +225,36 @@ impl Engine {
             }
         };
         Engine::open(limits, budget, false)
+    }
+
+    /// Connects to another node's engine at its TLS endpoint `address` (`IP:PORT`),
+    /// trusting only `certs/ca.pem` and showing `certs/cert.pem`/`key.pem` (the
+    /// manager's client certificate), with the deadlines of `connect`.
+    pub(crate) fn connect_node(
+        address: &str,
+        certs: &std::path::Path,
+    ) -> Result<Engine, SwarmError> {
+        let limits = limits();
+        let runtime = runtime()?;
+        let session = Session::new(
+            limits,
+            Limit {
+                time: limits.read,
+                setting: Some(Setting::Read),
+            },
+        );
+        let environment = Environment::node(address, certs.to_path_buf());
+        let endpoint = format!("tcp://{address}");
+        let Client { docker, raw } = runtime
+            .block_on(bounded(&session, node_client(&environment, &session)))
+            .and_then(|connected| connected)
+            .map_err(|e| e.at(&endpoint))?;
+        Ok(Engine {
+            docker,
+            raw,
+            runtime,
+            session,
+        })
     }
 
     fn open(limits: EngineLimits, budget: Limit, must_manage: bool) -> Result<Engine, SwarmError> {

@@ -1,5 +1,6 @@
 //! Docker Swarm through the Engine API (bollard): connection, deployment, status.
 
+pub(crate) mod attach;
 pub(crate) mod backup;
 pub(crate) mod client;
 pub(crate) mod deploy;
@@ -33,6 +34,11 @@ pub(crate) fn is_engine_failure(error: &anyhow::Error) -> bool {
         }
         match e.downcast_ref::<inspect::InspectError>() {
             Some(inspect::InspectError::Swarm(e)) => return Some(e.is_engine_failure()),
+            Some(_) => return Some(false),
+            None => {}
+        }
+        match e.downcast_ref::<attach::AttachError>() {
+            Some(attach::AttachError::Swarm(e)) => return Some(e.is_engine_failure()),
             Some(_) => return Some(false),
             None => {}
         }

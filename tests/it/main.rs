@@ -8,6 +8,7 @@
 #[macro_use]
 mod transcript;
 
+mod attach;
 mod backup;
 mod builtin;
 mod client;

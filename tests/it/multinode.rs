@@ -39,6 +39,19 @@ fn run_script(name: &str, args: &[&str]) -> Output {
         .unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
+/// `run_script` with `MN_DOCKERD_ARGS` set to `dockerd_args`, or unset when None.
+fn run_script_with(name: &str, args: &[&str], dockerd_args: Option<&str>) -> Output {
+    let mut cmd = Command::new("timeout");
+    cmd.args(["-k", "10", STEP_LIMIT, "bash"])
+        .arg(script(name))
+        .args(args);
+    match dockerd_args {
+        Some(extra) => cmd.env("MN_DOCKERD_ARGS", extra),
+        None => cmd.env_remove("MN_DOCKERD_ARGS"),
+    };
+    cmd.output().unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
 /// The docker CLI against `host`, bounded by `STEP_LIMIT`.
 fn docker_cli(host: &str) -> Command {
     let mut cmd = Command::new("timeout");
@@ -494,5 +507,276 @@ mod deadlines {
         assert_eq!(out.code, 0, "{}", out.stderr);
         assert!(out.stdout.contains("node2"), "{}", out.stdout);
         h.start(2);
+    }
+}
+
+/// `service NAME --exec` and `--attach` of a service whose task runs on a worker: the
+/// manager finds the task, then talks to the worker's own engine at its TLS endpoint
+/// (port 2376, certificates from `make-certs --node-engines`), which refuses a
+/// connection without the manager's client certificate.
+mod attach {
+    use std::path::Path;
+    use std::process::Command;
+    use std::time::Duration;
+
+    use super::{Harness, ON_MANAGER, run_script_with};
+    use crate::TestContext;
+    use crate::attach::typed_on_terminal;
+    use crate::docker::TEST_IMAGE;
+    use crate::status::wait_for;
+
+    const WORKER: u32 = 1;
+    const WORKER_IP: &str = "10.213.7.11";
+
+    /// Node 1's dockerd restarted with `args` (None: as the harness starts it), its
+    /// old tasks gone with the old daemon.
+    fn restart_worker(h: &Harness, args: Option<&str>) {
+        h.kill(WORKER, "daemon");
+        let out = run_script_with("start-node.sh", &[&WORKER.to_string()], args);
+        assert!(
+            out.status.success(),
+            "start-node.sh {WORKER}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        h.hurt.borrow_mut().remove(&WORKER);
+    }
+
+    /// Gives node 1 back its plain daemon when the test ends, failed or not.
+    struct PlainWorkerAgain<'a>(&'a Harness);
+
+    impl Drop for PlainWorkerAgain<'_> {
+        fn drop(&mut self) {
+            restart_worker(self.0, None);
+        }
+    }
+
+    /// A managed custom service `shell`: busybox sh on a tty, pinned to node 1.
+    fn shell_service(t: &TestContext) {
+        let file = t.home().join("custom/shell.yaml");
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(
+            &file,
+            format!(
+                "services:\n  shell:\n    image: {TEST_IMAGE}\n    command: [sh]\n    tty: true\n    stdin_open: true\n    networks: [hostnet]\n    deploy:\n      placement:\n        constraints: [\"node.hostname==node{WORKER}\"]\nnetworks:\n  hostnet: {{external: true, name: host}}\n"
+            ),
+        )
+        .unwrap();
+        std::fs::create_dir_all(t.home().join("IocDock")).unwrap();
+        std::fs::write(
+            t.home().join("IocDock/services.yaml"),
+            format!("shell: {}\n", file.display()),
+        )
+        .unwrap();
+    }
+
+    fn run(t: &TestContext, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+        let out = t
+            .cmd(args)
+            .envs(ON_MANAGER)
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    #[test]
+    fn exec_and_attach_reach_a_worker_through_its_tls_endpoint() {
+        let Some(h) = Harness::take(
+            "multinode::attach::exec_and_attach_reach_a_worker_through_its_tls_endpoint",
+        ) else {
+            return;
+        };
+        h.load_image(TEST_IMAGE);
+        let stack = h.stack("mnat");
+        let t = stack.context();
+        // A CA whose scope covers the nodes' names and addresses, then the engines'.
+        let mut make = vec!["make-certs".to_string()];
+        for n in 0..3 {
+            make.extend(["--san".to_string(), format!("node{n}")]);
+            make.extend(["--san".to_string(), format!("10.213.7.1{n}")]);
+        }
+        let make: Vec<&str> = make.iter().map(String::as_str).collect();
+        t.ok(&make);
+        let (code, out, err) = run(&t, &["make-certs", "--node-engines"], &[]);
+        assert_eq!(code, 0, "{err}");
+        assert!(out.contains(&format!("{WORKER_IP}:2376")), "{out}");
+        let engines = t.home().join("IocDock/pki/engines");
+        let mode = |p: &Path| {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+        };
+        assert_eq!(mode(&engines), 0o700);
+        assert_eq!(mode(&engines.join("client/key.pem")), 0o600);
+        assert_eq!(mode(&engines.join("node1/server-key.pem")), 0o600);
+
+        let node = engines.join("node{n}");
+        let args = format!(
+            "-H tcp://{{ip}}:2376 --tlsverify --tlscacert {0}/ca.pem --tlscert {0}/server-cert.pem --tlskey {0}/server-key.pem",
+            node.display()
+        );
+        // Before the node has its endpoint, the manager finds the task but cannot
+        // reach the node's engine: one line naming that endpoint, exit code 3.
+        shell_service(&t);
+        let (code, _, err) = run(&t, &["service", "shell", "--deploy"], &[]);
+        assert_eq!(code, 0, "{err}");
+        let service = format!("{}_shell", stack.prefix());
+        let running_on_worker = || {
+            wait_for(
+                "the shell running on node1",
+                Duration::from_secs(90),
+                || {
+                    let states = h.docker(&[
+                        "service",
+                        "ps",
+                        &service,
+                        "--filter",
+                        "desired-state=running",
+                        "--format",
+                        "{{.Node}} {{.CurrentState}}",
+                    ]);
+                    if states.lines().any(|l| l.starts_with("node1 Running")) {
+                        Ok(())
+                    } else {
+                        Err(states)
+                    }
+                },
+            )
+        };
+        running_on_worker();
+        let (code, _, err) = run(&t, &["service", "shell", "--exec", "true"], &[]);
+        assert_eq!(code, 3, "{err}");
+        assert!(
+            err.contains(&format!(
+                "cannot reach the Docker daemon at tcp://{WORKER_IP}:2376"
+            )),
+            "{err}"
+        );
+        assert!(err.contains("Node engines"), "{err}");
+
+        restart_worker(&h, Some(&args));
+        let _plain_again = PlainWorkerAgain(&h);
+
+        // Without the client certificate the worker's engine refuses the connection;
+        // with it, the same request is answered (the worker is no manager).
+        let ca_only = t.home().join("ca-only");
+        std::fs::create_dir_all(&ca_only).unwrap();
+        std::fs::copy(engines.join("client/ca.pem"), ca_only.join("ca.pem")).unwrap();
+        let endpoint = format!("tcp://{WORKER_IP}:2376");
+        let direct = |certs: &Path| {
+            let certs = certs.to_str().unwrap();
+            let out = t
+                .cmd(&["swarm", "--show-nodes"])
+                .envs([
+                    ("DOCKER_HOST", endpoint.as_str()),
+                    ("DOCKER_TLS_VERIFY", "1"),
+                    ("DOCKER_CERT_PATH", certs),
+                ])
+                .output()
+                .unwrap();
+            (
+                out.status.code().unwrap_or(-1),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        };
+        let (code, err) = direct(&ca_only);
+        assert_eq!(code, 3, "{err}");
+        assert!(err.contains(&endpoint), "{err}");
+        let (code, err) = direct(&engines.join("client"));
+        assert_eq!(code, 1, "{err}");
+        assert!(err.contains("not a swarm manager"), "{err}");
+        // The docker CLI without a client certificate is refused too.
+        let refused = Command::new("timeout")
+            .args([
+                "30",
+                "docker",
+                "-H",
+                &endpoint,
+                "--tlsverify",
+                "--tlscacert",
+            ])
+            .arg(ca_only.join("ca.pem"))
+            .args(["version", "--format", "{{.Server.Version}}"])
+            .env_remove("DOCKER_CERT_PATH")
+            .env("DOCKER_CONFIG", t.home())
+            .output()
+            .unwrap();
+        assert!(!refused.status.success(), "{refused:?}");
+
+        // The restarted daemon stopped the old copy; the swarm starts it there again.
+        running_on_worker();
+        let container = || {
+            h.docker_on(
+                WORKER,
+                &[
+                    "ps",
+                    "-q",
+                    "--filter",
+                    &format!("label=com.docker.swarm.service.name={service}"),
+                ],
+            )
+            .trim()
+            .to_string()
+        };
+        // The manager may still show the old copy Running for a moment: the node's
+        // own engine says when the new one runs.
+        wait_for(
+            "the shell's container on node1",
+            Duration::from_secs(60),
+            || {
+                if container().is_empty() {
+                    Err("none yet".to_string())
+                } else {
+                    Ok(())
+                }
+            },
+        );
+        let before = container();
+
+        let (code, out, err) = run(
+            &t,
+            &[
+                "-v",
+                "service",
+                "shell",
+                "--exec",
+                "sh",
+                "-c",
+                "echo in-$((6*7)); exit 3",
+            ],
+            &[],
+        );
+        assert_eq!(code, 3, "{out}{err}");
+        assert!(out.contains("in-42"), "{out}{err}");
+        assert!(
+            err.contains(&format!(
+                "shell runs on node node1: connecting to its engine at {endpoint}"
+            )),
+            "{err}"
+        );
+
+        let mut env = ON_MANAGER.to_vec();
+        env.push(("IOCDOCK_ENGINE_READ_TIMEOUT", "10"));
+        let (code, screen) = typed_on_terminal(
+            &t,
+            &["service", "shell", "--attach"],
+            &[
+                (Duration::from_secs(2), &b"\r"[..]),
+                (Duration::from_secs(1), &b"echo at-$((6*7))\r"[..]),
+                (Duration::from_secs(2), &[0x10, 0x11][..]),
+            ],
+            &env,
+        );
+        assert_eq!(code, 0, "{screen}");
+        assert!(screen.contains("at-42"), "{screen}");
+        assert!(screen.contains("it keeps running"), "{screen}");
+        assert_eq!(
+            container(),
+            before,
+            "the shell must still run after the detach"
+        );
     }
 }

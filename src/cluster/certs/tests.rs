@@ -433,3 +433,57 @@ fn extra_names_are_checked() {
     assert_eq!(more.ips.len(), 2);
     assert!(names().with(&["a b".into()], false).is_err());
 }
+
+#[test]
+fn node_engine_certificates_verify_for_the_node_and_stay_in_the_ca_scope() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = files_in(dir.path());
+    let with_nodes = names()
+        .with(&["node1.lab".to_string(), "10.1.2.11".to_string()], false)
+        .unwrap();
+    make(&files, "CA", &with_nodes, OPTIONS).unwrap();
+    let node = EngineNode {
+        hostname: "node1.lab".to_string(),
+        address: "10.1.2.11".parse().unwrap(),
+    };
+    let made = make_engine_certs(&files, std::slice::from_ref(&node), 825).unwrap();
+    let node_dir = files.pki.join("engines/node1.lab");
+    assert_eq!(made.nodes, vec![(node.clone(), node_dir.clone())]);
+    assert_eq!(made.client, files.pki.join("engines/client"));
+    assert_eq!(engine_client(&files).unwrap(), made.client);
+    // Private folders and keys; the client key is as good as root on every node.
+    for private in [
+        files.pki.join("engines"),
+        node_dir.clone(),
+        made.client.clone(),
+    ] {
+        assert_eq!(mode(&private), 0o700, "{}", private.display());
+    }
+    assert_eq!(mode(&node_dir.join("server-key.pem")), 0o600);
+    assert_eq!(mode(&made.client.join("key.pem")), 0o600);
+    // A client connecting to the node's address (or name) accepts its certificate.
+    let pem = std::fs::read(node_dir.join("server-cert.pem")).unwrap();
+    let der = pem_certificate(&node_dir.join("server-cert.pem"), &pem).unwrap();
+    rustls_verdict(&files, &der, "10.1.2.11").unwrap();
+    rustls_verdict(&files, &der, "node1.lab").unwrap();
+    assert!(rustls_verdict(&files, &der, "10.1.2.12").is_err());
+
+    // A node the CA was not made for is refused, naming it, before anything is written.
+    let other = EngineNode {
+        hostname: "node2.lab".to_string(),
+        address: "10.1.2.12".parse().unwrap(),
+    };
+    let err = make_engine_certs(&files, &[node, other], 825)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("10.1.2.12 is outside the names the cluster CA"),
+        "{err}"
+    );
+    assert!(!files.pki.join("engines/node2.lab").exists());
+
+    // Without them, the way to make them is named.
+    let empty = files_in(&dir.path().join("none"));
+    let err = engine_client(&empty).unwrap_err().to_string();
+    assert!(err.contains("make-certs --node-engines"), "{err}");
+}

@@ -16,6 +16,7 @@ use crate::swarm::lifecycle::Verb;
 use crate::swarm::logs::{LogRequest, Since};
 use crate::swarm::managed::{ManagedService, ServiceType};
 
+mod attach;
 mod logs;
 mod revisions;
 mod verbs;
@@ -91,6 +92,10 @@ pub(crate) fn run(
         history(names, kind, settings, printer)
     } else if let Some(rev) = &args.rollback {
         rollback(names, kind, rev.as_deref(), args.detach, settings, printer)
+    } else if let Some(command) = &args.exec {
+        attach::exec(names, kind, command, settings, printer)
+    } else if args.attach {
+        attach::attach(names, kind, settings, printer)
     } else if args.remove {
         remove(names, kind, args.yes, settings, printer)
     } else if args.show_config {

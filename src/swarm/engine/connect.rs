@@ -23,8 +23,9 @@ enum Route {
     Plain,
 }
 
-/// What the environment says about the engine connection, read once.
-struct Environment {
+/// What the environment says about the engine connection, read once; or a node
+/// engine's TLS endpoint.
+pub(super) struct Environment {
     host: String,
     tls_verify: bool,
     allow_plain: bool,
@@ -32,7 +33,18 @@ struct Environment {
 }
 
 impl Environment {
-    fn read() -> Self {
+    /// A node engine's TLS endpoint `tcp://ADDRESS`, with the CA and client pair of
+    /// `certs`: never plain TCP.
+    pub(super) fn node(address: &str, certs: PathBuf) -> Self {
+        Environment {
+            host: format!("tcp://{address}"),
+            tls_verify: true,
+            allow_plain: false,
+            cert_path: Some(certs),
+        }
+    }
+
+    pub(super) fn read() -> Self {
         let set = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
         // The docker CLI's rule: DOCKER_CERT_PATH, else the docker config folder.
         let cert_path = set("DOCKER_CERT_PATH")
@@ -82,7 +94,15 @@ pub(super) fn connect_to(
     session: &Arc<Session>,
     version: &ClientVersion,
 ) -> Result<Client, SwarmError> {
-    let environment = Environment::read();
+    connect_with(&Environment::read(), session, version)
+}
+
+/// `connect_to` for the engine `environment` names.
+pub(super) fn connect_with(
+    environment: &Environment,
+    session: &Arc<Session>,
+    version: &ClientVersion,
+) -> Result<Client, SwarmError> {
     let host = environment.host.as_str();
     let (connect_wait, connect) = session.connect_limit();
     match environment.route()? {
@@ -214,7 +234,18 @@ pub(super) async fn client(session: &Arc<Session>) -> Result<Client, SwarmError>
         };
         return connect_to(session, &version);
     }
-    let client = connect_to(session, API_DEFAULT_VERSION)?;
+    negotiated(connect_to(session, API_DEFAULT_VERSION)?).await
+}
+
+/// A client for a node engine's TLS endpoint, speaking its API version.
+pub(super) async fn node_client(
+    environment: &Environment,
+    session: &Arc<Session>,
+) -> Result<Client, SwarmError> {
+    negotiated(connect_with(environment, session, API_DEFAULT_VERSION)?).await
+}
+
+async fn negotiated(client: Client) -> Result<Client, SwarmError> {
     let docker = client
         .docker
         .negotiate_version()
