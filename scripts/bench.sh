@@ -4,10 +4,13 @@
 #
 #   scripts/bench.sh [N_IOCS] [RUNS]      (defaults: 1000 IOCs, 15 runs)
 #
-# BENCH_ONLY=files|swarm|multinode|history runs one part (default: all of them):
+# BENCH_ONLY=files|swarm|restart|multinode|history runs one part (default: all of them):
 #   files      the repository commands on N_IOCS IOCs
 #   swarm      50 IOC services on this machine's swarm: deploy against docker stack
 #              deploy, then list -p and the digest beside `docker service ls`
+#   restart    50 IOC services on this machine's swarm restarted with `service --restart`
+#              in batches of 10 (each batch waits until its IOCs run again), beside 50
+#              `docker service update --force` (each waits until its service converged)
 #   multinode  100 IOC services on the multi-node harness (../shared/tools/multinode,
 #              held under its lock), list -p and the digest beside `docker service ls`
 #   history    1000 IOC services kept Pending by a constraint no node meets and
@@ -98,7 +101,7 @@ fi
 # Swarm: 50 IOC services. Needs a swarm manager (scripts/docker-up.sh); the IOC image
 # is the demo image when it exists (scripts/demo-image/build.sh), else the test image.
 services=${BENCH_SERVICES:-50}
-if ! part swarm && ! part multinode && ! part history; then exit 0; fi
+if ! part swarm && ! part restart && ! part multinode && ! part history; then exit 0; fi
 if ! docker info --format '{{.Swarm.ControlAvailable}}' 2>/dev/null | grep -q true; then
     echo "swarm benchmarks skipped: no swarm manager reachable (run scripts/docker-up.sh)"
     exit 0
@@ -235,6 +238,37 @@ if part swarm; then
     sleep 5
     beside "list -p ($services IOCs deployed)" "$bin" list -p
     beside "swarm --show-digest ($services IOCs deployed)" "$bin" swarm --show-digest
+    cleanup_stack "$prefix"
+fi
+
+if part restart; then
+    restarts=${BENCH_RESTART_SERVICES:-50}
+    batch=${BENCH_RESTART_BATCH:-10}
+    prefix=benchr$$
+    export IOCDOCK_HOME=$work/restart-home
+    stacks+=("${DOCKER_HOST:-}|$prefix")
+    make_iocs "$prefix" "$restarts" node.role==manager "$image"
+    quiet "$bin" swarm --deploy-all-iocs
+    wait_running "$prefix" "$restarts" 300
+    sleep 5
+    # Ours: a batch at a time, as an operator pipes names through xargs -n; each
+    # invocation returns once its IOCs run again.
+    t0=$(now_ns)
+    printf '%s\n' "${svc_names[@]}" | xargs -n "$batch" "$bin" service --restart >/dev/null 2>&1 ||
+        { echo "bench.sh: service --restart failed" >&2; exit 1; }
+    t1=$(now_ns)
+    ours_ms=$(((t1 - t0) / 1000000))
+    wait_running "$prefix" "$restarts" 300
+    sleep 5
+    t0=$(now_ns)
+    for name in "${svc_names[@]}"; do
+        quiet docker service update --force "${prefix}_srv-$name"
+    done
+    t1=$(now_ns)
+    cli_ms=$(((t1 - t0) / 1000000))
+    printf '%-44s %8d ms\n' "service --restart, $restarts IOCs, batches of $batch" "$ours_ms"
+    printf '%-44s %8d ms\n' "$restarts x docker service update --force" "$cli_ms"
+    awk -v o="$ours_ms" -v c="$cli_ms" 'BEGIN { printf "%-44s %.1fx\n", "speed-up", c / o }'
     cleanup_stack "$prefix"
 fi
 
