@@ -53,6 +53,10 @@ pub(crate) struct ClusterArgs {
     /// Make every node trust the cluster root CA made by make-certs
     #[arg(long = "set-up-root-cert", group = "action")]
     pub(crate) set_up_root_cert: bool,
+    /// Give every node's engine a TLS endpoint (port 2376) with the certificates of
+    /// make-certs --node-engines, for service --exec and --attach; restarts docker there
+    #[arg(long = "set-up-engine-tls", group = "action")]
+    pub(crate) set_up_engine_tls: bool,
 
     /// Inventory to run on: cluster (managers and workers) or default (default_nodes)
     #[arg(long, value_enum, default_value_t = InventoryKind::Cluster, value_name = "NAME")]

@@ -40,6 +40,7 @@ pub(crate) const SHIPPED: &[(&str, &str)] = shipped![
     "set-up-swarm.yml",
     "set-up-file-and-dir.yml",
     "set-up-root-cert.yml",
+    "set-up-engine-tls.yml",
     "registry-login.yml",
     "roles/iocdock_vars/tasks/main.yml",
     "roles/working_user/defaults/main.yml",
@@ -63,6 +64,9 @@ pub(crate) const SHIPPED: &[(&str, &str)] = shipped![
     "roles/root_cert/tasks/main.yml",
     "roles/registry_login/defaults/main.yml",
     "roles/registry_login/tasks/main.yml",
+    "roles/engine_tls/defaults/main.yml",
+    "roles/engine_tls/handlers/main.yml",
+    "roles/engine_tls/tasks/main.yml",
 ];
 
 /// Records what iocdock last wrote to each file, to tell its own files (safe to
@@ -91,6 +95,8 @@ pub(crate) enum ClusterError {
     AnsibleFailed { what: String, status: String },
     #[error("{0} does not exist: run `iocdock make-certs` first")]
     NoRootCertificate(PathBuf),
+    #[error("{0} does not exist: run `iocdock make-certs --node-engines` first")]
+    NoEngineCertificates(PathBuf),
     #[error(
         "{file}: set registry_login_username and registry_login_password to log in to the registry"
     )]
@@ -185,6 +191,7 @@ pub(crate) enum Playbook {
     SetUpSwarm,
     SetUpFileAndDir,
     SetUpRootCert,
+    SetUpEngineTls,
     RegistryLogin,
 }
 
@@ -208,6 +215,7 @@ impl Playbook {
             Playbook::SetUpSwarm => "set-up-swarm.yml",
             Playbook::SetUpFileAndDir => "set-up-file-and-dir.yml",
             Playbook::SetUpRootCert => "set-up-root-cert.yml",
+            Playbook::SetUpEngineTls => "set-up-engine-tls.yml",
             Playbook::RegistryLogin => "registry-login.yml",
         }
     }
@@ -218,6 +226,14 @@ impl Playbook {
         let ca = certs_dir(&settings.paths.mount).join("ca.crt");
         match self {
             Playbook::SetUpRootCert if !ca.is_file() => Err(ClusterError::NoRootCertificate(ca)),
+            Playbook::SetUpEngineTls => {
+                let engines = engines_dir(settings);
+                if engines.is_dir() {
+                    Ok(())
+                } else {
+                    Err(ClusterError::NoEngineCertificates(engines))
+                }
+            }
             Playbook::RegistryLogin => {
                 if settings.registry_login_username.is_empty()
                     || settings.registry_login_password.is_empty()
@@ -231,6 +247,11 @@ impl Playbook {
             _ => Ok(()),
         }
     }
+}
+
+/// Where `make-certs --node-engines` puts each node's engine certificates.
+fn engines_dir(settings: &Settings) -> PathBuf {
+    super::certs::engines_dir(&super::certs::CertFiles::of(settings))
 }
 
 /// The variables the playbooks read, from the settings (checked first).
@@ -264,6 +285,9 @@ pub(crate) fn extra_vars(settings: &Settings) -> Result<serde_json::Value, BadSe
         "registry_login_username": settings.registry_login_username,
         "registry_login_password": settings.registry_login_password,
         "registry_ca_file": certs_dir(&settings.paths.mount).join("ca.crt"),
+        "iocdock_engines_dir": engines_dir(settings),
+        // The port iocdock connects to on every node (Docker's TLS port).
+        "engine_tls_port": super::certs::ENGINE_TLS_PORT,
         "swarm_advertise_ip": settings.swarm_advertise_ip.trim(),
         "swarm_advertise_interface": interface,
         "ansible_ssh_user": ssh_user,

@@ -29,7 +29,9 @@ use x509_parser::certificate::X509Certificate;
 use super::{BadSetting, certs_dir, pki_dir};
 use crate::fsutil::{self, FsError, IoContext};
 use crate::settings::Settings;
-pub(crate) use engines::{ENGINE_TLS_PORT, EngineNode, engine_client, make_engine_certs};
+pub(crate) use engines::{
+    ENGINE_TLS_PORT, EngineNode, engine_client, engines_dir, make_engine_certs,
+};
 use files::{move_run_directory_key, private_folder, read_key, read_text, write_key};
 pub(crate) use names::{NameScope, ServerNames};
 pub(crate) use verify::verify;

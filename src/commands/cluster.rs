@@ -104,6 +104,8 @@ pub(crate) fn run(
         vec![Playbook::RegistryLogin]
     } else if args.set_up_root_cert {
         vec![Playbook::SetUpRootCert]
+    } else if args.set_up_engine_tls {
+        vec![Playbook::SetUpEngineTls]
     } else {
         Vec::new()
     };

@@ -164,6 +164,12 @@ fn runs_without_inventory_or_ansible_say_what_to_do() {
         ----- stderr -----
         error: [HOME]/IocDock-data/swarm/registry/certs/ca.crt does not exist: run `iocdock make-certs` first
         ");
+    assert_transcript!(t.run(&["cluster", "--set-up-engine-tls"]), @r"
+        exit 1
+        ----- stdout -----
+        ----- stderr -----
+        error: [HOME]/IocDock/pki/engines does not exist: run `iocdock make-certs --node-engines` first
+        ");
     assert_transcript!(t.run(&["cluster", "--registry-login"]), @r"
         exit 1
         ----- stdout -----
@@ -213,7 +219,7 @@ fn every_shipped_playbook_passes_ansibles_syntax_check() {
         .filter(|name| name.ends_with(".yml"))
         .collect();
     playbooks.sort();
-    assert_eq!(playbooks.len(), 7, "{playbooks:?}");
+    assert_eq!(playbooks.len(), 8, "{playbooks:?}");
     for playbook in &playbooks {
         // --syntax-check also fails on a module name ansible-core cannot resolve.
         ansible_tool(
@@ -399,4 +405,53 @@ fn user_cert_and_login_playbooks_run_in_check_mode_here() {
     assert!(!user_exists, "check mode must not create {user}");
     assert!(!Path::new(&format!("/etc/docker/certs.d/{registry}:443")).exists());
     assert_eq!(fs::read("/etc/hosts").unwrap_or_default(), hosts_before);
+}
+
+/// The engine TLS playbook runs on this machine in check mode with a certificate folder
+/// named as `make-certs --node-engines` names it: the drop-in it would write listens on
+/// the node's inventory address with client verification, and nothing changes here.
+#[test]
+fn engine_tls_playbook_runs_in_check_mode_here() {
+    if !tool_ready("engine_tls", "ansible-playbook", "ansible-core") || !running_as_root() {
+        return;
+    }
+    let t = TestContext::new();
+    t.write_settings("cluster_manager_nodes: {localhost: 127.0.0.1}\n");
+    t.ok(&["cluster", "--gen-inventory-files"]);
+    let node = t.home().join("IocDock/pki/engines/localhost");
+    fs::create_dir_all(&node).unwrap();
+    for file in ["ca.pem", "server-cert.pem", "server-key.pem"] {
+        fs::write(node.join(file), "not a real certificate\n").unwrap();
+    }
+    let out = t
+        .cmd(&["cluster", "--set-up-engine-tls", "--", "--check", "--diff"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(
+            "-H tcp://127.0.0.1:2376 --tlsverify --tlscacert=/etc/docker/engine-tls/ca.pem"
+        ),
+        "{stdout}"
+    );
+    assert!(!Path::new("/etc/docker/engine-tls").exists());
+    assert!(!Path::new("/etc/systemd/system/docker.service.d/engine-tls.conf").exists());
+
+    // A node without its folder stops the run, naming the command that makes it.
+    fs::remove_dir_all(&node).unwrap();
+    let out = t
+        .cmd(&["cluster", "--set-up-engine-tls", "--", "--check"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("run `iocdock make-certs --node-engines`"),
+        "{stdout}"
+    );
 }
