@@ -17,6 +17,7 @@ mod outcome;
 pub(crate) mod registry;
 pub(crate) mod remove;
 pub(crate) mod rename;
+pub(crate) mod rollouts;
 pub(crate) mod service;
 pub(crate) mod set;
 pub(crate) mod swarm;
