@@ -22,6 +22,7 @@ pub(crate) mod service;
 pub(crate) mod set;
 pub(crate) mod swarm;
 pub(crate) mod update;
+pub(crate) mod update_image;
 
 use anyhow::Context;
 

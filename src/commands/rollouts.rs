@@ -136,7 +136,7 @@ pub(crate) fn deploy_in_batches(
 }
 
 /// The error line for the batches a failure kept from being changed.
-pub(crate) fn report_untouched(rest: &[&[ManagedService]], printer: &Printer) {
+fn report_untouched(rest: &[&[ManagedService]], printer: &Printer) {
     let left: Vec<String> = rest.iter().flat_map(|b| names(b)).collect();
     if !left.is_empty() {
         printer.error(&format!(
