@@ -132,7 +132,16 @@ pub(crate) fn deploy_in_batches(
     if detach {
         return deploy(iocs);
     }
-    Ok(in_batches(engine, settings, iocs, existing, on_existing, printer, &mut deploy)?.failures)
+    Ok(in_batches(
+        engine,
+        settings,
+        iocs,
+        existing,
+        on_existing,
+        printer,
+        &mut deploy,
+    )?
+    .failures)
 }
 
 /// The error line for the batches a failure kept from being changed.

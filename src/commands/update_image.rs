@@ -75,18 +75,16 @@ pub(crate) fn run(
     }
     let engine = Engine::connect_for_changes()?;
     let existing = deploy::deployed(&engine, &settings.prefix_stack_name)?;
-    let services: BTreeMap<String, ManagedService> =
-        catalog::all(settings, &work.repository)?
-            .into_iter()
-            .filter(|s| s.kind == ServiceType::Ioc && plans.contains_key(&s.name))
-            .map(|s| (s.name.clone(), s))
-            .collect();
-    let (deployed, files_only): (Vec<String>, Vec<String>) =
-        order.into_iter().partition(|name| {
-            services
-                .get(name)
-                .is_some_and(|s| existing.contains_key(&s.service_name))
-        });
+    let services: BTreeMap<String, ManagedService> = catalog::all(settings, &work.repository)?
+        .into_iter()
+        .filter(|s| s.kind == ServiceType::Ioc && plans.contains_key(&s.name))
+        .map(|s| (s.name.clone(), s))
+        .collect();
+    let (deployed, files_only): (Vec<String>, Vec<String>) = order.into_iter().partition(|name| {
+        services
+            .get(name)
+            .is_some_and(|s| existing.contains_key(&s.service_name))
+    });
     let deployed: Vec<ManagedService> = deployed.iter().map(|n| services[n].clone()).collect();
 
     if args.detach {
@@ -188,9 +186,7 @@ fn names(given: &[String]) -> Result<Vec<String>, UsageError> {
         }
     }
     if names.is_empty() {
-        return Err(UsageError(
-            "update-image: no IOC name on stdin".to_string(),
-        ));
+        return Err(UsageError("update-image: no IOC name on stdin".to_string()));
     }
     Ok(names)
 }
@@ -343,8 +339,14 @@ impl Work<'_> {
     /// file.
     fn make_files(&self, name: &str) -> Result<(), String> {
         let text = |e: WorkflowError| e.to_string();
-        match workflow::generate(&self.repository, self.settings, &self.templates, name, false)
-            .map_err(text)?
+        match workflow::generate(
+            &self.repository,
+            self.settings,
+            &self.templates,
+            name,
+            false,
+        )
+        .map_err(text)?
         {
             Generation::Written(_) | Generation::Planned(_) => {}
             Generation::Invalid(problems) => {
@@ -352,7 +354,10 @@ impl Work<'_> {
                     .iter()
                     .map(|p| format!("{} {}", p.reason, p.message))
                     .collect();
-                return Err(format!("startup files not generated: {}", reasons.join("; ")));
+                return Err(format!(
+                    "startup files not generated: {}",
+                    reasons.join("; ")
+                ));
             }
         }
         workflow::export(&self.repository, self.settings, &self.reserved, name, false)
@@ -372,7 +377,10 @@ mod tests {
     #[test]
     fn a_tag_replaces_only_the_tag_and_keeps_a_registry_port() {
         let tag = Wanted::parse(":1.2").unwrap();
-        assert_eq!(tag.applied_to("reg:5000/ns/ioc-exec:1.1"), "reg:5000/ns/ioc-exec:1.2");
+        assert_eq!(
+            tag.applied_to("reg:5000/ns/ioc-exec:1.1"),
+            "reg:5000/ns/ioc-exec:1.2"
+        );
         assert_eq!(tag.applied_to("reg:5000/ioc-exec"), "reg:5000/ioc-exec:1.2");
         assert_eq!(tag.applied_to("ioc-exec@sha256:ab"), "ioc-exec:1.2");
         assert_eq!(

@@ -407,7 +407,13 @@ fn swarm_wide_deploys_record_revisions_once_per_change() {
     assert!(err.contains("IOC two: recorded revision 1"), "{err}");
     let (code, _, err) = run(
         &t,
-        &["swarm", "--update-deployed-services", "--yes", "--detach", "-v"],
+        &[
+            "swarm",
+            "--update-deployed-services",
+            "--yes",
+            "--detach",
+            "-v",
+        ],
         &[],
     );
     assert_eq!(code, 0, "{err}");

@@ -54,15 +54,17 @@ fn deployed_rampers(t: &TestContext, names: &[String]) {
 
 #[test]
 fn a_bad_image_stops_at_the_first_failed_batch_and_leaves_the_rest() {
-    if !docker_ready("rollouts::a_bad_image_stops_at_the_first_failed_batch_and_leaves_the_rest")
-    {
+    if !docker_ready("rollouts::a_bad_image_stops_at_the_first_failed_batch_and_leaves_the_rest") {
         return;
     }
     demo_image();
     let prefix = unique_prefix("bad");
     let _guard = StackGuard(prefix.clone());
     let t = context(&prefix, 2);
-    let iocs: Vec<String> = ["a", "b", "c"].iter().map(|s| format!("{prefix}{s}")).collect();
+    let iocs: Vec<String> = ["a", "b", "c"]
+        .iter()
+        .map(|s| format!("{prefix}{s}"))
+        .collect();
     deployed_rampers(&t, &iocs);
     let services: Vec<String> = iocs.iter().map(|i| format!("{prefix}_srv-{i}")).collect();
 
@@ -81,11 +83,13 @@ fn a_bad_image_stops_at_the_first_failed_batch_and_leaves_the_rest() {
         );
     }
     assert!(
-        errors.contains(&format!(
-            "error: rollout stopped at the failed batch; not changed: {}",
-            iocs[2]
-        )
-        .as_str()),
+        errors.contains(
+            &format!(
+                "error: rollout stopped at the failed batch; not changed: {}",
+                iocs[2]
+            )
+            .as_str()
+        ),
         "{err}"
     );
     assert!(
@@ -101,7 +105,10 @@ fn a_bad_image_stops_at_the_first_failed_batch_and_leaves_the_rest() {
         assert_eq!(engine_image(service), DEMO_IMAGE, "{service}");
         assert_eq!(ini_image(&t, ioc), DEMO_IMAGE, "{ioc}");
     }
-    assert!(!err.contains(&format!("IOC \"{}\": image", iocs[2])), "{err}");
+    assert!(
+        !err.contains(&format!("IOC \"{}\": image", iocs[2])),
+        "{err}"
+    );
 }
 
 /// When each new task of `services` was created and when it ran: the time it was
@@ -183,7 +190,10 @@ fn a_batch_size_of_two_restarts_at_most_two_iocs_at_once() {
     // Names from stdin, as a pipeline gives them.
     let out = t
         .cmd(&["update-image", &format!(":{tag}"), "-"])
-        .write_stdin(format!("{}\n{} {}\n{}\n", iocs[0], iocs[1], iocs[2], iocs[3]))
+        .write_stdin(format!(
+            "{}\n{} {}\n{}\n",
+            iocs[0], iocs[1], iocs[2], iocs[3]
+        ))
         .output()
         .expect("iocdock");
     let err = String::from_utf8_lossy(&out.stderr);
@@ -209,7 +219,11 @@ fn a_batch_size_of_two_restarts_at_most_two_iocs_at_once() {
     assert!(most_at_once(&windows) <= 2, "{windows:?}");
     // The second batch started only after the first ran.
     let first_ran = windows[..2].iter().map(|(_, ran)| *ran).max().unwrap();
-    let second_created = windows[2..].iter().map(|(created, _)| *created).min().unwrap();
+    let second_created = windows[2..]
+        .iter()
+        .map(|(created, _)| *created)
+        .min()
+        .unwrap();
     assert!(first_ran <= second_created, "{windows:?}");
 
     // A restart of every deployed service goes in the same batches.

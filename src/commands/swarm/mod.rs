@@ -4,9 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, IsTerminal};
 
 use crate::cli::{OutputFormat, SwarmArgs};
-use crate::commands::deployment::{
-    deploy_and_report, remove_and_report, unavailable,
-};
+use crate::commands::deployment::{deploy_and_report, remove_and_report, unavailable};
 use crate::commands::rollouts::{deploy_in_batches, in_batches};
 use crate::commands::{ExitStatus, UsageError, only_with};
 use crate::commands::{ask, confirmed};
