@@ -14,8 +14,9 @@ pub(crate) const ASK_IOC_NAMES: &str = "__complete-ioc-names";
 
 /// The arguments that take names of existing IOCs, as (subcommand, argument id).
 /// `create` and `rename`'s new name take names that do not exist yet.
-pub(crate) const IOC_NAME_ARGS: [(&str, &str); 7] = [
+pub(crate) const IOC_NAME_ARGS: [(&str, &str); 8] = [
     ("set", "names"),
+    ("update-image", "names"),
     ("list", "list_from"),
     ("edit", "name"),
     ("remove", "names"),

@@ -112,6 +112,7 @@ fn dispatch(
     match command {
         Command::Create(args) => commands::create::run(&args, settings, printer),
         Command::Set(args) => commands::set::run(&args, settings, printer),
+        Command::UpdateImage(args) => commands::update_image::run(&args, settings, printer),
         Command::List(args) => commands::list::run(&args, settings, printer),
         Command::Edit(args) => commands::edit::run(&args.name, args.discard, settings, printer),
         Command::Remove(args) => commands::remove::run(&args, settings, printer),

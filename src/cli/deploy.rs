@@ -223,8 +223,9 @@ pub(crate) struct SwarmArgs {
     #[arg(long, value_enum, default_value_t = OutputFormat::Text, value_name = "FORMAT")]
     pub(crate) format: OutputFormat,
     /// With --drain-node: return once the node is drained, without waiting for its
-    /// IOCs to move
-    #[arg(long, requires = "drain_node")]
+    /// IOCs to move; with --update-deployed-services or --deploy-all-iocs: change
+    /// every IOC service at once, without batches and without waiting
+    #[arg(long)]
     pub(crate) detach: bool,
     /// With --deploy-all-iocs: deploy even when no ready, active node satisfies an
     /// IOC's placement constraints

@@ -66,6 +66,19 @@ Examples:
   iocdock set ioc1 --autosave --status-ioc --status-os
 ")]
     Set(EditArgs),
+    /// Set a new image (or only a new tag) on IOCs and roll their services out in batches
+    #[command(after_help = "\
+Examples:
+  # a new image for two IOCs; deployed ones restart, a batch at a time
+  iocdock update-image registry.iasf/ioc-exec:1.2.0 ioc1 ioc2
+
+  # only a new tag, keeping each IOC's image name
+  iocdock update-image :1.2.0 ioc1 ioc2
+
+  # every IOC that runs in the swarm, names read from stdin
+  iocdock list host=swarm | iocdock update-image :1.2.0 -
+")]
+    UpdateImage(UpdateImageArgs),
     /// List IOC projects, optionally filtered by conditions key=value
     #[command(visible_alias = "ls")]
     #[command(after_help = "\
@@ -249,6 +262,21 @@ Examples:
   iocdock completions zsh > _iocdock
 ")]
     Completions(CompletionArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct UpdateImageArgs {
+    /// The new image (NAME:TAG), or only a new tag (:TAG) for each IOC's image
+    #[arg(value_name = "IMAGE")]
+    pub(crate) image: String,
+
+    /// IOC project names; `-` reads them from stdin (one or more a line)
+    #[arg(required = true, value_name = "NAME")]
+    pub(crate) names: Vec<String>,
+
+    /// Change every deployed IOC service at once, without batches and without waiting
+    #[arg(long)]
+    pub(crate) detach: bool,
 }
 
 #[derive(Debug, Args)]

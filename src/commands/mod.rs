@@ -17,10 +17,12 @@ mod outcome;
 pub(crate) mod registry;
 pub(crate) mod remove;
 pub(crate) mod rename;
+pub(crate) mod rollouts;
 pub(crate) mod service;
 pub(crate) mod set;
 pub(crate) mod swarm;
 pub(crate) mod update;
+pub(crate) mod update_image;
 
 use anyhow::Context;
 

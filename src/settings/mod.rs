@@ -193,6 +193,7 @@ settings_keys! {
     ioc_health_retries: u32 = 5;
     ioc_health_start_period: Seconds = Seconds::new(120);
     ioc_revisions_kept: u32 = 10;
+    rollout_batch_size: u32 = 5;
     container_top_path: String = "/opt/EPICS".to_string();
     registry_common_name: String = format!("registry.{prefix_stack_name}");
     registry_port: u16 = 443;

@@ -44,6 +44,7 @@ fn prints_names_of_the_original_tool() {
         IOC_HEALTH_RETRIES=5
         IOC_HEALTH_START_PERIOD=120s
         IOC_REVISIONS_KEPT=10
+        ROLLOUT_BATCH_SIZE=5
         CONTAINER_TOP_PATH=/opt/EPICS
         REGISTRY_COMMON_NAME=registry.iasf
         REGISTRY_PORT=443
@@ -154,6 +155,7 @@ fn settings_file_values_and_masked_passwords() {
         IOC_HEALTH_RETRIES=5
         IOC_HEALTH_START_PERIOD=120s
         IOC_REVISIONS_KEPT=10
+        ROLLOUT_BATCH_SIZE=5
         CONTAINER_TOP_PATH=/opt/EPICS
         REGISTRY_COMMON_NAME=registry.lab
         REGISTRY_PORT=443

@@ -143,7 +143,7 @@ fn update_restarts_in_place_and_redeploy_keeps_force_update() {
     let (_, _, spec) = service(&name).expect("still deployed");
     assert_eq!(force_update(&spec), 1, "a refused restart changes nothing");
     // Every deployed managed service, and only those, restarts.
-    t.ok(&["swarm", "--update-deployed-services", "--yes"]);
+    t.ok(&["swarm", "--update-deployed-services", "--yes", "--detach"]);
     let (same_id, _, spec) = service(&name).expect("still deployed");
     assert_eq!(same_id, id);
     assert_eq!(force_update(&spec), 2);
@@ -167,12 +167,12 @@ fn deploy_all_iocs_then_remove_one_and_the_rest() {
     t.ok(&["service", "ioc1", "--deploy"]);
     let (first_id, _, _) = service(&format!("{prefix}_srv-ioc1")).expect("deployed");
 
-    t.ok(&["swarm", "--deploy-all-iocs"]);
+    t.ok(&["swarm", "--deploy-all-iocs", "--detach"]);
     let expected: Vec<String> = iocs.iter().map(|i| format!("{prefix}_srv-{i}")).collect();
     assert_eq!(stack_objects("service", &prefix), expected);
     let (same_id, _, _) = service(&format!("{prefix}_srv-ioc1")).expect("deployed");
     assert_eq!(same_id, first_id, "deployed IOCs are left alone");
-    t.cmd(&["swarm", "--deploy-all-iocs"])
+    t.cmd(&["swarm", "--deploy-all-iocs", "--detach"])
         .assert()
         .success()
         .stderr(predicate::str::contains("deployed already"));
@@ -508,7 +508,7 @@ fn a_service_file_changed_on_disk_is_refused_and_the_engine_keeps_its_spec() {
     for args in [
         &["service", "tamp", "--update"][..],
         &["service", "tamp", "--deploy"],
-        &["swarm", "--update-deployed-services", "--yes"],
+        &["swarm", "--update-deployed-services", "--yes", "--detach"],
     ] {
         let out = t.cmd(args).output().unwrap();
         assert_eq!(out.status.code(), Some(1), "{args:?}");

@@ -96,7 +96,7 @@ fn deployed_iocs_serve_changing_values_to_the_client() {
     for ioc in &iocs {
         ramper_ioc(&t, ioc);
     }
-    t.ok(&["swarm", "--deploy-all-iocs"]);
+    t.ok(&["swarm", "--deploy-all-iocs", "--detach"]);
 
     // The client: a custom service named srv-client, so it runs as <prefix>_srv-client.
     let manager = t.home().join("IocDock");

@@ -225,7 +225,7 @@ fn an_option_of_another_action_is_refused() {
         ),
         (
             &["swarm", "--rebalance", "--detach"],
-            "--detach goes with --drain-node",
+            "--detach goes with --drain-node, --update-deployed-services or --deploy-all-iocs",
         ),
         (
             &["swarm", "--show-nodes", "--force"],

@@ -19,7 +19,7 @@ fn deployed_iocs(t: &TestContext, prefix: &str, names: &[String]) {
     for name in names {
         crate::e2e::ramper_ioc(t, name);
     }
-    let (code, _, err) = run(t, &["swarm", "--deploy-all-iocs"], &ON_HARNESS);
+    let (code, _, err) = run(t, &["swarm", "--deploy-all-iocs", "--detach"], &ON_HARNESS);
     assert_eq!(code, 0, "{err}");
 }
 

@@ -315,7 +315,7 @@ fn a_good_ioc_turns_healthy_and_one_without_its_records_unhealthy() {
     ioc(&t, &good, DEMO_IMAGE, "ramper.db");
     ioc(&t, &bad, DEMO_IMAGE, "broken.db");
     t.ok(&["exec", &good, &bad, "--deploy"]);
-    t.ok(&["swarm", "--deploy-all-iocs"]);
+    t.ok(&["swarm", "--deploy-all-iocs", "--detach"]);
     let (good_service, bad_service) = (
         format!("{prefix}_srv-{good}"),
         format!("{prefix}_srv-{bad}"),
@@ -396,7 +396,7 @@ fn five_iocs_on_one_node_each_reach_their_own_pv() {
     args.extend(iocs.iter().map(String::as_str));
     args.push("--deploy");
     t.ok(&args);
-    t.ok(&["swarm", "--deploy-all-iocs"]);
+    t.ok(&["swarm", "--deploy-all-iocs", "--detach"]);
     let services: Vec<String> = iocs
         .iter()
         .map(|name| format!("{prefix}_srv-{name}"))
@@ -499,7 +499,7 @@ fn an_ioc_on_an_image_without_ca_tools_keeps_running() {
         "#!/bin/sh\ntrap 'exit 143' TERM\nwhile true; do sleep 1 & wait $!; done\n",
     )
     .unwrap();
-    t.ok(&["swarm", "--deploy-all-iocs"]);
+    t.ok(&["swarm", "--deploy-all-iocs", "--detach"]);
     let service_name = format!("{prefix}_srv-{name}");
     let task = wait_running(&service_name, Duration::from_secs(60));
 

@@ -10,6 +10,7 @@ fn help_texts() {
         &[],
         &["create"],
         &["set"],
+        &["update-image"],
         &["list"],
         &["edit"],
         &["remove"],
@@ -42,13 +43,20 @@ fn help_texts() {
 
 /// Subcommands whose examples need a Docker engine, the cluster's machines or its
 /// registry: the snapshots above keep them, but they are not run here.
-const NEED_THE_CLUSTER: [&str; 6] = [
-    "service", "swarm", "client", "cluster", "ansible", "registry",
+const NEED_THE_CLUSTER: [&str; 7] = [
+    "update-image",
+    "service",
+    "swarm",
+    "client",
+    "cluster",
+    "ansible",
+    "registry",
 ];
 
-const SUBCOMMANDS: [&str; 18] = [
+const SUBCOMMANDS: [&str; 19] = [
     "create",
     "set",
+    "update-image",
     "list",
     "edit",
     "remove",

@@ -380,7 +380,7 @@ fn a_rename_that_cannot_regenerate_blocks_export_and_deploy() {
             &["service", "new", "--deploy"],
             &["not available", "iocdock exec new --deploy"],
         );
-        t.ok(&["swarm", "--deploy-all-iocs"]);
+        t.ok(&["swarm", "--deploy-all-iocs", "--detach"]);
         assert!(service(&format!("{prefix}_srv-new")).is_none());
     }
 

@@ -44,6 +44,7 @@ mod paths;
 mod real_image;
 mod registry;
 mod revisions;
+mod rollouts;
 mod schema;
 mod secrets;
 mod service_verbs;

@@ -237,7 +237,7 @@ fn an_impossible_constraint_is_refused_before_deploy_unless_forced() {
     assert!(!deployed(&h, &nowhere_service));
 
     // Deploying all: the IOC that can run is deployed, the other is not.
-    let (code, _, err) = iocdock(&t, &["swarm", "--deploy-all-iocs"]);
+    let (code, _, err) = iocdock(&t, &["swarm", "--deploy-all-iocs", "--detach"]);
     assert_eq!(code, 1, "{err}");
     assert!(err.lines().any(|l| l == refusal), "{err}");
     assert!(!deployed(&h, &nowhere_service));
@@ -304,7 +304,7 @@ fn drain_moves_a_workers_iocs_and_reports_where_then_activate_takes_tasks_again(
     assert!(out.is_empty(), "{out}");
     assert!(err.contains("node2: availability drain"), "{err}");
     assert_eq!(availability(&h, "node2"), "drain");
-    let (code, _, err) = iocdock(&t, &["swarm", "--deploy-all-iocs"]);
+    let (code, _, err) = iocdock(&t, &["swarm", "--deploy-all-iocs", "--detach"]);
     assert_eq!(code, 0, "{err}");
     for ioc in [&a, &b, &pinned] {
         wait_running_on(&h, &service(ioc), "node1");
@@ -389,7 +389,7 @@ fn rebalance_spreads_the_iocs_again_after_a_killed_worker_returns() {
     for name in &names {
         ioc(&t, name, None);
     }
-    let (code, _, err) = iocdock(&t, &["swarm", "--deploy-all-iocs"]);
+    let (code, _, err) = iocdock(&t, &["swarm", "--deploy-all-iocs", "--detach"]);
     assert_eq!(code, 0, "{err}");
     let mut first = String::new();
     wait_for("the IOCs running", Duration::from_secs(120), || {

@@ -401,13 +401,19 @@ fn swarm_wide_deploys_record_revisions_once_per_change() {
     let t = swarm_context(&prefix);
     exported_ioc(&t, "one");
     exported_ioc(&t, "two");
-    let (code, _, err) = run(&t, &["swarm", "--deploy-all-iocs", "-v"], &[]);
+    let (code, _, err) = run(&t, &["swarm", "--deploy-all-iocs", "--detach", "-v"], &[]);
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("IOC one: recorded revision 1"), "{err}");
     assert!(err.contains("IOC two: recorded revision 1"), "{err}");
     let (code, _, err) = run(
         &t,
-        &["swarm", "--update-deployed-services", "--yes", "-v"],
+        &[
+            "swarm",
+            "--update-deployed-services",
+            "--yes",
+            "--detach",
+            "-v",
+        ],
         &[],
     );
     assert_eq!(code, 0, "{err}");
@@ -419,7 +425,7 @@ fn swarm_wide_deploys_record_revisions_once_per_change() {
         let history = t.ok(&["service", ioc, "--history"]);
         assert_eq!(headings(&history), ["revision 1"], "{history}");
         assert!(
-            history.contains("  command: iocdock swarm --deploy-all-iocs -v\n"),
+            history.contains("  command: iocdock swarm --deploy-all-iocs --detach -v\n"),
             "{history}"
         );
     }

@@ -91,6 +91,7 @@ fn secrets_readable_by_others_are_a_warning_and_never_printed() {
         IOC_HEALTH_RETRIES=5
         IOC_HEALTH_START_PERIOD=120s
         IOC_REVISIONS_KEPT=10
+        ROLLOUT_BATCH_SIZE=5
         CONTAINER_TOP_PATH=/opt/EPICS
         REGISTRY_COMMON_NAME=registry.iasf
         REGISTRY_PORT=443

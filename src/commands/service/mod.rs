@@ -24,6 +24,7 @@ mod verbs;
 use logs::{show_logs, show_previous_logs};
 use revisions::{history, rollback};
 use verbs::lifecycle_verb;
+pub(crate) use verbs::wait_for_rollout;
 
 pub(crate) fn run(
     args: &ServiceArgs,

@@ -60,7 +60,7 @@ pub(super) fn lifecycle_verb(
 
 /// Waits for `watches` to converge, a line for each as it does (or does not), a
 /// progress bar meanwhile on a terminal; returns how many did not.
-pub(super) fn wait_for_rollout(
+pub(crate) fn wait_for_rollout(
     engine: &Engine,
     settings: &Settings,
     watches: &[rollout::Watch],

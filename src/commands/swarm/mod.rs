@@ -4,9 +4,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, IsTerminal};
 
 use crate::cli::{OutputFormat, SwarmArgs};
-use crate::commands::deployment::{
-    deploy_and_report, deploy_placed_and_report, remove_and_report, unavailable,
-};
+use crate::commands::deployment::{deploy_and_report, remove_and_report, unavailable};
+use crate::commands::rollouts::{deploy_in_batches, in_batches};
 use crate::commands::{ExitStatus, UsageError, only_with};
 use crate::commands::{ask, confirmed};
 use crate::ioc::repository::Repository;
@@ -42,7 +41,10 @@ pub(crate) fn run(
         &[("--backup-file", args.backup_file.is_some())],
     )?;
     only_with(
-        ("--drain-node", args.drain_node.is_some()),
+        (
+            "--drain-node, --update-deployed-services or --deploy-all-iocs",
+            args.drain_node.is_some() || args.update_deployed_services || args.deploy_all_iocs,
+        ),
         &[("--detach", args.detach)],
     )?;
     only_with(
@@ -62,7 +64,7 @@ pub(crate) fn run(
     } else if args.deploy_global_services {
         deploy_global_services(settings, printer)
     } else if args.deploy_all_iocs {
-        deploy_all_iocs(args.force, settings, printer)
+        deploy_all_iocs(args.force, args.detach, settings, printer)
     } else if args.remove_global_services {
         remove_group(Group::Global, args.yes, settings, printer)
     } else if args.remove_all_iocs {
@@ -80,7 +82,7 @@ pub(crate) fn run(
     } else if args.list_managed_services {
         list_managed_services(settings, printer)
     } else if args.update_deployed_services {
-        update_deployed_services(args.yes, settings, printer)
+        update_deployed_services(args.yes, args.detach, settings, printer)
     } else if args.backup_swarm {
         backup_swarm(args.yes, settings, printer)
     } else if let (true, Some(file)) = (args.restore_swarm, &args.backup_file) {
@@ -121,9 +123,11 @@ fn survey(
 }
 
 /// `--deploy-all-iocs`: every IOC with a service file that is not deployed yet, each
-/// only when some node can run it (unless `force`).
+/// only when some node can run it (unless `force`), in batches that must run before
+/// the next starts (unless `detach`: all at once, no waiting).
 fn deploy_all_iocs(
     force: bool,
+    detach: bool,
     settings: &Settings,
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
@@ -137,13 +141,14 @@ fn deploy_all_iocs(
         printer.status("every available IOC is deployed already");
         return Ok(ExitStatus::Success);
     }
-    let failures = deploy_placed_and_report(
+    let failures = deploy_in_batches(
         &engine,
         settings,
         &todo,
         &deployed,
         OnExisting::Redeploy,
         force,
+        detach,
         printer,
     )?;
     Ok(ExitStatus::from_failures(failures))
@@ -180,9 +185,12 @@ fn deploy_global_services(settings: &Settings, printer: &Printer) -> anyhow::Res
 
 /// `--update-deployed-services`: every deployed managed service takes its current
 /// file with a rolling restart (a deployed service whose file is gone fails). Every
-/// IOC and service restarts, so it is confirmed first.
+/// IOC and service restarts, so it is confirmed first. The other services go first,
+/// at once; then the IOC services in batches (see `commands::rollouts`), unless
+/// `detach`: then every service at once, without waiting.
 fn update_deployed_services(
     yes: bool,
+    detach: bool,
     settings: &Settings,
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
@@ -211,14 +219,52 @@ fn update_deployed_services(
             return Ok(ExitStatus::from_failures(failures));
         }
     }
-    failures += deploy_and_report(
-        &engine,
-        settings,
-        &available,
-        &deployed,
-        OnExisting::Restart,
-        printer,
-    )?;
+    if detach {
+        failures += deploy_and_report(
+            &engine,
+            settings,
+            &available,
+            &deployed,
+            OnExisting::Restart,
+            printer,
+        )?;
+        return Ok(ExitStatus::from_failures(failures));
+    }
+    let (iocs, others): (Vec<_>, Vec<_>) = available
+        .into_iter()
+        .partition(|s| s.kind == ServiceType::Ioc);
+    if !others.is_empty() {
+        failures += deploy_and_report(
+            &engine,
+            settings,
+            &others,
+            &deployed,
+            OnExisting::Restart,
+            printer,
+        )?;
+    }
+    if !iocs.is_empty() {
+        let mut deploy = |batch: &[ManagedService]| {
+            deploy_and_report(
+                &engine,
+                settings,
+                batch,
+                &deployed,
+                OnExisting::Restart,
+                printer,
+            )
+        };
+        failures += in_batches(
+            &engine,
+            settings,
+            &iocs,
+            &deployed,
+            OnExisting::Restart,
+            printer,
+            &mut deploy,
+        )?
+        .failures;
+    }
     Ok(ExitStatus::from_failures(failures))
 }
 
