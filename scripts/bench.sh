@@ -208,7 +208,8 @@ if part swarm; then
     export IOCDOCK_HOME=$work/swarm-home
     stacks+=("${DOCKER_HOST:-}|$prefix" "${DOCKER_HOST:-}|${prefix}cli")
     make_iocs "$prefix" "$services" node.role==manager "$image"
-    deploy_ours() { "$bin" swarm --deploy-all-iocs; }
+    # --detach: docker stack deploy does not wait for the tasks either.
+    deploy_ours() { "$bin" swarm --deploy-all-iocs --detach; }
     deploy_cli() {
         for name in "${svc_names[@]}"; do
             docker stack deploy -c "$IOCDOCK_HOME/IocDock/service-files/$name/compose-swarm.yaml" "${prefix}cli"
@@ -248,7 +249,7 @@ if part restart; then
     export IOCDOCK_HOME=$work/restart-home
     stacks+=("${DOCKER_HOST:-}|$prefix")
     make_iocs "$prefix" "$restarts" node.role==manager "$image"
-    quiet "$bin" swarm --deploy-all-iocs
+    quiet "$bin" swarm --deploy-all-iocs --detach
     wait_running "$prefix" "$restarts" 300
     sleep 5
     # Ours: a batch at a time, as an operator pipes names through xargs -n; each
@@ -279,7 +280,7 @@ if part history; then
     export IOCDOCK_HOME=$work/history-home
     stacks+=("${DOCKER_HOST:-}|$prefix")
     make_iocs "$prefix" "$history" "node.labels.iocdock-bench-nowhere==1" "$image"
-    quiet "$bin" swarm --deploy-all-iocs
+    quiet "$bin" swarm --deploy-all-iocs --detach
     made=$(count_services "$prefix")
     ((made == history)) || { echo "swarm --deploy-all-iocs created $made of $history services" >&2; exit 1; }
     # Each forced update replaces every task: history grows by one task per service.
@@ -327,7 +328,7 @@ if part multinode; then
     stacks+=("$DOCKER_HOST|$prefix")
     # The default placement, node.role==worker: the two workers share the IOCs.
     make_iocs "$prefix" "$many" "" "$image"
-    quiet "$bin" swarm --deploy-all-iocs
+    quiet "$bin" swarm --deploy-all-iocs --detach
     wait_running "$prefix" "$many" 300
     sleep 5
     nodes=$(docker node ls -q | wc -l)
