@@ -12,8 +12,8 @@ use crate::interrupt::{Interrupted, Interruption, Watch};
 use crate::printer::Printer;
 use crate::services::catalog;
 use crate::settings::Settings;
-use crate::swarm::client::{self, ExecOutcome, Tty};
-use crate::swarm::engine::Engine;
+use crate::swarm::client::{self, ClientContainer, ExecOutcome, Tty};
+use crate::swarm::engine::{Engine, SwarmError};
 use crate::swarm::logs::LogStream;
 
 use crate::process::shell_line;
@@ -34,8 +34,29 @@ pub(crate) fn run(
     let command = container.tools.command(tool, tool_args);
     printer.status(&format!("executing \"{}\".", shell_line(&command)));
 
-    // A terminal on both ends gets a tty (camonitor's Ctrl-C, line editing); in a
-    // pipeline stdout and stderr stay apart and free of tty line endings.
+    exec_with_terminal(
+        &engine,
+        &container,
+        command,
+        "the tool was asked to stop and may still be running in the client container",
+        &|e| e,
+        printer,
+    )
+}
+
+/// Runs `command` in `container` as `docker exec [-it]` would: a terminal on both ends
+/// gets a tty (camonitor's Ctrl-C, line editing), in a pipeline stdout and stderr stay
+/// apart and free of tty line endings; the command's exit code becomes iocdock's.
+/// `stopped` is the warning when iocdock was stopped while the command ran;
+/// `on_error` names where an engine error happened.
+pub(crate) fn exec_with_terminal(
+    engine: &Engine,
+    container: &ClientContainer,
+    command: Vec<String>,
+    stopped: &str,
+    on_error: &dyn Fn(SwarmError) -> SwarmError,
+    printer: &Printer,
+) -> anyhow::Result<ExitStatus> {
     let interactive = io::stdin().is_terminal() && io::stdout().is_terminal();
     // Caught before the terminal goes raw, so no signal can end iocdock before the
     // terminal is given back.
@@ -46,8 +67,8 @@ pub(crate) fn run(
         size: Box::new(terminal_size),
     });
     let outcome = client::exec(
-        &engine,
-        &container,
+        engine,
+        container,
         command,
         tty,
         watch.signals(),
@@ -58,17 +79,15 @@ pub(crate) fn run(
         &mut |text| printer.warn(text),
     );
     drop(raw_mode);
-    match outcome? {
+    match outcome.map_err(on_error)? {
         // Codes outside 0..=255 cannot be an exit status; they still mean failure.
         ExecOutcome::Exited(code) => Ok(ExitStatus::Tool(u8::try_from(code).unwrap_or(1))),
-        // The operator's second Ctrl-C: the tool's output already says where it was.
+        // The operator's second Ctrl-C: the command's output already says where it was.
         ExecOutcome::Interrupted(Interruption::Interrupt) => {
             Ok(ExitStatus::Interrupted(Interruption::Interrupt))
         }
         ExecOutcome::Interrupted(which) => {
-            printer.warn(
-                "the tool was asked to stop and may still be running in the client container",
-            );
+            printer.warn(stopped);
             Err(Interrupted(which).into())
         }
     }

@@ -18,6 +18,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc::Receiver;
 
 use crate::interrupt::{Interruption, Signals};
+use crate::swarm::client::{deliver, next_keys};
 use crate::swarm::engine::{Engine, SwarmError};
 use crate::swarm::format::timestamp;
 use crate::swarm::logs::LogStream;
@@ -281,7 +282,7 @@ pub(crate) fn attach(
                     Some(Err(e)) => return Err(SwarmError::api("attach output", e)),
                     None => return Ok(None),
                 },
-                bytes = next_bytes(&mut input) => {
+                bytes = next_keys(&mut input) => {
                     let bytes = match bytes {
                         Some(bytes) => {
                             let (bytes, held) = guard.filter(&bytes, Instant::now());
@@ -320,24 +321,6 @@ pub(crate) fn attach(
     } else {
         AttachOutcome::Stopped
     })
-}
-
-fn deliver(chunk: bollard::container::LogOutput, output: &mut dyn FnMut(LogStream, &[u8])) {
-    use bollard::container::LogOutput;
-    match chunk {
-        LogOutput::StdErr { message } => output(LogStream::Err, &message),
-        LogOutput::StdOut { message } | LogOutput::Console { message } => {
-            output(LogStream::Out, &message)
-        }
-        LogOutput::StdIn { .. } => {}
-    }
-}
-
-async fn next_bytes(input: &mut Option<Receiver<Vec<u8>>>) -> Option<Vec<u8>> {
-    match input {
-        Some(input) => input.recv().await,
-        None => std::future::pending().await,
-    }
 }
 
 #[cfg(test)]

@@ -290,7 +290,11 @@ pub(crate) fn exec(
     })
 }
 
-fn deliver(chunk: bollard::container::LogOutput, output: &mut dyn FnMut(LogStream, &[u8])) {
+/// Hands a piece of a container's output to `output`, by stream.
+pub(crate) fn deliver(
+    chunk: bollard::container::LogOutput,
+    output: &mut dyn FnMut(LogStream, &[u8]),
+) {
     use bollard::container::LogOutput;
     match chunk {
         LogOutput::StdErr { message } => output(LogStream::Err, &message),
@@ -301,7 +305,8 @@ fn deliver(chunk: bollard::container::LogOutput, output: &mut dyn FnMut(LogStrea
     }
 }
 
-async fn next_keys(keys: &mut Option<Receiver<Vec<u8>>>) -> Option<Vec<u8>> {
+/// The next keystrokes, or never when there is no input.
+pub(crate) async fn next_keys(keys: &mut Option<Receiver<Vec<u8>>>) -> Option<Vec<u8>> {
     match keys {
         Some(keys) => keys.recv().await,
         None => std::future::pending().await,

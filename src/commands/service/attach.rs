@@ -6,14 +6,14 @@ use std::io::{self, IsTerminal};
 use anyhow::Context;
 
 use crate::cluster::certs::{self, CertFiles, ENGINE_TLS_PORT};
-use crate::commands::client::{RawMode, forward_stdin, terminal_size};
+use crate::commands::client::{RawMode, exec_with_terminal, forward_stdin, terminal_size};
 use crate::commands::{ExitStatus, UsageError};
-use crate::interrupt::{Interrupted, Interruption, Watch};
+use crate::interrupt::{Interrupted, Watch};
 use crate::printer::Printer;
 use crate::process::shell_line;
 use crate::settings::Settings;
 use crate::swarm::attach::{self, AttachOutcome, DETACH_KEYS, TaskContainer};
-use crate::swarm::client::{self, ClientContainer, ExecOutcome, ToolLocation, Tty};
+use crate::swarm::client::{ClientContainer, ToolLocation};
 use crate::swarm::engine::{Engine, SwarmError};
 use crate::swarm::logs::LogStream;
 use crate::swarm::managed::ServiceType;
@@ -85,39 +85,14 @@ pub(super) fn exec(
         tools: ToolLocation::Path,
     };
     printer.status(&format!("executing \"{}\".", shell_line(command)));
-    let interactive = io::stdin().is_terminal() && io::stdout().is_terminal();
-    // Caught before the terminal goes raw, so no signal can end iocdock before the
-    // terminal is given back.
-    let mut watch = Watch::start().context("cannot watch for Ctrl-C and SIGTERM")?;
-    let raw_mode = if interactive { RawMode::enable() } else { None };
-    let tty = raw_mode.as_ref().map(|_| Tty {
-        input: forward_stdin(),
-        size: Box::new(terminal_size),
-    });
-    let outcome = client::exec(
+    exec_with_terminal(
         &engine,
         &container,
         command.to_vec(),
-        tty,
-        watch.signals(),
-        &mut |stream, bytes| match stream {
-            LogStream::Out => printer.stream_out(bytes),
-            LogStream::Err => printer.stream_err(bytes),
-        },
-        &mut |text| printer.warn(text),
-    );
-    drop(raw_mode);
-    match outcome.map_err(|e| on_node(e, &endpoint))? {
-        // Codes outside 0..=255 cannot be an exit status; they still mean failure.
-        ExecOutcome::Exited(code) => Ok(ExitStatus::Tool(u8::try_from(code).unwrap_or(1))),
-        ExecOutcome::Interrupted(Interruption::Interrupt) => {
-            Ok(ExitStatus::Interrupted(Interruption::Interrupt))
-        }
-        ExecOutcome::Interrupted(which) => {
-            printer.warn("the command was asked to stop and may still be running in the container");
-            Err(Interrupted(which).into())
-        }
-    }
+        "the command was asked to stop and may still be running in the container",
+        &|e| on_node(e, &endpoint),
+        printer,
+    )
 }
 
 /// `--attach`: the terminal on the IOC's console (its iocsh) until the detach keys.
