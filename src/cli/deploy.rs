@@ -86,8 +86,8 @@ pub(crate) struct ServiceArgs {
     /// running
     #[arg(long, group = "action")]
     pub(crate) attach: bool,
-    /// With --restart, --start or --rollback: return once the engine took the change,
-    /// without waiting until the new copies run
+    /// With --deploy, --update, --restart, --start or --rollback: return once the engine
+    /// took the change, without waiting until the new copies run
     #[arg(long)]
     pub(crate) detach: bool,
 

@@ -97,7 +97,7 @@ fn exec_runs_a_ca_client_in_the_iocs_container_and_attach_reaches_its_iocsh() {
     let (code, _, err) = exec(&t, &ioc, &["true"]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("is not deployed"), "{err}");
-    t.ok(&["service", &ioc, "--deploy"]);
+    t.ok(&["service", &ioc, "--deploy", "--detach"]);
     let pv = format!("ramper:{ioc}");
 
     // caget of the demo image, on the container's PATH, in the IOC's own container.

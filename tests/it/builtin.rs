@@ -1612,7 +1612,7 @@ fn published_ports_refuse_admin_and_write_requests_without_credentials() {
     }
 
     // The proxy first: the others find the engine through its socket.
-    t.ok(&["service", "socketProxy", "--deploy"]);
+    t.ok(&["service", "socketProxy", "--deploy", "--detach"]);
     // Swarm makes the volume when the proxy's task starts.
     let volume = format!("{prefix}_docker-api");
     let socket = eventually(60, "no proxy socket", || {
@@ -1634,6 +1634,7 @@ fn published_ports_refuse_admin_and_write_requests_without_credentials() {
         "alertManager",
         "prometheus",
         "--deploy",
+        "--detach",
     ]);
     wait_running(&prefix, &deployed);
 

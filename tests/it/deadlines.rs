@@ -310,8 +310,8 @@ const ENGINE_COMMANDS: &[&[&str]] = &[
     &["swarm", "--remove-global-services", "--yes"],
     &["swarm", "--remove-all-services", "--yes"],
     &["swarm", "--gen-built-in-services"],
-    &["service", "ioc1", "--deploy"],
-    &["service", "ioc1", "--update"],
+    &["service", "ioc1", "--deploy", "--detach"],
+    &["service", "ioc1", "--update", "--detach"],
     &["service", "ioc1", "--remove"],
     &["service", "ioc1", "--show-config"],
     &["service", "ioc1", "--show-info"],
@@ -449,7 +449,10 @@ fn a_request_without_answer_in_the_middle_of_a_command_ends_it() {
     );
     assert!(out.took < Duration::from_secs(5), "{:?}", out.took);
 
-    let out = timed(t.std_cmd(&["service", "quiet", "--deploy"]), &env);
+    let out = timed(
+        t.std_cmd(&["service", "quiet", "--deploy", "--detach"]),
+        &env,
+    );
     let line = engine_error(&out, &endpoint, "create held");
     assert!(
         line.contains("timed out after 2.5 s waiting for an answer"),

@@ -95,13 +95,13 @@ fn update_restarts_in_place_and_redeploy_keeps_force_update() {
     exported_ioc(&t, "idle");
     let name = format!("{prefix}_srv-upd");
 
-    t.cmd(&["service", "upd", "--update"])
+    t.cmd(&["service", "upd", "--update", "--detach"])
         .assert()
         .code(1)
         .stderr(predicate::str::contains("is not deployed (use --deploy)"));
     assert!(service(&name).is_none(), "--update creates nothing");
 
-    t.cmd(&["service", "upd", "--deploy"])
+    t.cmd(&["service", "upd", "--deploy", "--detach"])
         .assert()
         .success()
         .stderr(predicate::str::contains(format!("created service {name}")));
@@ -113,7 +113,7 @@ fn update_restarts_in_place_and_redeploy_keeps_force_update() {
     );
 
     // A plain redeploy is `docker stack deploy`: same service, ForceUpdate kept.
-    t.cmd(&["service", "upd", "--deploy"])
+    t.cmd(&["service", "upd", "--deploy", "--detach"])
         .assert()
         .success()
         .stderr(predicate::str::contains(format!("updated service {name}")));
@@ -122,7 +122,7 @@ fn update_restarts_in_place_and_redeploy_keeps_force_update() {
     assert!(redeployed >= version);
     assert_eq!(force_update(&spec), 0);
 
-    t.cmd(&["service", "upd", "--update"])
+    t.cmd(&["service", "upd", "--update", "--detach"])
         .assert()
         .success()
         .stderr(predicate::str::contains("rolling restart"));
@@ -164,7 +164,7 @@ fn deploy_all_iocs_then_remove_one_and_the_rest() {
     }
     // Created but never exported: not available, so not deployed.
     t.ok(&["create", "draft"]);
-    t.ok(&["service", "ioc1", "--deploy"]);
+    t.ok(&["service", "ioc1", "--deploy", "--detach"]);
     let (first_id, _, _) = service(&format!("{prefix}_srv-ioc1")).expect("deployed");
 
     t.ok(&["swarm", "--deploy-all-iocs", "--detach"]);
@@ -190,13 +190,13 @@ fn deploy_all_iocs_then_remove_one_and_the_rest() {
         .assert()
         .code(1)
         .stderr(predicate::str::contains("is not deployed"));
-    t.cmd(&["service", "nosuch", "--deploy"])
+    t.cmd(&["service", "nosuch", "--deploy", "--detach"])
         .assert()
         .code(1)
         .stderr(predicate::str::contains(
             "no managed service named \"nosuch\"",
         ));
-    t.cmd(&["service", "draft", "--deploy"])
+    t.cmd(&["service", "draft", "--deploy", "--detach"])
         .assert()
         .code(1)
         .stderr(predicate::str::contains("iocdock exec draft --deploy"));
@@ -238,7 +238,7 @@ fn global_services_deploy_and_remove() {
     )
     .unwrap();
     exported_ioc(&t, "keep");
-    t.ok(&["service", "keep", "--deploy"]);
+    t.ok(&["service", "keep", "--deploy", "--detach"]);
     t.ok(&["swarm", "--deploy-global-services"]);
     let client = format!("{prefix}_srv-client");
     let (_, _, spec) = service(&client).expect("global service deployed");
@@ -282,7 +282,10 @@ fn a_bad_key_is_one_clear_line_and_deploys_nothing() {
         format!("bad: {}\n", file.display()),
     )
     .unwrap();
-    let output = t.cmd(&["service", "bad", "--deploy"]).output().unwrap();
+    let output = t
+        .cmd(&["service", "bad", "--deploy", "--detach"])
+        .output()
+        .unwrap();
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
@@ -369,7 +372,7 @@ fn registry_credentials_from_the_docker_config_reach_the_registry() {
         format!("private: {}\n", file.display()),
     )
     .unwrap();
-    t.cmd(&["service", "private", "--deploy"])
+    t.cmd(&["service", "private", "--deploy", "--detach"])
         .env("DOCKER_CONFIG", &config_dir)
         .assert()
         .success();
@@ -392,7 +395,7 @@ fn registry_credentials_from_the_docker_config_reach_the_registry() {
 fn an_unreachable_daemon_is_one_line_and_exit_3() {
     let t = TestContext::new();
     for args in [
-        &["service", "any", "--deploy"][..],
+        &["service", "any", "--deploy", "--detach"][..],
         &["service", "any", "--remove"],
         &["swarm", "--deploy-all-iocs"],
         &["swarm", "--remove-all-services", "--yes"],
@@ -435,7 +438,7 @@ fn an_ioc_service_mounts_startup_read_only_and_keeps_dollars_literal() {
     let t = swarm_context(&prefix);
     exported_ioc(&t, "mnt");
     set_labels(&t, "mnt", "x=$HOME;y=${PATH:-none}");
-    t.cmd(&["service", "mnt", "--deploy"])
+    t.cmd(&["service", "mnt", "--deploy", "--detach"])
         .env("HOME", "/home/operator")
         .assert()
         .success();
@@ -489,7 +492,7 @@ fn a_service_file_changed_on_disk_is_refused_and_the_engine_keeps_its_spec() {
     let t = swarm_context(&prefix);
     exported_ioc(&t, "tamp");
     exported_ioc(&t, "fine");
-    t.ok(&["service", "tamp", "fine", "--deploy"]);
+    t.ok(&["service", "tamp", "fine", "--deploy", "--detach"]);
     let name = format!("{prefix}_srv-tamp");
     let before = service(&name).expect("deployed");
 
@@ -506,8 +509,8 @@ fn a_service_file_changed_on_disk_is_refused_and_the_engine_keeps_its_spec() {
     fs::write(&file, tampered).unwrap();
 
     for args in [
-        &["service", "tamp", "--update"][..],
-        &["service", "tamp", "--deploy"],
+        &["service", "tamp", "--update", "--detach"][..],
+        &["service", "tamp", "--deploy", "--detach"],
         &["swarm", "--update-deployed-services", "--yes", "--detach"],
     ] {
         let out = t.cmd(args).output().unwrap();
@@ -533,7 +536,7 @@ fn a_service_file_changed_on_disk_is_refused_and_the_engine_keeps_its_spec() {
 
     // Rendering the file again is the way back.
     t.ok(&["exec", "tamp", "--gen-swarm-file"]);
-    t.ok(&["service", "tamp", "--update"]);
+    t.ok(&["service", "tamp", "--update", "--detach"]);
     let (_, _, spec) = service(&name).expect("deployed");
     let mounts = spec["TaskTemplate"]["ContainerSpec"]["Mounts"].to_string();
     assert!(!mounts.contains("\"/host\""), "{mounts}");

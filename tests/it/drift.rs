@@ -46,7 +46,7 @@ fn a_memory_limit_changed_but_not_deployed_is_drift_with_the_field_named() {
     let _guard = StackGuard(prefix.clone());
     let t = swarm_context(&prefix);
     exported_ioc(&t, "mem");
-    t.ok(&["service", "mem", "--deploy"]);
+    t.ok(&["service", "mem", "--deploy", "--detach"]);
     let first = row(&panel(&t), "mem");
     assert_eq!(
         first["service_consistency"]["consistency"], "consistent",
@@ -89,7 +89,7 @@ fn a_memory_limit_changed_but_not_deployed_is_drift_with_the_field_named() {
     );
     assert_eq!(code, 4);
 
-    t.ok(&["service", "mem", "--update"]);
+    t.ok(&["service", "mem", "--update", "--detach"]);
     let again = row(&panel(&t), "mem");
     assert_eq!(
         again["service_consistency"]["consistency"], "consistent",
@@ -110,7 +110,7 @@ fn an_image_update_the_engine_rolled_back_shows_drifted_with_its_message() {
     // PV names unique to this run: IOCs on the host network answer every search.
     let ioc = format!("{prefix}r");
     crate::e2e::ramper_ioc(&t, &ioc);
-    t.ok(&["service", &ioc, "--deploy"]);
+    t.ok(&["service", &ioc, "--deploy", "--detach"]);
     wait_for("the IOC running", Duration::from_secs(90), || {
         let r = row(&panel(&t), &ioc);
         if r["deploy"]["state"] == "running" {
@@ -124,7 +124,7 @@ fn an_image_update_the_engine_rolled_back_shows_drifted_with_its_message() {
     // failure_action rolls the service back to the image that runs.
     t.ok(&["set", &ioc, "-o", "image=iocdock-test/no-such-image:1"]);
     t.ok(&["exec", &ioc, "--gen-swarm-file"]);
-    t.ok(&["service", &ioc, "--update"]);
+    t.ok(&["service", &ioc, "--update", "--detach"]);
     let mut last = serde_json::Value::Null;
     wait_for("the rollback", Duration::from_secs(180), || {
         last = row(&panel(&t), &ioc);
@@ -179,13 +179,13 @@ fn a_task_no_node_can_take_is_pending_with_the_schedulers_reason() {
     ]);
     t.ok(&["exec", "nowhere", "--deploy"]);
     // No node has the label: refused, unless forced.
-    let (code, _, err) = run(&t, &["service", "nowhere", "--deploy"], &[]);
+    let (code, _, err) = run(&t, &["service", "nowhere", "--deploy", "--detach"], &[]);
     assert_eq!(code, 1, "{err}");
     assert!(
         err.contains("IOC nowhere: no node can run it: the constraint \"node.labels.iocdock-test-nowhere==yes\""),
         "{err}"
     );
-    t.ok(&["service", "nowhere", "--deploy", "--force"]);
+    t.ok(&["service", "nowhere", "--deploy", "--detach", "--force"]);
     let mut digest = String::new();
     wait_for("the scheduler's verdict", Duration::from_secs(60), || {
         digest = t.ok(&["swarm", "--show-digest", "--service-type", "ioc"]);

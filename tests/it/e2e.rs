@@ -113,7 +113,7 @@ fn deployed_iocs_serve_changing_values_to_the_client() {
         ),
     )
     .unwrap();
-    t.ok(&["service", "srv-client", "--deploy"]);
+    t.ok(&["service", "srv-client", "--deploy", "--detach"]);
 
     let panel = wait_until("both IOCs running", Duration::from_secs(90), || {
         let panel = t.ok(&["list", "-p"]);

@@ -332,7 +332,7 @@ fn a_plain_endpoint_posing_as_a_tls_engine_never_sees_a_registry_password() {
     )
     .unwrap();
     let host = format!("tcp://{address}");
-    let mut cmd = t.cmd(&["service", "private", "--deploy"]);
+    let mut cmd = t.cmd(&["service", "private", "--deploy", "--detach"]);
     cmd.env("DOCKER_HOST", &host)
         .env("DOCKER_TLS_VERIFY", "1")
         .env("DOCKER_CERT_PATH", &certs)

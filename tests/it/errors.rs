@@ -221,7 +221,7 @@ fn an_option_of_another_action_is_refused() {
         ),
         (
             &["service", "ioc1", "--stop", "--detach"],
-            "--detach goes with --restart, --start or --rollback",
+            "--detach goes with --deploy, --update, --restart, --start or --rollback",
         ),
         (
             &["swarm", "--rebalance", "--detach"],

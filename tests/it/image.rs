@@ -55,7 +55,7 @@ pub(crate) fn deploy_client_and_log_server(
     assert_eq!(rendered, rendered_image(t, "iocLogServer"));
     docker(&["tag", image, &rendered]);
     cleanup.images.push(rendered);
-    t.ok(&["service", "client", "iocLogServer", "--deploy"]);
+    t.ok(&["service", "client", "iocLogServer", "--deploy", "--detach"]);
     // As on a cluster, where the global services run before IOCs are deployed: an
     // IOC's log client that finds no server reports it at start.
     let prefix = rendered_prefix(t);
@@ -135,7 +135,7 @@ pub(crate) fn deploy_ioc(
     let sources = project_file("templates/test");
     t.ok(&["exec", name, "--add-src-file", sources.to_str().unwrap()]);
     t.ok(&["exec", name, "--deploy"]);
-    t.ok(&["service", name, "--deploy"]);
+    t.ok(&["service", name, "--deploy", "--detach"]);
 }
 
 /// Waits until the service `<prefix>_srv-<name>` runs its task.

@@ -60,7 +60,7 @@ fn rename_rewrites_the_service_file_of_an_undeployed_ioc() {
     let panel = t.ok(&["list", "-p", "name=after"]);
     assert!(!panel.contains("inconsistent"), "{panel}");
     // The renamed IOC deploys under its new name.
-    t.ok(&["service", "after", "--deploy"]);
+    t.ok(&["service", "after", "--deploy", "--detach"]);
     assert!(service(&format!("{prefix}_srv-after")).is_some());
 }
 
@@ -75,7 +75,7 @@ fn remove_asks_the_engine_in_every_mode_and_takes_the_service_first() {
     let t = swarm_context(&prefix);
     deployable_ioc(&t, "live");
     let name = format!("{prefix}_srv-live");
-    t.ok(&["service", "live", "--deploy"]);
+    t.ok(&["service", "live", "--deploy", "--detach"]);
     let deployed = service(&name).expect("deployed");
 
     refused(
@@ -252,7 +252,7 @@ fn a_renamed_ioc_runs_under_its_new_name() {
         "saved values\n",
     )
     .unwrap();
-    t.ok(&["service", &old, "--deploy"]);
+    t.ok(&["service", &old, "--deploy", "--detach"]);
     let old_service = format!("{prefix}_srv-{old}");
     let new_service = format!("{prefix}_srv-{new}");
     assert!(service(&old_service).is_some());
@@ -307,8 +307,8 @@ fn a_renamed_ioc_runs_under_its_new_name() {
         ),
     )
     .unwrap();
-    t.ok(&["service", "srv-client", "--deploy"]);
-    t.ok(&["service", &new, "--deploy"]);
+    t.ok(&["service", "srv-client", "--deploy", "--detach"]);
+    t.ok(&["service", &new, "--deploy", "--detach"]);
     let pv = format!("ramper:{pv_name}");
     let value = wait_until(
         "a value from the renamed IOC",
@@ -377,7 +377,7 @@ fn a_rename_that_cannot_regenerate_blocks_export_and_deploy() {
     if docker_ready("lifecycle::a_rename_that_cannot_regenerate_blocks_export_and_deploy") {
         refused(
             &t,
-            &["service", "new", "--deploy"],
+            &["service", "new", "--deploy", "--detach"],
             &["not available", "iocdock exec new --deploy"],
         );
         t.ok(&["swarm", "--deploy-all-iocs", "--detach"]);
@@ -403,7 +403,7 @@ fn service_remove_is_confirmed_on_a_terminal() {
     let _guard = StackGuard(prefix.clone());
     let t = swarm_context(&prefix);
     deployable_ioc(&t, "asked");
-    t.ok(&["service", "asked", "--deploy"]);
+    t.ok(&["service", "asked", "--deploy", "--detach"]);
     let name = format!("{prefix}_srv-asked");
     let Some((code, shown)) = t.on_terminal(&["service", "asked", "--remove"], "n\n") else {
         return;

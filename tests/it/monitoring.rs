@@ -420,7 +420,7 @@ fn a_stopped_ioc_pages_by_webhook_and_mail_and_keeps_alerting_until_it_runs() {
     demo_image();
 
     // The proxy first: the others read the engine through its socket.
-    t.ok(&["service", "socketProxy", "--deploy"]);
+    t.ok(&["service", "socketProxy", "--deploy", "--detach"]);
     wait_running(&prefix, &["socketProxy"]);
     t.ok(&[
         "service",
@@ -430,6 +430,7 @@ fn a_stopped_ioc_pages_by_webhook_and_mail_and_keeps_alerting_until_it_runs() {
         "prometheus",
         "swarmExporter",
         "--deploy",
+        "--detach",
     ]);
     wait_running(&prefix, &deployed);
 
@@ -437,7 +438,7 @@ fn a_stopped_ioc_pages_by_webhook_and_mail_and_keeps_alerting_until_it_runs() {
     let ioc = format!("{prefix}ioc");
     let ioc_service = format!("{prefix}_srv-{ioc}");
     crate::e2e::ramper_ioc(&t, &ioc);
-    t.ok(&["service", &ioc, "--deploy"]);
+    t.ok(&["service", &ioc, "--deploy", "--detach"]);
 
     // Every target that can exist here answers; those that cannot are named.
     eventually(120, "prometheus not ready", || {
@@ -897,13 +898,14 @@ fn the_exporter_of_every_node_is_scraped_on_a_multinode_swarm() {
     for image in &images {
         harness.load_image(image);
     }
-    on_harness(&["service", "socketProxy", "--deploy"]);
+    on_harness(&["service", "socketProxy", "--deploy", "--detach"]);
     on_harness(&[
         "service",
         "nodeExporter",
         "prometheus",
         "swarmExporter",
         "--deploy",
+        "--detach",
     ]);
 
     // Prometheus publishes its port on the manager, node0 (10.213.7.10).

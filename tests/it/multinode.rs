@@ -384,7 +384,7 @@ mod deadlines {
         let t = stack.context();
         exported_ioc(&t, "ioc1");
         quiet_service(&t, None);
-        let out = on_harness(&t, &["service", "quiet", "--deploy"], &LIMITS);
+        let out = on_harness(&t, &["service", "quiet", "--deploy", "--detach"], &LIMITS);
         assert_eq!(out.code, 0, "{}", out.stderr);
         let out = on_harness(&t, &["swarm", "--show-digest"], &LIMITS);
         assert_eq!(out.code, 0, "{}", out.stderr);
@@ -405,8 +405,8 @@ mod deadlines {
             &["swarm", "--remove-all-services", "--yes"],
             &["service", "quiet", "--show-info"],
             &["service", "quiet", "--show-config"],
-            &["service", "quiet", "--deploy"],
-            &["service", "quiet", "--update"],
+            &["service", "quiet", "--deploy", "--detach"],
+            &["service", "quiet", "--update", "--detach"],
             &["service", "quiet", "--remove"],
             &["service", "quiet", "--show-logs"],
             &["service", "quiet", "--show-logs", "--follow"],
@@ -466,7 +466,7 @@ mod deadlines {
         let stack = h.stack("mnlg");
         let t = stack.context();
         quiet_service(&t, Some("node.hostname==node2"));
-        let out = on_harness(&t, &["service", "quiet", "--deploy"], &LIMITS);
+        let out = on_harness(&t, &["service", "quiet", "--deploy", "--detach"], &LIMITS);
         assert_eq!(out.code, 0, "{}", out.stderr);
         let service = format!("{}_quiet", stack.prefix());
         wait_for(
@@ -621,7 +621,7 @@ mod attach {
         // Before the node has its endpoint, the manager finds the task but cannot
         // reach the node's engine: one line naming that endpoint, exit code 3.
         shell_service(&t);
-        let (code, _, err) = run(&t, &["service", "shell", "--deploy"], &[]);
+        let (code, _, err) = run(&t, &["service", "shell", "--deploy", "--detach"], &[]);
         assert_eq!(code, 0, "{err}");
         let service = format!("{}_shell", stack.prefix());
         let running_on_worker = || {

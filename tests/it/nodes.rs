@@ -137,7 +137,7 @@ fn labels_set_by_iocdock_place_a_pinned_ioc() {
     let service = format!("{}_srv-{name}", stack.prefix());
     ioc(&t, &name, Some(&format!("node.labels.{key}==b")));
     // No node has the label yet.
-    let (code, _, err) = iocdock(&t, &["service", &name, "--deploy"]);
+    let (code, _, err) = iocdock(&t, &["service", &name, "--deploy", "--detach"]);
     assert_eq!(code, 1, "{err}");
     assert!(
         err.contains(&format!(
@@ -175,7 +175,7 @@ fn labels_set_by_iocdock_place_a_pinned_ioc() {
     assert_eq!(stored[&key], "b", "{stored}");
     assert_eq!(stored[&other], "x", "{stored}");
 
-    let (code, _, err) = iocdock(&t, &["service", &name, "--deploy"]);
+    let (code, _, err) = iocdock(&t, &["service", &name, "--deploy", "--detach"]);
     assert_eq!(code, 0, "{err}");
     wait_running_on(&h, &service, "node2");
 
@@ -231,7 +231,7 @@ fn an_impossible_constraint_is_refused_before_deploy_unless_forced() {
         "error: IOC {nowhere}: no node can run it: the constraint \"{constraint}\" matches none of the ready, active nodes (node0, node1, node2); not deployed (--force deploys it anyway)"
     );
 
-    let (code, _, err) = iocdock(&t, &["service", &nowhere, "--deploy"]);
+    let (code, _, err) = iocdock(&t, &["service", &nowhere, "--deploy", "--detach"]);
     assert_eq!(code, 1, "{err}");
     assert!(err.lines().any(|l| l == refusal), "{err}");
     assert!(!deployed(&h, &nowhere_service));
@@ -246,7 +246,10 @@ fn an_impossible_constraint_is_refused_before_deploy_unless_forced() {
     let (code, _, err) = iocdock(&t, &["service", &nowhere, "--show-info", "--force"]);
     assert_eq!(code, 2, "{err}");
 
-    let (code, _, err) = iocdock(&t, &["service", &nowhere, "--deploy", "--force"]);
+    let (code, _, err) = iocdock(
+        &t,
+        &["service", &nowhere, "--deploy", "--detach", "--force"],
+    );
     assert_eq!(code, 0, "{err}");
     assert!(
         err.contains(&format!(
@@ -312,7 +315,7 @@ fn drain_moves_a_workers_iocs_and_reports_where_then_activate_takes_tasks_again(
     // A drained node takes no task: an IOC pinned to it is refused.
     let late = format!("{prefix}l");
     ioc(&t, &late, Some("node.hostname==node2"));
-    let (code, _, err) = iocdock(&t, &["service", &late, "--deploy"]);
+    let (code, _, err) = iocdock(&t, &["service", &late, "--deploy", "--detach"]);
     assert_eq!(code, 1, "{err}");
     assert!(
         err.contains("the constraint \"node.hostname==node2\" matches none of the ready, active nodes (node0, node1)"),

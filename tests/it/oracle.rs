@@ -220,7 +220,7 @@ fn an_ioc_file_deploys_as_docker_stack_deploy_does() {
     t.ok(&["exec", "orc", "--deploy"]);
     let file = t.service_file("orc");
     docker_stack_deploy(&file, &theirs);
-    t.ok(&["service", "orc", "--deploy"]);
+    t.ok(&["service", "orc", "--deploy", "--detach"]);
     assert_stacks_equal(&ours, &theirs, &["srv-orc"]);
 }
 
@@ -361,7 +361,7 @@ fn a_file_with_every_supported_key_deploys_as_docker_stack_deploy_does() {
     fs::write(t.home().join("IocDock/services.yaml"), list).unwrap();
 
     docker_stack_deploy(&file, &theirs);
-    let mut cmd = t.cmd(&["service", "web", "agent", "plain", "--deploy"]);
+    let mut cmd = t.cmd(&["service", "web", "agent", "plain", "--deploy", "--detach"]);
     for (name, value) in ENV {
         cmd.env(name, value);
     }
@@ -432,7 +432,7 @@ fn every_built_in_service_deploys_as_docker_stack_deploy_does() {
     // labels, shared host ports): the specs the engine stores are what is compared.
     for (name, kind, file) in &built_ins {
         docker_stack_deploy(file, &theirs);
-        t.ok(&["service", name, "--type", kind, "--deploy"]);
+        t.ok(&["service", name, "--type", kind, "--deploy", "--detach"]);
     }
     let keys: Vec<String> = built_ins
         .iter()

@@ -575,8 +575,8 @@ fn the_registry_services_keep_pull_and_push_identities_apart() {
         .unwrap();
     }
     registry_image(&prefix, &registry_tag);
-    t.ok(&["service", "registry", "--deploy"]);
-    t.ok(&["service", "registryPush", "--deploy"]);
+    t.ok(&["service", "registry", "--deploy", "--detach"]);
+    t.ok(&["service", "registryPush", "--deploy", "--detach"]);
 
     let agent = cluster_client(&t);
     let pull = basic("puller", &pull_pw);
@@ -691,7 +691,7 @@ fn the_registry_services_keep_pull_and_push_identities_apart() {
     )
     .unwrap();
     let out = t
-        .cmd(&["service", "probe", "--deploy"])
+        .cmd(&["service", "probe", "--deploy", "--detach"])
         .env("DOCKER_CONFIG", manager.path())
         .output()
         .unwrap();

@@ -75,16 +75,16 @@ fn history_and_rollback_restore_the_files_and_the_deployed_spec() {
         "IOC rev has no revisions yet: each deploy or update of its service records one\n"
     );
 
-    t.ok(&["service", "rev", "--deploy"]);
+    t.ok(&["service", "rev", "--deploy", "--detach"]);
     let (id, _, first_spec) = service(&name).expect("deployed");
     assert_eq!(memory_limit(&first_spec), GIB);
     let first_files = files(&t, "rev");
     // The same files again: nothing new to record.
-    t.ok(&["service", "rev", "--deploy"]);
+    t.ok(&["service", "rev", "--deploy", "--detach"]);
 
     t.ok(&["set", "rev", "-s", "deploy", "-o", "memory-limit=512M"]);
     t.ok(&["exec", "rev", "--deploy"]);
-    t.ok(&["service", "rev", "--update"]);
+    t.ok(&["service", "rev", "--update", "--detach"]);
     let (_, _, updated) = service(&name).expect("deployed");
     assert_eq!(memory_limit(&updated), MIB_512);
 
@@ -304,11 +304,11 @@ fn a_custom_service_rolls_back_to_the_engines_previous_spec() {
     let name = format!("{prefix}_cust");
     let env = |spec: &serde_json::Value| spec["TaskTemplate"]["ContainerSpec"]["Env"].clone();
 
-    t.ok(&["service", "cust", "--deploy"]);
+    t.ok(&["service", "cust", "--deploy", "--detach"]);
     let (id, _, first) = service(&name).expect("deployed");
     assert_eq!(env(&first), serde_json::json!(["LEVEL=1"]));
     write("2");
-    t.ok(&["service", "cust", "--update"]);
+    t.ok(&["service", "cust", "--update", "--detach"]);
     let (_, _, second) = service(&name).expect("deployed");
     assert_eq!(env(&second), serde_json::json!(["LEVEL=2"]));
 

@@ -100,8 +100,16 @@ fn restart_replaces_the_task_and_only_bumps_force_update() {
     let t = swarm_context(&prefix);
     let ioc = format!("{prefix}r");
     ramper_ioc(&t, &ioc);
-    t.ok(&["service", &ioc, "--deploy"]);
     let name = format!("{prefix}_srv-{ioc}");
+    // A deploy that creates the service waits until its IOC runs.
+    let (code, _, stderr) = run(&t, &["service", &ioc, "--deploy"], &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.starts_with(&format!("{name}: 1/1 running (healthy) on "))),
+        "--deploy waits until the IOC runs: {stderr}"
+    );
     let first = running_task(&name, None);
     let (id, version, before) = service(&name).expect("deployed");
 
@@ -151,7 +159,15 @@ fn restart_replaces_the_task_and_only_bumps_force_update() {
     // A rollback to the first revision waits for its rolling restart as well.
     t.ok(&["set", &ioc, "-s", "deploy", "-o", "memory-limit=512M"]);
     t.ok(&["exec", &ioc, "--deploy"]);
-    t.ok(&["service", &ioc, "--update"]);
+    // An update restarts it and waits for the new copy as well.
+    let (code, _, stderr) = run(&t, &["service", &ioc, "--update"], &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.starts_with(&format!("{name}: 1/1 running (healthy) on "))),
+        "--update waits until the IOC runs: {stderr}"
+    );
     let (code, _, stderr) = run(&t, &["service", &ioc, "--rollback"], &[]);
     assert_eq!(code, 0, "{stderr}");
     assert!(stderr.contains("rolled back to revision 1"), "{stderr}");
@@ -180,7 +196,7 @@ fn stop_and_start_keep_the_service_and_list_shows_stopped() {
     demo_image();
     let ioc = format!("{prefix}h");
     ramper_ioc(&t, &ioc);
-    t.ok(&["service", &ioc, "--deploy"]);
+    t.ok(&["service", &ioc, "--deploy", "--detach"]);
     let name = format!("{prefix}_srv-{ioc}");
     let (id, _, deployed) = service(&name).expect("deployed");
     assert_eq!(replicas(&deployed), 1);
@@ -329,7 +345,7 @@ fn a_restart_that_fails_is_an_error_unless_detached() {
     let t = swarm_context(&prefix);
     // On the test image the IOC's executable exits at once: no copy ever keeps running.
     exported_ioc(&t, "crashy");
-    t.ok(&["service", "crashy", "--deploy"]);
+    t.ok(&["service", "crashy", "--deploy", "--detach"]);
     let name = format!("{prefix}_srv-crashy");
 
     let (code, _, stderr) = run(&t, &["service", "crashy", "--restart", "--detach"], &[]);

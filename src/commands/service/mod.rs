@@ -52,8 +52,8 @@ pub(crate) fn run(
     )?;
     only_with(
         (
-            "--restart, --start or --rollback",
-            args.restart || args.start || args.rollback.is_some(),
+            "--deploy, --update, --restart, --start or --rollback",
+            args.deploy || args.update || args.restart || args.start || args.rollback.is_some(),
         ),
         &[("--detach", args.detach)],
     )?;
@@ -62,15 +62,13 @@ pub(crate) fn run(
     if args.format == OutputFormat::Json && !args.show_info {
         return Err(UsageError("--format json goes with --show-info".to_string()).into());
     }
-    if args.force && !(args.deploy || args.update) {
-        return Err(UsageError("--force goes with --deploy or --update".to_string()).into());
-    }
     if args.deploy {
         deploy(
             names,
             kind,
             OnExisting::Redeploy,
             args.force,
+            args.detach,
             settings,
             printer,
         )
@@ -80,6 +78,7 @@ pub(crate) fn run(
             kind,
             OnExisting::Restart,
             args.force,
+            args.detach,
             settings,
             printer,
         )
@@ -136,6 +135,7 @@ fn deploy(
     kind: Option<ServiceType>,
     on_existing: OnExisting,
     force: bool,
+    detach: bool,
     settings: &Settings,
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
@@ -149,7 +149,7 @@ fn deploy(
     }
     if !available.is_empty() {
         let existing = deploy::deployed(&engine, &settings.prefix_stack_name)?;
-        failures += deploy_placed_and_report(
+        let failed = deploy_placed_and_report(
             &engine,
             settings,
             &available,
@@ -158,6 +158,29 @@ fn deploy(
             force,
             printer,
         )?;
+        failures += failed;
+        if !detach && failed == 0 {
+            // A service applied in place without a restart (`--deploy` of a deployed
+            // one) has no mark for its new copies: the engine only starts an update
+            // when the tasks must change, so it is not waited for.
+            let waited: Vec<ManagedService> = available
+                .into_iter()
+                .filter(|s| {
+                    on_existing == OnExisting::Restart || !existing.contains_key(&s.service_name)
+                })
+                .collect();
+            let (watches, missed) = crate::commands::rollouts::watches(
+                &engine,
+                &waited,
+                &existing,
+                on_existing,
+                printer,
+            );
+            failures += missed;
+            if !watches.is_empty() {
+                failures += verbs::wait_for_rollout(&engine, settings, &watches, printer)?;
+            }
+        }
     }
     Ok(ExitStatus::from_failures(failures))
 }
