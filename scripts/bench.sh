@@ -289,7 +289,7 @@ if part history; then
     force_update_all() {
         local names=("${svc_names[@]}") out
         for attempt in 1 2 3 4 5 6; do
-            out=$("$bin" service "${names[@]}" --update 2>&1) && return 0
+            out=$("$bin" service "${names[@]}" --update --detach 2>&1) && return 0
             mapfile -t names < <(grep -o "update of service ${prefix}_srv-[^ ]* failed" <<<"$out" |
                 sed "s/^update of service ${prefix}_srv-//; s/ failed\$//")
             if ((${#names[@]} == 0)); then
