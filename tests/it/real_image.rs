@@ -572,3 +572,123 @@ fn stream_and_asyn_iocs_talk_to_a_device() {
         },
     );
 }
+
+/// The running container of `<prefix>_srv-<name>` on this node.
+fn running_container(prefix: &str, name: &str) -> String {
+    docker(&[
+        "ps",
+        "-q",
+        "--filter",
+        &format!("label=com.docker.swarm.service.name={prefix}_srv-{name}"),
+    ])
+    .trim()
+    .to_string()
+}
+
+/// `iocdock service IOC --exec caget -w 5 PV` until it answers with `PV  value`.
+fn caget_in_container(t: &TestContext, ioc: &str, pv: &str) -> String {
+    let mut got = String::new();
+    wait_for(
+        &format!("caget {pv} in {ioc}'s container"),
+        Duration::from_secs(90),
+        || {
+            let (code, out, err) = run(t, &["service", ioc, "--exec", "caget", "-w", "5", pv], &[]);
+            got = out.clone();
+            if code == 0 && out.starts_with(pv) {
+                Ok(())
+            } else {
+                Err(format!("exit {code}: {out}{err}"))
+            }
+        },
+    );
+    got
+}
+
+#[test]
+fn exec_attach_and_rollback_reach_the_real_ioc() {
+    let test = "real_image::exec_attach_and_rollback_reach_the_real_ioc";
+    let Some(image) = real_image(test) else {
+        return;
+    };
+    let prefix = unique_prefix("rx");
+    let _cleanup = Cleanup {
+        prefix: prefix.clone(),
+        images: Vec::new(),
+    };
+    let t = image_context(&prefix);
+    let ioc = format!("{prefix}x");
+    crate::e2e::ioc_from_template(&t, &ioc, &image, &ioc);
+    t.ok(&["exec", &ioc, "--deploy"]);
+    // Waits until the IOC's task runs.
+    t.ok(&["service", &ioc, "--deploy"]);
+    wait_ioc_init(&t, &ioc);
+
+    // The image's own caget (EPICS_BASE's bin on the PATH), in the IOC's container.
+    let first = format!("ramper:{ioc}");
+    caget_in_container(&t, &ioc, &first);
+
+    // ST-IOC's iocsh through a pseudo-terminal: dbl lists the records, the detach
+    // keys leave the same container running.
+    let before = running_container(&prefix, &ioc);
+    assert!(!before.is_empty());
+    let (code, screen) = crate::attach::typed_on_terminal(
+        &t,
+        &["service", &ioc, "--attach"],
+        &[
+            (Duration::from_secs(2), &b"\r"[..]),
+            (Duration::from_secs(1), &b"dbl\r"[..]),
+            (Duration::from_secs(3), &[0x10, 0x11][..]),
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{screen}");
+    for record in ["ramper", "limit", "step", "ctrl"] {
+        assert!(
+            screen.contains(&format!("{record}:{ioc}")),
+            "dbl must list {record}:{ioc}: {screen}"
+        );
+    }
+    assert!(screen.contains("it keeps running"), "{screen}");
+    assert_eq!(running_container(&prefix, &ioc), before);
+
+    // A second revision serves other PVs; the rollback puts the startup files back
+    // (the records come from the substitutions file st.cmd loads) and the real IOC
+    // boots them again.
+    let substitutions = t
+        .run_dir(&ioc)
+        .join(format!("startup/db/{ioc}.substitutions"));
+    let first_substitutions =
+        fs::read_to_string(&substitutions).expect("substitutions in the run folder");
+    let second = format!("{ioc}b");
+    t.ok(&[
+        "set",
+        &ioc,
+        "-s",
+        "db",
+        "-o",
+        &format!("load=ramper.db, name={second}"),
+    ]);
+    t.ok(&["exec", &ioc, "--deploy"]);
+    t.ok(&["service", &ioc, "--update"]);
+    caget_in_container(&t, &ioc, &format!("ramper:{second}"));
+    assert_ne!(
+        fs::read_to_string(&substitutions).unwrap(),
+        first_substitutions
+    );
+
+    let (code, _, err) = run(&t, &["service", &ioc, "--rollback"], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("rolled back to revision 1"), "{err}");
+    assert_eq!(
+        fs::read_to_string(&substitutions).unwrap(),
+        first_substitutions
+    );
+    caget_in_container(&t, &ioc, &first);
+    let console = container_console(&prefix, &ioc);
+    let errors = error_lines(&console);
+    assert!(
+        errors.is_empty(),
+        "error lines after the rollback:\n{}\n\nconsole:\n{console}",
+        errors.join("\n")
+    );
+}
