@@ -71,22 +71,10 @@ requirement() {
 epics_req="$(requirement epicscorelibs)"
 caproto_req="$(requirement caproto)"
 
-mirror="${DEBIAN_MIRROR:-}"
-if [[ -z "$mirror" ]]; then
-    mirror="$(awk '/^URIs:/ { print $2; exit }' /etc/apt/sources.list.d/*.sources 2>/dev/null || true)"
-fi
-if [[ -z "$mirror" ]]; then
-    mirror="$(awk '$1 == "deb" { print $2; exit }' /etc/apt/sources.list 2>/dev/null || true)"
-fi
-[[ -n "$mirror" ]] || die "no Debian mirror found in apt's sources; set DEBIAN_MIRROR"
-
-if ! command -v mmdebstrap >/dev/null; then
-    say "installing mmdebstrap"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends mmdebstrap >&2 ||
-        { apt-get -o DPkg::Lock::Timeout=300 update -qq >&2 &&
-            apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends mmdebstrap >&2; }
-fi
+# shellcheck source=../lib/debian.sh
+source "$repo/scripts/lib/debian.sh"
+mirror="$(debian_mirror)"
+ensure_mmdebstrap
 
 t_start=$EPOCHREALTIME
 work="$(mktemp -d /tmp/iocdock-demo-image.XXXXXX)"
