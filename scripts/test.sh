@@ -15,9 +15,9 @@
 # --real-image: IOCs on IocDock's own IOC image (EPICS base 7.0.8.1 and its support
 # modules compiled from source), deployed by iocdock with the built-in client and
 # iocLogServer of that image: autosave, caPutLog, devIocStats, StreamDevice and asyn
-# (tests/it/real_image.rs). The image is built once with
-# ../shared/tools/iocdock-image/build.sh (about 17 minutes on 2 cores, more on a busy
-# machine) and then reused while it exists.
+# (tests/it/real_image.rs). The image, registry.iasf/ioc-exec:1.1.1, is built by
+# `iocdock image build 1` from the IocDock repository's archives (about 17 minutes on
+# 2 cores, more on a busy machine) and then reused while it exists.
 #
 # Environment:
 #   CI=true                      a Docker set-up failure is fatal (elsewhere: warning)
@@ -26,11 +26,14 @@
 #                                yourself to skip the Docker set-up altogether.
 #   IOCDOCK_MULTINODE_TESTS=skip set when the multi-node harness cannot come up outside
 #                                CI; the fault tests then skip.
-#   IOCDOCK_REAL_IMAGE           (--real-image) the image to test; default
-#                                registry.iasf/ioc-exec:real, built when missing
+#   IOCDOCK_REAL_IMAGE           (--real-image) an existing image to test instead of
+#                                registry.iasf/ioc-exec:1.1.1, which iocdock builds
+#                                when it is missing
 #   IOCDOCK_GIT                  (--real-image, only to build the image) the git folder
 #                                of a copy of the IocDock project, whose image-factory
-#                                sources the image is built from
+#                                archives the image is built from
+#   IOCDOCK_REBUILD              (--real-image) any value: build the image again
+#                                (`image build --force`), e.g. to time the build
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -79,18 +82,18 @@ fi
 if [[ $real_image == yes ]]; then
     say "scripts/docker-up.sh"
     scripts/docker-up.sh || { echo "test.sh: the real-image tier needs Docker in swarm mode" >&2; exit 1; }
-    image="${IOCDOCK_REAL_IMAGE:-registry.iasf/ioc-exec:real}"
-    if ! timeout 10 docker image inspect "$image" >/dev/null 2>&1; then
-        builder=../shared/tools/iocdock-image/build.sh
-        [[ -f "$builder" ]] || {
-            echo "test.sh: $image does not exist and $builder (the tool that builds IocDock's IOC image) is not beside this clone" >&2
+    image="${IOCDOCK_REAL_IMAGE:-registry.iasf/ioc-exec:1.1.1}"
+    if [[ -n "${IOCDOCK_REBUILD:-}" ]] || ! timeout 10 docker image inspect "$image" >/dev/null 2>&1; then
+        if [[ -n "${IOCDOCK_REAL_IMAGE:-}" ]]; then
+            echo "test.sh: $image does not exist; build it, or leave IOCDOCK_REAL_IMAGE unset to have iocdock build module set 1" >&2
             exit 1
-        }
+        fi
         if [[ -z "${IOCDOCK_GIT:-}" ]]; then
             cat >&2 <<EOF
 test.sh: $image does not exist, and building it needs IOCDOCK_GIT: the git folder
 of a copy of the IocDock project (github.com/zhuzzzzzz/IocDock), whose
-imtools/image-factory sources are the build's input. For example:
+imtools/image-factory archives (EPICS base, support modules) are the build's
+sources. For example:
 
     git clone --bare https://github.com/zhuzzzzzz/IocDock.git /srv/IocDock.git
     IOCDOCK_GIT=/srv/IocDock.git scripts/test.sh --real-image
@@ -100,8 +103,28 @@ imtools/image-factory sources are the build's input. For example:
 EOF
             exit 1
         fi
-        say "$builder $image (IOCDOCK_GIT=$IOCDOCK_GIT)"
-        IOCDOCK_GIT="$IOCDOCK_GIT" bash "$builder" "$image"
+        # iocdock builds the genuine base and module set 1 from IocDock's archives,
+        # FROM a Debian root with apt (ubuntu:24.04 cannot be pulled here).
+        say "scripts/os-image/build.sh"
+        scripts/os-image/build.sh
+        say "cargo build (the iocdock that builds the image)"
+        cargo build --quiet
+        scratch="$(mktemp -d /tmp/iocdock-real-image.XXXXXX)"
+        trap 'rm -rf "$scratch"' EXIT
+        mkdir -p "$scratch/home/IocDock/image-sources" "$scratch/git"
+        git --git-dir="$IOCDOCK_GIT" archive HEAD imtools/image-factory/base imtools/image-factory/ioc-exec/SUPPORT |
+            tar -x -C "$scratch/git"
+        cp "$scratch"/git/imtools/image-factory/base/*.tar.gz "$scratch"/git/imtools/image-factory/ioc-exec/SUPPORT/*.zip \
+            "$scratch/home/IocDock/image-sources/"
+        printf 'registry_common_name: registry.iasf\nimage_os_image: iocdock-test/debian:bookworm\n' \
+            >"$scratch/home/settings.yaml"
+        chmod 600 "$scratch/home/settings.yaml"
+        say "iocdock image build 1 (IOCDOCK_GIT=$IOCDOCK_GIT)"
+        force=()
+        [[ -n "${IOCDOCK_REBUILD:-}" ]] && force=(--force)
+        target/debug/iocdock --home "$scratch/home" image build 1 "${force[@]}" 2>&1 | tee "$scratch/build.log"
+        ((PIPESTATUS[0] == 0)) || { echo "test.sh: iocdock image build 1 failed" >&2; exit 1; }
+        grep -E ': (built|up to date) ' "$scratch/build.log" >&2 || true
     fi
     image_id="$(docker image inspect --format '{{.Id}}' "$image")"
     say "real-image tier on $image ($image_id)"
@@ -144,10 +167,13 @@ EOF
     fi
 fi
 
-# The demo EPICS IOC image of the end-to-end test (a no-op when it is current).
+# The demo EPICS IOC image of the end-to-end test, and the OS image the image-build
+# tests build FROM (each a no-op when it is current).
 if [[ "${IOCDOCK_DOCKER_TESTS:-}" != skip ]]; then
     say "scripts/demo-image/build.sh"
     scripts/demo-image/build.sh
+    say "scripts/os-image/build.sh"
+    scripts/os-image/build.sh
 fi
 
 # Stand-ins for the images of the built-in services that the deployment tests run

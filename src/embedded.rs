@@ -4,6 +4,8 @@
 //! the built-in services' templates (`imsrvs/`, over `$SERVICES_PATH`, where files
 //! also add to the built-in ones: a site's own alert rules or dashboards).
 
+pub(crate) mod placeholder;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::io;

@@ -9,6 +9,7 @@ mod completion;
 mod compose;
 mod embedded;
 mod fsutil;
+mod image;
 mod ini;
 mod interrupt;
 mod ioc;
@@ -125,6 +126,7 @@ fn dispatch(
         Command::Cluster(args) => commands::cluster::run(&args, settings, printer),
         Command::Ansible(args) => commands::ansible::run(&args, settings, printer),
         Command::Registry(args) => commands::registry::run(&args, settings, printer),
+        Command::Image(args) => commands::image::run(args, settings, printer),
         Command::MakeCerts(args) => commands::make_certs::run(&args, settings, printer),
         Command::Config(args) => commands::config::run(&args, settings, printer),
         Command::Init => commands::init::run(settings, printer),

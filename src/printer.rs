@@ -33,6 +33,20 @@ impl Progress<'_> {
     }
 }
 
+impl Progress<'_> {
+    /// Replaces the text beside a spinner (see `Printer::activity`).
+    pub(crate) fn message(&self, text: &str) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(text.to_string());
+        }
+    }
+
+    /// Whether anything is drawn: callers print their own lines otherwise.
+    pub(crate) fn visible(&self) -> bool {
+        self.bar.is_some()
+    }
+}
+
 impl Drop for Progress<'_> {
     fn drop(&mut self) {
         if let Some(bar) = self.bar.take() {
@@ -147,6 +161,25 @@ impl Printer {
                     .progress_chars("=> ");
             bar.set_style(style);
             bar.set_prefix(action.to_string());
+            bar
+        });
+        *self.bar.borrow_mut() = bar.clone();
+        Progress { printer: self, bar }
+    }
+
+    /// A spinner with the elapsed time for one long task (an image build), on stderr
+    /// when it is a terminal and the run is not quiet; invisible otherwise.
+    pub(crate) fn activity(&self, prefix: &str) -> Progress<'_> {
+        let visible = !self.quiet && styled(&io::stderr());
+        let bar = visible.then(|| {
+            let bar = indicatif::ProgressBar::new_spinner();
+            let style = indicatif::ProgressStyle::with_template(
+                "{spinner} {prefix} [{elapsed}] {wide_msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner());
+            bar.set_style(style);
+            bar.set_prefix(prefix.to_string());
+            bar.enable_steady_tick(std::time::Duration::from_millis(200));
             bar
         });
         *self.bar.borrow_mut() = bar.clone();

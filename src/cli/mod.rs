@@ -8,10 +8,14 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 mod cluster;
 mod deploy;
 mod exec;
+mod image;
 
 pub(crate) use self::cluster::{AnsibleArgs, ClusterArgs, MakeCertsArgs, RegistryArgs};
 pub(crate) use self::deploy::{ClientArgs, ServiceArgs, SwarmArgs};
 pub(crate) use self::exec::ExecArgs;
+pub(crate) use self::image::{
+    ImageAction, ImageArgs, ImageBuildArgs, ImageListArgs, ImagePrepareArgs, ImagePushArgs,
+};
 
 /// Manage EPICS IOC projects from creation to a running Docker Swarm service.
 #[derive(Debug, Parser)]
@@ -216,6 +220,19 @@ Examples:
   iocdock registry --list ioc-exec
 ")]
     Registry(RegistryArgs),
+    /// Build IOC images from source, list them, push them and the services' images
+    #[command(after_help = "\
+Examples:
+  # the base image and ioc-exec image of module set 1, from $IMAGE_SOURCES_PATH
+  iocdock image build 1
+
+  # the ioc-exec images and the IOCs that use them
+  iocdock image list
+
+  # push them to the cluster registry
+  iocdock image push
+")]
+    Image(ImageArgs),
     /// Create the cluster root CA and the registry's server certificate
     #[command(after_help = "\
 Examples:

@@ -23,6 +23,7 @@ pub(crate) fn run(
     let (names, mut failures) = valid_names(&args.names, printer);
     let _lock = lock_repository(settings, printer)?;
     let repository = Repository::new(&settings.paths);
+    let mut created = Vec::new();
     for name in names {
         if let Err(e) = reserved.check(name) {
             printer.error(&e.to_string());
@@ -49,12 +50,16 @@ pub(crate) fn run(
             printer.warn(&warning.to_string());
         }
         match repository.create(name, &doc) {
-            Ok(()) => printer.status(&format!("created IOC \"{name}\"")),
+            Ok(()) => {
+                printer.status(&format!("created IOC \"{name}\""));
+                created.push((name.to_string(), doc));
+            }
             Err(e) => {
                 printer.error(&e.to_string());
                 failures += 1;
             }
         }
     }
+    super::warn_missing_image_modules(&created, printer);
     Ok(ExitStatus::from_failures(failures))
 }

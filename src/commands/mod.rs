@@ -10,6 +10,7 @@ pub(crate) mod create;
 pub(crate) mod deployment;
 pub(crate) mod edit;
 pub(crate) mod exec;
+pub(crate) mod image;
 pub(crate) mod init;
 pub(crate) mod list;
 pub(crate) mod make_certs;
@@ -36,6 +37,59 @@ use crate::ioc::repository::{Repository, read_ini_file};
 use crate::printer::Printer;
 use crate::schema::ioc_name as name;
 use crate::settings::Settings;
+
+/// Warns when an IOC's `module` option needs a support module its image lacks, as
+/// the labels of the image on this engine tell (`image build` writes them). Silent
+/// when no engine answers within a moment or the image is not here: a command that
+/// only writes files must not hang on, or fail for, the engine.
+pub(crate) fn warn_missing_image_modules(
+    iocs: &[(String, crate::ini::IniDocument)],
+    printer: &Printer,
+) {
+    use crate::image::build::label;
+    use crate::ioc::config::IOC;
+    let wanted: Vec<(&str, &str, &str)> = iocs
+        .iter()
+        .filter_map(|(name, doc)| {
+            let image = doc.get(IOC, "image")?.trim();
+            let modules = doc.get(IOC, "module")?;
+            (!image.is_empty() && !modules.trim().is_empty()).then_some((
+                name.as_str(),
+                image,
+                modules,
+            ))
+        })
+        .collect();
+    if wanted.is_empty() {
+        return;
+    }
+    let engine =
+        match crate::swarm::engine::Engine::connect_for_view(std::time::Duration::from_secs(2)) {
+            Ok(engine) => engine,
+            Err(e) => {
+                printer.detail(&format!("image modules not checked: {e}"));
+                return;
+            }
+        };
+    let mut labels: std::collections::HashMap<&str, Option<String>> = Default::default();
+    for (name, image, modules) in wanted {
+        let image_modules = labels.entry(image).or_insert_with(|| {
+            crate::swarm::images::inspect(&engine, image)
+                .ok()
+                .flatten()
+                .and_then(|found| found.labels.get(label::MODULES).cloned())
+        });
+        let Some(image_modules) = image_modules else {
+            continue;
+        };
+        for (entry, support) in crate::image::missing_support(modules, image_modules) {
+            printer.warn(&format!(
+                "IOC \"{name}\": module {entry} needs the support module {support}, which image {image} lacks (it has {})",
+                image_modules.replace(',', ", ")
+            ));
+        }
+    }
+}
 
 /// Takes the repository lock for a mutating command, telling the operator when it
 /// has to wait for another invocation (e.g. a cron backup). When the last command

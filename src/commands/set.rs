@@ -1,6 +1,6 @@
 use crate::cli::EditArgs;
 use crate::commands::ExitStatus;
-use crate::commands::{ini_changes, lock_repository, valid_names};
+use crate::commands::{ini_changes, lock_repository, valid_names, warn_missing_image_modules};
 use crate::ioc::repository::Repository;
 use crate::printer::Printer;
 use crate::schema::ioc_ini::{self, Context};
@@ -21,6 +21,7 @@ pub(crate) fn run(
     let (names, mut failures) = valid_names(&args.names, printer);
     let _lock = lock_repository(settings, printer)?;
     let repository = Repository::new(&settings.paths);
+    let mut written = Vec::new();
     for name in names {
         let before = match repository.read_ini(name) {
             Ok(doc) => doc,
@@ -49,12 +50,16 @@ pub(crate) fn run(
             continue;
         }
         match repository.write_ini(name, &after) {
-            Ok(()) => printer.status(&format!("updated ioc.ini of IOC \"{name}\"")),
+            Ok(()) => {
+                printer.status(&format!("updated ioc.ini of IOC \"{name}\""));
+                written.push((name.to_string(), after));
+            }
             Err(e) => {
                 printer.error(&e.to_string());
                 failures += 1;
             }
         }
     }
+    warn_missing_image_modules(&written, printer);
     Ok(ExitStatus::from_failures(failures))
 }

@@ -1,4 +1,5 @@
-//! `{{iocdock.NAME}}` substitution in the built-in service templates.
+//! `{{iocdock.NAME}}` substitution in templates: the built-in services' files and the
+//! Dockerfiles of `image build`.
 //!
 //! Only this exact prefix is ours: the same files hold Go templates that swarm
 //! expands per task (`{{.Node.Hostname}}`), prometheus and loki alert templates

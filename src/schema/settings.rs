@@ -167,6 +167,19 @@ const RULES: &[SettingRule] = &[
         },
     },
     SettingRule {
+        key: "image_os_image",
+        check: |s| {
+            one(
+                (!crate::compose::image::is_valid(s.image_os_image.trim())).then(|| {
+                    format!(
+                        "\"{}\" is not an image reference (expected e.g. ubuntu:24.04)",
+                        s.image_os_image
+                    )
+                }),
+            )
+        },
+    },
+    SettingRule {
         key: "registry_common_name",
         check: |s| {
             let name = s.registry_common_name.trim();
@@ -467,6 +480,13 @@ pub(crate) const NEW_IOC: &[&str] = &[
     "default_ioc_bin",
     "ioc_cpu_limit",
     "ioc_memory_limit",
+];
+
+/// Keys the images of `image build` are named and made from.
+pub(crate) const IMAGE_BUILD: &[&str] = &[
+    "registry_common_name",
+    "container_top_path",
+    "image_os_image",
 ];
 
 /// Keys an IOC service file is rendered from.

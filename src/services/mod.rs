@@ -19,7 +19,6 @@ pub(crate) mod images;
 pub(crate) mod links;
 pub(crate) mod monitoring;
 pub(crate) mod panel;
-pub(crate) mod placeholder;
 mod secrets;
 
 use std::collections::BTreeSet;
@@ -39,8 +38,8 @@ pub(crate) use self::secrets::{Answers, Secret, missing_secrets};
 
 use self::catalog::{BUILT_IN, built_in_service_name, compose_file};
 use self::monitoring::Logins;
-use self::placeholder::Values;
 use crate::embedded::Source;
+use crate::embedded::placeholder::{self, Values};
 
 /// Key of the overlay network of the built-in services in their compose files; the
 /// stack names it `<prefix>_builtin`.
@@ -138,7 +137,7 @@ pub(crate) fn check_settings(settings: &Settings) -> Result<(), BuiltinError> {
 
 /// The image registry part of a reference: its name, with the port unless it is the
 /// HTTPS default (a reference without a port means 443).
-fn registry_host(settings: &Settings, port: u16) -> String {
+pub(crate) fn registry_host(settings: &Settings, port: u16) -> String {
     if port == 443 {
         settings.registry_common_name.clone()
     } else {

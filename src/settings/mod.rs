@@ -80,6 +80,8 @@ pub(crate) struct Paths {
     pub(crate) ioc_backup: PathBuf,
     pub(crate) swarm_backup: PathBuf,
     pub(crate) operation_log: PathBuf,
+    /// Source archives of `image build` (EPICS base, support modules).
+    pub(crate) image_sources: PathBuf,
 }
 
 impl Paths {
@@ -93,6 +95,7 @@ impl Paths {
             ansible: manager.join("ansible"),
             operation_log: manager.join("OperationLog"),
             service_files: manager.join("service-files"),
+            image_sources: manager.join("image-sources"),
             // Service files name bind sources below it, which must be absolute.
             mount: mount_override
                 .map(|m| std::path::absolute(&m).unwrap_or(m))
@@ -120,6 +123,7 @@ impl Paths {
             ("IOC_BACKUP_PATH", show(&self.ioc_backup)),
             ("SWARM_BACKUP_PATH", show(&self.swarm_backup)),
             ("OPERATION_LOG_FILE_PATH", show(&self.operation_log)),
+            ("IMAGE_SOURCES_PATH", show(&self.image_sources)),
         ]
     }
 
@@ -195,6 +199,7 @@ settings_keys! {
     ioc_revisions_kept: u32 = 10;
     rollout_batch_size: u32 = 5;
     container_top_path: String = "/opt/EPICS".to_string();
+    image_os_image: String = "ubuntu:24.04".to_string();
     registry_common_name: String = format!("registry.{prefix_stack_name}");
     registry_port: u16 = 443;
     registry_master_ip: String = String::new();

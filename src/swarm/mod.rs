@@ -11,6 +11,7 @@ pub(crate) mod format;
 // only its tests read it.
 #[allow(dead_code)]
 pub(crate) mod health;
+pub(crate) mod images;
 pub(crate) mod inspect;
 pub(crate) mod lifecycle;
 pub(crate) mod logs;

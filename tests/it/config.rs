@@ -33,6 +33,7 @@ fn prints_names_of_the_original_tool() {
         IOC_BACKUP_PATH=[HOME]/ioc-backup
         SWARM_BACKUP_PATH=[HOME]/swarm-backup
         OPERATION_LOG_FILE_PATH=[HOME]/IocDock/OperationLog
+        IMAGE_SOURCES_PATH=[HOME]/IocDock/image-sources
         PREFIX_STACK_NAME=iasf
         DEFAULT_MODULES=autosave, caputlog
         DEFAULT_IOC_BIN=ST-IOC
@@ -46,6 +47,7 @@ fn prints_names_of_the_original_tool() {
         IOC_REVISIONS_KEPT=10
         ROLLOUT_BATCH_SIZE=5
         CONTAINER_TOP_PATH=/opt/EPICS
+        IMAGE_OS_IMAGE=ubuntu:24.04
         REGISTRY_COMMON_NAME=registry.iasf
         REGISTRY_PORT=443
         REGISTRY_MASTER_IP=
@@ -144,6 +146,7 @@ fn settings_file_values_and_masked_passwords() {
         IOC_BACKUP_PATH=[HOME]/ioc-backup
         SWARM_BACKUP_PATH=[HOME]/swarm-backup
         OPERATION_LOG_FILE_PATH=[HOME]/IocDock/OperationLog
+        IMAGE_SOURCES_PATH=[HOME]/IocDock/image-sources
         PREFIX_STACK_NAME=lab
         DEFAULT_MODULES=autosave, caputlog
         DEFAULT_IOC_BIN=ST-IOC
@@ -157,6 +160,7 @@ fn settings_file_values_and_masked_passwords() {
         IOC_REVISIONS_KEPT=10
         ROLLOUT_BATCH_SIZE=5
         CONTAINER_TOP_PATH=/opt/EPICS
+        IMAGE_OS_IMAGE=ubuntu:24.04
         REGISTRY_COMMON_NAME=registry.lab
         REGISTRY_PORT=443
         REGISTRY_MASTER_IP=

@@ -20,7 +20,7 @@ const ORDER: &[&[&str]] = &[
     &["cli", "printer"],
     // The layer that joins the domains: the service catalog and the built-in services.
     &["services"],
-    &["ioc", "swarm", "cluster"],
+    &["ioc", "swarm", "cluster", "image"],
     // What iocdock accepts (ioc.ini options, settings, names, value syntaxes).
     &["schema"],
     // Leaves: they know nothing of the domains above.

@@ -29,6 +29,7 @@ mod fixtures;
 mod health;
 mod help;
 mod image;
+mod image_build;
 mod json;
 mod layers;
 mod lifecycle;

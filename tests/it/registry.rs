@@ -15,7 +15,7 @@ use crate::builtin::Cleanup;
 use crate::cluster::tool_ready;
 use crate::docker::{TEST_IMAGE, docker, docker_ready, unique_prefix};
 
-fn certs(t: &TestContext) -> PathBuf {
+pub(crate) fn certs(t: &TestContext) -> PathBuf {
     t.mount().join("swarm/registry/certs")
 }
 
@@ -236,7 +236,7 @@ fn free_port() -> u16 {
 }
 
 /// The registry process; killed when the test ends, however it ends.
-struct RegistryProcess(Child);
+pub(crate) struct RegistryProcess(Child);
 
 impl Drop for RegistryProcess {
     fn drop(&mut self) {
@@ -246,9 +246,9 @@ impl Drop for RegistryProcess {
 }
 
 /// Docker's trust of the test registry's CA and the pushed tag, removed at the end.
-struct DockerState {
-    certs_d: PathBuf,
-    tag: String,
+pub(crate) struct DockerState {
+    pub(crate) certs_d: PathBuf,
+    pub(crate) tag: String,
 }
 
 impl Drop for DockerState {
@@ -260,7 +260,7 @@ impl Drop for DockerState {
     }
 }
 
-fn start_registry(t: &TestContext, port: u16) -> RegistryProcess {
+pub(crate) fn start_registry(t: &TestContext, port: u16) -> RegistryProcess {
     let certs = certs(t);
     let auth = t.mount().join("swarm/registry/auth");
     let config = t.home().join("registry.yml");

@@ -80,6 +80,7 @@ fn secrets_readable_by_others_are_a_warning_and_never_printed() {
         IOC_BACKUP_PATH=[HOME]/ioc-backup
         SWARM_BACKUP_PATH=[HOME]/swarm-backup
         OPERATION_LOG_FILE_PATH=[HOME]/IocDock/OperationLog
+        IMAGE_SOURCES_PATH=[HOME]/IocDock/image-sources
         PREFIX_STACK_NAME=iasf
         DEFAULT_MODULES=autosave, caputlog
         DEFAULT_IOC_BIN=ST-IOC
@@ -93,6 +94,7 @@ fn secrets_readable_by_others_are_a_warning_and_never_printed() {
         IOC_REVISIONS_KEPT=10
         ROLLOUT_BATCH_SIZE=5
         CONTAINER_TOP_PATH=/opt/EPICS
+        IMAGE_OS_IMAGE=ubuntu:24.04
         REGISTRY_COMMON_NAME=registry.iasf
         REGISTRY_PORT=443
         REGISTRY_MASTER_IP=
