@@ -5,6 +5,7 @@
 //! give one (what an operator checks before and after pushing), else the read-only
 //! registry with the pull identity; both serve the same storage.
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -133,6 +134,32 @@ struct Catalog {
 struct TagList {
     #[serde(default)]
     tags: Option<Vec<String>>,
+}
+
+/// Manifests with one image config: Docker's schema 2 and OCI's.
+const MANIFEST_TYPES: &str = "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json";
+
+#[derive(Deserialize)]
+struct Manifest {
+    #[serde(default)]
+    config: Option<Descriptor>,
+}
+
+#[derive(Deserialize)]
+struct Descriptor {
+    digest: String,
+}
+
+#[derive(Deserialize)]
+struct ConfigBlob {
+    #[serde(default)]
+    config: Option<ImageConfig>,
+}
+
+#[derive(Deserialize)]
+struct ImageConfig {
+    #[serde(default, rename = "Labels")]
+    labels: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Deserialize)]
@@ -283,13 +310,65 @@ impl Registry {
         Ok(bodies)
     }
 
+    /// The labels of image `image:tag` as its config blob gives them.
+    pub(crate) fn labels(
+        &self,
+        image: &str,
+        tag: &str,
+    ) -> Result<BTreeMap<String, String>, RegistryError> {
+        let repository = repository_name(&self.host, image)?;
+        let bad = |reason: &str| RegistryError::BadAnswer {
+            registry: self.shown.clone(),
+            reason: reason.to_string(),
+        };
+        if tag.is_empty()
+            || !tag
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+        {
+            return Err(RegistryError::BadImage(format!("{image}:{tag}")));
+        }
+        let path = format!("/v2/{repository}/manifests/{tag}");
+        let (body, _) = self.get_accepting(&path, Some(&repository), Some(MANIFEST_TYPES))?;
+        let manifest: Manifest = self.decode(&body)?;
+        let digest = manifest
+            .config
+            .map(|c| c.digest)
+            .ok_or_else(|| bad("the manifest names no image config (a list of platforms?)"))?;
+        // The digest goes into a URL path: only the one form distribution writes.
+        let hex = digest.strip_prefix("sha256:").unwrap_or_default();
+        if hex.len() != 64 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(bad(
+                "the manifest's config digest is not sha256:<64 hex digits>",
+            ));
+        }
+        let (body, _) = self.get(
+            &format!("/v2/{repository}/blobs/{digest}"),
+            Some(&repository),
+        )?;
+        let blob: ConfigBlob = self.decode(&body)?;
+        Ok(blob.config.and_then(|c| c.labels).unwrap_or_default())
+    }
+
     fn get(
         &self,
         path: &str,
         image: Option<&str>,
     ) -> Result<(String, Option<String>), RegistryError> {
+        self.get_accepting(path, image, None)
+    }
+
+    fn get_accepting(
+        &self,
+        path: &str,
+        image: Option<&str>,
+        accept: Option<&str>,
+    ) -> Result<(String, Option<String>), RegistryError> {
         let url = format!("https://{}{path}", self.host);
         let mut request = self.agent.get(&url);
+        if let Some(accept) = accept {
+            request = request.header("Accept", accept);
+        }
         if let Some(authorization) = &self.authorization {
             request = request.header("Authorization", authorization);
         }

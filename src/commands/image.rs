@@ -471,6 +471,21 @@ struct ListedImage {
     iocs: Vec<String>,
 }
 
+/// Set, module names and EPICS base version from an image's labels.
+fn fill_from_labels(row: &mut ListedImage, labels: &BTreeMap<String, String>) {
+    row.set = labels.get(label::SET).cloned().unwrap_or_default();
+    row.modules = labels
+        .get(label::MODULES)
+        .map(|m| {
+            m.split(',')
+                .map(|pair| pair.split('=').next().unwrap_or_default())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_default();
+    row.base = labels.get(label::BASE_VERSION).cloned().unwrap_or_default();
+}
+
 fn list(
     args: &ImageListArgs,
     settings: &Settings,
@@ -484,37 +499,47 @@ fn list(
             let row = rows.entry(name.clone()).or_default();
             row.image = name.clone();
             row.local = Some(short_id(&image.id).to_string());
-            row.set = image.labels.get(label::SET).cloned().unwrap_or_default();
-            row.modules = image
-                .labels
-                .get(label::MODULES)
-                .map(|m| {
-                    m.split(',')
-                        .map(|pair| pair.split('=').next().unwrap_or_default())
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                })
-                .unwrap_or_default();
-            row.base = image
-                .labels
-                .get(label::BASE_VERSION)
-                .cloned()
-                .unwrap_or_default();
+            let labels: BTreeMap<String, String> = image.labels.clone().into_iter().collect();
+            fill_from_labels(row, &labels);
         }
     }
-    match Registry::from_settings(settings).and_then(|r| r.tags(build::IOC_EXEC_REPOSITORY)) {
+    let cluster_registry = Registry::from_settings(settings);
+    match cluster_registry
+        .as_ref()
+        .map_err(|e| e.to_string())
+        .and_then(|r| {
+            r.tags(build::IOC_EXEC_REPOSITORY).map_err(|e| match e {
+                RegistryError::NoSuchImage { .. } => String::new(),
+                e => e.to_string(),
+            })
+        }) {
         Ok(tags) => {
             for tag in tags {
                 let name = format!("{registry}/{}:{tag}", build::IOC_EXEC_REPOSITORY);
                 let row = rows.entry(name.clone()).or_default();
                 row.image = name;
                 row.in_registry = true;
+                if row.local.is_some() {
+                    continue;
+                }
+                // Not here: what it holds comes from its labels in the registry.
+                let labels = cluster_registry
+                    .as_ref()
+                    .map_err(|e| e.to_string())
+                    .and_then(|r| {
+                        r.labels(build::IOC_EXEC_REPOSITORY, &tag)
+                            .map_err(|e| e.to_string())
+                    });
+                match labels {
+                    Ok(labels) => fill_from_labels(row, &labels),
+                    Err(e) => printer.warn(&format!("{}: labels not read: {e}", row.image)),
+                }
                 if row.set.is_empty() {
                     row.set = tag.rsplit('.').next().unwrap_or_default().to_string();
                 }
             }
         }
-        Err(RegistryError::NoSuchImage { .. }) => {}
+        Err(e) if e.is_empty() => {}
         Err(e) => printer.warn(&format!("the cluster registry is not listed: {e}")),
     }
     let repository = crate::ioc::repository::Repository::new(&settings.paths);
@@ -543,7 +568,15 @@ fn list(
     }
     let rows: Vec<ListedImage> = rows.into_values().collect();
     if args.format == OutputFormat::Json {
-        printer.json(&rows);
+        #[derive(serde::Serialize)]
+        struct Document<'a> {
+            version: u32,
+            images: &'a [ListedImage],
+        }
+        printer.json(&Document {
+            version: 1,
+            images: &rows,
+        });
         return Ok(ExitStatus::Success);
     }
     let show = |flag: bool| if flag { "yes" } else { "no" }.to_string();

@@ -464,9 +464,8 @@ fn images_build_from_sources_rebuild_only_on_change_and_push_to_the_registry() {
     assert!(!names.contains(&format!("localhost:{port}/")), "{names}");
 
     // The list: set, modules, here and in the registry, and the IOC on it.
-    let list: serde_json::Value =
-        serde_json::from_str(&t.ok(&["image", "list", "--format", "json"])).unwrap();
-    let row = list
+    let list = crate::json::valid("image-list", &t.ok(&["image", "list", "--format", "json"]));
+    let row = list["images"]
         .as_array()
         .unwrap()
         .iter()
@@ -478,6 +477,22 @@ fn images_build_from_sources_rebuild_only_on_change_and_push_to_the_registry() {
     assert_eq!(row["iocs"], serde_json::json!(["ioc1"]));
     let table = t.ok(&["image", "list"]);
     assert!(table.contains("asyn StreamDevice alpha"), "{table}");
+
+    // Gone from this engine, the image is still listed from the registry, with the
+    // modules its labels there name.
+    docker(&["rmi", &ioc_exec]);
+    let list = crate::json::valid("image-list", &t.ok(&["image", "list", "--format", "json"]));
+    let row = list["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["image"] == ioc_exec.as_str())
+        .unwrap_or_else(|| panic!("{list}"));
+    assert_eq!(row["local"], serde_json::Value::Null);
+    assert_eq!(row["in_registry"], true);
+    assert_eq!(row["modules"], "asyn StreamDevice alpha");
+    assert_eq!(row["base"], "7.0.0");
+    assert_eq!(row["iocs"], serde_json::json!(["ioc1"]));
 
     // prepare: a service image found on this engine is copied, one that can be had
     // nowhere is reported by its key, and the command fails.

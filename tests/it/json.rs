@@ -130,7 +130,7 @@ fn check(root: &Value, schema: &Value, value: &Value, path: &str, errors: &mut V
 }
 
 /// Parses `out` and checks it against docs/schema/`name`.schema.json.
-fn valid(name: &str, out: &str) -> Value {
+pub(crate) fn valid(name: &str, out: &str) -> Value {
     let value: Value =
         serde_json::from_str(out).unwrap_or_else(|e| panic!("{name}: not JSON ({e}):\n{out}"));
     let schema = schema(name);
