@@ -35,16 +35,9 @@ say() { printf 'demo-image: %s\n' "$*" >&2; }
 die() { say "ERROR: $*"; exit 1; }
 elapsed() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }'; }
 
-rebuild=no
-image="$DEFAULT_IMAGE"
-for arg in "$@"; do
-    case "$arg" in
-        --rebuild) rebuild=yes ;;
-        -h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
-        -*) die "unknown option $arg (see --help)" ;;
-        *) image="$arg" ;;
-    esac
-done
+# shellcheck source=../lib/args.sh
+source "$here/../lib/args.sh"
+image_script_args "$DEFAULT_IMAGE" "$@"
 
 command -v docker >/dev/null || die "no docker client in PATH"
 timeout 10 docker info >/dev/null 2>&1 || die "the Docker daemon does not answer"

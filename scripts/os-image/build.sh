@@ -23,16 +23,9 @@ repo="$(cd "$here/../.." && pwd)"
 say() { printf 'os-image: %s\n' "$*" >&2; }
 die() { say "ERROR: $*"; exit 1; }
 
-rebuild=no
-image="$DEFAULT_IMAGE"
-for arg in "$@"; do
-    case "$arg" in
-        --rebuild) rebuild=yes ;;
-        -h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
-        -*) die "unknown option $arg (see --help)" ;;
-        *) image="$arg" ;;
-    esac
-done
+# shellcheck source=../lib/args.sh
+source "$here/../lib/args.sh"
+image_script_args "$DEFAULT_IMAGE" "$@"
 
 timeout 10 docker info >/dev/null 2>&1 || die "the Docker daemon does not answer"
 current="$(timeout 10 docker image inspect --format '{{index .Config.Labels "iocdock.os-image.rev"}}' "$image" 2>/dev/null || true)"

@@ -38,16 +38,9 @@ default_image() {
     ' "$repo/imsrvs/images.yaml"
 }
 
-rebuild=no
-image=""
-for arg in "$@"; do
-    case "$arg" in
-        --rebuild) rebuild=yes ;;
-        -h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
-        -*) die "unknown option $arg (see --help)" ;;
-        *) image="$arg" ;;
-    esac
-done
+# shellcheck source=../lib/args.sh
+source "$here/../lib/args.sh"
+image_script_args "" "$@"
 if [[ -z "$image" ]]; then
     entry="$(default_image)"
     [[ -n "$entry" ]] || die "imsrvs/images.yaml has no entry socket-proxy with image and tag"
@@ -68,22 +61,10 @@ fi
 
 [[ $EUID -eq 0 ]] || die "building the rootfs needs root (mmdebstrap in root mode)"
 
-mirror="${DEBIAN_MIRROR:-}"
-if [[ -z "$mirror" ]]; then
-    mirror="$(awk '/^URIs:/ { print $2; exit }' /etc/apt/sources.list.d/*.sources 2>/dev/null || true)"
-fi
-if [[ -z "$mirror" ]]; then
-    mirror="$(awk '$1 == "deb" { print $2; exit }' /etc/apt/sources.list 2>/dev/null || true)"
-fi
-[[ -n "$mirror" ]] || die "no Debian mirror found in apt's sources; set DEBIAN_MIRROR"
-
-if ! command -v mmdebstrap >/dev/null; then
-    say "installing mmdebstrap"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends mmdebstrap >&2 ||
-        { apt-get -o DPkg::Lock::Timeout=300 update -qq >&2 &&
-            apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends mmdebstrap >&2; }
-fi
+# shellcheck source=../lib/debian.sh
+source "$here/../lib/debian.sh"
+mirror="$(debian_mirror)"
+ensure_mmdebstrap
 
 t_start=$EPOCHREALTIME
 work="$(mktemp -d /tmp/iocdock-proxy-image.XXXXXX)"

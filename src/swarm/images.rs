@@ -136,13 +136,29 @@ pub(crate) fn pull(
         .docker()
         .clone()
         .with_request_modifier(url_safe_header);
-    let action = format!("image pull {reference}");
+    let stream = docker.create_image(Some(options), None, credentials);
+    follow(
+        engine,
+        &format!("image pull {reference}"),
+        stream,
+        |info| info.status.as_deref(),
+        on_progress,
+    )
+}
+
+/// Reads a pull's or push's progress to its end, handing each status on.
+fn follow<T>(
+    engine: &Engine,
+    action: &str,
+    mut stream: impl futures_util::Stream<Item = Result<T, bollard::errors::Error>> + Unpin,
+    status: impl Fn(&T) -> Option<&str>,
+    on_progress: &mut dyn FnMut(Progress),
+) -> Result<(), SwarmError> {
     engine.unbounded(async {
-        let mut stream = docker.create_image(Some(options), None, credentials);
         while let Some(item) = stream.next().await {
-            let info = item.map_err(|e| SwarmError::api(&action, e))?;
-            if let Some(status) = &info.status {
-                on_progress(Progress::Status(status));
+            let info = item.map_err(|e| SwarmError::api(action, e))?;
+            if let Some(text) = status(&info) {
+                on_progress(Progress::Status(text));
             }
         }
         Ok(())
@@ -192,17 +208,14 @@ pub(crate) fn push(
         .docker()
         .clone()
         .with_request_modifier(url_safe_header);
-    let action = format!("image push {reference}");
-    engine.unbounded(async {
-        let mut stream = docker.push_image(repo, Some(options), Some(credentials));
-        while let Some(item) = stream.next().await {
-            let info = item.map_err(|e| SwarmError::api(&action, e))?;
-            if let Some(status) = &info.status {
-                on_progress(Progress::Status(status));
-            }
-        }
-        Ok(())
-    })
+    let stream = docker.push_image(repo, Some(options), Some(credentials));
+    follow(
+        engine,
+        &format!("image push {reference}"),
+        stream,
+        |info| info.status.as_deref(),
+        on_progress,
+    )
 }
 
 /// `registry:port/repo:tag` → (`registry:port/repo`, `tag`); `latest` without a tag.

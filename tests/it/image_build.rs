@@ -251,6 +251,18 @@ impl Drop for Images {
     }
 }
 
+/// The row of `image` in `image list --format json`, checked against its schema.
+fn listed(t: &TestContext, image: &str) -> serde_json::Value {
+    let list = crate::json::valid("image-list", &t.ok(&["image", "list", "--format", "json"]));
+    list["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["image"] == image)
+        .unwrap_or_else(|| panic!("{list}"))
+        .clone()
+}
+
 fn write_inputs(t: &TestContext, tag: &str) -> PathBuf {
     let sources = t.home().join("IocDock/image-sources");
     fs::create_dir_all(&sources).unwrap();
@@ -464,13 +476,7 @@ fn images_build_from_sources_rebuild_only_on_change_and_push_to_the_registry() {
     assert!(!names.contains(&format!("localhost:{port}/")), "{names}");
 
     // The list: set, modules, here and in the registry, and the IOC on it.
-    let list = crate::json::valid("image-list", &t.ok(&["image", "list", "--format", "json"]));
-    let row = list["images"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["image"] == ioc_exec.as_str())
-        .unwrap_or_else(|| panic!("{list}"));
+    let row = listed(&t, &ioc_exec);
     assert_eq!(row["set"], "1");
     assert_eq!(row["modules"], "asyn StreamDevice alpha");
     assert_eq!(row["in_registry"], true);
@@ -481,13 +487,7 @@ fn images_build_from_sources_rebuild_only_on_change_and_push_to_the_registry() {
     // Gone from this engine, the image is still listed from the registry, with the
     // modules its labels there name.
     docker(&["rmi", &ioc_exec]);
-    let list = crate::json::valid("image-list", &t.ok(&["image", "list", "--format", "json"]));
-    let row = list["images"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["image"] == ioc_exec.as_str())
-        .unwrap_or_else(|| panic!("{list}"));
+    let row = listed(&t, &ioc_exec);
     assert_eq!(row["local"], serde_json::Value::Null);
     assert_eq!(row["in_registry"], true);
     assert_eq!(row["modules"], "asyn StreamDevice alpha");
