@@ -583,6 +583,46 @@ mod tests {
     }
 
     #[test]
+    fn a_site_template_replaces_the_built_in_one() {
+        let (dir, sets) = fixture();
+        let site = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(site.path().join("image")).unwrap();
+        std::fs::write(
+            site.path().join("image/packages.sh"),
+            "#!/bin/sh\n# the site's package manager\n",
+        )
+        .unwrap();
+        std::fs::write(
+            site.path().join("image/Dockerfile.ioc-exec"),
+            "FROM {{iocdock.base_image}}\nRUN true\n",
+        )
+        .unwrap();
+        let templates = Templates::new(site.path());
+        let build = ioc_exec(&sets, "0", &inputs(&templates, dir.path())).unwrap();
+        assert_eq!(
+            file(&build, "packages.sh"),
+            "#!/bin/sh\n# the site's package manager\n"
+        );
+        assert_eq!(
+            file(&build, "Dockerfile"),
+            "FROM registry.lab/base:1.0.1\nRUN true\n"
+        );
+        // A placeholder the build does not know is an error naming the template.
+        std::fs::write(
+            site.path().join("image/Dockerfile.ioc-exec"),
+            "FROM {{iocdock.base}}\n",
+        )
+        .unwrap();
+        let err = ioc_exec(&sets, "0", &inputs(&templates, dir.path()))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "template image/Dockerfile.ioc-exec: line 1: unknown placeholder {{iocdock.base}}"
+        );
+    }
+
+    #[test]
     fn archives_are_checked() {
         let (dir, mut sets) = fixture();
         let templates = Templates::new(Path::new("/nonexistent"));

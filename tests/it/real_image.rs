@@ -1,10 +1,10 @@
 //! The real-image tier: IOCs on IocDock's own IOC image (EPICS base 7.0.8.1 with seq,
 //! asyn, autosave, caPutLog, iocStats, StreamDevice and modbus, built by
-//! `../shared/tools/iocdock-image/build.sh`), deployed by iocdock with the built-in
+//! `iocdock image build 1` from IocDock's archives), deployed by iocdock with the built-in
 //! client and iocLogServer services of the same image.
 //!
 //! These tests run only when `IOCDOCK_REAL_IMAGE` names that image:
-//! `scripts/test.sh --real-image` builds it (about 17 minutes on 2 cores, once) and
+//! `scripts/test.sh --real-image` builds it (about 10 minutes on 2 cores, once) and
 //! runs them. Otherwise they skip with a printed reason, in CI too: the image takes
 //! too long to build for every run.
 
