@@ -422,6 +422,21 @@ fn images_build_from_sources_rebuild_only_on_change_and_push_to_the_registry() {
     assert!(err.contains(&format!("{ioc_exec}: built (")), "{err}");
     assert_ne!(ids.1, inspect(&ioc_exec, "{{.Id}}"));
 
+    // On a terminal the steps go to a spinner with the elapsed time, not a line each.
+    if let Some((code, screen)) =
+        t.on_terminal(&["image", "build", "0", "--force", "--jobs", "2"], "")
+    {
+        assert_eq!(code, 0, "{screen}");
+        let exec_0 = format!("localhost/ioc-exec:{tag}.0");
+        assert!(
+            screen.contains(&format!("{exec_0} [")),
+            "a spinner: {screen}"
+        );
+        assert!(screen.contains(&format!("{exec_0}: built (")), "{screen}");
+        assert!(!screen.lines().any(|l| l.starts_with("Step ")), "{screen}");
+        docker(&["rmi", &exec_0]);
+    }
+
     // An IOC on the image (for the list) whose default modules need what the fake
     // set lacks: create says so, from the image's labels.
     let image_option = format!("image={ioc_exec}");
