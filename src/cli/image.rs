@@ -59,6 +59,12 @@ Examples:
 ")]
     Prepare(ImagePrepareArgs),
     /// Print the module-set file in effect (a start for $TEMPLATE_PATH/image/modules.yaml)
+    #[command(after_help = "\
+Examples:
+  # start a site's own module-set file from the one in effect
+  mkdir -p \"$(iocdock config TEMPLATE_PATH)/image\"
+  iocdock image modules > \"$(iocdock config TEMPLATE_PATH)/image/modules.yaml\"
+")]
     Modules,
 }
 
@@ -73,7 +79,8 @@ pub(crate) struct ImageBuildArgs {
     /// Folder of the source archives [default: $IMAGE_SOURCES_PATH]
     #[arg(long, value_name = "DIR")]
     pub(crate) sources: Option<PathBuf>,
-    /// Build even when an image from the same inputs exists
+    /// Build anew, without the engine's build cache, even when an image from the same
+    /// inputs exists (e.g. to take newer OS packages)
     #[arg(long)]
     pub(crate) force: bool,
     /// Parallel compile jobs in the build [default: this machine's processors]

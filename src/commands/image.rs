@@ -145,7 +145,7 @@ fn build_images(
             continue;
         }
         let started = Instant::now();
-        let id = run_build(&engine, image, &digest, jobs, printer)?;
+        let id = run_build(&engine, image, &digest, jobs, args.force, printer)?;
         printer.status(&format!(
             "{}: built ({}) in {} s",
             image.reference,
@@ -229,6 +229,7 @@ fn run_build(
     image: &ImageBuild,
     digest: &str,
     jobs: u32,
+    no_cache: bool,
     printer: &Printer,
 ) -> anyhow::Result<String> {
     let mut labels: HashMap<String, String> = image.labels.clone().into_iter().collect();
@@ -255,6 +256,7 @@ fn run_build(
         context,
         labels,
         build_args,
+        no_cache,
         &mut |p| {
             if let Progress::Output(text) = p {
                 output.take(text);

@@ -77,18 +77,21 @@ pub(crate) enum Progress<'a> {
 
 /// Builds the image described by the Dockerfile of `context` (an uncompressed tar) and
 /// tags it `reference`, with the classic builder (a context and a Dockerfile, as
-/// every engine version has it). Returns the new image's id.
+/// every engine version has it); `no_cache` runs every step again instead of taking
+/// the engine's cached layers. Returns the new image's id.
 pub(crate) fn build(
     engine: &Engine,
     reference: &str,
     context: Vec<u8>,
     labels: HashMap<String, String>,
     build_args: HashMap<String, String>,
+    no_cache: bool,
     on_progress: &mut dyn FnMut(Progress),
 ) -> Result<String, SwarmError> {
     let options = BuildImageOptions {
         dockerfile: "Dockerfile".to_string(),
         t: Some(reference.to_string()),
+        nocache: no_cache,
         rm: true,
         // A failed step's container is evidence for nobody: the output says why.
         forcerm: true,
