@@ -4,7 +4,7 @@
 //! client and iocLogServer services of the same image.
 //!
 //! These tests run only when `IOCDOCK_REAL_IMAGE` names that image:
-//! `scripts/test.sh --real-image` builds it (about 10 minutes on 2 cores, once) and
+//! `scripts/test.sh --real-image` builds it (about 7 minutes on 2 cores, once) and
 //! runs them. Otherwise they skip with a printed reason, in CI too: the image takes
 //! too long to build for every run.
 
