@@ -16,7 +16,7 @@
 # modules compiled from source), deployed by iocdock with the built-in client and
 # iocLogServer of that image: autosave, caPutLog, devIocStats, StreamDevice and asyn
 # (tests/it/real_image.rs). The image, registry.iasf/ioc-exec:1.1.1, is built by
-# `iocdock image build 1` from the IocDock repository's archives (about 17 minutes on
+# `iocdock image build 1` from the IocDock repository's archives (about 7 minutes on
 # 2 cores, more on a busy machine) and then reused while it exists.
 #
 # Environment:
@@ -99,7 +99,7 @@ sources. For example:
     IOCDOCK_GIT=/srv/IocDock.git scripts/test.sh --real-image
 
 (or point IOCDOCK_GIT at an existing clone's .git folder). The build takes about
-17 minutes on 2 cores; later runs reuse the image.
+7 minutes on 2 cores; later runs reuse the image.
 EOF
             exit 1
         fi
