@@ -42,14 +42,7 @@ image_script_args "$DEFAULT_IMAGE" "$@"
 command -v docker >/dev/null || die "no docker client in PATH"
 timeout 10 docker info >/dev/null 2>&1 || die "the Docker daemon does not answer"
 
-current_rev() {
-    timeout 10 docker image inspect --format '{{index .Config.Labels "iocdock.demo-image.rev"}}' \
-        "$image" 2>/dev/null || true
-}
-if [[ $rebuild == no && "$(current_rev)" == "$RECIPE_REV" ]]; then
-    say "$image exists (recipe revision $RECIPE_REV); nothing to do (--rebuild to build anyway)"
-    exit 0
-fi
+keep_current_image iocdock.demo-image.rev "$RECIPE_REV"
 
 [[ $EUID -eq 0 ]] || die "building the rootfs needs root (mmdebstrap in root mode)"
 

@@ -15,3 +15,15 @@ image_script_args() {
         esac
     done
 }
+
+# Exits 0, saying so, when $image exists with its recipe revision label $1 equal to $2
+# and no --rebuild was given: the scripts rebuild only what an older recipe made.
+keep_current_image() {
+    local label="$1" revision="$2" current
+    current="$(timeout 10 docker image inspect --format "{{index .Config.Labels \"$label\"}}" \
+        "$image" 2>/dev/null || true)"
+    if [[ $rebuild == no && "$current" == "$revision" ]]; then
+        say "$image exists (recipe revision $revision); nothing to do (--rebuild to build anyway)"
+        exit 0
+    fi
+}

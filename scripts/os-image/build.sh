@@ -28,11 +28,7 @@ source "$here/../lib/args.sh"
 image_script_args "$DEFAULT_IMAGE" "$@"
 
 timeout 10 docker info >/dev/null 2>&1 || die "the Docker daemon does not answer"
-current="$(timeout 10 docker image inspect --format '{{index .Config.Labels "iocdock.os-image.rev"}}' "$image" 2>/dev/null || true)"
-if [[ $rebuild == no && "$current" == "$RECIPE_REV" ]]; then
-    say "$image exists (recipe revision $RECIPE_REV); nothing to do"
-    exit 0
-fi
+keep_current_image iocdock.os-image.rev "$RECIPE_REV"
 [[ $EUID -eq 0 ]] || die "building the root tree needs root (mmdebstrap in root mode)"
 
 # shellcheck source=../lib/debian.sh

@@ -135,10 +135,7 @@ pub(crate) fn pull(
         from_image: Some(reference.to_string()),
         ..Default::default()
     };
-    let docker = engine
-        .docker()
-        .clone()
-        .with_request_modifier(url_safe_header);
+    let docker = with_registry_auth(engine);
     let stream = docker.create_image(Some(options), None, credentials);
     follow(
         engine,
@@ -147,6 +144,14 @@ pub(crate) fn pull(
         |info| info.status.as_deref(),
         on_progress,
     )
+}
+
+/// A client whose `X-Registry-Auth` the engine can decode (see `url_safe_header`).
+fn with_registry_auth(engine: &Engine) -> bollard::Docker {
+    engine
+        .docker()
+        .clone()
+        .with_request_modifier(url_safe_header)
 }
 
 /// Reads a pull's or push's progress to its end, handing each status on.
@@ -207,10 +212,7 @@ pub(crate) fn push(
         tag: Some(tag.to_string()),
         ..Default::default()
     };
-    let docker = engine
-        .docker()
-        .clone()
-        .with_request_modifier(url_safe_header);
+    let docker = with_registry_auth(engine);
     let stream = docker.push_image(repo, Some(options), Some(credentials));
     follow(
         engine,
