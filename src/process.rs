@@ -49,6 +49,46 @@ pub(crate) fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// One line of output a container or a build produced, as a terminal would leave it
+/// (the text after its last carriage return) and safe to show on one: escape
+/// sequences (colours, cursor moves, window titles) and other control characters are
+/// dropped, so what runs in a container cannot drive the operator's terminal.
+pub(crate) fn printable(line: &str) -> String {
+    let line = line
+        .rsplit('\r')
+        .find(|part| !part.is_empty())
+        .unwrap_or_default();
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\u{1b}' => match chars.next() {
+                // CSI: parameters and intermediates up to a final byte @ to ~.
+                Some('[') => {
+                    for c in chars.by_ref() {
+                        if ('@'..='~').contains(&c) {
+                            break;
+                        }
+                    }
+                }
+                // OSC and the other strings: up to BEL or ESC \.
+                Some(']' | 'P' | '_' | '^' | 'X') => {
+                    while let Some(c) = chars.next() {
+                        if c == '\u{7}' || (c == '\u{1b}' && chars.next_if_eq(&'\\').is_some()) {
+                            break;
+                        }
+                    }
+                }
+                _ => {}
+            },
+            '\t' => out.push(c),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// A word quoted only when the shell would split or expand it, so a shown or logged
 /// command line can be pasted back into a terminal. Not the `shell-words` crate: it
 /// quotes `=` and `%`, which every `key=value` argument holds, and leaves `~`, `!`
@@ -76,6 +116,19 @@ pub(crate) fn shell_line<S: AsRef<str>>(words: &[S]) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn printable_drops_what_drives_a_terminal() {
+        assert_eq!(
+            printable("\u{1b}[91mmake: *** Error 2\u{1b}[0m"),
+            "make: *** Error 2"
+        );
+        assert_eq!(printable("a\u{1b}]0;owned\u{7}b\u{1b}]2;x\u{1b}\\c"), "abc");
+        assert_eq!(printable("(Reading 5%\r(Reading 100%\r"), "(Reading 100%");
+        assert_eq!(printable("tab\there\u{8}\u{0}"), "tab\there");
+        assert_eq!(printable("\u{1b}[2J\u{1b}[H"), "");
+    }
+
     use super::*;
 
     #[test]

@@ -17,6 +17,7 @@ use crate::embedded::{ServiceSources, Templates};
 use crate::image::build::{self, ImageBuild, Inputs, label};
 use crate::image::modules::{self, MODULES_FILE, ModuleSets};
 use crate::printer::Printer;
+use crate::process::printable;
 use crate::schema::settings::{IMAGE_BUILD, ensure};
 use crate::services::{images as service_images, registry_host};
 use crate::settings::Settings;
@@ -205,22 +206,25 @@ impl BuildOutput<'_> {
     }
 
     fn line(&mut self, line: &str) {
-        if line.is_empty() {
+        // What the build's commands print is the container's to choose: shown only
+        // without escape sequences (the builder itself colours stderr red).
+        let line = printable(line);
+        if line.trim().is_empty() {
             return;
         }
         if self.tail.len() == TAIL_LINES {
             self.tail.pop_front();
         }
-        self.tail.push_back(line.to_string());
         if line.starts_with("Step ") {
             if self.spinner.visible() {
-                self.spinner.message(line);
+                self.spinner.message(&line);
             } else {
-                self.printer.status(line);
+                self.printer.status(&line);
             }
         } else {
-            self.printer.detail(line);
+            self.printer.detail(&line);
         }
+        self.tail.push_back(line);
     }
 }
 
@@ -272,9 +276,19 @@ fn run_build(
             if !tail.is_empty() {
                 printer.error_details(&tail.join("\n"));
             }
+            // The engine's own words on the failed step, without the request's name
+            // that the image's name already says.
+            let reason = match &e {
+                SwarmError::Api { detail, .. } => detail
+                    .strip_prefix("Docker stream error: ")
+                    .unwrap_or(detail)
+                    .to_string(),
+                other => other.to_string(),
+            };
             Err(anyhow::anyhow!(
-                "{}: the build failed: {e}",
-                image.reference
+                "{}: the build failed: {}",
+                image.reference,
+                printable(&reason)
             ))
         }
     }

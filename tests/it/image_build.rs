@@ -432,6 +432,36 @@ fn images_build_from_sources_rebuild_only_on_change_and_push_to_the_registry() {
         docker(&["rmi", &exec_0]);
     }
 
+    // A module whose make fails: the build's last lines and the failed step make the
+    // error, exit 1, and no image of the set is made.
+    zip(
+        &sources.join("alpha.zip"),
+        "alpha-1.0",
+        &[(
+            "Makefile",
+            "all:\n\t@echo 'alpha: no compiler for this' >&2; exit 2\n".to_string(),
+            0o644,
+        )],
+    );
+    let exec_0 = format!("localhost/ioc-exec:{tag}.0");
+    let out = t.cmd(&["image", "build", "0"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("\nalpha: no compiler for this\n"), "{err:?}");
+    assert!(
+        err.contains(&format!("error: {exec_0}: the build failed: ")),
+        "{err}"
+    );
+    assert!(err.contains("returned a non-zero code: 2\n"), "{err}");
+    // The builder colours what RUN steps print on stderr; none of it reaches here.
+    assert!(!err.contains('\u{1b}'), "{err:?}");
+    assert!(!err.contains("Docker stream error"), "{err}");
+    let made = Command::new("docker")
+        .args(["image", "inspect", &exec_0])
+        .output()
+        .unwrap();
+    assert!(!made.status.success(), "{exec_0} must not exist");
+
     // An IOC on the image (for the list) whose default modules need what the fake
     // set lacks: create says so, from the image's labels.
     let image_option = format!("image={ioc_exec}");
