@@ -405,11 +405,28 @@ impl Engine {
     }
 
     pub(crate) fn piece_missing(&self) -> SwarmError {
+        Self::missing(self.session.limits.read, Some(Setting::Read))
+    }
+
+    /// How long a pull or push may go without a progress message: a registry
+    /// transfer is a change, so `engine_write_timeout`.
+    pub(crate) fn transfer_piece_limit(&self) -> Duration {
+        self.session.limits.write
+    }
+
+    pub(crate) fn transfer_piece_missing(&self) -> SwarmError {
+        Self::missing(self.session.limits.write, Some(Setting::Write))
+    }
+
+    /// A stream whose next piece did not come within `time`, a fixed limit of the
+    /// caller (a build's silence).
+    pub(crate) fn piece_missing_after(&self, time: Duration) -> SwarmError {
+        Self::missing(time, None)
+    }
+
+    fn missing(time: Duration, setting: Option<Setting>) -> SwarmError {
         SwarmError::expired(Expired {
-            limit: Limit {
-                time: self.session.limits.read,
-                setting: Some(Setting::Read),
-            },
+            limit: Limit { time, setting },
             connecting: false,
         })
     }

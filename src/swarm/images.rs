@@ -1,8 +1,11 @@
 //! Images on this node's engine: inspect, list by label, build from a context, pull,
 //! tag, push and untag. Builds, pulls and pushes take as long as they take, so they
-//! run without the command's time limit; each still gets a first answer in time.
+//! run without the command's time limit; each still gets a first answer in time, and
+//! each later piece of their progress too (`BUILD_SILENCE` for a build,
+//! `engine_write_timeout` for a transfer), so a hung engine cannot hold them forever.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use bollard::auth::DockerCredentials;
 use bollard::query_parameters::{
@@ -13,6 +16,11 @@ use futures_util::StreamExt;
 
 use super::engine::{Engine, SwarmError};
 use super::registry_auth::url_safe_header;
+
+/// How long a build may print nothing before it counts as hung: a step's commands
+/// (make, apt-get) print as they go, but one compile or download may be quiet for a
+/// while. A build's whole time is not limited; a hung engine is.
+const BUILD_SILENCE: Duration = Duration::from_secs(30 * 60);
 
 /// What iocdock reads of a local image.
 #[derive(Debug, Clone, Default)]
@@ -106,8 +114,12 @@ pub(crate) fn build(
                 .docker()
                 .build_image(options, None, Some(bollard::body_full(context.into())));
         let mut id = None;
-        while let Some(item) = stream.next().await {
-            let info = item.map_err(|e| SwarmError::api(&action, e))?;
+        loop {
+            let info = match tokio::time::timeout(BUILD_SILENCE, stream.next()).await {
+                Ok(Some(item)) => item.map_err(|e| SwarmError::api(&action, e))?,
+                Ok(None) => break,
+                Err(_) => return Err(engine.piece_missing_after(BUILD_SILENCE)),
+            };
             if let Some(text) = &info.stream {
                 on_progress(Progress::Output(text));
             }
@@ -162,9 +174,14 @@ fn follow<T>(
     status: impl Fn(&T) -> Option<&str>,
     on_progress: &mut dyn FnMut(Progress),
 ) -> Result<(), SwarmError> {
+    let piece = engine.transfer_piece_limit();
     engine.unbounded(async {
-        while let Some(item) = stream.next().await {
-            let info = item.map_err(|e| SwarmError::api(action, e))?;
+        loop {
+            let info = match tokio::time::timeout(piece, stream.next()).await {
+                Ok(Some(item)) => item.map_err(|e| SwarmError::api(action, e))?,
+                Ok(None) => break,
+                Err(_) => return Err(engine.transfer_piece_missing()),
+            };
             if let Some(text) = status(&info) {
                 on_progress(Progress::Status(text));
             }

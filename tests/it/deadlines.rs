@@ -320,6 +320,9 @@ const ENGINE_COMMANDS: &[&[&str]] = &[
     &["client", "caget", "ramper:ioc1"],
     &["remove", "ioc1", "-r"],
     &["rename", "ioc1", "ioc2"],
+    &["image", "list"],
+    &["image", "push"],
+    &["image", "prepare"],
 ];
 
 /// A listener that takes connections and never answers: every command that talks to
@@ -328,7 +331,7 @@ const ENGINE_COMMANDS: &[&[&str]] = &[
 #[test]
 fn an_engine_that_never_answers_stops_every_command_within_its_deadline() {
     let t = TestContext::new();
-    t.write_settings("monitoring_admin_password: m0nitor-pw\ngrafana_admin_password: gr4fana-pw\nregistry_login_username: puller\nregistry_login_password: pull-pw\n");
+    t.write_settings("monitoring_admin_password: m0nitor-pw\ngrafana_admin_password: gr4fana-pw\nregistry_login_username: puller\nregistry_login_password: pull-pw\nregistry_push_username: pusher\nregistry_push_password: push-pw\n");
     exported_ioc(&t, "ioc1");
     let socket = t.home().join("frozen.sock");
     silent_engine(&socket);
