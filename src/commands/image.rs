@@ -117,10 +117,12 @@ fn build_images(
     };
     // Every archive is read and checked before the first build starts, so a missing
     // or changed one stops the run before it has made anything.
-    let mut builds = vec![build::base(&sets, &inputs)?];
+    let base = build::base(&sets, &inputs)?;
+    let mut execs = Vec::new();
     for set in &chosen {
-        builds.push(build::ioc_exec(&sets, set, &inputs)?);
+        execs.push(build::ioc_exec(&sets, set, &base, &inputs)?);
     }
+    let builds: Vec<ImageBuild> = std::iter::once(base).chain(execs).collect();
     let jobs = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get() as u32));

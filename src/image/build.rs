@@ -331,30 +331,24 @@ pub(crate) fn base(sets: &ModuleSets, inputs: &Inputs) -> Result<ImageBuild, Bui
     })
 }
 
-/// The ioc-exec image of module set `set`, FROM the base image.
+/// The ioc-exec image of module set `set`, FROM `base` (whose labels name EPICS
+/// base's archive, read once for all sets).
 pub(crate) fn ioc_exec(
     sets: &ModuleSets,
     set: &str,
+    base: &ImageBuild,
     inputs: &Inputs,
 ) -> Result<ImageBuild, BuildInputError> {
     let modules = sets
         .set(set)
         .ok_or_else(|| BuildInputError::NoSuchSet(set.to_string()))?;
-    let base_sha256 = match &sets.base.sha256 {
-        Some(sum) => sum.clone(),
-        None => {
-            read_archive(
-                inputs.sources,
-                &sets.base.archive,
-                None,
-                "EPICS base",
-                &sets.origin,
-            )?
-            .sha256
-        }
-    };
+    let base_sha256 = base
+        .labels
+        .get(label::BASE_SHA256)
+        .cloned()
+        .unwrap_or_default();
     let exe = &sets.ioc_exec.executable;
-    let base_image = base_reference(sets, inputs.registry);
+    let base_image = base.reference.clone();
     let mut values = Values::default();
     values.insert("base_image", base_image.as_str());
     values.insert("top", inputs.top);
@@ -504,6 +498,15 @@ mod tests {
         }
     }
 
+    /// The ioc-exec image of `set` with its base, as `image build` makes them.
+    fn ioc_exec_of(
+        sets: &ModuleSets,
+        set: &str,
+        inputs: &Inputs,
+    ) -> Result<ImageBuild, BuildInputError> {
+        ioc_exec(sets, set, &base(sets, inputs)?, inputs)
+    }
+
     fn file<'a>(build: &'a ImageBuild, name: &str) -> &'a str {
         let file = build.files.iter().find(|f| f.name == name).unwrap();
         std::str::from_utf8(&file.bytes).unwrap()
@@ -513,7 +516,7 @@ mod tests {
     fn a_set_becomes_lists_labels_and_a_context() {
         let (dir, sets) = fixture();
         let templates = Templates::new(Path::new("/nonexistent"));
-        let build = ioc_exec(&sets, "1", &inputs(&templates, dir.path())).unwrap();
+        let build = ioc_exec_of(&sets, "1", &inputs(&templates, dir.path())).unwrap();
         assert_eq!(build.reference, "registry.lab/ioc-exec:1.1.1");
         assert_eq!(build.from, "registry.lab/base:1.0.1");
         assert!(file(&build, "Dockerfile").contains("\nFROM registry.lab/base:1.0.1\n"));
@@ -545,7 +548,7 @@ mod tests {
         assert!(!build.files.iter().any(|f| f.name == "sources/s7nodave.zip"));
 
         // The same inputs give the same digest and context; any change gives another.
-        let again = ioc_exec(&sets, "1", &inputs(&templates, dir.path())).unwrap();
+        let again = ioc_exec_of(&sets, "1", &inputs(&templates, dir.path())).unwrap();
         assert_eq!(
             build.inputs_digest("sha256:1"),
             again.inputs_digest("sha256:1")
@@ -556,7 +559,7 @@ mod tests {
             build.inputs_digest("sha256:2")
         );
         std::fs::write(dir.path().join("asyn.zip"), b"asyn 2").unwrap();
-        let changed = ioc_exec(&sets, "1", &inputs(&templates, dir.path())).unwrap();
+        let changed = ioc_exec_of(&sets, "1", &inputs(&templates, dir.path())).unwrap();
         assert_ne!(
             build.inputs_digest("sha256:1"),
             changed.inputs_digest("sha256:1")
@@ -598,7 +601,7 @@ mod tests {
         )
         .unwrap();
         let templates = Templates::new(site.path());
-        let build = ioc_exec(&sets, "0", &inputs(&templates, dir.path())).unwrap();
+        let build = ioc_exec_of(&sets, "0", &inputs(&templates, dir.path())).unwrap();
         assert_eq!(
             file(&build, "packages.sh"),
             "#!/bin/sh\n# the site's package manager\n"
@@ -613,7 +616,7 @@ mod tests {
             "FROM {{iocdock.base}}\n",
         )
         .unwrap();
-        let err = ioc_exec(&sets, "0", &inputs(&templates, dir.path()))
+        let err = ioc_exec_of(&sets, "0", &inputs(&templates, dir.path()))
             .unwrap_err()
             .to_string();
         assert_eq!(
@@ -627,14 +630,14 @@ mod tests {
         let (dir, mut sets) = fixture();
         let templates = Templates::new(Path::new("/nonexistent"));
         sets.modules.get_mut("seq").unwrap().sha256 = Some("0".repeat(64));
-        let err = ioc_exec(&sets, "0", &inputs(&templates, dir.path()))
+        let err = ioc_exec_of(&sets, "0", &inputs(&templates, dir.path()))
             .unwrap_err()
             .to_string();
         assert!(err.contains("seq.zip: its sha256 is "), "{err}");
         assert!(err.contains("for module seq"), "{err}");
         std::fs::remove_file(dir.path().join("iocStats.zip")).unwrap();
         sets.modules.get_mut("seq").unwrap().sha256 = None;
-        let err = ioc_exec(&sets, "0", &inputs(&templates, dir.path()))
+        let err = ioc_exec_of(&sets, "0", &inputs(&templates, dir.path()))
             .unwrap_err()
             .to_string();
         assert!(
