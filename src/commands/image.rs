@@ -521,17 +521,16 @@ fn list(
             fill_from_labels(row, &labels);
         }
     }
-    let cluster_registry = Registry::from_settings(settings);
-    match cluster_registry
-        .as_ref()
-        .map_err(|e| e.to_string())
-        .and_then(|r| {
-            r.tags(build::IOC_EXEC_REPOSITORY).map_err(|e| match e {
-                RegistryError::NoSuchImage { .. } => String::new(),
-                e => e.to_string(),
-            })
-        }) {
-        Ok(tags) => {
+    // A registry without the repository yet has no ioc-exec image: no warning.
+    let listed = Registry::from_settings(settings).and_then(|cluster| {
+        match cluster.tags(build::IOC_EXEC_REPOSITORY) {
+            Ok(tags) => Ok((cluster, tags)),
+            Err(RegistryError::NoSuchImage { .. }) => Ok((cluster, Vec::new())),
+            Err(e) => Err(e),
+        }
+    });
+    match listed {
+        Ok((cluster, tags)) => {
             for tag in tags {
                 let name = format!("{registry}/{}:{tag}", build::IOC_EXEC_REPOSITORY);
                 let row = rows.entry(name.clone()).or_default();
@@ -541,14 +540,7 @@ fn list(
                     continue;
                 }
                 // Not here: what it holds comes from its labels in the registry.
-                let labels = cluster_registry
-                    .as_ref()
-                    .map_err(|e| e.to_string())
-                    .and_then(|r| {
-                        r.labels(build::IOC_EXEC_REPOSITORY, &tag)
-                            .map_err(|e| e.to_string())
-                    });
-                match labels {
+                match cluster.labels(build::IOC_EXEC_REPOSITORY, &tag) {
                     Ok(labels) => fill_from_labels(row, &labels),
                     Err(e) => printer.warn(&format!("{}: labels not read: {e}", row.image)),
                 }
@@ -557,7 +549,6 @@ fn list(
                 }
             }
         }
-        Err(e) if e.is_empty() => {}
         Err(e) => printer.warn(&format!("the cluster registry is not listed: {e}")),
     }
     let repository = crate::ioc::repository::Repository::new(&settings.paths);
