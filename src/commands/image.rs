@@ -164,14 +164,25 @@ fn pull_os_image(engine: &Engine, image: &str, printer: &Printer) -> anyhow::Res
     printer.status(&format!("{image}: not on this engine; pulling it"));
     let credentials = credentials_for(image, printer);
     images::pull(engine, image, credentials, &mut |_| {}).map_err(|e| {
-        anyhow::anyhow!(
-            "{e}; the OS image of the base image (setting image_os_image) must be on this engine or pullable: load it with `docker load`, or name another one in {}",
-            "settings.yaml"
-        )
+        pull_failure(e, |why| {
+            format!(
+                "{why}; the OS image of the base image (setting image_os_image) must be on this engine or pullable: load it with `docker load`, or name another one in settings.yaml"
+            )
+        })
     })?;
     Ok(images::inspect(engine, image)?
         .map(|found| found.id)
         .unwrap_or_default())
+}
+
+/// A failed pull in the words of `message` (given the engine's reason), unless the
+/// engine itself failed, which keeps its own error (and exit code).
+fn pull_failure(e: SwarmError, message: impl FnOnce(&SwarmError) -> String) -> anyhow::Error {
+    if e.is_engine_failure() {
+        e.into()
+    } else {
+        anyhow::anyhow!(message(&e))
+    }
 }
 
 /// The docker config's credentials for pulling `image`, if it has some.
@@ -447,9 +458,11 @@ fn prepare(
                 printer.status(&format!("{plain}: not on this engine; pulling it"));
                 let credentials = credentials_for(&plain, printer);
                 images::pull(&engine, &plain, credentials, &mut |_| {}).map_err(|e| {
-                    anyhow::anyhow!(
-                        "not on this engine as {plain} or {named}, and the pull failed: {e}"
-                    )
+                    pull_failure(e, |why| {
+                        format!(
+                            "not on this engine as {plain} or {named}, and the pull failed: {why}"
+                        )
+                    })
                 })?;
                 plain.clone()
             };
